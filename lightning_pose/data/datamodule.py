@@ -1,0 +1,206 @@
+"""One LightningDataModule for every model variant; the dataset is chosen by config."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader
+
+from lightning_pose.data.dataset import ImageFolderDataset, PoseDataset
+from lightning_pose.data.readers import READERS, DatasetError, PoseAnnotations, list_images
+from lightning_pose.data.transforms import build_augmentation
+from lightning_pose.skeleton import SKELETONS, Skeleton
+
+DATA_ROOT_ENV = "LIGHTNING_POSE_DATA_ROOT"
+DEFAULT_DATA_ROOT = "../shared/data"
+
+
+def resolve_data_root(root: str | None) -> Path:
+    """``root`` if given, else ``$LIGHTNING_POSE_DATA_ROOT``, else ``../shared/data``.
+
+    Raises:
+        DatasetError: the resolved folder does not exist (the message says where it looked).
+    """
+    source = "data.root"
+    if root is None:
+        root, source = os.environ.get(DATA_ROOT_ENV), DATA_ROOT_ENV
+    if root is None:
+        root, source = DEFAULT_DATA_ROOT, "the default data root"
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise DatasetError(
+            f"data root {path.resolve()} (from {source}) does not exist; set `data.root` in the "
+            f"config or the {DATA_ROOT_ENV} environment variable to the folder holding "
+            "lspet/, lsp/ and flic/"
+        )
+    return path
+
+
+def split_indices(
+    annotations: PoseAnnotations, val_every: int
+) -> dict[str, np.ndarray]:
+    """Deterministic train/val/test split.
+
+    * LSP and FLIC: the official train/test split; every ``val_every``-th training example
+      (positions ``val_every - 1, 2 * val_every - 1, ...`` of the training examples in file
+      order) is held out for validation and model selection.
+    * LSPet has no official split: every ``val_every``-th image (im00010, im00020, ...) is the
+      validation set and also serves as ``test``; the other images train.
+    """
+    if val_every < 2:
+        raise ValueError(f"data.val_every must be >= 2, got {val_every}")
+    n = len(annotations)
+    if annotations.is_train is None:
+        train_pool = np.arange(n)
+        test = None
+    else:
+        train_pool = np.flatnonzero(annotations.is_train)
+        test = np.flatnonzero(annotations.is_test)
+    held_out = (np.arange(len(train_pool)) % val_every) == val_every - 1
+    val = train_pool[held_out]
+    return {"train": train_pool[~held_out], "val": val, "test": val if test is None else test}
+
+
+class PoseDataModule(pl.LightningDataModule):
+    """Pose data for DeepPose, the cascade, the heatmap and the multi-task models.
+
+    Args:
+        dataset: ``"lspet"``, ``"lsp"`` or ``"flic"`` (official layouts, see
+            ``../shared/data/README.md``).
+        root: folder holding ``lspet/``, ``lsp/``, ``flic/``; None = ``$LIGHTNING_POSE_DATA_ROOT``
+            or ``../shared/data``.
+        input_size: side of the square crop the network sees, pixels (DeepPose: 220).
+        batch_size: samples per batch and device.
+        num_workers: DataLoader worker processes.
+        val_every: every ``val_every``-th training example is held out (see
+            :func:`split_indices`).
+        max_samples: keep only the first N examples of each split (smoke tests); None = all.
+        torso_box_scale: FLIC box side as a multiple of the torso-box height.
+        scale, rotation_deg, translate, flip_prob, color_jitter: training augmentation (see
+            :func:`lightning_pose.data.transforms.build_augmentation`).
+        predict_dir: folder of unannotated images for ``predict``; None = the test split.
+
+    The box the model sees never comes from the ground-truth joints: the whole image (padded to
+    a square) for LSP/LSPet, a square around the official torso box for FLIC.
+    """
+
+    def __init__(
+        self,
+        dataset: Literal["lspet", "lsp", "flic"] = "lspet",
+        root: str | None = None,
+        input_size: int = 220,
+        batch_size: int = 32,
+        num_workers: int = 2,
+        val_every: int = 10,
+        max_samples: int | None = None,
+        torso_box_scale: float = 3.0,
+        scale: float = 0.25,
+        rotation_deg: float = 30.0,
+        translate: float = 0.1,
+        flip_prob: float = 0.5,
+        color_jitter: float = 0.2,
+        predict_dir: str | None = None,
+    ) -> None:
+        super().__init__()
+        if dataset not in READERS:
+            raise DatasetError(f"data.dataset: unknown dataset {dataset!r}; one of {list(READERS)}")
+        self.save_hyperparameters()
+        self.dataset = dataset
+        self.root = root
+        self.input_size = input_size
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.val_every = val_every
+        self.max_samples = max_samples
+        self.torso_box_scale = torso_box_scale
+        self.predict_dir = predict_dir
+        self.augmentation = build_augmentation(scale, rotation_deg, translate, flip_prob, color_jitter)
+        self.annotations: PoseAnnotations | None = None
+        self.splits: dict[str, PoseDataset] = {}
+        self.predict_paths: list[Path] | None = None
+
+    @property
+    def skeleton(self) -> Skeleton:
+        return SKELETONS[self.dataset]
+
+    @property
+    def joint_names(self) -> list[str]:
+        """Joint names in annotation order (linked to ``model.joint_names``)."""
+        return list(self.skeleton.joints)
+
+    @property
+    def box_mode(self) -> str:
+        return "torso" if self.dataset == "flic" else "whole_image"
+
+    def load_annotations(self) -> PoseAnnotations:
+        if self.annotations is None:
+            root = resolve_data_root(self.root)
+            self.annotations = READERS[self.dataset](root / self.dataset)
+        return self.annotations
+
+    def make_split(self, split: str, augment: bool) -> PoseDataset:
+        annotations = self.load_annotations()
+        indices = split_indices(annotations, self.val_every)[split]
+        if self.max_samples is not None:
+            indices = indices[: self.max_samples]
+        image_dir = annotations.image_paths[0].parent if len(annotations) else None
+        if image_dir is not None and not image_dir.is_dir():
+            raise DatasetError(
+                f"{self.dataset} images not found: looked for the folder {image_dir.resolve()}"
+            )
+        return PoseDataset(
+            annotations,
+            indices,
+            self.input_size,
+            box_mode=self.box_mode,
+            augmentation=self.augmentation if augment else None,
+            torso_box_scale=self.torso_box_scale,
+        )
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit":
+            self.splits["train"] = self.make_split("train", augment=True)
+            self.splits["val"] = self.make_split("val", augment=False)
+        elif stage == "validate":
+            self.splits["val"] = self.make_split("val", augment=False)
+        elif stage == "test":
+            self.splits["test"] = self.make_split("test", augment=False)
+        elif stage == "predict":
+            if self.predict_dir is not None:
+                self.predict_paths = list_images(Path(self.predict_dir))
+            else:
+                self.splits["predict"] = self.make_split("test", augment=False)
+
+    def _loader(self, dataset, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            drop_last=shuffle and len(dataset) > self.batch_size,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.splits["train"], shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.splits["val"], shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.splits["test"], shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        if self.predict_paths is not None:
+            return self._loader(ImageFolderDataset(self.predict_paths, self.input_size), False)
+        return self._loader(self.splits["predict"], shuffle=False)
+
+    def predict_image_paths(self) -> list[Path]:
+        """Image paths that a predict sample's ``index`` points into."""
+        if self.predict_paths is not None:
+            return self.predict_paths
+        return self.load_annotations().image_paths

@@ -1,0 +1,171 @@
+"""The torch Dataset shared by every model variant: image -> box crop -> (augmented) sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypedDict
+
+import albumentations as A
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from lightning_pose import codec
+from lightning_pose.data.readers import PoseAnnotations
+from lightning_pose.data.transforms import augment
+from lightning_pose.skeleton import Skeleton
+
+
+class PoseSample(TypedDict):
+    """One sample; a batch is the same dict with a leading batch dimension B.
+
+    Shapes:
+        image: (3, S, S) float32 RGB in [0, 1] (the model normalises it).
+        keypoints_norm: (K, 2) box-normalised target in the network's input frame (after
+            augmentation; DeepPose §3, Eq. 1).
+        keypoints_px: (K, 2) labels in original-image pixels, before augmentation.
+        visible: (K,) bool: labelled as visible; when augmenting, also inside the augmented
+            crop (joints pushed out of the frame stay in the sample, marked not visible).
+        box: (4,) ``(cx, cy, w, h)`` original-image pixels: the box the model sees.
+        torso_diameter_px: () left shoulder to right hip, pixels (DeepPose §5); 0 where either
+            joint is not visible (the sample is then left out of PDJ).
+        head_size_px: () neck to head top, pixels (PCKh); 0 where undefined.
+        index: () int, position in the annotation file.
+    """
+
+    image: torch.Tensor
+    keypoints_norm: torch.Tensor
+    keypoints_px: torch.Tensor
+    visible: torch.Tensor
+    box: torch.Tensor
+    torso_diameter_px: torch.Tensor
+    head_size_px: torch.Tensor
+    index: torch.Tensor
+
+
+def load_image(path: Path) -> np.ndarray:
+    """Read an image file as RGB uint8 (H, W, 3).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file exists but cannot be decoded as an image.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"image not found: {path}")
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"{path}: cannot be decoded as an image (expected JPEG/PNG/BMP)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def segment_length(
+    keypoints_px: np.ndarray, visible: np.ndarray, joints: tuple[int, int] | None
+) -> float:
+    """Distance in pixels between two joints, 0.0 if undefined (a joint not visible)."""
+    if joints is None or not (visible[joints[0]] and visible[joints[1]]):
+        return 0.0
+    return float(np.linalg.norm(keypoints_px[joints[0]] - keypoints_px[joints[1]]))
+
+
+class PoseDataset(Dataset):
+    """Samples of a subset of :class:`PoseAnnotations`.
+
+    Args:
+        annotations: the whole dataset's annotations.
+        indices: positions of this subset's examples in ``annotations``.
+        input_size: side S of the square crop the network sees, pixels.
+        box_mode: how the box is chosen, never from the ground-truth joints:
+            ``"whole_image"`` (LSP/LSPet, DeepPose stage 1) or ``"torso"`` (FLIC: square box
+            around the official ``torsobox``, side ``torso_box_scale`` x its height).
+        augmentation: albumentations pipeline for training, None for val/test/predict.
+        torso_box_scale: see ``box_mode``.
+    """
+
+    def __init__(
+        self,
+        annotations: PoseAnnotations,
+        indices: np.ndarray,
+        input_size: int,
+        box_mode: str = "whole_image",
+        augmentation: A.Compose | None = None,
+        torso_box_scale: float = 3.0,
+    ) -> None:
+        if box_mode not in ("whole_image", "torso"):
+            raise ValueError(f"box_mode must be 'whole_image' or 'torso', got {box_mode!r}")
+        if box_mode == "torso" and annotations.torsobox is None:
+            raise ValueError("box_mode='torso' needs annotations with a torsobox (FLIC)")
+        self.annotations = annotations
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.input_size = input_size
+        self.box_mode = box_mode
+        self.augmentation = augmentation
+        self.torso_box_scale = torso_box_scale
+        self.skeleton: Skeleton = annotations.skeleton
+        self._flip_permutation = self.skeleton.flip_permutation()
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def box(self, index: int, image: np.ndarray) -> np.ndarray:
+        """The box the model sees for example ``index``: (4,) ``(cx, cy, w, h)`` pixels."""
+        if self.box_mode == "torso":
+            torsobox = self.annotations.torsobox[index]  # type: ignore[index]
+            return codec.torso_box_to_person_box(torsobox, self.torso_box_scale)
+        return codec.whole_image_box(image.shape[1], image.shape[0])
+
+    def __getitem__(self, i: int) -> PoseSample:
+        index = int(self.indices[i])
+        ann = self.annotations
+        image = load_image(ann.image_paths[index])
+        keypoints_px = ann.keypoints_px[index]  # (K, 2)
+        visible = ann.visible[index].copy()  # (K,)
+        box = self.box(index, image)
+        S = self.input_size
+        crop = codec.crop_image(image, box, S)  # (S, S, 3)
+        keypoints_crop = codec.norm_to_crop_px(codec.encode(keypoints_px, box), S)  # (K, 2)
+        if self.augmentation is not None:
+            crop, keypoints_crop, visible = augment(
+                self.augmentation, crop, keypoints_crop, visible, self._flip_permutation
+            )
+        keypoints_norm = codec.crop_px_to_norm(keypoints_crop, S)
+        labelled_visible = ann.visible[index]
+        return PoseSample(
+            image=torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float() / 255.0,
+            keypoints_norm=torch.from_numpy(keypoints_norm.astype(np.float32)),
+            keypoints_px=torch.from_numpy(keypoints_px.astype(np.float32)),
+            visible=torch.from_numpy(visible),
+            box=torch.from_numpy(box.astype(np.float32)),
+            torso_diameter_px=torch.tensor(
+                segment_length(keypoints_px, labelled_visible, self.skeleton.torso)
+            ),
+            head_size_px=torch.tensor(
+                segment_length(keypoints_px, labelled_visible, self.skeleton.head)
+            ),
+            index=torch.tensor(index),
+        )
+
+
+class ImageFolderDataset(Dataset):
+    """Unannotated images for ``predict``: the whole image, padded to a square, is the box.
+
+    Each sample has ``image (3, S, S)``, ``box (4,)`` and ``index ()`` as in
+    :class:`PoseSample`.
+    """
+
+    def __init__(self, paths: list[Path], input_size: int) -> None:
+        self.paths = paths
+        self.input_size = input_size
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        image = load_image(self.paths[i])
+        box = codec.whole_image_box(image.shape[1], image.shape[0])
+        crop = codec.crop_image(image, box, self.input_size)
+        return {
+            "image": torch.from_numpy(crop).permute(2, 0, 1).float() / 255.0,
+            "box": torch.from_numpy(box),
+            "index": torch.tensor(i),
+        }

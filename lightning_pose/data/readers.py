@@ -1,0 +1,173 @@
+"""Readers for the official annotation layouts of LSPet, LSP and FLIC, and a folder of images.
+
+Every reader returns :class:`PoseAnnotations` in one convention: 0-based pixel coordinates
+(MATLAB's 1-based coordinates minus 1), ``visible`` as bool, never NaN inside the arrays.
+Each raises a :class:`DatasetError` that names the file and the expected layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+
+from lightning_pose.skeleton import FLIC, FLIC_COORD_INDICES, LSP, Skeleton
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+class DatasetError(ValueError):
+    """A dataset file or folder is missing or does not have the expected layout."""
+
+
+@dataclass
+class PoseAnnotations:
+    """Annotations of one dataset, in file order.
+
+    Shapes:
+        image_paths: N paths. keypoints_px: (N, K, 2) float32 pixels (0 = centre of the
+        top-left pixel). visible: (N, K) bool. torsobox: (N, 4) ``(x1, y1, x2, y2)`` pixels for
+        FLIC, else None. is_train / is_test: (N,) bool official split, or None where the
+        dataset has none (LSPet).
+    """
+
+    skeleton: Skeleton
+    image_paths: list[Path]
+    keypoints_px: np.ndarray
+    visible: np.ndarray
+    torsobox: np.ndarray | None = None
+    is_train: np.ndarray | None = None
+    is_test: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.image_paths)
+
+
+def _require(path: Path, what: str, layout: str) -> Path:
+    if not path.exists():
+        raise DatasetError(
+            f"{what} not found: looked for {path.resolve()}. Expected layout: {layout}. "
+            "Set `data.root` in the config or the LIGHTNING_POSE_DATA_ROOT environment variable."
+        )
+    return path
+
+
+def _load_mat(path: Path, key: str) -> np.ndarray:
+    try:
+        mat = scipy.io.loadmat(path)
+    except Exception as err:  # scipy raises several types for corrupt files
+        raise DatasetError(f"{path}: cannot be read as a MATLAB .mat file ({err})") from err
+    if key not in mat:
+        keys = sorted(k for k in mat if not k.startswith("__"))
+        raise DatasetError(f"{path}: expected a variable '{key}', found {keys}")
+    return mat[key]
+
+
+LSPET_LAYOUT = "lspet/joints.mat (key 'joints', shape (14, 3, N)) and lspet/images/im00001.jpg ..."
+LSP_LAYOUT = "lsp/joints.mat (key 'joints', shape (3, 14, 2000)) and lsp/images/im0001.jpg ..."
+FLIC_LAYOUT = "flic/examples.mat (struct array 'examples') and flic/images/<filepath>"
+
+
+def read_lspet(directory: Path) -> PoseAnnotations:
+    """LSPet (Johnson & Everingham, CVPR 2011): ``joints.mat`` (14, 3, N) = (joint, x/y/flag,
+    image), flag 1 = visible; images ``images/im%05d.jpg``.
+
+    Raises:
+        DatasetError: the file is missing, unreadable or not of shape (14, 3, N).
+    """
+    mat_path = _require(directory / "joints.mat", "LSPet annotations", LSPET_LAYOUT)
+    joints = _load_mat(mat_path, "joints")
+    if joints.ndim != 3 or joints.shape[:2] != (14, 3):
+        raise DatasetError(
+            f"{mat_path}: 'joints' has shape {joints.shape}, expected (14, 3, N) for LSPet "
+            "(joint, x/y/visible flag, image)"
+        )
+    joints = np.transpose(joints, (2, 0, 1)).astype(np.float32)  # (N, 14, 3)
+    n = joints.shape[0]
+    paths = [directory / "images" / f"im{i + 1:05d}.jpg" for i in range(n)]
+    return PoseAnnotations(
+        skeleton=LSP,
+        image_paths=paths,
+        keypoints_px=joints[..., :2] - 1.0,  # MATLAB 1-based -> 0-based pixel centres
+        visible=joints[..., 2] == 1,
+    )
+
+
+def read_lsp(directory: Path) -> PoseAnnotations:
+    """LSP (Johnson & Everingham, BMVC 2010): ``joints.mat`` (3, 14, 2000) = (x/y/flag, joint,
+    image) with the flag *inverted* (0 = visible); images ``images/im%04d.jpg``. Official
+    split: images 1-1000 train, 1001-2000 test.
+
+    Raises:
+        DatasetError: the file is missing, unreadable or not of shape (3, 14, N).
+    """
+    mat_path = _require(directory / "joints.mat", "LSP annotations", LSP_LAYOUT)
+    joints = _load_mat(mat_path, "joints")
+    if joints.ndim != 3 or joints.shape[:2] != (3, 14):
+        raise DatasetError(
+            f"{mat_path}: 'joints' has shape {joints.shape}, expected (3, 14, N) for LSP "
+            "(x/y/occluded flag, joint, image)"
+        )
+    joints = np.transpose(joints, (2, 1, 0)).astype(np.float32)  # (N, 14, 3)
+    n = joints.shape[0]
+    index = np.arange(n)
+    return PoseAnnotations(
+        skeleton=LSP,
+        image_paths=[directory / "images" / f"im{i + 1:04d}.jpg" for i in range(n)],
+        keypoints_px=joints[..., :2] - 1.0,
+        visible=joints[..., 2] == 0,
+        is_train=index < 1000,
+        is_test=index >= 1000,
+    )
+
+
+def read_flic(directory: Path) -> PoseAnnotations:
+    """FLIC (Sapp & Taskar, CVPR 2013): ``examples.mat`` with fields ``coords`` (2, 29),
+    ``filepath``, ``torsobox`` (x1, y1, x2, y2), ``istrain``, ``istest``. Keeps the 11 joints
+    labelled in every example (:data:`lightning_pose.skeleton.FLIC`); all of them are visible.
+
+    Raises:
+        DatasetError: the file is missing, unreadable, lacks a field, or a labelled joint is NaN.
+    """
+    mat_path = _require(directory / "examples.mat", "FLIC annotations", FLIC_LAYOUT)
+    examples = _load_mat(mat_path, "examples").ravel()
+    needed = ("coords", "filepath", "torsobox", "istrain", "istest")
+    names = examples.dtype.names or ()
+    missing = [f for f in needed if f not in names]
+    if missing:
+        raise DatasetError(f"{mat_path}: 'examples' lacks fields {missing}; has {list(names)}")
+    coords = np.stack([np.asarray(e["coords"], dtype=np.float32) for e in examples])
+    if coords.shape[1:] != (2, 29):
+        raise DatasetError(f"{mat_path}: 'coords' has shape {coords.shape[1:]}, expected (2, 29)")
+    keypoints = np.transpose(coords[:, :, list(FLIC_COORD_INDICES)], (0, 2, 1)) - 1.0
+    if not np.isfinite(keypoints).all():
+        bad = int(np.flatnonzero(~np.isfinite(keypoints).all(axis=(1, 2)))[0])
+        raise DatasetError(f"{mat_path}: example {bad} has a NaN in a labelled FLIC joint")
+    torsobox = np.stack([np.asarray(e["torsobox"], np.float32).ravel() for e in examples]) - 1.0
+    return PoseAnnotations(
+        skeleton=FLIC,
+        image_paths=[directory / "images" / str(e["filepath"].item()) for e in examples],
+        keypoints_px=keypoints,
+        visible=np.ones(keypoints.shape[:2], dtype=bool),
+        torsobox=torsobox,
+        is_train=np.array([bool(e["istrain"].item()) for e in examples]),
+        is_test=np.array([bool(e["istest"].item()) for e in examples]),
+    )
+
+
+def list_images(directory: Path) -> list[Path]:
+    """Image files of a folder (no annotations), sorted by name, for ``predict``.
+
+    Raises:
+        DatasetError: the folder does not exist or holds no image.
+    """
+    _require(directory, "Prediction image folder", "a folder of .jpg/.jpeg/.png/.bmp images")
+    paths = sorted(p for p in directory.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise DatasetError(f"{directory}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
+    return paths
+
+
+READERS = {"lspet": read_lspet, "lsp": read_lsp, "flic": read_flic}

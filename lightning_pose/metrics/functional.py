@@ -1,0 +1,211 @@
+"""Pure functions behind the PCK family of metrics (PCK, PDJ, PCKh).
+
+A predicted joint is *detected* when its distance to the ground truth is within a fraction
+``t`` of a per-sample normaliser:
+
+    ||pred_px - target_px||_2 <= t * normaliser_px
+
+DeepPose (Toshev & Szegedy, CVPR 2014, §5) calls this the Percent of Detected Joints (PDJ),
+with the torso diameter as normaliser; Andriluka et al. (CVPR 2014, MPII) use the head segment
+(PCKh). The functions follow the torchmetrics split: :func:`_pck_update` turns one batch into
+fixed-size sums, :func:`_pck_compute` turns the (summed over batches and processes) sums into
+fractions. Sums are float64 so that they add exactly across batches and ranks.
+
+Conventions:
+    * A joint is *counted* when it is visible and its sample's normaliser is finite and > 0.
+      Samples whose normaliser cannot be measured (pass 0) drop out of numerator and
+      denominator alike; they never produce NaN.
+    * A counted joint whose prediction is not finite (NaN/inf) is a miss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "keypoint_distances",
+    "segment_lengths",
+    "_pck_update",
+    "_pck_compute",
+    "_pck_curve",
+]
+
+
+def keypoint_distances(pred_px: Tensor, target_px: Tensor) -> Tensor:
+    """Euclidean distance between predicted and ground-truth keypoints.
+
+    Shapes:
+        pred_px: ``(..., K, 2)`` (x, y) in pixels.
+        target_px: same shape as ``pred_px``, pixels.
+        returns: ``(..., K)`` distances in pixels (NaN/inf where an input is not finite).
+    """
+    if pred_px.shape != target_px.shape:
+        raise ValueError(
+            f"target_px must have the shape of pred_px {tuple(pred_px.shape)}, "
+            f"got {tuple(target_px.shape)}"
+        )
+    if pred_px.ndim < 2 or pred_px.shape[-1] != 2:
+        raise ValueError(f"pred_px must have shape (..., K, 2), got {tuple(pred_px.shape)}")
+    return torch.linalg.vector_norm(pred_px - target_px, dim=-1)
+
+
+def segment_lengths(keypoints_px: Tensor, visible: Tensor, joints: tuple[int, int]) -> Tensor:
+    """Length of the segment between two joints, e.g. a normaliser for PDJ or PCKh.
+
+    The torso diameter of DeepPose §5 is ``segment_lengths(kp, vis, (left_shoulder, right_hip))``
+    and the LSP-style head segment is ``(neck, head_top)``. Where either end is invisible or not
+    finite the length is 0, which :func:`_pck_update` reads as "cannot be measured" and excludes.
+
+    Shapes:
+        keypoints_px: ``(B, K, 2)`` ground-truth (x, y) in pixels.
+        visible: ``(B, K)`` bool.
+        returns: ``(B,)`` lengths in pixels, 0 where not measurable.
+    """
+    _check_keypoints("keypoints_px", keypoints_px)
+    _check_visible(visible, keypoints_px.shape[:2])
+    a, b = joints
+    k = keypoints_px.shape[1]
+    for j in (a, b):
+        if not -k <= j < k:
+            raise ValueError(f"joints index {j} out of range for K={k} joints")
+    length = keypoint_distances(keypoints_px[:, a], keypoints_px[:, b])  # (B,)
+    ok = visible[:, a] & visible[:, b] & torch.isfinite(length)
+    return torch.where(ok, length, torch.zeros_like(length))
+
+
+def _check_keypoints(name: str, x: Tensor) -> None:
+    if x.ndim != 3 or x.shape[-1] != 2:
+        raise ValueError(f"{name} must have shape (B, K, 2) in pixels, got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating point tensor, got dtype {x.dtype}")
+
+
+def _check_visible(visible: Tensor, bk: torch.Size) -> None:
+    if visible.shape != bk:
+        raise ValueError(
+            f"visible must have shape (B, K) = {tuple(bk)}, got {tuple(visible.shape)}"
+        )
+    if visible.dtype != torch.bool:
+        raise ValueError(f"visible must be a bool tensor, got dtype {visible.dtype}")
+
+
+def _pck_update(
+    pred_px: Tensor,
+    target_px: Tensor,
+    visible: Tensor,
+    normaliser_px: Tensor,
+    thresholds: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """Per-joint hit and count sums of one batch (DeepPose §5 PDJ; PCK/PCKh).
+
+    Shapes:
+        pred_px: ``(B, K, 2)`` predicted (x, y) in original-image pixels.
+        target_px: ``(B, K, 2)`` ground-truth (x, y) in pixels.
+        visible: ``(B, K)`` bool; invisible joints are not counted.
+        normaliser_px: ``(B,)`` pixels (torso diameter, head segment, ...); samples with a
+            normaliser that is <= 0 or not finite are not counted.
+        thresholds: ``(T,)`` fractions of the normaliser.
+        returns: ``hits (T, K)`` and ``counts (K,)``, float64, on the device of ``pred_px``.
+    """
+    _check_keypoints("pred_px", pred_px)
+    if target_px.shape != pred_px.shape:
+        raise ValueError(
+            f"target_px must have shape (B, K, 2) = {tuple(pred_px.shape)} like pred_px, "
+            f"got {tuple(target_px.shape)}"
+        )
+    _check_keypoints("target_px", target_px)
+    _check_visible(visible, pred_px.shape[:2])
+    if normaliser_px.shape != pred_px.shape[:1]:
+        raise ValueError(
+            f"normaliser_px must have shape (B,) = ({pred_px.shape[0]},), "
+            f"got {tuple(normaliser_px.shape)}"
+        )
+    if thresholds.ndim != 1:
+        raise ValueError(f"thresholds must have shape (T,), got {tuple(thresholds.shape)}")
+
+    device = pred_px.device
+    dist = keypoint_distances(pred_px.double(), target_px.to(device, torch.float64))  # (B, K)
+    norm = normaliser_px.to(device, torch.float64)  # (B,)
+    thr = thresholds.to(device, torch.float64)  # (T,)
+
+    sample_ok = torch.isfinite(norm) & (norm > 0)  # (B,)
+    counted = visible.to(device) & sample_ok[:, None]  # (B, K)
+    radius = thr[:, None] * norm[None, :]  # (T, B)
+    # A NaN distance compares False, and the radius is finite wherever a joint is counted, so
+    # non-finite predictions are misses.
+    close = dist[None] <= radius[:, :, None]  # (T, B, K)
+    hits = (close & counted[None]).sum(dim=1, dtype=torch.float64)  # (T, K)
+    counts = counted.sum(dim=0, dtype=torch.float64)  # (K,)
+    return hits, counts
+
+
+def _format_threshold(t: float) -> str:
+    return f"{t:g}"
+
+
+def _pck_compute(
+    hits: Tensor,
+    counts: Tensor,
+    thresholds: Tensor | Sequence[float],
+    joint_names: Sequence[str],
+    groups: dict[str, list[int]] | None,
+    prefix: str,
+) -> dict[str, Tensor]:
+    """Fractions of detected joints, pooled over all joints and per group.
+
+    Keys are ``f"{prefix}@{t:g}"`` (total hits / total counts over all joints) and
+    ``f"{prefix}@{t:g}/{group}"`` (hits and counts pooled over the group's joints). With
+    ``groups=None`` every joint is its own group, named by ``joint_names``. Keys with a count
+    of 0 are left out, so the result never holds NaN.
+
+    Shapes:
+        hits: ``(T, K)`` summed hits.
+        counts: ``(K,)`` summed counted joints.
+        thresholds: ``(T,)`` fractions of the normaliser.
+        returns: dict of scalar float64 tensors in [0, 1].
+    """
+    thr = [float(t) for t in thresholds]
+    n_t, n_k = len(thr), len(joint_names)
+    if hits.shape != (n_t, n_k):
+        raise ValueError(f"hits must have shape (T, K) = ({n_t}, {n_k}), got {tuple(hits.shape)}")
+    if counts.shape != (n_k,):
+        raise ValueError(f"counts must have shape (K,) = ({n_k},), got {tuple(counts.shape)}")
+    if groups is None:
+        groups = {name: [k] for k, name in enumerate(joint_names)}
+
+    named: dict[str, tuple[Tensor, Tensor]] = {"": (hits.sum(dim=1), counts.sum())}  # (T,), ()
+    for group, idx in groups.items():
+        index = torch.as_tensor(idx, dtype=torch.long, device=hits.device)
+        named[f"/{group}"] = (hits[:, index].sum(dim=1), counts[index].sum())
+
+    out: dict[str, Tensor] = {}
+    for suffix, (group_hits, group_count) in named.items():
+        if group_count.item() <= 0:  # one host sync per group, in compute only
+            continue
+        fraction = group_hits / group_count  # (T,)
+        for i, t in enumerate(thr):
+            out[f"{prefix}@{_format_threshold(t)}{suffix}"] = fraction[i]
+    return out
+
+
+def _pck_curve(hits: Tensor, counts: Tensor) -> Tensor:
+    """Pooled fraction of detected joints per threshold, for PDJ-vs-distance curves.
+
+    DeepPose Fig. 5 plots this against the normalised distance threshold. When no joint was
+    counted (``counts.sum() == 0``) the curve is all zeros rather than NaN.
+
+    Shapes:
+        hits: ``(T, K)``; counts: ``(K,)``.
+        returns: ``(T,)`` fractions in [0, 1].
+    """
+    if hits.ndim != 2 or counts.shape != hits.shape[1:]:
+        raise ValueError(
+            f"hits (T, K) and counts (K,) disagree: got {tuple(hits.shape)} "
+            f"and {tuple(counts.shape)}"
+        )
+    total = counts.sum()
+    pooled = hits.sum(dim=1)  # (T,)
+    return torch.where(total > 0, pooled / total.clamp_min(1), torch.zeros_like(pooled))

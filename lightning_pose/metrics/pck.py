@@ -1,0 +1,186 @@
+"""PCK, PDJ and PCKh as torchmetrics ``Metric`` classes.
+
+Each class keeps two fixed-size float64 sum states, ``hits (T, K)`` and ``counts (K,)``,
+reduced across processes with ``sum``; the arithmetic lives in
+:mod:`lightning_pose.metrics.functional`. The normaliser is computed by the caller from the
+ground truth (see :func:`~lightning_pose.metrics.functional.segment_lengths`), in the same
+original-image pixels as the keypoints.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+
+from lightning_pose.metrics.functional import _pck_compute, _pck_curve, _pck_update
+
+__all__ = ["PCK", "PDJ", "PCKh"]
+
+
+class PCK(Metric):
+    """Percentage of Correct Keypoints at fractions of a per-sample normaliser.
+
+    A visible joint is correct when ``||pred_px - target_px|| <= t * normaliser_px``
+    (DeepPose §5; Andriluka et al., CVPR 2014). Samples with ``normaliser_px <= 0`` are
+    excluded, and non-finite predictions count as misses.
+
+    Args:
+        joint_names: name of each of the K joints, in annotation order.
+        thresholds: fractions ``t`` of the normaliser, T of them.
+        groups: joint groups to report, e.g. ``{"wrist": [6, 11]}`` (``Skeleton.groups()``);
+            None reports every joint on its own.
+        prefix: first part of every key in :meth:`compute`.
+
+    Shapes:
+        pred_px: ``(B, K, 2)`` predicted (x, y) in original-image pixels.
+        target_px: ``(B, K, 2)`` ground-truth (x, y) in pixels.
+        visible: ``(B, K)`` bool.
+        normaliser_px: ``(B,)`` pixels.
+        compute(): dict of scalar tensors, ``f"{prefix}@{t:g}"`` (all joints pooled) and
+            ``f"{prefix}@{t:g}/{group}"``; keys with no counted joint are left out.
+        curve(): ``(thresholds (T,), fraction (T,))``.
+    """
+
+    is_differentiable = False
+    higher_is_better = True
+    full_state_update = False
+
+    hits: Tensor
+    counts: Tensor
+
+    def __init__(
+        self,
+        joint_names: Sequence[str],
+        thresholds: Sequence[float] = (0.1, 0.2),
+        groups: dict[str, list[int]] | None = None,
+        prefix: str = "pck",
+    ) -> None:
+        super().__init__()
+        self.joint_names = tuple(joint_names)
+        self.thresholds = tuple(float(t) for t in thresholds)
+        self.groups = None if groups is None else {g: list(idx) for g, idx in groups.items()}
+        self.prefix = prefix
+        _validate(self.joint_names, self.thresholds, self.groups)
+
+        n_t, n_k = len(self.thresholds), len(self.joint_names)
+        self.add_state(
+            "hits", default=torch.zeros(n_t, n_k, dtype=torch.float64), dist_reduce_fx="sum"
+        )
+        self.add_state(
+            "counts", default=torch.zeros(n_k, dtype=torch.float64), dist_reduce_fx="sum"
+        )
+
+    def update(
+        self, pred_px: Tensor, target_px: Tensor, visible: Tensor, normaliser_px: Tensor
+    ) -> None:
+        """Add one batch; see the class docstring for shapes."""
+        if pred_px.ndim == 3 and pred_px.shape[1] != len(self.joint_names):
+            raise ValueError(
+                f"pred_px must have shape (B, K={len(self.joint_names)}, 2) to match "
+                f"joint_names, got {tuple(pred_px.shape)}"
+            )
+        hits, counts = _pck_update(
+            pred_px, target_px, visible, normaliser_px, self._threshold_tensor()
+        )
+        self.hits += hits.to(self.hits.device)
+        self.counts += counts.to(self.counts.device)
+
+    def compute(self) -> dict[str, Tensor]:
+        """Fractions of correct joints per threshold, pooled and per group."""
+        return _pck_compute(
+            self.hits, self.counts, self.thresholds, self.joint_names, self.groups, self.prefix
+        )
+
+    def curve(self) -> tuple[Tensor, Tensor]:
+        """Pooled fraction per threshold, synced across processes like :meth:`compute`.
+
+        Returns zeros where no joint has been counted yet.
+
+        Shapes:
+            returns: ``thresholds (T,)`` float64 and ``fraction (T,)`` float64.
+        """
+        already = self._is_synced  # e.g. inside a caller's sync_context
+        with self.sync_context(
+            dist_sync_fn=self.dist_sync_fn,
+            process_group=self.process_group,
+            should_sync=self._to_sync and not already,
+            should_unsync=self._should_unsync and not already,
+        ):
+            fraction = _pck_curve(self.hits, self.counts).clone()
+        return self._threshold_tensor(), fraction
+
+    def _threshold_tensor(self) -> Tensor:
+        return torch.tensor(self.thresholds, dtype=torch.float64, device=self.hits.device)
+
+
+class PDJ(PCK):
+    """Percent of Detected Joints (Toshev & Szegedy, DeepPose, CVPR 2014, §5).
+
+    PCK whose normaliser is the torso diameter: the distance in pixels between the ground-truth
+    left shoulder and right hip (``segment_lengths(target_px, visible, skeleton.torso)``).
+    Samples where it cannot be measured pass 0 and are excluded. DeepPose Fig. 5 plots the
+    fraction against the threshold; use :meth:`curve` with a dense ``thresholds`` for that.
+
+    Shapes:
+        as :class:`PCK`; ``normaliser_px (B,)`` is the torso diameter in pixels.
+    """
+
+    def __init__(
+        self,
+        joint_names: Sequence[str],
+        thresholds: Sequence[float] = (0.05, 0.1, 0.2),
+        groups: dict[str, list[int]] | None = None,
+        prefix: str = "pdj",
+    ) -> None:
+        super().__init__(joint_names, thresholds=thresholds, groups=groups, prefix=prefix)
+
+
+class PCKh(PCK):
+    """PCK normalised by the head segment (Andriluka et al., "2D Human Pose Estimation: New
+    Benchmark and State of the Art Analysis", CVPR 2014, MPII).
+
+    ``normaliser_px`` is the head segment length in pixels: neck to head top on LSP-style data
+    (``segment_lengths(target_px, visible, skeleton.head)``), or 0.6 x the head-box diagonal
+    on MPII, computed by the data side. The standard report is PCKh@0.5.
+
+    Shapes:
+        as :class:`PCK`; ``normaliser_px (B,)`` is the head segment length in pixels.
+    """
+
+    def __init__(
+        self,
+        joint_names: Sequence[str],
+        thresholds: Sequence[float] = (0.5,),
+        groups: dict[str, list[int]] | None = None,
+        prefix: str = "pckh",
+    ) -> None:
+        super().__init__(joint_names, thresholds=thresholds, groups=groups, prefix=prefix)
+
+
+def _validate(
+    joint_names: tuple[str, ...],
+    thresholds: tuple[float, ...],
+    groups: dict[str, list[int]] | None,
+) -> None:
+    if not joint_names:
+        raise ValueError("joint_names must name at least one joint")
+    if len(set(joint_names)) != len(joint_names):
+        raise ValueError(f"joint_names must be unique, got {joint_names}")
+    if not thresholds:
+        raise ValueError("thresholds must hold at least one fraction of the normaliser")
+    if any(not math.isfinite(t) or t < 0 for t in thresholds):
+        raise ValueError(f"thresholds must be finite and >= 0, got {thresholds}")
+    if len({f"{t:g}" for t in thresholds}) != len(thresholds):
+        raise ValueError(f"thresholds must be distinct when formatted with :g, got {thresholds}")
+    for group, idx in (groups or {}).items():
+        if not idx:
+            raise ValueError(f"groups[{group!r}] must list at least one joint index")
+        bad = [i for i in idx if not 0 <= i < len(joint_names)]
+        if bad:
+            raise ValueError(
+                f"groups[{group!r}] has joint indices {bad} outside [0, {len(joint_names)})"
+            )

@@ -1,0 +1,16 @@
+from lightning_pose.models.backbones import (
+    AlexNetBackbone,
+    EfficientNetLite0Backbone,
+    ResNetBackbone,
+)
+from lightning_pose.models.base import PoseEstimator
+from lightning_pose.models.deeppose import DeepPose, PoseRegressor
+
+__all__ = [
+    "AlexNetBackbone",
+    "DeepPose",
+    "EfficientNetLite0Backbone",
+    "PoseEstimator",
+    "PoseRegressor",
+    "ResNetBackbone",
+]

@@ -1,0 +1,66 @@
+"""Shared fixtures: the real annotation files in ../shared/data and tiny generated images."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import scipy.io
+
+from lightning_pose.data.datamodule import split_indices
+from lightning_pose.data.readers import READERS
+
+os.environ.setdefault("WANDB_MODE", "disabled")  # never block on or log in to W&B in tests
+os.environ.setdefault("WANDB_SILENT", "true")
+
+TINY_SAMPLES = 4
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def write_image(path: Path, width: int, height: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    cv2.imwrite(str(path), image)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not (SHARED_DATA / "lspet" / "joints.mat").exists():
+        pytest.fail(f"real annotation files expected in {SHARED_DATA} (see its README.md)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def tiny_root(tmp_path: Path, shared_data: Path) -> Path:
+    """A data root with the real annotation files and generated images for the first examples.
+
+    lspet: a generated joints.mat (14, 3, 24) with 64x48 images (joints inside the image).
+    lsp, flic: the real joints.mat / examples.mat with generated 80x100 / 720x480 images for
+    the first TINY_SAMPLES examples of each split (use ``data.max_samples=TINY_SAMPLES``).
+    """
+    root = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    n = 24
+    joints = np.zeros((14, 3, n))
+    joints[:, 0, :] = rng.uniform(1, 64, size=(14, n))  # 1-based MATLAB x
+    joints[:, 1, :] = rng.uniform(1, 48, size=(14, n))
+    joints[:, 2, :] = rng.uniform(size=(14, n)) > 0.1
+    (root / "lspet").mkdir(parents=True)
+    scipy.io.savemat(root / "lspet" / "joints.mat", {"joints": joints})
+    for i in range(n):
+        write_image(root / "lspet" / "images" / f"im{i + 1:05d}.jpg", 64, 48, seed=i)
+
+    for name, size in (("lsp", (80, 100)), ("flic", (720, 480))):
+        (root / name).mkdir()
+        mat = "joints.mat" if name == "lsp" else "examples.mat"
+        os.symlink(shared_data / name / mat, root / name / mat)
+        annotations = READERS[name](root / name)
+        splits = split_indices(annotations, val_every=10)
+        for indices in splits.values():
+            for i in indices[:TINY_SAMPLES]:
+                write_image(annotations.image_paths[i], *size, seed=int(i))
+    return root

@@ -1,0 +1,293 @@
+"""Tests for lightning_pose.metrics.functional against a NumPy reference and known answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lightning_pose.metrics.functional import (
+    _pck_compute,
+    _pck_curve,
+    _pck_update,
+    keypoint_distances,
+    segment_lengths,
+)
+
+ATOL, RTOL = 1e-12, 1e-12
+
+
+# --- plain NumPy reference, one loop per definition (DeepPose §5) ---------------------------
+
+
+def numpy_pck(
+    pred: np.ndarray,
+    target: np.ndarray,
+    visible: np.ndarray,
+    normaliser: np.ndarray,
+    thresholds: list[float],
+    joint_names: list[str],
+    groups: dict[str, list[int]] | None,
+    prefix: str,
+) -> dict[str, float]:
+    """Fraction of counted joints within ``t * normaliser``; keys as in ``_pck_compute``."""
+    n_b, n_k = visible.shape
+    if groups is None:
+        groups = {name: [k] for k, name in enumerate(joint_names)}
+    pools = {"": list(range(n_k))} | {f"/{g}": idx for g, idx in groups.items()}
+    out = {}
+    for t in thresholds:
+        for suffix, joints in pools.items():
+            hit = count = 0
+            for b in range(n_b):
+                if not (np.isfinite(normaliser[b]) and normaliser[b] > 0):
+                    continue
+                for k in joints:
+                    if not visible[b, k]:
+                        continue
+                    count += 1
+                    d = math.hypot(*(pred[b, k] - target[b, k]))
+                    if np.isfinite(d) and d <= t * normaliser[b]:
+                        hit += 1
+            if count:
+                out[f"{prefix}@{t:g}{suffix}"] = hit / count
+    return out
+
+
+def numpy_curve(pred, target, visible, normaliser, thresholds) -> np.ndarray:
+    pooled = numpy_pck(pred, target, visible, normaliser, thresholds, ["j"], {}, "p")
+    return np.array([pooled.get(f"p@{t:g}", 0.0) for t in thresholds])
+
+
+def random_batch(gen: torch.Generator, n_b: int, n_k: int) -> dict[str, torch.Tensor]:
+    """Seeded batch with invisible joints, unmeasurable normalisers and non-finite predictions."""
+    target = torch.rand(n_b, n_k, 2, generator=gen) * 200.0  # (B, K, 2) px
+    pred = target + torch.randn(n_b, n_k, 2, generator=gen) * 8.0  # (B, K, 2) px
+    bad = torch.rand(n_b, n_k, generator=gen) < 0.05
+    pred[bad] = torch.tensor([float("nan"), float("inf")])
+    visible = torch.rand(n_b, n_k, generator=gen) > 0.25  # (B, K)
+    normaliser = 20.0 + torch.rand(n_b, generator=gen) * 80.0  # (B,) px
+    normaliser[torch.rand(n_b, generator=gen) < 0.2] = 0.0
+    return {"pred_px": pred, "target_px": target, "visible": visible, "normaliser_px": normaliser}
+
+
+def as_numpy(batch: dict[str, torch.Tensor]) -> tuple[np.ndarray, ...]:
+    keys = ("pred_px", "target_px", "visible", "normaliser_px")
+    return tuple(batch[k].double().numpy() if k != "visible" else batch[k].numpy() for k in keys)
+
+
+def concat(batches: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    return {k: torch.cat([b[k] for b in batches]) for k in batches[0]}
+
+
+def assert_dict_close(actual: dict[str, torch.Tensor], expected: dict[str, float]) -> None:
+    assert sorted(actual) == sorted(expected)
+    for key, value in expected.items():
+        torch.testing.assert_close(
+            actual[key], torch.tensor(value, dtype=torch.float64), atol=ATOL, rtol=RTOL, msg=key
+        )
+
+
+# --- known answers --------------------------------------------------------------------------
+
+JOINTS = ["head", "left_wrist", "right_wrist"]
+THRESHOLDS = [0.1, 0.2, 0.5]
+THR = torch.tensor(THRESHOLDS, dtype=torch.float64)
+
+
+def known_batch() -> dict[str, torch.Tensor]:
+    """Two counted samples and one with an unmeasurable normaliser.
+
+    sample 0, normaliser 10 px (radii 1, 2, 5):  distances 0, 5, 1.5
+    sample 1, normaliser 20 px (radii 2, 4, 10): distances 3, 10, 0 (right wrist invisible)
+    sample 2, normaliser 0: excluded although its predictions are far off.
+    """
+    target = torch.zeros(3, 3, 2)
+    offset = torch.tensor(
+        [
+            [[0.0, 0.0], [3.0, 4.0], [1.5, 0.0]],
+            [[0.0, 3.0], [6.0, 8.0], [0.0, 0.0]],
+            [[90.0, 0.0], [90.0, 0.0], [90.0, 0.0]],
+        ]
+    )
+    visible = torch.tensor([[True, True, True], [True, True, False], [True, True, True]])
+    normaliser = torch.tensor([10.0, 20.0, 0.0])
+    return {
+        "pred_px": target + offset,
+        "target_px": target,
+        "visible": visible,
+        "normaliser_px": normaliser,
+    }
+
+
+def test_known_answer_sums() -> None:
+    hits, counts = _pck_update(**known_batch(), thresholds=THR)
+    expected_hits = torch.tensor([[1.0, 0.0, 0.0], [2.0, 0.0, 1.0], [2.0, 2.0, 1.0]])  # (T, K)
+    torch.testing.assert_close(hits, expected_hits.double(), atol=0, rtol=0)
+    torch.testing.assert_close(counts, torch.tensor([2.0, 2.0, 1.0]).double(), atol=0, rtol=0)
+
+
+def test_known_answer_per_joint() -> None:
+    hits, counts = _pck_update(**known_batch(), thresholds=THR)
+    out = _pck_compute(hits, counts, THRESHOLDS, JOINTS, None, "pck")
+    expected = {
+        "pck@0.1": 1 / 5, "pck@0.2": 3 / 5, "pck@0.5": 5 / 5,
+        "pck@0.1/head": 1 / 2, "pck@0.2/head": 2 / 2, "pck@0.5/head": 2 / 2,
+        "pck@0.1/left_wrist": 0 / 2, "pck@0.2/left_wrist": 0 / 2, "pck@0.5/left_wrist": 2 / 2,
+        "pck@0.1/right_wrist": 0 / 1, "pck@0.2/right_wrist": 1 / 1, "pck@0.5/right_wrist": 1 / 1,
+    }  # fmt: skip
+    assert_dict_close(out, expected)
+
+
+def test_known_answer_groups_and_curve() -> None:
+    hits, counts = _pck_update(**known_batch(), thresholds=THR)
+    groups = {"head": [0], "wrist": [1, 2]}
+    out = _pck_compute(hits, counts, THRESHOLDS, JOINTS, groups, "pdj")
+    expected = {
+        "pdj@0.1": 1 / 5, "pdj@0.2": 3 / 5, "pdj@0.5": 1.0,
+        "pdj@0.1/head": 0.5, "pdj@0.2/head": 1.0, "pdj@0.5/head": 1.0,
+        "pdj@0.1/wrist": 0 / 3, "pdj@0.2/wrist": 1 / 3, "pdj@0.5/wrist": 3 / 3,
+    }  # fmt: skip
+    assert_dict_close(out, expected)
+    curve = _pck_curve(hits, counts)
+    torch.testing.assert_close(
+        curve, torch.tensor([0.2, 0.6, 1.0], dtype=torch.float64), atol=ATOL, rtol=0
+    )
+
+
+def test_threshold_formatting() -> None:
+    thresholds = [0.05, 0.2, 0.5, 1.0]
+    hits, counts = torch.zeros(4, 1, dtype=torch.float64), torch.ones(1, dtype=torch.float64)
+    out = _pck_compute(hits, counts, thresholds, ["neck"], {}, "pck")
+    assert list(out) == ["pck@0.05", "pck@0.2", "pck@0.5", "pck@1"]
+    # float32 thresholds format the same way
+    out32 = _pck_compute(hits, counts, torch.tensor(thresholds), ["neck"], {}, "pck")
+    assert list(out32) == list(out)
+
+
+def test_zero_counts_are_omitted_not_nan() -> None:
+    batch = known_batch()
+    batch["visible"][:, 2] = False  # right wrist never visible
+    hits, counts = _pck_update(**batch, thresholds=THR)
+    out = _pck_compute(hits, counts, THRESHOLDS, JOINTS, None, "pck")
+    assert not any(k.endswith("/right_wrist") for k in out)
+    assert "pck@0.1/head" in out
+    assert all(torch.isfinite(v) for v in out.values())
+
+    nothing = _pck_compute(hits * 0, counts * 0, THRESHOLDS, JOINTS, None, "pck")
+    assert nothing == {}
+    curve = _pck_curve(hits * 0, counts * 0)
+    torch.testing.assert_close(curve, torch.zeros(3, dtype=torch.float64), atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_prediction_is_a_miss(bad: float) -> None:
+    batch = known_batch()
+    batch["pred_px"][0, 0, 1] = bad  # head of sample 0 was a hit at every threshold
+    hits, counts = _pck_update(**batch, thresholds=THR)
+    torch.testing.assert_close(counts, torch.tensor([2.0, 2.0, 1.0]).double(), atol=0, rtol=0)
+    torch.testing.assert_close(hits[:, 0], torch.tensor([0.0, 1.0, 1.0]).double(), atol=0, rtol=0)
+    out = _pck_compute(hits, counts, THRESHOLDS, JOINTS, None, "pck")
+    assert all(torch.isfinite(v) for v in out.values())
+
+
+@pytest.mark.parametrize("bad", [0.0, -3.0, float("nan"), float("inf")])
+def test_unmeasurable_normaliser_excludes_sample(bad: float) -> None:
+    batch = known_batch()
+    batch["normaliser_px"][1] = bad
+    hits, counts = _pck_update(**batch, thresholds=THR)
+    torch.testing.assert_close(counts, torch.tensor([1.0, 1.0, 1.0]).double(), atol=0, rtol=0)
+    assert torch.isfinite(hits).all()
+
+
+def test_empty_batch() -> None:
+    batch = {
+        "pred_px": torch.zeros(0, 3, 2),
+        "target_px": torch.zeros(0, 3, 2),
+        "visible": torch.zeros(0, 3, dtype=torch.bool),
+        "normaliser_px": torch.zeros(0),
+    }
+    hits, counts = _pck_update(**batch, thresholds=THR)
+    assert hits.shape == (3, 3) and counts.shape == (3,)
+    assert hits.sum() == 0 and counts.sum() == 0
+
+
+# --- against the NumPy reference ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("groups", [None, {"a": [0, 3], "b": [1], "c": [2, 4, 5]}])
+def test_matches_numpy_reference(groups: dict[str, list[int]] | None) -> None:
+    gen = torch.Generator().manual_seed(0)
+    names = [f"j{k}" for k in range(6)]
+    thresholds = [0.05, 0.1, 0.2, 0.5]
+    batches = [random_batch(gen, n_b, 6) for n_b in (7, 1, 12)]
+    hits = torch.zeros(4, 6, dtype=torch.float64)
+    counts = torch.zeros(6, dtype=torch.float64)
+    for batch in batches:
+        h, c = _pck_update(**batch, thresholds=torch.tensor(thresholds, dtype=torch.float64))
+        hits, counts = hits + h, counts + c
+    out = _pck_compute(hits, counts, thresholds, names, groups, "pck")
+    everything = as_numpy(concat(batches))
+    assert_dict_close(out, numpy_pck(*everything, thresholds, names, groups, "pck"))
+    torch.testing.assert_close(
+        _pck_curve(hits, counts),
+        torch.from_numpy(numpy_curve(*everything, thresholds)),
+        atol=ATOL,
+        rtol=RTOL,
+    )
+    # the seeded data exercise every branch
+    assert 0 < counts.sum() < everything[2].size
+    assert 0 < hits[0].sum() < hits[-1].sum() < counts.sum()
+
+
+def test_keypoint_distances_matches_numpy() -> None:
+    gen = torch.Generator().manual_seed(1)
+    pred, target = torch.randn(4, 5, 2, generator=gen), torch.randn(4, 5, 2, generator=gen)
+    expected = np.sqrt(((pred.numpy() - target.numpy()) ** 2).sum(-1))
+    torch.testing.assert_close(
+        keypoint_distances(pred, target), torch.from_numpy(expected), atol=1e-6, rtol=1e-6
+    )
+
+
+def test_segment_lengths_known_answer() -> None:
+    keypoints = torch.tensor(
+        [
+            [[0.0, 0.0], [3.0, 4.0], [9.0, 9.0]],
+            [[1.0, 1.0], [1.0, 7.0], [9.0, 9.0]],
+            [[1.0, 1.0], [1.0, 7.0], [9.0, 9.0]],
+        ]
+    )  # (B=3, K=3, 2) px
+    visible = torch.tensor([[True, True, False], [True, True, True], [True, False, True]])
+    lengths = segment_lengths(keypoints, visible, (0, 1))
+    torch.testing.assert_close(lengths, torch.tensor([5.0, 6.0, 0.0]), atol=1e-6, rtol=0)
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "override"),
+    [
+        ("pred_px", {"pred_px": torch.zeros(3, 3, 3)}),
+        ("pred_px", {"pred_px": torch.zeros(3, 6)}),
+        ("target_px", {"target_px": torch.zeros(3, 4, 2)}),
+        ("visible", {"visible": torch.ones(3, 2, dtype=torch.bool)}),
+        ("visible", {"visible": torch.ones(3, 3)}),
+        ("normaliser_px", {"normaliser_px": torch.ones(3, 1)}),
+        ("normaliser_px", {"normaliser_px": torch.ones(2)}),
+        ("thresholds", {"thresholds": torch.ones(2, 2)}),
+    ],
+)
+def test_shape_mismatch_names_the_argument(name: str, override: dict) -> None:
+    kwargs = known_batch() | {"thresholds": THR} | override
+    with pytest.raises(ValueError, match=name):
+        _pck_update(**kwargs)
+
+
+def test_compute_shape_mismatch() -> None:
+    with pytest.raises(ValueError, match="hits"):
+        _pck_compute(torch.zeros(2, 3), torch.zeros(3), [0.1], JOINTS, None, "pck")
+    with pytest.raises(ValueError, match="counts"):
+        _pck_compute(torch.zeros(1, 3), torch.zeros(2), [0.1], JOINTS, None, "pck")

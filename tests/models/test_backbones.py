@@ -1,0 +1,211 @@
+"""Tests for lightning_pose.models.backbones (timm-style: every variant, forward + backward)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.cbook
+import matplotlib.pyplot as plt
+import pytest
+import timm
+import torch
+from torch import nn
+
+from lightning_pose.models.backbones import (
+    AlexNetBackbone,
+    EfficientNetLite0Backbone,
+    ResNetBackbone,
+    efficientnet_lite0_weights_path,
+    load_efficientnet_lite0_weights,
+)
+
+# (id, constructor, input side, expected out_features)
+VARIANTS = [
+    ("alexnet-max", lambda: AlexNetBackbone(input_size=220, pooling="max"), 220, 4096),
+    ("alexnet-avg", lambda: AlexNetBackbone(input_size=220, pooling="avg"), 220, 4096),
+    ("resnet18", lambda: ResNetBackbone(depth=18), 64, 512),
+    ("resnet34", lambda: ResNetBackbone(depth=34), 64, 512),
+    ("resnet50", lambda: ResNetBackbone(depth=50), 64, 2048),
+    ("effnet-lite0-pretrained", lambda: EfficientNetLite0Backbone(pretrained=True), 64, 1280),
+    ("effnet-lite0-random", lambda: EfficientNetLite0Backbone(pretrained=False), 64, 1280),
+]
+
+
+@pytest.mark.parametrize(
+    ("make", "size", "out_features"), [v[1:] for v in VARIANTS], ids=[v[0] for v in VARIANTS]
+)
+def test_forward_backward_every_parameter_gets_gradient(make, size, out_features):
+    torch.manual_seed(0)
+    model = make().train()
+    assert model.out_features == out_features
+    assert len(model.mean) == 3 and len(model.std) == 3
+    image = torch.randn(2, 3, size, size)
+    features = model(image)
+    assert features.shape == (2, out_features)
+    assert torch.isfinite(features).all()
+    # A random projection, not a plain sum: with batch-statistics BatchNorm the batch sum of a
+    # normalised channel is constant, which would zero some gradients for the wrong reason.
+    projection = torch.randn(out_features)
+    loss = (features * projection).sum()
+    loss.backward()
+    for name, param in model.named_parameters():
+        assert param.requires_grad, name
+        assert param.grad is not None, f"{name} received no gradient"
+        assert torch.isfinite(param.grad).all(), f"{name} has a non-finite gradient"
+        assert param.grad.abs().sum() > 0, f"{name} has an all-zero gradient"
+
+
+def test_alexnet_feature_map_sizes_match_deeppose():
+    """DeepPose §3: C(55x55x96) - P - C(27x27x256) - P - C(13x13x384) x2 - C(13x13x256) - P."""
+    for pooling in ("max", "avg"):
+        model = AlexNetBackbone(input_size=220, pooling=pooling)
+        assert model.feature_map_shapes() == {
+            "conv1": (96, 55, 55),
+            "pool1": (96, 27, 27),
+            "conv2": (256, 27, 27),
+            "pool2": (256, 13, 13),
+            "conv3": (384, 13, 13),
+            "conv4": (384, 13, 13),
+            "conv5": (256, 13, 13),
+            "pool5": (256, 6, 6),
+        }
+        assert model.flatten_size == 256 * 6 * 6
+        assert model.classifier[0].in_features == 9216
+
+
+def test_alexnet_pooling_type_is_used():
+    max_model = AlexNetBackbone(pooling="max")
+    avg_model = AlexNetBackbone(pooling="avg")
+    pools = [m for m in max_model.features if isinstance(m, nn.MaxPool2d)]
+    assert len(pools) == 3
+    assert not any(isinstance(m, nn.AvgPool2d) for m in max_model.features)
+    assert len([m for m in avg_model.features if isinstance(m, nn.AvgPool2d)]) == 3
+    assert not any(isinstance(m, nn.MaxPool2d) for m in avg_model.features)
+
+
+def test_alexnet_other_input_size_builds_matching_classifier():
+    model = AlexNetBackbone(input_size=128).eval()
+    assert model.flatten_size == 256 * 3 * 3
+    assert model(torch.zeros(2, 3, 128, 128)).shape == (2, 4096)
+
+
+def test_alexnet_wrong_input_size_raises():
+    model = AlexNetBackbone(input_size=220)
+    with pytest.raises(ValueError, match="input_size=220"):
+        model(torch.zeros(2, 3, 224, 224))
+
+
+def test_alexnet_too_small_input_size_raises():
+    with pytest.raises(ValueError, match="input_size=32"):
+        AlexNetBackbone(input_size=32)
+
+
+def test_unknown_pooling_raises():
+    with pytest.raises(ValueError, match="pooling"):
+        AlexNetBackbone(pooling="median")
+
+
+@pytest.mark.parametrize("depth", [10, 101])
+def test_unknown_resnet_depth_raises(depth):
+    with pytest.raises(ValueError, match=r"depth must be one of \[18, 34, 50\]"):
+        ResNetBackbone(depth=depth)
+
+
+def test_unknown_resnet_weights_name_raises_before_download():
+    with pytest.raises(ValueError, match="weights='IMAGENET_NOPE'.*IMAGENET1K_V1"):
+        ResNetBackbone(depth=18, weights="IMAGENET_NOPE")
+
+
+def test_mean_std_class_attributes():
+    imagenet = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    assert (AlexNetBackbone.mean, AlexNetBackbone.std) == imagenet
+    assert (ResNetBackbone.mean, ResNetBackbone.std) == imagenet
+    # TF EfficientNet-Lite inputs are (rgb - 127) / 128; timm's pretrained_cfg agrees.
+    cfg = timm.create_model("tf_efficientnet_lite0", pretrained=False).pretrained_cfg
+    assert EfficientNetLite0Backbone.mean == tuple(cfg["mean"]) == (0.5, 0.5, 0.5)
+    assert EfficientNetLite0Backbone.std == tuple(cfg["std"]) == (0.5, 0.5, 0.5)
+
+
+@pytest.fixture(scope="module")
+def lite0_file_state() -> dict[str, torch.Tensor]:
+    return torch.load(efficientnet_lite0_weights_path(), map_location="cpu", weights_only=True)
+
+
+def test_efficientnet_lite0_pretrained_weights_are_loaded(lite0_file_state):
+    torch.manual_seed(0)
+    pretrained = EfficientNetLite0Backbone(pretrained=True).eval()
+    random_init = EfficientNetLite0Backbone(pretrained=False).eval()
+    state = pretrained.net.state_dict()
+    # Spot checks of the renaming, first / middle (stage 0 vs inverted residual) / last.
+    pairs = {
+        "_conv_stem.weight": "conv_stem.weight",
+        "_blocks.0._depthwise_conv.weight": "blocks.0.0.conv_dw.weight",
+        "_blocks.0._project_conv.weight": "blocks.0.0.conv_pw.weight",
+        "_blocks.3._expand_conv.weight": "blocks.2.0.conv_pw.weight",
+        "_blocks.3._bn1.running_var": "blocks.2.0.bn2.running_var",
+        "_blocks.15._project_conv.weight": "blocks.6.0.conv_pwl.weight",
+        "_conv_head.weight": "conv_head.weight",
+        "_bn1.bias": "bn2.bias",
+    }
+    for file_key, timm_key in pairs.items():
+        torch.testing.assert_close(state[timm_key], lite0_file_state[file_key], rtol=0, atol=0)
+    # Independent of the renaming rules: the file and timm list the same layers in the same
+    # order, so the i-th non-classifier tensor of the file must be the i-th model tensor.
+    file_tensors = [v for k, v in lite0_file_state.items() if not k.startswith("_fc.")]
+    assert len(file_tensors) == len(state) == 294
+    for expected, actual in zip(file_tensors, state.values(), strict=True):
+        torch.testing.assert_close(actual, expected, rtol=0, atol=0)
+
+    image = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        diff = (pretrained(image) - random_init(image)).abs().max()
+    assert diff > 1e-2
+
+
+def test_efficientnet_lite0_batchnorm_running_stats_loaded():
+    model = EfficientNetLite0Backbone(pretrained=True)
+    bns = [m for m in model.net.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert len(bns) == 49
+    for bn in bns:
+        # Fresh BatchNorm has running_mean == 0 and running_var == 1 exactly.
+        assert not torch.equal(bn.running_mean, torch.zeros_like(bn.running_mean))
+        assert not torch.equal(bn.running_var, torch.ones_like(bn.running_var))
+        # TF-trained weights have a few dead channels with running_var exactly 0; none negative.
+        assert (bn.running_var >= 0).all()
+
+
+def test_efficientnet_lite0_classifies_bundled_photo_as_military_uniform():
+    """Known answer: matplotlib's bundled Grace Hopper photo -> ImageNet 652 'military uniform'.
+
+    Checks the weights and the (0.5, 0.5, 0.5) normalisation end to end, with no download.
+    """
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=1000)
+    load_efficientnet_lite0_weights(model, efficientnet_lite0_weights_path())
+    model.eval()
+    rgb = plt.imread(matplotlib.cbook.get_sample_data("grace_hopper.jpg"))  # (600, 512, 3) uint8
+    image = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255  # (1, 3, H, W)
+    image = nn.functional.interpolate(image, size=(224, 224), mode="bilinear", antialias=True)
+    mean = torch.tensor(EfficientNetLite0Backbone.mean)[:, None, None]
+    std = torch.tensor(EfficientNetLite0Backbone.std)[:, None, None]
+    with torch.no_grad():
+        probs = model((image - mean) / std).softmax(dim=-1)  # (1, 1000)
+    assert probs.argmax().item() == 652
+    assert probs[0, 652] > 0.2
+
+
+def test_efficientnet_lite0_bad_weights_file_raises(tmp_path: Path, lite0_file_state):
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0)
+    broken = dict(lite0_file_state)
+    del broken["_blocks.5._depthwise_conv.weight"]
+    broken["_conv_head.weight"] = broken["_conv_head.weight"][:10]
+    path = tmp_path / "broken_lite0.pth"
+    torch.save(broken, path)
+    with pytest.raises(RuntimeError, match="broken_lite0.pth") as info:
+        load_efficientnet_lite0_weights(model, path)
+    assert "blocks.3.0.conv_dw.weight" in str(info.value)
+    assert "_conv_head.weight" in str(info.value)
+
+    garbage = tmp_path / "not_a_checkpoint.pth"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(RuntimeError, match="not_a_checkpoint.pth"):
+        load_efficientnet_lite0_weights(model, garbage)

@@ -1,0 +1,89 @@
+"""The CLI end to end on tiny data: fit, validate, test, predict, --print_config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lightning_pose.cli import main
+from tests.conftest import TINY_SAMPLES, write_image
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_CONFIGS = sorted((REPO / "conf").glob("*.yaml"))
+MODEL_CONFIGS = sorted((REPO / "conf" / "model").glob("*.yaml"))
+
+# Small and fast: a ResNet-18 at 64 px unless the model file fixes its own input size.
+FAST = [
+    "--trainer.accelerator=cpu",
+    "--trainer.devices=1",
+    f"--data.max_samples={TINY_SAMPLES}",
+    "--data.batch_size=2",
+    "--data.num_workers=0",
+]
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The configs' relative paths (runs/, outputs/) land in the test's folder."""
+    monkeypatch.chdir(tmp_path)
+
+
+def run(args: list[str]) -> None:
+    main(args)
+
+
+@pytest.mark.parametrize("config", DATA_CONFIGS, ids=lambda p: p.stem)
+def test_fast_dev_run_each_dataset_config(config: Path, tiny_root: Path, tmp_path: Path) -> None:
+    run(
+        ["fit", "-c", str(config), *FAST, f"--data.root={tiny_root}", "--data.input_size=64",
+         "--trainer.fast_dev_run=true", f"--trainer.default_root_dir={tmp_path}",
+         "--model.backbone=lightning_pose.models.ResNetBackbone"]
+    )
+
+
+@pytest.mark.parametrize("config", MODEL_CONFIGS, ids=lambda p: p.stem)
+def test_fast_dev_run_each_model_config(config: Path, tiny_root: Path, tmp_path: Path) -> None:
+    run(
+        ["fit", "-c", str(REPO / "conf" / "lspet.yaml"), "-c", str(config), *FAST,
+         f"--data.root={tiny_root}", "--trainer.fast_dev_run=true",
+         f"--trainer.default_root_dir={tmp_path}"]
+    )
+
+
+@pytest.mark.parametrize("config", DATA_CONFIGS + MODEL_CONFIGS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("subcommand", ["fit", "validate", "test", "predict"])
+def test_print_config(config: Path, subcommand: str, capsys: pytest.CaptureFixture) -> None:
+    base = [] if config.parent.name == "conf" else ["-c", str(REPO / "conf" / "lspet.yaml")]
+    with pytest.raises(SystemExit) as exit_info:
+        run([subcommand, *base, "-c", str(config), "--print_config"])
+    assert exit_info.value.code == 0
+    printed = capsys.readouterr().out
+    assert "class_path: lightning_pose.models.DeepPose" in printed
+    assert "dataset:" in printed
+
+
+def test_fit_then_predict_folder_writes_npz(tiny_root: Path, tmp_path: Path) -> None:
+    common = ["-c", str(REPO / "conf" / "lspet.yaml"), *FAST, f"--data.root={tiny_root}",
+              "--data.input_size=64", "--model.backbone=lightning_pose.models.ResNetBackbone",
+              f"--trainer.default_root_dir={tmp_path}"]
+    run(["fit", *common, "--trainer.max_epochs=1", "--trainer.limit_train_batches=2",
+         "--trainer.limit_val_batches=1"])
+    ckpts = sorted(tmp_path.rglob("last.ckpt"))
+    assert ckpts, "fit must write last.ckpt"
+    folder = tmp_path / "unlabelled"
+    sizes = [(50, 30), (31, 77), (64, 64)]
+    for k, (w, h) in enumerate(sizes):
+        write_image(folder / f"frame{k}.png", w, h, seed=k)
+    out = tmp_path / "pred"
+    run(["predict", *common, f"--data.predict_dir={folder}", f"--ckpt_path={ckpts[0]}",
+         "--trainer.callbacks+=lightning_pose.callbacks.PredictionWriter",
+         f"--trainer.callbacks.output_dir={out}", "--trainer.callbacks.draw_overlays=true"])
+    result = np.load(out / "predictions.npz")
+    assert list(result["names"]) == ["frame0.png", "frame1.png", "frame2.png"]
+    assert result["keypoints_px"].shape == (3, 14, 2)
+    assert np.isfinite(result["keypoints_px"]).all()
+    assert sorted(p.name for p in (out / "overlays").iterdir()) == [
+        "frame0.png", "frame1.png", "frame2.png"
+    ]
