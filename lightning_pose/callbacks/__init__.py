@@ -1,3 +1,4 @@
+from lightning_pose.callbacks.metrics_table import MetricsTableWriter
 from lightning_pose.callbacks.prediction_writer import PredictionWriter
 
-__all__ = ["PredictionWriter"]
+__all__ = ["MetricsTableWriter", "PredictionWriter"]
