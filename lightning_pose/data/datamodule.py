@@ -8,6 +8,7 @@ from typing import Literal
 
 import numpy as np
 import pytorch_lightning as pl
+import torch
 from torch.utils.data import DataLoader
 
 from lightning_pose.data.dataset import ImageFolderDataset, PoseDataset
@@ -38,6 +39,19 @@ def resolve_data_root(root: str | None) -> Path:
             "lspet/, lsp/ and flic/"
         )
     return path
+
+
+def seed_augmentation(worker_id: int = 0) -> None:
+    """DataLoader ``worker_init_fn``: seed the dataset's albumentations pipeline from torch.
+
+    albumentations 2 draws from its own generator, created once; forked workers would all copy
+    it and draw the same augmentations, and ``seed_everything`` would not reach it. In a worker
+    ``torch.initial_seed()`` is the loader's base seed + worker id, so each worker differs and a
+    seeded run repeats.
+    """
+    info = torch.utils.data.get_worker_info()
+    if info is not None and getattr(info.dataset, "augmentation", None) is not None:
+        info.dataset.augmentation.set_random_seed(torch.initial_seed() % 2**32)
 
 
 def split_indices(
@@ -176,6 +190,9 @@ class PoseDataModule(pl.LightningDataModule):
                 self.splits["predict"] = self.make_split("test", augment=False)
 
     def _loader(self, dataset, shuffle: bool) -> DataLoader:
+        augmentation = getattr(dataset, "augmentation", None)
+        if augmentation is not None and self.num_workers == 0:
+            augmentation.set_random_seed(int(torch.randint(2**31, ()).item()))
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
@@ -183,6 +200,7 @@ class PoseDataModule(pl.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             drop_last=shuffle and len(dataset) > self.batch_size,
+            worker_init_fn=seed_augmentation,
         )
 
     def train_dataloader(self) -> DataLoader:

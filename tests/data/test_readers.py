@@ -1,0 +1,76 @@
+"""Readers on the real annotation files in ../shared/data, and their errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+
+from lightning_pose.data.readers import DatasetError, read_flic, read_lsp, read_lspet
+from lightning_pose.skeleton import FLIC, LSP
+
+
+def test_read_lspet_real(shared_data: Path) -> None:
+    ann = read_lspet(shared_data / "lspet")
+    assert len(ann) == 9000
+    assert ann.keypoints_px.shape == (9000, 14, 2)
+    assert ann.visible.shape == (9000, 14) and ann.visible.dtype == bool
+    assert 0.85 < ann.visible.mean() < 0.91  # README: 88 % visible
+    assert ann.image_paths[0].name == "im00001.jpg" and ann.image_paths[-1].name == "im09000.jpg"
+    assert ann.image_paths[0].is_file()
+    raw = scipy.io.loadmat(shared_data / "lspet" / "joints.mat")["joints"]
+    np.testing.assert_allclose(ann.keypoints_px[5, 3], raw[3, :2, 5] - 1, rtol=0, atol=1e-5)
+    assert ann.skeleton is LSP and ann.is_train is None
+
+
+def test_read_lsp_real_flag_is_inverted(shared_data: Path) -> None:
+    ann = read_lsp(shared_data / "lsp")
+    raw = scipy.io.loadmat(shared_data / "lsp" / "joints.mat")["joints"]  # (3, 14, 2000)
+    assert ann.keypoints_px.shape == (2000, 14, 2)
+    np.testing.assert_array_equal(ann.visible, (raw[2] == 0).T)
+    assert 0.9 < ann.visible.mean() < 0.96  # README: 93 % visible
+    np.testing.assert_allclose(ann.keypoints_px[7, 12], raw[:2, 12, 7] - 1, rtol=0, atol=1e-5)
+    assert ann.is_train.sum() == 1000 and ann.is_test[1000:].all()
+    assert ann.image_paths[0].name == "im0001.jpg"
+
+
+def test_read_flic_real(shared_data: Path) -> None:
+    ann = read_flic(shared_data / "flic")
+    assert len(ann) == 5003
+    assert ann.is_train.sum() == 3987 and ann.is_test.sum() == 1016
+    assert ann.keypoints_px.shape == (5003, FLIC.num_joints, 2)
+    assert np.isfinite(ann.keypoints_px).all() and ann.visible.all()
+    raw = scipy.io.loadmat(shared_data / "flic" / "examples.mat")["examples"][0, 0]
+    # joint 7 of our FLIC skeleton (right hip) is FLIC toolkit coordinate 10 (1-based)
+    np.testing.assert_allclose(ann.keypoints_px[0, 7], raw["coords"][:, 9] - 1, atol=1e-4)
+    assert ann.torsobox.shape == (5003, 4)
+    assert ann.image_paths[0].parts[-2:] == ("images", str(raw["filepath"].item()))
+
+
+def test_missing_annotation_file_names_path_and_layout(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match=r"lspet/joints.mat.*Expected layout"):
+        read_lspet(tmp_path / "lspet")
+
+
+@pytest.mark.parametrize(
+    ("reader", "shape", "expected"),
+    [(read_lspet, (3, 14, 5), r"expected \(14, 3, N\)"), (read_lsp, (14, 3, 5), r"\(3, 14, N\)")],
+)
+def test_joints_mat_of_wrong_shape(tmp_path: Path, reader, shape, expected: str) -> None:
+    scipy.io.savemat(tmp_path / "joints.mat", {"joints": np.zeros(shape)})
+    with pytest.raises(DatasetError, match=rf"joints.mat: 'joints' has shape .*{expected}"):
+        reader(tmp_path)
+
+
+def test_joints_mat_without_joints_key(tmp_path: Path) -> None:
+    scipy.io.savemat(tmp_path / "joints.mat", {"poses": np.zeros((14, 3, 2))})
+    with pytest.raises(DatasetError, match=r"expected a variable 'joints', found \['poses'\]"):
+        read_lspet(tmp_path)
+
+
+def test_unreadable_mat_file(tmp_path: Path) -> None:
+    (tmp_path / "joints.mat").write_bytes(b"not a mat file")
+    with pytest.raises(DatasetError, match=r"joints.mat: cannot be read as a MATLAB .mat file"):
+        read_lspet(tmp_path)
