@@ -37,18 +37,34 @@ def run(args: list[str]) -> None:
 @pytest.mark.parametrize("config", DATA_CONFIGS, ids=lambda p: p.stem)
 def test_fast_dev_run_each_dataset_config(config: Path, tiny_root: Path, tmp_path: Path) -> None:
     run(
-        ["fit", "-c", str(config), *FAST, f"--data.root={tiny_root}", "--data.input_size=64",
-         "--trainer.fast_dev_run=true", f"--trainer.default_root_dir={tmp_path}",
-         "--model.backbone=lightning_pose.models.ResNetBackbone"]
+        [
+            "fit",
+            "-c",
+            str(config),
+            *FAST,
+            f"--data.root={tiny_root}",
+            "--data.input_size=64",
+            "--trainer.fast_dev_run=true",
+            f"--trainer.default_root_dir={tmp_path}",
+            "--model.backbone=lightning_pose.models.ResNetBackbone",
+        ]
     )
 
 
 @pytest.mark.parametrize("config", MODEL_CONFIGS, ids=lambda p: p.stem)
 def test_fast_dev_run_each_model_config(config: Path, tiny_root: Path, tmp_path: Path) -> None:
     run(
-        ["fit", "-c", str(REPO / "conf" / "lspet.yaml"), "-c", str(config), *FAST,
-         f"--data.root={tiny_root}", "--trainer.fast_dev_run=true",
-         f"--trainer.default_root_dir={tmp_path}"]
+        [
+            "fit",
+            "-c",
+            str(REPO / "conf" / "lspet.yaml"),
+            "-c",
+            str(config),
+            *FAST,
+            f"--data.root={tiny_root}",
+            "--trainer.fast_dev_run=true",
+            f"--trainer.default_root_dir={tmp_path}",
+        ]
     )
 
 
@@ -65,11 +81,24 @@ def test_print_config(config: Path, subcommand: str, capsys: pytest.CaptureFixtu
 
 
 def test_fit_then_predict_folder_writes_npz(tiny_root: Path, tmp_path: Path) -> None:
-    common = ["-c", str(REPO / "conf" / "lspet.yaml"), *FAST, f"--data.root={tiny_root}",
-              "--data.input_size=64", "--model.backbone=lightning_pose.models.ResNetBackbone",
-              f"--trainer.default_root_dir={tmp_path}"]
-    run(["fit", *common, "--trainer.max_epochs=1", "--trainer.limit_train_batches=2",
-         "--trainer.limit_val_batches=1"])
+    common = [
+        "-c",
+        str(REPO / "conf" / "lspet.yaml"),
+        *FAST,
+        f"--data.root={tiny_root}",
+        "--data.input_size=64",
+        "--model.backbone=lightning_pose.models.ResNetBackbone",
+        f"--trainer.default_root_dir={tmp_path}",
+    ]
+    run(
+        [
+            "fit",
+            *common,
+            "--trainer.max_epochs=1",
+            "--trainer.limit_train_batches=2",
+            "--trainer.limit_val_batches=1",
+        ]
+    )
     ckpts = sorted(tmp_path.rglob("last.ckpt"))
     assert ckpts, "fit must write last.ckpt"
     folder = tmp_path / "unlabelled"
@@ -77,13 +106,23 @@ def test_fit_then_predict_folder_writes_npz(tiny_root: Path, tmp_path: Path) -> 
     for k, (w, h) in enumerate(sizes):
         write_image(folder / f"frame{k}.png", w, h, seed=k)
     out = tmp_path / "pred"
-    run(["predict", *common, f"--data.predict_dir={folder}", f"--ckpt_path={ckpts[0]}",
-         "--trainer.callbacks+=lightning_pose.callbacks.PredictionWriter",
-         f"--trainer.callbacks.output_dir={out}", "--trainer.callbacks.draw_overlays=true"])
+    run(
+        [
+            "predict",
+            *common,
+            f"--data.predict_dir={folder}",
+            f"--ckpt_path={ckpts[0]}",
+            "--trainer.callbacks+=lightning_pose.callbacks.PredictionWriter",
+            f"--trainer.callbacks.output_dir={out}",
+            "--trainer.callbacks.draw_overlays=true",
+        ]
+    )
     result = np.load(out / "predictions.npz")
     assert list(result["names"]) == ["frame0.png", "frame1.png", "frame2.png"]
     assert result["keypoints_px"].shape == (3, 14, 2)
     assert np.isfinite(result["keypoints_px"]).all()
     assert sorted(p.name for p in (out / "overlays").iterdir()) == [
-        "frame0.png", "frame1.png", "frame2.png"
+        "frame0.png",
+        "frame1.png",
+        "frame2.png",
     ]

@@ -63,7 +63,9 @@ class PredictionWriter(BasePredictionWriter):
         predictions,
         batch_indices,
     ) -> None:
-        outputs = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
+        outputs = (
+            predictions[0] if predictions and isinstance(predictions[0], list) else predictions
+        )
         index = torch.cat([o["index"] for o in outputs]).cpu().numpy()  # (N,)
         keypoints = torch.cat([o["keypoints_px"] for o in outputs]).float().cpu().numpy()
         order = np.argsort(index, kind="stable")

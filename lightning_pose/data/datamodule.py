@@ -54,9 +54,7 @@ def seed_augmentation(worker_id: int = 0) -> None:
         info.dataset.augmentation.set_random_seed(torch.initial_seed() % 2**32)
 
 
-def split_indices(
-    annotations: PoseAnnotations, val_every: int
-) -> dict[str, np.ndarray]:
+def split_indices(annotations: PoseAnnotations, val_every: int) -> dict[str, np.ndarray]:
     """Deterministic train/val/test split.
 
     * LSP and FLIC: the official train/test split; every ``val_every``-th training example
@@ -97,6 +95,8 @@ class PoseDataModule(pl.LightningDataModule):
         scale, rotation_deg, translate, flip_prob, color_jitter: training augmentation (see
             :func:`lightning_pose.data.transforms.build_augmentation`).
         predict_dir: folder of unannotated images for ``predict``; None = the test split.
+        highres_factor: f > 1 adds ``image_hr`` at f x ``input_size`` to each annotated sample
+            (the DeepPose cascade re-crops it around each joint; see ``PoseDataset``).
 
     The box the model sees never comes from the ground-truth joints: the whole image (padded to
     a square) for LSP/LSPet, a square around the official torso box for FLIC.
@@ -118,6 +118,7 @@ class PoseDataModule(pl.LightningDataModule):
         flip_prob: float = 0.5,
         color_jitter: float = 0.2,
         predict_dir: str | None = None,
+        highres_factor: int = 1,
     ) -> None:
         super().__init__()
         if dataset not in READERS:
@@ -132,7 +133,10 @@ class PoseDataModule(pl.LightningDataModule):
         self.max_samples = max_samples
         self.torso_box_scale = torso_box_scale
         self.predict_dir = predict_dir
-        self.augmentation = build_augmentation(scale, rotation_deg, translate, flip_prob, color_jitter)
+        self.highres_factor = highres_factor
+        self.augmentation = build_augmentation(
+            scale, rotation_deg, translate, flip_prob, color_jitter
+        )
         self.annotations: PoseAnnotations | None = None
         self.splits: dict[str, PoseDataset] = {}
         self.predict_paths: list[Path] | None = None
@@ -173,6 +177,7 @@ class PoseDataModule(pl.LightningDataModule):
             box_mode=self.box_mode,
             augmentation=self.augmentation if augment else None,
             torso_box_scale=self.torso_box_scale,
+            highres_factor=self.highres_factor,
         )
 
     def setup(self, stage: str) -> None:
@@ -214,7 +219,9 @@ class PoseDataModule(pl.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         if self.predict_paths is not None:
-            return self._loader(ImageFolderDataset(self.predict_paths, self.input_size), False)
+            return self._loader(
+                ImageFolderDataset(self.predict_paths, self.input_size, self.highres_factor), False
+            )
         return self._loader(self.splits["predict"], shuffle=False)
 
     def predict_image_paths(self) -> list[Path]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 import albumentations as A
 import cv2
@@ -32,6 +32,9 @@ class PoseSample(TypedDict):
             joint is not visible (the sample is then left out of PDJ).
         head_size_px: () neck to head top, pixels (PCKh); 0 where undefined.
         index: () int, position in the annotation file.
+        image_hr: (3, S*f, S*f) float32, the same (augmented) view at ``highres_factor`` f > 1
+            times the resolution, for models that re-crop it (the DeepPose cascade); absent
+            when f = 1.
     """
 
     image: torch.Tensor
@@ -42,6 +45,12 @@ class PoseSample(TypedDict):
     torso_diameter_px: torch.Tensor
     head_size_px: torch.Tensor
     index: torch.Tensor
+    image_hr: NotRequired[torch.Tensor]
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 -> (3, H, W) float32 in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
 
 
 def load_image(path: Path) -> np.ndarray:
@@ -80,6 +89,8 @@ class PoseDataset(Dataset):
             around the official ``torsobox``, side ``torso_box_scale`` x its height).
         augmentation: albumentations pipeline for training, None for val/test/predict.
         torso_box_scale: see ``box_mode``.
+        highres_factor: f > 1 adds ``image_hr``, the view at f x ``input_size`` (augmentation
+            is applied at that resolution, then ``image`` is resized from it).
     """
 
     def __init__(
@@ -90,7 +101,10 @@ class PoseDataset(Dataset):
         box_mode: str = "whole_image",
         augmentation: A.Compose | None = None,
         torso_box_scale: float = 3.0,
+        highres_factor: int = 1,
     ) -> None:
+        if highres_factor < 1:
+            raise ValueError(f"highres_factor must be >= 1, got {highres_factor}")
         if box_mode not in ("whole_image", "torso"):
             raise ValueError(f"box_mode must be 'whole_image' or 'torso', got {box_mode!r}")
         if box_mode == "torso" and annotations.torsobox is None:
@@ -101,6 +115,7 @@ class PoseDataset(Dataset):
         self.box_mode = box_mode
         self.augmentation = augmentation
         self.torso_box_scale = torso_box_scale
+        self.highres_factor = highres_factor
         self.skeleton: Skeleton = annotations.skeleton
         self._flip_permutation = self.skeleton.flip_permutation()
 
@@ -121,7 +136,7 @@ class PoseDataset(Dataset):
         keypoints_px = ann.keypoints_px[index]  # (K, 2)
         visible = ann.visible[index].copy()  # (K,)
         box = self.box(index, image)
-        S = self.input_size
+        S = self.input_size * self.highres_factor
         crop = codec.crop_image(image, box, S)  # (S, S, 3)
         keypoints_crop = codec.norm_to_crop_px(codec.encode(keypoints_px, box), S)  # (K, 2)
         if self.augmentation is not None:
@@ -130,8 +145,13 @@ class PoseDataset(Dataset):
             )
         keypoints_norm = codec.crop_px_to_norm(keypoints_crop, S)
         labelled_visible = ann.visible[index]
+        extra = {}
+        if self.highres_factor > 1:
+            extra["image_hr"] = to_tensor(crop)
+            size = (self.input_size, self.input_size)
+            crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
         return PoseSample(
-            image=torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float() / 255.0,
+            image=to_tensor(crop),
             keypoints_norm=torch.from_numpy(keypoints_norm.astype(np.float32)),
             keypoints_px=torch.from_numpy(keypoints_px.astype(np.float32)),
             visible=torch.from_numpy(visible),
@@ -143,19 +163,21 @@ class PoseDataset(Dataset):
                 segment_length(keypoints_px, labelled_visible, self.skeleton.head)
             ),
             index=torch.tensor(index),
+            **extra,
         )
 
 
 class ImageFolderDataset(Dataset):
     """Unannotated images for ``predict``: the whole image, padded to a square, is the box.
 
-    Each sample has ``image (3, S, S)``, ``box (4,)`` and ``index ()`` as in
-    :class:`PoseSample`.
+    Each sample has ``image (3, S, S)``, ``box (4,)``, ``index ()`` and, for
+    ``highres_factor`` f > 1, ``image_hr (3, S*f, S*f)`` as in :class:`PoseSample`.
     """
 
-    def __init__(self, paths: list[Path], input_size: int) -> None:
+    def __init__(self, paths: list[Path], input_size: int, highres_factor: int = 1) -> None:
         self.paths = paths
         self.input_size = input_size
+        self.highres_factor = highres_factor
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -163,9 +185,12 @@ class ImageFolderDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         image = load_image(self.paths[i])
         box = codec.whole_image_box(image.shape[1], image.shape[0])
-        crop = codec.crop_image(image, box, self.input_size)
-        return {
-            "image": torch.from_numpy(crop).permute(2, 0, 1).float() / 255.0,
+        sample = {
+            "image": to_tensor(codec.crop_image(image, box, self.input_size)),
             "box": torch.from_numpy(box),
             "index": torch.tensor(i),
         }
+        if self.highres_factor > 1:
+            size = self.input_size * self.highres_factor
+            sample["image_hr"] = to_tensor(codec.crop_image(image, box, size))
+        return sample

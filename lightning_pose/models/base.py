@@ -18,7 +18,7 @@ from torch import nn
 
 from lightning_pose import codec
 from lightning_pose.losses import visible_l2_loss
-from lightning_pose.metrics import PCKh, PDJ
+from lightning_pose.metrics import PDJ, PCKh
 from lightning_pose.skeleton import joint_groups
 
 Batch = dict[str, torch.Tensor]

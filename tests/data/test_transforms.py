@@ -62,7 +62,9 @@ def test_random_pipeline_keeps_all_joints_and_swaps_on_flip() -> None:
     keypoints = rng.uniform(0, 31, size=(14, 2)).astype(np.float32)
     flips = 0
     for _ in range(20):
-        _, out_kp, _ = augment(pipeline, image, keypoints, np.ones(14, bool), LSP.flip_permutation())
+        _, out_kp, _ = augment(
+            pipeline, image, keypoints, np.ones(14, bool), LSP.flip_permutation()
+        )
         assert out_kp.shape == (14, 2)
         if not np.allclose(out_kp, keypoints, atol=1e-4):
             flips += 1
