@@ -4,27 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import pytorch_lightning as pl
 from pytorch_lightning.utilities import rank_zero_only
 
+from lightning_pose.files import write_bytes_atomic
 from lightning_pose.skeleton import joint_groups
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write a file next to ``path`` and rename it into place: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def metrics_table(
@@ -75,7 +61,7 @@ class MetricsTableWriter(pl.Callback):
             k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(f"{stage}/")
         }
         columns = sorted(
-            {k.split("/")[1] for k in metrics if "@" in k},
+            {k.split("/")[1] for k in metrics if "@" in k.split("/")[1]},
             key=lambda c: (c.split("@")[0] != "pdj", c.split("@")[0], float(c.split("@")[1])),
         )
         groups = list(joint_groups(pl_module.joint_names))

@@ -11,8 +11,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import BasePredictionWriter
 
-from lightning_pose.callbacks.metrics_table import write_bytes_atomic
 from lightning_pose.data.dataset import load_image
+from lightning_pose.files import write_bytes_atomic
 
 
 def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:

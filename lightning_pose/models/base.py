@@ -65,11 +65,11 @@ class PoseEstimator(pl.LightningModule):
         )
 
     # --- to implement -------------------------------------------------------------------
-    def predict_keypoints_norm(self, image: torch.Tensor) -> torch.Tensor:
+    def predict_keypoints_norm(self, batch: Batch) -> torch.Tensor:
         """Joints in the box-normalised frame of the input crop.
 
         Shapes:
-            image: (B, 3, S, S) float in [0, 1]. returns (B, K, 2).
+            batch["image"]: (B, 3, S, S) float in [0, 1]. returns (B, K, 2).
         """
         raise NotImplementedError
 
@@ -80,14 +80,21 @@ class PoseEstimator(pl.LightningModule):
         Shapes:
             returns (B, K, 2) pixels.
         """
-        return codec.decode(self.predict_keypoints_norm(batch["image"]), batch["box"])
+        return self.decode(self.predict_keypoints_norm(batch), batch)
+
+    def decode(self, keypoints_norm: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """Box-normalised joints of a batch -> original-image pixels, (B, K, 2)."""
+        return codec.decode(keypoints_norm, batch["box"])
 
     def _evaluate(self, batch: Batch, stage: str) -> None:
-        pred_norm = self.predict_keypoints_norm(batch["image"])  # (B, K, 2)
+        self._score(self.predict_keypoints_norm(batch), batch, stage)
+
+    def _score(self, pred_norm: torch.Tensor, batch: Batch, stage: str) -> None:
+        """Log ``<stage>/loss`` and update PDJ and PCKh with a (B, K, 2) prediction."""
         visible = batch["visible"]
         loss = visible_l2_loss(pred_norm, batch["keypoints_norm"], visible)
         self.log(f"{stage}/loss", loss, batch_size=visible.shape[0], sync_dist=True)
-        pred_px = codec.decode(pred_norm, batch["box"])  # (B, K, 2)
+        pred_px = self.decode(pred_norm, batch)  # (B, K, 2)
         self.metrics[stage]["pdj"].update(
             pred_px, batch["keypoints_px"], visible, batch["torso_diameter_px"]
         )

@@ -75,8 +75,8 @@ class DeepPose(PoseEstimator):
         self.save_hyperparameters(ignore=["backbone", "optimizer", "scheduler"])
         self.regressor = PoseRegressor(backbone, self.num_joints)
 
-    def predict_keypoints_norm(self, image: torch.Tensor) -> torch.Tensor:
-        return self.regressor(image)
+    def predict_keypoints_norm(self, batch: Batch) -> torch.Tensor:
+        return self.regressor(batch["image"])
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         pred = self.regressor(batch["image"])  # (B, K, 2)

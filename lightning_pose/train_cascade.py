@@ -1,0 +1,58 @@
+"""Train the stages of a DeepPose cascade one after another (DeepPose §3.2).
+
+    python -m lightning_pose.train_cascade --depth 3 -c conf/lspet.yaml \\
+        -c conf/model/deeppose_cascade.yaml [--trainer.max_time=00:00:25:00 ...]
+
+Runs ``fit`` for stage s = start..depth with ``--model.init_args.num_stages=s`` and, for
+s >= 2, ``--model.init_args.init_checkpoint=<best checkpoint of stage s-1>``; every other
+argument goes to each ``fit`` unchanged (so each stage gets the same budget). ``--start 2
+--init_checkpoint X.ckpt`` continues from an existing stage-1 (``DeepPose``) checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from lightning_pose.cli import main
+
+
+def train_cascade(
+    depth: int, cli_args: list[str], start: int = 1, init_checkpoint: str | None = None
+) -> list[str]:
+    """Fit stages ``start..depth``; returns the checkpoint used for each trained stage.
+
+    Raises:
+        ValueError: bad ``depth``/``start``, or ``start >= 2`` without ``init_checkpoint``.
+        RuntimeError: a stage's fit wrote no checkpoint.
+    """
+    if not 1 <= start <= depth:
+        raise ValueError(f"--start must be in [1, --depth={depth}], got {start}")
+    if start >= 2 and init_checkpoint is None:
+        raise ValueError("--start >= 2 needs --init_checkpoint (the stages before it)")
+    checkpoints: list[str] = []
+    previous = init_checkpoint
+    for s in range(start, depth + 1):
+        args = ["fit", *cli_args, f"--model.init_args.num_stages={s}"]
+        if s >= 2:
+            args.append(f"--model.init_args.init_checkpoint={previous}")
+        cli = main(args)
+        callback = cli.trainer.checkpoint_callback
+        previous = callback.best_model_path or callback.last_model_path if callback else ""
+        if not previous:
+            raise RuntimeError(f"stage {s}: fit wrote no checkpoint (is checkpointing disabled?)")
+        checkpoints.append(previous)
+        print(f"stage {s}: {previous}", flush=True)
+    return checkpoints
+
+
+def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--depth", type=int, required=True, help="cascade depth S")
+    parser.add_argument("--start", type=int, default=1, help="first stage to train")
+    parser.add_argument("--init_checkpoint", default=None, help="checkpoint of stages < start")
+    return parser.parse_known_args(argv)
+
+
+if __name__ == "__main__":
+    ns, rest = parse()
+    train_cascade(ns.depth, rest, ns.start, ns.init_checkpoint)
