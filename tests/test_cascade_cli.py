@@ -50,7 +50,8 @@ def test_depth3_fast_dev_run_and_predict(tiny_root: Path, tmp_path: Path) -> Non
 
 
 def test_train_cascade_chains_stages(tiny_root: Path, tmp_path: Path) -> None:
-    args = [*CASCADE, f"--data.root={tiny_root}", "--trainer.max_epochs=1", "--trainer.limit_train_batches=1",
+    args = [*CASCADE, f"--data.root={tiny_root}", "--trainer.max_epochs=1",
+            "--trainer.limit_train_batches=1",
             "--trainer.limit_val_batches=1", "--trainer.val_check_interval=1.0"]  # fmt: skip
     checkpoints = train_cascade(depth=2, cli_args=args)
     assert len(checkpoints) == 2 and all(Path(c).is_file() for c in checkpoints)

@@ -1,0 +1,181 @@
+"""MetricsTableWriter and PredictionWriter: known-answer tables, "best" bookkeeping, the
+predictions file, and atomic writes that leave nothing behind on failure."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from lightning_pose.callbacks import MetricsTableWriter, PredictionWriter
+from lightning_pose.callbacks.metrics_table import metrics_table
+from lightning_pose.callbacks.prediction_writer import save_npz_atomic
+from lightning_pose.data.dataset import load_image
+from lightning_pose.skeleton import LSP
+from tests.conftest import write_image
+
+
+def test_metrics_table_known_answer() -> None:
+    metrics = {
+        "val/pdj@0.1": 0.5,
+        "val/pdj@0.1/wrist": 0.25,
+        "val/pdj@0.1/neck": float("nan"),
+        "val/pckh@0.5": 0.875,
+        "val/pckh@0.5/wrist": 1.0,
+        "test/pdj@0.1": 0.0,  # another stage: ignored
+    }
+    expected = (
+        "| joint group | pdj@0.1 | pckh@0.5 |\n"
+        "|---|---:|---:|\n"
+        "| wrist | 25.0 | 100.0 |\n"
+        "| neck | - | - |\n"
+        "| **mean** | 50.0 | 87.5 |\n"
+    )
+    assert metrics_table(metrics, "val", ["wrist", "neck"], ["pdj@0.1", "pckh@0.5"]) == expected
+
+
+JOINTS = ["left_wrist", "right_wrist", "neck"]
+
+
+def stub_trainer(
+    metrics: dict[str, float], epoch: int, log_dir: Path, fn: str = "fit", sanity: bool = False
+) -> SimpleNamespace:
+    """The attributes MetricsTableWriter reads from a Trainer."""
+    return SimpleNamespace(
+        callback_metrics={k: torch.tensor(v) for k, v in metrics.items()},
+        current_epoch=epoch,
+        global_step=10 * epoch,
+        state=SimpleNamespace(fn=fn),
+        sanity_checking=sanity,
+        log_dir=str(log_dir),
+        default_root_dir=str(log_dir),
+    )
+
+
+def val_metrics(pdj: float) -> dict[str, float]:
+    return {
+        "val/pckh@0.5": 0.9,
+        "val/pdj@0.2": pdj,
+        "val/pdj@0.05": pdj / 4,
+        "val/pdj@0.2/wrist": pdj,
+        "val/pdj@0.2/neck": 1.0,
+        "val/loss": 0.125,
+    }
+
+
+def test_metrics_table_writer_writes_best_only_when_monitor_improves(tmp_path: Path) -> None:
+    writer = MetricsTableWriter(monitor="val/pdj@0.2")
+    module = SimpleNamespace(joint_names=JOINTS)
+    writer.on_validation_end(stub_trainer(val_metrics(0.1), 0, tmp_path, sanity=True), module)
+    assert list(tmp_path.iterdir()) == []  # the sanity check writes nothing
+
+    def best_epoch() -> int:
+        return json.loads((tmp_path / "val_metrics_best.json").read_text())["epoch"]
+
+    for epoch, pdj, expected_best in ((0, 0.5, 0), (1, 0.4, 0), (2, 0.6, 2), (3, 0.6, 2)):
+        writer.on_validation_end(stub_trainer(val_metrics(pdj), epoch, tmp_path), module)
+        latest = json.loads((tmp_path / "val_metrics.json").read_text())
+        assert latest["epoch"] == epoch and latest["val/pdj@0.2"] == pytest.approx(pdj)
+        assert best_epoch() == expected_best, f"after epoch {epoch}"
+        best_md = (tmp_path / "val_metrics_best.md").read_text()
+        assert best_md.startswith(f"epoch {expected_best}, step {10 * expected_best}\n\n")
+    assert writer.best == pytest.approx(0.6)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "val_metrics.json",
+        "val_metrics.md",
+        "val_metrics_best.json",
+        "val_metrics_best.md",
+    ]
+    table = (tmp_path / "val_metrics.md").read_text().splitlines()
+    # PDJ columns first, by threshold; then the other metrics. Rows: groups, then the mean.
+    assert table[2:] == [
+        "| joint group | pdj@0.05 | pdj@0.2 | pckh@0.5 |",
+        "|---|---:|---:|---:|",
+        "| wrist | - | 60.0 | - |",
+        "| neck | - | 100.0 | - |",
+        "| **mean** | 15.0 | 60.0 | 90.0 |",
+    ]
+
+
+def test_metrics_table_writer_outside_fit_and_for_test(tmp_path: Path) -> None:
+    writer = MetricsTableWriter(output_dir=str(tmp_path / "tables"))
+    module = SimpleNamespace(joint_names=JOINTS)
+    writer.on_validation_end(stub_trainer(val_metrics(0.5), 0, tmp_path, fn="validate"), module)
+    test = {"test/pdj@0.2": 0.25, "test/pdj@0.2/wrist": 0.5}
+    writer.on_test_end(stub_trainer(test, 0, tmp_path, fn="test"), module)
+    assert sorted(p.name for p in (tmp_path / "tables").iterdir()) == [
+        "test_metrics.json",
+        "test_metrics.md",
+        "val_metrics.json",
+        "val_metrics.md",
+    ]
+    assert "| wrist | 50.0 |" in (tmp_path / "tables" / "test_metrics.md").read_text()
+
+
+def stub_predict_trainer(paths: list[Path], world_size: int = 1, rank: int = 0):
+    datamodule = SimpleNamespace(predict_image_paths=lambda: paths, skeleton=LSP)
+    return SimpleNamespace(datamodule=datamodule, world_size=world_size, global_rank=rank)
+
+
+def predictions() -> list[dict[str, torch.Tensor]]:
+    """Two batches out of order: images 2, 0 then 1; every joint of image i at (10 + i, 12)."""
+
+    def keypoints(i: int) -> torch.Tensor:
+        return torch.tensor([10.0 + i, 12.0]).repeat(LSP.num_joints, 1)
+
+    return [
+        {"index": torch.tensor([2, 0]), "keypoints_px": torch.stack([keypoints(2), keypoints(0)])},
+        {"index": torch.tensor([1]), "keypoints_px": keypoints(1)[None]},
+    ]
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["flat", "per-dataloader"])
+def test_prediction_writer_sorts_by_index_and_names_images(tmp_path: Path, nested: bool) -> None:
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / "images" / f"frame{i}.png")
+        write_image(paths[-1], 40, 30, seed=i)
+    writer = PredictionWriter(output_dir=str(tmp_path / "out"), draw_overlays=True)
+    outputs = [predictions()] if nested else predictions()
+    writer.write_on_epoch_end(stub_predict_trainer(paths), None, outputs, [])
+    result = np.load(tmp_path / "out" / "predictions.npz")
+    assert list(result["names"]) == ["frame0.png", "frame1.png", "frame2.png"]
+    assert result["keypoints_px"].shape == (3, LSP.num_joints, 2)
+    for i in range(3):
+        np.testing.assert_allclose(result["keypoints_px"][i, :, 0], 10.0 + i, rtol=0, atol=0)
+        overlay = load_image(tmp_path / "out" / "overlays" / f"frame{i}.png")
+        assert overlay.shape == (30, 40, 3)
+        np.testing.assert_array_equal(overlay[12, 10 + i], [255, 40, 40])  # the joint dot
+
+
+def test_prediction_writer_names_file_per_rank(tmp_path: Path) -> None:
+    paths = [tmp_path / f"im{i}.jpg" for i in range(3)]
+    writer = PredictionWriter(output_dir=str(tmp_path))
+    writer.write_on_epoch_end(
+        stub_predict_trainer(paths, world_size=2, rank=1), None, predictions(), []
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["predictions_rank1.npz"]
+
+
+def test_save_npz_atomic_failure_leaves_no_file_and_keeps_the_old_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = tmp_path / "good.npz"
+    save_npz_atomic(good, keypoints_px=np.ones((2, 3, 2)))
+
+    def failing_replace(src, dst) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError, match="disk full"):
+        save_npz_atomic(tmp_path / "new.npz", keypoints_px=np.zeros((2, 3, 2)))
+    with pytest.raises(OSError, match="disk full"):
+        save_npz_atomic(good, keypoints_px=np.zeros((2, 3, 2)))
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == ["good.npz"]  # no new file, no temp file
+    np.testing.assert_array_equal(np.load(good)["keypoints_px"], np.ones((2, 3, 2)))

@@ -1,0 +1,176 @@
+"""PoseDataset on real LSPet images and on FLIC annotations: shapes, the codec round trip,
+visibility, normalisers, the high-resolution view and augmentation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+import torch
+import torch.nn.functional as F
+
+from lightning_pose import codec
+from lightning_pose.data.dataset import PoseDataset
+from lightning_pose.data.readers import PoseAnnotations, read_flic, read_lspet
+from lightning_pose.data.transforms import build_augmentation
+from lightning_pose.skeleton import LSP
+from tests.conftest import TINY_SAMPLES
+
+S = 64  # crop side for every test here
+# LSPet positions (0-based): 1 has every joint visible; 10 has the right hip and the neck not
+# visible, so neither normaliser is defined there.
+ALL_VISIBLE, NO_NORMALISERS = 1, 10
+
+
+@pytest.fixture(scope="module")
+def lspet(shared_data: Path) -> PoseAnnotations:
+    return read_lspet(shared_data / "lspet")
+
+
+def test_sample_keys_shapes_and_dtypes(lspet: PoseAnnotations) -> None:
+    sample = PoseDataset(lspet, np.array([ALL_VISIBLE]), S)[0]
+    expected = {
+        "image": ((3, S, S), torch.float32),
+        "keypoints_norm": ((14, 2), torch.float32),
+        "keypoints_px": ((14, 2), torch.float32),
+        "visible": ((14,), torch.bool),
+        "box": ((4,), torch.float32),
+        "torso_diameter_px": ((), torch.float32),
+        "head_size_px": ((), torch.float32),
+        "index": ((), torch.int64),
+    }
+    assert set(sample) == set(expected)  # no image_hr at highres_factor 1
+    for key, (shape, dtype) in expected.items():
+        assert tuple(sample[key].shape) == shape, key
+        assert sample[key].dtype == dtype, key
+    assert 0.0 <= sample["image"].min() and sample["image"].max() <= 1.0
+    assert sample["image"].std() > 0.05  # a real photo, not a black crop
+    assert int(sample["index"]) == ALL_VISIBLE
+
+
+@pytest.mark.parametrize("index", [0, ALL_VISIBLE, 2, NO_NORMALISERS])
+def test_without_augmentation_decode_gives_original_pixels(
+    lspet: PoseAnnotations, index: int
+) -> None:
+    sample = PoseDataset(lspet, np.array([index]), S)[0]
+    torch.testing.assert_close(
+        sample["keypoints_px"], torch.from_numpy(lspet.keypoints_px[index]), rtol=0, atol=0
+    )
+    decoded = codec.decode(sample["keypoints_norm"], sample["box"])  # (K, 2)
+    torch.testing.assert_close(decoded, sample["keypoints_px"], rtol=0, atol=1e-3)
+    np.testing.assert_array_equal(sample["visible"].numpy(), lspet.visible[index])
+
+
+def test_whole_image_box_is_the_padded_image(lspet: PoseAnnotations) -> None:
+    sample = PoseDataset(lspet, np.array([0]), S)[0]
+    height, width = 105, 157  # im00001.jpg
+    expected = torch.tensor([(width - 1) / 2, (height - 1) / 2, width, width])
+    torch.testing.assert_close(sample["box"], expected, rtol=0, atol=1e-5)
+
+
+def test_torso_diameter_and_head_size(lspet: PoseAnnotations) -> None:
+    dataset = PoseDataset(lspet, np.array([ALL_VISIBLE, NO_NORMALISERS]), S)
+    kp = lspet.keypoints_px[ALL_VISIBLE]
+    (lsho_x, lsho_y), (rhip_x, rhip_y) = kp[9], kp[2]  # left shoulder, right hip
+    (neck_x, neck_y), (top_x, top_y) = kp[12], kp[13]  # neck, head top
+    defined = dataset[0]
+    torch.testing.assert_close(
+        defined["torso_diameter_px"],
+        torch.tensor(float(np.hypot(lsho_x - rhip_x, lsho_y - rhip_y))),
+        rtol=1e-6,
+        atol=1e-4,
+    )
+    torch.testing.assert_close(
+        defined["head_size_px"],
+        torch.tensor(float(np.hypot(neck_x - top_x, neck_y - top_y))),
+        rtol=1e-6,
+        atol=1e-4,
+    )
+    assert defined["torso_diameter_px"] > 10 and defined["head_size_px"] > 5
+    undefined = dataset[1]
+    assert not lspet.visible[NO_NORMALISERS, 2] and not lspet.visible[NO_NORMALISERS, 12]
+    assert float(undefined["torso_diameter_px"]) == 0.0
+    assert float(undefined["head_size_px"]) == 0.0
+
+
+def test_highres_view_is_twice_the_size_and_image_its_area_resize(
+    lspet: PoseAnnotations,
+) -> None:
+    plain = PoseDataset(lspet, np.array([ALL_VISIBLE]), S)[0]
+    high = PoseDataset(lspet, np.array([ALL_VISIBLE]), S, highres_factor=2)[0]
+    assert high["image_hr"].shape == (3, 2 * S, 2 * S)
+    assert high["image"].shape == (3, S, S)
+    # INTER_AREA at factor 2 is the mean of each 2x2 block, rounded to uint8.
+    pooled = F.avg_pool2d(high["image_hr"][None], 2)[0]
+    torch.testing.assert_close(high["image"], pooled, rtol=0, atol=1.0 / 255 + 1e-6)
+    # The same view as the direct crop, up to resampling.
+    assert (high["image"] - plain["image"]).abs().mean() < 0.03
+    for key in ("keypoints_norm", "keypoints_px", "visible", "box", "torso_diameter_px"):
+        torch.testing.assert_close(high[key], plain[key], rtol=0, atol=1e-6)
+
+
+def test_highres_factor_below_one_is_rejected(lspet: PoseAnnotations) -> None:
+    with pytest.raises(ValueError, match="highres_factor must be >= 1, got 0"):
+        PoseDataset(lspet, np.array([0]), S, highres_factor=0)
+
+
+def test_augmented_visible_joints_lie_inside_the_crop(lspet: PoseAnnotations) -> None:
+    augmentation = build_augmentation(scale=0.5, rotation_deg=60.0, translate=0.3)
+    augmentation.set_random_seed(0)
+    dataset = PoseDataset(lspet, np.arange(8), S, augmentation=augmentation)
+    plain = PoseDataset(lspet, np.arange(8), S)
+    moved, hidden = 0, 0
+    for i in range(len(dataset)):
+        sample = dataset[i]
+        norm, visible = sample["keypoints_norm"], sample["visible"]
+        assert torch.isfinite(norm).all()
+        assert ((norm[visible] >= -0.5) & (norm[visible] <= 0.5)).all()
+        # Augmentation never makes a joint visible: the count can only drop.
+        assert visible.sum() <= plain[i]["visible"].sum()
+        hidden += int(plain[i]["visible"].sum() - visible.sum())
+        moved += int(not torch.allclose(norm, plain[i]["keypoints_norm"], atol=1e-3))
+        torch.testing.assert_close(sample["keypoints_px"], plain[i]["keypoints_px"])
+    assert moved == len(dataset)  # the augmentation did something to every sample
+    assert hidden > 0  # strong augmentation pushes some joints out of the frame
+
+
+def test_flip_only_augmentation_mirrors_and_swaps_joints(lspet: PoseAnnotations) -> None:
+    """Known answer: a horizontal flip of the crop maps n_x -> -n_x and swaps left/right."""
+    flip = build_augmentation(
+        scale=0.0, rotation_deg=0.0, translate=0.0, flip_prob=1.0, color_jitter=0.0
+    )
+    plain = PoseDataset(lspet, np.array([ALL_VISIBLE]), S)[0]
+    flipped = PoseDataset(lspet, np.array([ALL_VISIBLE]), S, augmentation=flip)[0]
+    perm = LSP.flip_permutation()
+    expected = plain["keypoints_norm"][perm] * torch.tensor([-1.0, 1.0])
+    torch.testing.assert_close(flipped["keypoints_norm"], expected, rtol=0, atol=1e-3)
+    torch.testing.assert_close(flipped["image"], plain["image"].flip(-1), rtol=0, atol=1.5 / 255)
+
+
+def test_flic_box_comes_from_the_torso_box(tiny_root: Path) -> None:
+    flic = read_flic(tiny_root / "flic")
+    indices = np.flatnonzero(flic.is_test)[:TINY_SAMPLES]
+    dataset = PoseDataset(flic, indices, S, box_mode="torso", torso_box_scale=3.0)
+    raw = scipy.io.loadmat(tiny_root / "flic" / "examples.mat")["examples"].ravel()
+    for i, index in enumerate(indices):
+        sample = dataset[i]
+        # By hand from the file: square box on the torso-box centre, side 3 x its height.
+        x1, y1, x2, y2 = np.asarray(raw[index]["torsobox"], np.float64).ravel() - 1.0
+        by_hand = torch.tensor([(x1 + x2) / 2, (y1 + y2) / 2, 3 * (y2 - y1), 3 * (y2 - y1)])
+        torch.testing.assert_close(sample["box"], by_hand.float(), rtol=1e-6, atol=1e-3)
+        expected = codec.torso_box_to_person_box(flic.torsobox[index], 3.0)
+        torch.testing.assert_close(sample["box"], torch.from_numpy(expected), rtol=0, atol=0)
+        # Not the whole 720x480 image and not the joints' bounding box.
+        joints = flic.keypoints_px[index]
+        joints_centre = (joints.min(0) + joints.max(0)) / 2
+        assert sample["box"][2] < 480
+        assert not np.allclose(sample["box"][:2].numpy(), joints_centre, atol=1.0)
+        decoded = codec.decode(sample["keypoints_norm"], sample["box"])
+        torch.testing.assert_close(decoded, torch.from_numpy(joints), rtol=0, atol=1e-3)
+
+
+def test_torso_box_mode_needs_a_torsobox(lspet: PoseAnnotations) -> None:
+    with pytest.raises(ValueError, match="box_mode='torso' needs annotations with a torsobox"):
+        PoseDataset(lspet, np.array([0]), S, box_mode="torso")
