@@ -21,7 +21,12 @@ def visible_l2_loss(
     Raises:
         ValueError: the shapes disagree.
     """
-    if pred_norm.shape != target_norm.shape or pred_norm.shape[:2] != visible.shape:
+    if (
+        pred_norm.ndim != 3
+        or pred_norm.shape[-1] != 2
+        or pred_norm.shape != target_norm.shape
+        or pred_norm.shape[:2] != visible.shape
+    ):
         raise ValueError(
             f"visible_l2_loss: pred {tuple(pred_norm.shape)}, target "
             f"{tuple(target_norm.shape)} and visible {tuple(visible.shape)} must be (B, K, 2), "

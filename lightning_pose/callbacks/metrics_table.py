@@ -72,12 +72,18 @@ class MetricsTableWriter(pl.Callback):
         names = [f"{stage}_metrics"]
         value = metrics.get(self.monitor)
         if stage == "val" and trainer.state.fn == "fit" and value is not None:
-            if self.best is None or value > self.best:
+            if math.isfinite(value) and (self.best is None or value > self.best):
                 self.best = value
                 names.append("val_metrics_best")
         for name in names:
             write_bytes_atomic(out / f"{name}.md", (header + table).encode())
             write_bytes_atomic(out / f"{name}.json", (json.dumps(record, indent=2) + "\n").encode())
+
+    def state_dict(self) -> dict[str, float | None]:
+        return {"best": self.best}  # saved in checkpoints: a resumed run keeps its best
+
+    def load_state_dict(self, state_dict: dict[str, float | None]) -> None:
+        self.best = state_dict["best"]
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.sanity_checking:

@@ -65,6 +65,20 @@ def _load_mat(path: Path, key: str) -> np.ndarray:
     return mat[key]
 
 
+def _read_joints(
+    directory: Path, name: str, layout: str, leading: tuple[int, int], axes: str
+) -> np.ndarray:
+    """``joints.mat``'s ``joints`` array, checked to have shape ``(*leading, N)``, float32."""
+    mat_path = _require(directory / "joints.mat", f"{name} annotations", layout)
+    joints = _load_mat(mat_path, "joints")
+    if joints.ndim != 3 or joints.shape[:2] != leading:
+        raise DatasetError(
+            f"{mat_path}: 'joints' has shape {joints.shape}, expected ({leading[0]}, "
+            f"{leading[1]}, N) for {name} {axes}"
+        )
+    return joints.astype(np.float32)
+
+
 LSPET_LAYOUT = "lspet/joints.mat (key 'joints', shape (14, 3, N)) and lspet/images/im00001.jpg ..."
 LSP_LAYOUT = "lsp/joints.mat (key 'joints', shape (3, 14, 2000)) and lsp/images/im0001.jpg ..."
 FLIC_LAYOUT = "flic/examples.mat (struct array 'examples') and flic/images/<filepath>"
@@ -77,14 +91,8 @@ def read_lspet(directory: Path) -> PoseAnnotations:
     Raises:
         DatasetError: the file is missing, unreadable or not of shape (14, 3, N).
     """
-    mat_path = _require(directory / "joints.mat", "LSPet annotations", LSPET_LAYOUT)
-    joints = _load_mat(mat_path, "joints")
-    if joints.ndim != 3 or joints.shape[:2] != (14, 3):
-        raise DatasetError(
-            f"{mat_path}: 'joints' has shape {joints.shape}, expected (14, 3, N) for LSPet "
-            "(joint, x/y/visible flag, image)"
-        )
-    joints = np.transpose(joints, (2, 0, 1)).astype(np.float32)  # (N, 14, 3)
+    joints = _read_joints(directory, "LSPet", LSPET_LAYOUT, (14, 3), "(joint, x/y/flag, image)")
+    joints = np.transpose(joints, (2, 0, 1))  # (N, 14, 3)
     n = joints.shape[0]
     paths = [directory / "images" / f"im{i + 1:05d}.jpg" for i in range(n)]
     return PoseAnnotations(
@@ -103,14 +111,8 @@ def read_lsp(directory: Path) -> PoseAnnotations:
     Raises:
         DatasetError: the file is missing, unreadable or not of shape (3, 14, N).
     """
-    mat_path = _require(directory / "joints.mat", "LSP annotations", LSP_LAYOUT)
-    joints = _load_mat(mat_path, "joints")
-    if joints.ndim != 3 or joints.shape[:2] != (3, 14):
-        raise DatasetError(
-            f"{mat_path}: 'joints' has shape {joints.shape}, expected (3, 14, N) for LSP "
-            "(x/y/occluded flag, joint, image)"
-        )
-    joints = np.transpose(joints, (2, 1, 0)).astype(np.float32)  # (N, 14, 3)
+    joints = _read_joints(directory, "LSP", LSP_LAYOUT, (3, 14), "(x/y/flag, joint, image)")
+    joints = np.transpose(joints, (2, 1, 0))  # (N, 14, 3)
     n = joints.shape[0]
     index = np.arange(n)
     return PoseAnnotations(

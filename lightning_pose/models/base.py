@@ -124,8 +124,12 @@ class PoseEstimator(pl.LightningModule):
         """Returns ``index (B,)`` and ``keypoints_px (B, K, 2)`` original-image pixels."""
         return {"index": batch["index"], "keypoints_px": self.predict_keypoints_px(batch)}
 
+    def trainable_parameters(self):
+        """Parameters handed to the optimiser (all, unless a variant freezes some)."""
+        return self.parameters()
+
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory(self.parameters())
+        optimizer = self.optimizer_factory(self.trainable_parameters())
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)

@@ -124,16 +124,8 @@ class DeepPoseCascade(PoseEstimator):
             stage.eval()  # frozen: BatchNorm statistics and dropout stay as trained
         return self
 
-    def configure_optimizers(self):
-        trainable = self.stages[-1]
-        optimizer = self.optimizer_factory(trainable.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer)
-        config = {"scheduler": scheduler}
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            config["monitor"] = "val/loss"
-        return {"optimizer": optimizer, "lr_scheduler": config}
+    def trainable_parameters(self):
+        return self.stages[-1].parameters()  # stages < S are frozen
 
     # --- inference ----------------------------------------------------------------------
     def _image_hr(self, batch: Batch) -> torch.Tensor:
