@@ -15,7 +15,7 @@ from lightning_pose import codec
 from lightning_pose.data.datamodule import resolve_data_root, split_indices
 from lightning_pose.data.dataset import segment_length
 from lightning_pose.data.readers import read_lspet
-from lightning_pose.metrics import PCKh, PDJ
+from lightning_pose.metrics import PDJ, PCKh
 
 
 def main() -> None:

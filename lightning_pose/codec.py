@@ -119,8 +119,3 @@ def torso_box_to_person_box(torsobox: np.ndarray, scale: float) -> np.ndarray:
     cy = (torsobox[..., 1] + torsobox[..., 3]) / 2
     side = scale * (torsobox[..., 3] - torsobox[..., 1])
     return np.stack([cx, cy, side, side], axis=-1).astype(np.float32)
-
-
-def as_tensor(x: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """NumPy array or tensor -> float32 tensor (no copy when already one)."""
-    return torch.as_tensor(x, dtype=torch.float32)
