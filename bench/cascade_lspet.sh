@@ -12,11 +12,12 @@ BUDGET=${3:-00:00:25:00}
 PY=.venv/bin/python
 CONFIGS=(-c conf/lspet.yaml -c conf/model/deeppose_cascade.yaml
          --model.init_args.num_stages="$STAGES")
-# 8 images x 14 sub-images = 112 stage-S inputs a step; validate every 50 steps (a full
-# validation runs stage 1 once and every later stage on 14 sub-images per image).
+# 8 images x 14 sub-images = 112 stage-S inputs a step; validate every VAL_EVERY steps (a full
+# validation runs stage 1 once and every later stage on 14 sub-images per image: minutes).
+VAL_EVERY=${VAL_EVERY:-50}
 start=$(date +%s)
 $PY -m lightning_pose fit "${CONFIGS[@]}" --model.init_args.init_checkpoint="$PREVIOUS" \
-    --trainer.max_time="$BUDGET" --data.batch_size=8 --trainer.val_check_interval=50
+    --trainer.max_time="$BUDGET" --data.batch_size=8 --trainer.val_check_interval="$VAL_EVERY"
 echo "fit wall_s=$(( $(date +%s) - start ))"
 RUN=$(ls -td runs/lspet/version_* | head -1)
 echo "run: $RUN"
