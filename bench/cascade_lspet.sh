@@ -14,6 +14,7 @@ CONFIGS=(-c conf/lspet.yaml -c conf/model/deeppose_cascade.yaml
          --model.init_args.num_stages="$STAGES")
 # 8 images x 14 sub-images = 112 stage-S inputs a step; validate every VAL_EVERY steps (a full
 # validation runs stage 1 once and every later stage on 14 sub-images per image: minutes).
+# Lightning needs VAL_EVERY <= the training batches of an epoch (1012 on LSPet at batch 8).
 VAL_EVERY=${VAL_EVERY:-50}
 start=$(date +%s)
 $PY -m lightning_pose fit "${CONFIGS[@]}" --model.init_args.init_checkpoint="$PREVIOUS" \
