@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytorch_lightning as pl
+
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write a temporary file beside ``path`` and rename it into place: a reader never sees a
@@ -19,3 +21,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def run_dir(trainer: pl.Trainer) -> Path:
+    """The folder a run writes its result files to: the logger's, else the root dir."""
+    return Path(trainer.log_dir or trainer.default_root_dir)

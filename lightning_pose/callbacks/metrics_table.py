@@ -9,7 +9,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 from pytorch_lightning.utilities import rank_zero_only
 
-from lightning_pose.files import write_bytes_atomic
+from lightning_pose.files import run_dir, write_bytes_atomic
 from lightning_pose.skeleton import joint_groups
 
 
@@ -53,7 +53,7 @@ class MetricsTableWriter(pl.Callback):
         self.best: float | None = None
 
     def _dir(self, trainer: pl.Trainer) -> Path:
-        return Path(self.output_dir or trainer.log_dir or trainer.default_root_dir)
+        return Path(self.output_dir) if self.output_dir else run_dir(trainer)
 
     @rank_zero_only
     def _write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:

@@ -27,9 +27,9 @@ from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from pytorch_lightning.utilities import rank_zero_only, rank_zero_warn
 from torch import nn
 
-from lightning_pose.files import write_bytes_atomic
+from lightning_pose.files import run_dir, write_bytes_atomic
 from lightning_pose.losses import visible_l2_loss
-from lightning_pose.metrics import PDJ
+from lightning_pose.metrics import PDJ, segment_lengths
 from lightning_pose.models import cascade_boxes as cb
 from lightning_pose.models.base import Batch, PoseEstimator
 from lightning_pose.models.deeppose import PoseRegressor
@@ -185,8 +185,8 @@ class DeepPoseCascade(PoseEstimator):
         visible = batch["visible"]  # (B, K)
         B, K, _ = joints_true.shape
         M = self.samples_per_image
-        diam = cb.torso_diameter(joints_true, self.torso)  # (B,) diam(y), true pose
-        has_torso = visible[:, self.torso[0]] & visible[:, self.torso[1]] & (diam > 1e-4)
+        diam = segment_lengths(joints_true, visible, self.torso)  # (B,) diam(y), 0 if unseen
+        has_torso = diam > 1e-4
         start = torch.randint(K, (B, 1), device=joints_true.device)
         joints = (start + torch.arange(M, device=joints_true.device)) % K  # (B, M)
         stats = self.num_stages - 2
@@ -263,9 +263,8 @@ class DeepPoseCascade(PoseEstimator):
             batch = {k: v.to(self.device) for k, v in batch.items()}
             estimate = self.stage_estimates(batch, depth=self.num_stages - 1)[-1]
             truth = batch["keypoints_norm"]
-            diam = cb.torso_diameter(truth, self.torso)  # (B,)
-            ok = batch["visible"][:, self.torso[0]] & batch["visible"][:, self.torso[1]]
-            ok &= diam > 1e-4
+            diam = segment_lengths(truth, batch["visible"], self.torso)  # (B,), 0 if unseen
+            ok = diam > 1e-4
             errors.append((estimate - truth) / diam.clamp(min=1e-4)[:, None, None])
             valid.append(batch["visible"] & ok[:, None])
         self.train(was_training)
@@ -276,7 +275,7 @@ class DeepPoseCascade(PoseEstimator):
 
     @rank_zero_only
     def _write_error_statistics(self, count: int) -> None:
-        out = Path(self.trainer.log_dir or self.trainer.default_root_dir)
+        out = run_dir(self.trainer)
         s = self.num_stages - 1
         record = {
             "stage": s,
@@ -317,5 +316,5 @@ class DeepPoseCascade(PoseEstimator):
     def _write_curves(self, stage: str, curves: dict[int, np.ndarray]) -> None:
         from lightning_pose.plots import save_pdj_curves
 
-        out = Path(self.trainer.log_dir or self.trainer.default_root_dir)
+        out = run_dir(self.trainer)
         save_pdj_curves(out / f"{stage}_pdj_curve", np.array(CURVE_THRESHOLDS), curves)

@@ -21,14 +21,17 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from lightning_pose.metrics.functional import keypoint_distances
+
 
 def torso_diameter(keypoints: torch.Tensor, torso: tuple[int, int]) -> torch.Tensor:
-    """``diam(y)``: distance between the torso joints (left shoulder, right hip).
+    """``diam(y)``: distance between the torso joints (left shoulder, right hip) of an estimate,
+    all joints taken as present (for labels with visibility use ``metrics.segment_lengths``).
 
     Shapes:
         keypoints: (B, K, 2). returns (B,).
     """
-    return (keypoints[:, torso[0]] - keypoints[:, torso[1]]).norm(dim=-1)
+    return keypoint_distances(keypoints[:, torso[0]], keypoints[:, torso[1]])
 
 
 def joint_boxes(centres: torch.Tensor, diam: torch.Tensor, sigma: float) -> torch.Tensor:
