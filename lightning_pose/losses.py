@@ -1,38 +1,106 @@
-"""Losses on box-normalised joint coordinates."""
+"""Losses with per-joint float weights: coordinate L2, heatmap MSE, binary cross-entropy.
+
+Every loss takes ``weight (B, K)`` (bool or float: e.g. ``labelled``, or a heatmap codec's
+target weight) and returns the weighted mean over the (B, K) joints of a per-joint error, so a
+joint of weight 0 adds nothing (even where its target holds a placeholder) and a batch whose
+weights are all 0 gives 0, not NaN. Losses are pure functions of tensors (mmpose's convention
+of a per-joint ``target_weight``).
+"""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
-def visible_l2_loss(
-    pred_norm: torch.Tensor, target_norm: torch.Tensor, visible: torch.Tensor
+def _check_weight(weight: torch.Tensor, bk: torch.Size, name: str) -> None:
+    if weight.shape != bk:
+        raise ValueError(
+            f"{name}: weight must have shape (B, K) = {tuple(bk)}, got {tuple(weight.shape)}"
+        )
+
+
+def _mask(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Zero ``x (B, K, ...)`` where ``weight (B, K)`` is 0, before any arithmetic on it, so a
+    zero-weight joint's inf/NaN placeholder reaches neither the loss nor its gradient."""
+    keep = (weight > 0).reshape(*weight.shape, *([1] * (x.ndim - weight.ndim)))
+    return torch.where(keep, x, torch.zeros_like(x))
+
+
+def _weighted_mean(per_joint: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``sum(w * e) / sum(w)`` over (B, K); 0 where ``sum(w) == 0``."""
+    w = weight.to(per_joint.dtype)
+    total = w.sum()
+    return (per_joint * w).sum() / torch.where(total > 0, total, torch.ones_like(total))
+
+
+def coordinate_l2_loss(
+    pred_norm: torch.Tensor, target_norm: torch.Tensor, weight: torch.Tensor
 ) -> torch.Tensor:
-    """Squared L2 distance between predicted and true joints, averaged over visible joints.
+    """Squared L2 distance between predicted and true joints, weighted mean over joints.
 
     DeepPose §3, Eq. 3: ``sum_i ||y_i - psi_i(x)||^2`` over the joints of each example, here
-    weighted by visibility and divided by the number of visible joints in the batch, so that
-    unlabelled or out-of-frame joints add nothing (and a batch with none gives 0, not NaN).
+    weighted per joint (``labelled``) and divided by the total weight of the batch.
 
     Shapes:
-        pred_norm, target_norm: (B, K, 2) box-normalised. visible: (B, K) bool.
+        pred_norm, target_norm: (B, K, 2) box-normalised. weight: (B, K) bool or float.
         returns () float.
 
     Raises:
         ValueError: the shapes disagree.
     """
-    if (
-        pred_norm.ndim != 3
-        or pred_norm.shape[-1] != 2
-        or pred_norm.shape != target_norm.shape
-        or pred_norm.shape[:2] != visible.shape
-    ):
+    if pred_norm.ndim != 3 or pred_norm.shape[-1] != 2 or pred_norm.shape != target_norm.shape:
         raise ValueError(
-            f"visible_l2_loss: pred {tuple(pred_norm.shape)}, target "
-            f"{tuple(target_norm.shape)} and visible {tuple(visible.shape)} must be (B, K, 2), "
-            "(B, K, 2) and (B, K)"
+            f"coordinate_l2_loss: pred {tuple(pred_norm.shape)} and target "
+            f"{tuple(target_norm.shape)} must both be (B, K, 2)"
         )
-    weight = visible.to(pred_norm.dtype)  # (B, K)
-    # Invisible joints may hold placeholder coordinates: zero them so no inf/NaN leaks in.
-    diff = torch.where(visible[..., None], pred_norm - target_norm, 0.0)  # (B, K, 2)
-    return (diff.pow(2).sum(-1) * weight).sum() / weight.sum().clamp(min=1.0)
+    _check_weight(weight, pred_norm.shape[:2], "coordinate_l2_loss")
+    per_joint = _mask(pred_norm - target_norm, weight).pow(2).sum(-1)  # (B, K)
+    return _weighted_mean(per_joint, weight)
+
+
+def heatmap_mse_loss(
+    pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor
+) -> torch.Tensor:
+    """Mean squared error between predicted and target heatmaps (Tompson et al. 2015 §3, Eq. 1),
+    averaged over each joint's heatmap cells, then weighted mean over joints.
+
+    Shapes:
+        pred, target: (B, K, h, w). weight: (B, K) bool or float. returns () float.
+
+    Raises:
+        ValueError: the shapes disagree.
+    """
+    if pred.ndim != 4 or pred.shape != target.shape:
+        raise ValueError(
+            f"heatmap_mse_loss: pred {tuple(pred.shape)} and target {tuple(target.shape)} "
+            "must both be (B, K, h, w)"
+        )
+    _check_weight(weight, pred.shape[:2], "heatmap_mse_loss")
+    per_joint = _mask(pred - target, weight).pow(2).mean(dim=(-2, -1))  # (B, K)
+    return _weighted_mean(per_joint, weight)
+
+
+def binary_cross_entropy_loss(
+    logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor
+) -> torch.Tensor:
+    """Binary cross-entropy of logits against {0, 1} (or soft) labels, averaged over each
+    joint's trailing dimensions (e.g. its windows), then weighted mean over joints (Li & Chan
+    2014 §3: the detection tasks' loss).
+
+    Shapes:
+        logits, target: (B, K, ...). weight: (B, K) bool or float. returns () float.
+
+    Raises:
+        ValueError: the shapes disagree.
+    """
+    if logits.ndim < 2 or logits.shape != target.shape:
+        raise ValueError(
+            f"binary_cross_entropy_loss: logits {tuple(logits.shape)} and target "
+            f"{tuple(target.shape)} must both be (B, K, ...)"
+        )
+    _check_weight(weight, logits.shape[:2], "binary_cross_entropy_loss")
+    logits, target = _mask(logits, weight), _mask(target.to(logits.dtype), weight)
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")  # (B, K, ...)
+    per_joint = bce.flatten(2).mean(dim=-1) if bce.ndim > 2 else bce  # (B, K)
+    return _weighted_mean(per_joint, weight)

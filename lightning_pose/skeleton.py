@@ -1,8 +1,11 @@
-"""Joint definitions of the supported datasets: names, flip pairs, joint groups, normaliser joints.
+"""Joint definitions of the supported datasets: names, flip pairs, limbs, normaliser joints.
 
 A :class:`Skeleton` is the one place that says which index is which joint, which joints swap on
-a horizontal flip, and which joints define the torso diameter (DeepPose §5, PDJ: left shoulder
-to right hip) and the head segment (PCKh on LSP-style data: neck to head top).
+a horizontal flip, which joints define the torso diameter (DeepPose §5, PDJ: left shoulder to
+right hip) and the head segment (PCKh on LSP-style data: neck to head top), and which sticks
+(limbs) PCP scores, overlays draw and the multi-task model detects as body parts. It reaches
+the models from the data through ``link_arguments`` (``data.skeleton`` -> ``model.skeleton``):
+nothing outside this module finds a joint by its name.
 """
 
 from __future__ import annotations
@@ -10,31 +13,83 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
-class Skeleton:
-    """Joint layout of one dataset.
+class Limb:
+    """A stick between two end points; each end point is the mean of one or more joints.
 
     Attributes:
-        name: dataset family, e.g. ``"lsp"``.
-        joints: joint names in annotation order, length K.
-        flip_pairs: index pairs ``(left, right)`` swapped by a horizontal flip.
-        torso: ``(left_shoulder, right_hip)`` indices; their distance is the torso diameter.
-        head: ``(neck, head_top)`` indices for the head segment, or None where the dataset
-            has no head-top joint (FLIC).
-        limbs: index pairs that form the sticks scored by PCP and drawn on overlays.
+        name: e.g. ``"left_upper_arm"``; left/right prefixes pool in :func:`joint_groups`.
+        start, end: joint indices whose mean is the end point (one joint for most limbs;
+            the LSP torso runs from the hip midpoint to the shoulder midpoint).
     """
 
     name: str
-    joints: tuple[str, ...]
-    flip_pairs: tuple[tuple[int, int], ...]
-    torso: tuple[int, int]
-    head: tuple[int, int] | None
-    limbs: tuple[tuple[int, int], ...]
+    start: tuple[int, ...]
+    end: tuple[int, ...]
+
+
+class Skeleton:
+    """Joint layout of one dataset.
+
+    A plain class rather than a dataclass so that LightningCLI links the object itself
+    (``data.skeleton`` -> ``model.init_args.skeleton``) instead of expanding its fields into
+    config keys.
+
+    Args:
+        name: dataset family, e.g. ``"lsp"``.
+        joints: joint names in annotation order, length K.
+        flip_pairs: index pairs ``(left, right)`` swapped by a horizontal flip.
+        torso: ``(left_shoulder, right_hip)`` indices; their distance is the torso diameter
+            (DeepPose §5).
+        head: ``(neck, head_top)`` indices for the head segment, or None where the dataset
+            has no head-top joint (FLIC).
+        limbs: the sticks scored by PCP, drawn on overlays and detected as body parts.
+
+    Raises:
+        ValueError: an index outside [0, K) or a limb with an empty end.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        joints: tuple[str, ...],
+        flip_pairs: tuple[tuple[int, int], ...],
+        torso: tuple[int, int],
+        head: tuple[int, int] | None,
+        limbs: tuple[Limb, ...],
+    ) -> None:
+        self.name = name
+        self.joints = tuple(joints)
+        self.flip_pairs = tuple(tuple(p) for p in flip_pairs)
+        self.torso = tuple(torso)
+        self.head = None if head is None else tuple(head)
+        self.limbs = tuple(limbs)
+        k = len(self.joints)
+        used = [*self.torso, *(self.head or ()), *(j for a, b in self.flip_pairs for j in (a, b))]
+        used += [j for limb in self.limbs for j in (*limb.start, *limb.end)]
+        bad = sorted({j for j in used if not 0 <= j < k})
+        if bad or any(not limb.start or not limb.end for limb in self.limbs):
+            raise ValueError(f"skeleton {name!r}: joint indices {bad} or an empty limb end")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Skeleton) and self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.joints))
+
+    def __repr__(self) -> str:
+        return f"Skeleton({self.name!r}, {len(self.joints)} joints, {len(self.limbs)} limbs)"
 
     @property
     def num_joints(self) -> int:
         return len(self.joints)
+
+    @property
+    def limb_names(self) -> list[str]:
+        return [limb.name for limb in self.limbs]
 
     def flip_permutation(self) -> list[int]:
         """Index permutation that swaps left and right joints: ``flipped = joints[perm]``."""
@@ -47,17 +102,51 @@ class Skeleton:
         """Joint groups pooling left and right; see :func:`joint_groups`."""
         return joint_groups(self.joints)
 
+    def limb_groups(self) -> dict[str, list[int]]:
+        """Limb groups pooling left and right: ``{"upper_arm": [7, 9], "torso": [8], ...}``."""
+        return joint_groups(self.limb_names)
+
+    def limb_endpoint_weights(self) -> np.ndarray:
+        """Averaging weights that turn joints into limb end points.
+
+        ``endpoints = weights @ keypoints`` per sample; row ``(l, 0)`` is limb l's start,
+        ``(l, 1)`` its end, each a mean of its joints.
+
+        Shapes:
+            returns (L, 2, K) float32, each row summing to 1.
+        """
+        weights = np.zeros((len(self.limbs), 2, self.num_joints), dtype=np.float32)
+        for i, limb in enumerate(self.limbs):
+            for e, joints in enumerate((limb.start, limb.end)):
+                weights[i, e, list(joints)] = 1.0 / len(joints)
+        return weights
+
+    def to_dict(self) -> dict:
+        """Plain types only (lists, str, int): safe in checkpoints read with ``weights_only``."""
+        return {
+            "name": self.name,
+            "joints": list(self.joints),
+            "flip_pairs": [list(p) for p in self.flip_pairs],
+            "torso": list(self.torso),
+            "head": None if self.head is None else list(self.head),
+            "limbs": [[limb.name, list(limb.start), list(limb.end)] for limb in self.limbs],
+        }
+
 
 def joint_groups(joint_names: Sequence[str]) -> dict[str, list[int]]:
-    """Joint groups pooling left and right: ``{"wrist": [6, 11], "neck": [12], ...}``.
+    """Groups pooling left and right: ``{"wrist": [6, 11], "neck": [12], ...}``.
 
-    The group name is the joint name without its ``left_``/``right_`` prefix.
+    The group name is the name without its ``left_``/``right_`` prefix (joints or limbs).
     """
     out: dict[str, list[int]] = {}
     for i, joint in enumerate(joint_names):
         group = joint.removeprefix("left_").removeprefix("right_")
         out.setdefault(group, []).append(i)
     return out
+
+
+def _stick(name: str, a: int, b: int) -> Limb:
+    return Limb(name, (a,), (b,))
 
 
 LSP = Skeleton(
@@ -81,8 +170,21 @@ LSP = Skeleton(
     flip_pairs=((0, 5), (1, 4), (2, 3), (6, 11), (7, 10), (8, 9)),
     torso=(9, 2),  # left shoulder, right hip
     head=(12, 13),  # neck, head top
-    # PCP sticks as in the LSP evaluation: lower/upper legs, lower/upper arms, torso, head.
-    limbs=((0, 1), (1, 2), (5, 4), (4, 3), (6, 7), (7, 8), (11, 10), (10, 9), (12, 13)),
+    # The ten PCP sticks of the LSP evaluation (DeepPose Table 1 columns: torso, upper and
+    # lower legs, upper arms, forearms, head). LSP has no pelvis or neck-base joint pair for
+    # the torso stick: it runs from the hip midpoint to the shoulder midpoint.
+    limbs=(
+        _stick("right_lower_leg", 0, 1),
+        _stick("right_upper_leg", 1, 2),
+        _stick("left_lower_leg", 5, 4),
+        _stick("left_upper_leg", 4, 3),
+        _stick("right_lower_arm", 6, 7),
+        _stick("right_upper_arm", 7, 8),
+        _stick("left_lower_arm", 11, 10),
+        _stick("left_upper_arm", 10, 9),
+        Limb("torso", (2, 3), (8, 9)),
+        _stick("head", 12, 13),
+    ),
 )
 
 # FLIC: the 11 joints labelled in every example, in FLIC toolkit order (1-based indices
@@ -106,7 +208,13 @@ FLIC = Skeleton(
     flip_pairs=((0, 3), (1, 4), (2, 5), (6, 7), (8, 9)),
     torso=(0, 7),  # left shoulder, right hip
     head=None,
-    limbs=((0, 1), (1, 2), (3, 4), (4, 5)),
+    limbs=(
+        _stick("left_upper_arm", 1, 0),
+        _stick("left_lower_arm", 2, 1),
+        _stick("right_upper_arm", 4, 3),
+        _stick("right_lower_arm", 5, 4),
+        Limb("torso", (6, 7), (0, 3)),
+    ),
 )
 
 SKELETONS: dict[str, Skeleton] = {"lsp": LSP, "lspet": LSP, "flic": FLIC}

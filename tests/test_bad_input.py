@@ -26,7 +26,7 @@ FIT = [
     "--data.batch_size=2",
     "--data.input_size=64",
     "--data.max_samples=1",
-    "--model.backbone=lightning_pose.models.ResNetBackbone",
+    "--model.trunk=lightning_pose.models.ResNetTrunk",
     "--trainer.fast_dev_run=true",
 ]
 
@@ -83,12 +83,12 @@ def test_unknown_dataset_is_a_parse_error_naming_the_choices(
     assert "'lspet', 'lsp', 'flic'" in err and "coco" in err
 
 
-def test_unknown_backbone_is_a_parse_error_naming_it(capsys: pytest.CaptureFixture) -> None:
+def test_unknown_trunk_is_a_parse_error_naming_it(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main([*FIT, "--model.init_args.backbone.class_path=lightning_pose.models.NoSuchNet"])
+        main([*FIT, "--model.init_args.trunk.class_path=lightning_pose.models.NoSuchNet"])
     assert exit_info.value.code != 0
     err = capsys.readouterr().err
-    assert 'Parser key "backbone"' in err
+    assert 'Parser key "trunk"' in err
     assert "'lightning_pose.models.NoSuchNet'" in err and "no attribute 'NoSuchNet'" in err
 
 

@@ -24,7 +24,7 @@ CASCADE = [
     "--data.input_size=32",
     "--model.init_args.samples_per_image=3",
     "--model.init_args.error_stats_images=4",
-    "--model.backbone=lightning_pose.models.ResNetBackbone",
+    "--model.trunk=lightning_pose.models.ResNetTrunk",
 ]  # fmt: skip
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from lightning_pose.cli import main
 from tests.conftest import TINY_SAMPLES, write_image
@@ -30,13 +32,31 @@ def _in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-def run(args: list[str]) -> None:
-    main(args)
+def run(args: list[str]):
+    return main(args)
+
+
+def expected_model_class(config: Path) -> str:
+    """The class_path a config selects: its own, else the CLI's default (DeepPose)."""
+    model = yaml.safe_load(config.read_text()).get("model")
+    return model["class_path"] if model else "lightning_pose.models.DeepPose"
+
+
+def assert_fit_produced_a_validation(cli, config: Path) -> None:
+    """A fast_dev_run trained one step and validated: finite loss and metrics were logged."""
+    module, name = expected_model_class(config).rsplit(".", 1)
+    assert type(cli.model) is getattr(importlib.import_module(module), name)
+    assert cli.trainer.global_step == 1
+    metrics = {k: float(v) for k, v in cli.trainer.callback_metrics.items()}
+    for key in ("train/loss", "val/loss", "val/pdj@0.2", "val/pcp@0.5"):
+        assert key in metrics and np.isfinite(metrics[key]), f"{key} missing: {sorted(metrics)}"
+        if key.startswith("val/pdj") or key.startswith("val/pcp"):
+            assert 0.0 <= metrics[key] <= 1.0
 
 
 @pytest.mark.parametrize("config", DATA_CONFIGS, ids=lambda p: p.stem)
 def test_fast_dev_run_each_dataset_config(config: Path, tiny_root: Path, tmp_path: Path) -> None:
-    run(
+    cli = run(
         [
             "fit",
             "-c",
@@ -46,14 +66,16 @@ def test_fast_dev_run_each_dataset_config(config: Path, tiny_root: Path, tmp_pat
             "--data.input_size=64",
             "--trainer.fast_dev_run=true",
             f"--trainer.default_root_dir={tmp_path}",
-            "--model.backbone=lightning_pose.models.ResNetBackbone",
+            "--model.trunk=lightning_pose.models.ResNetTrunk",
         ]
     )
+    assert_fit_produced_a_validation(cli, config)
+    assert cli.model.skeleton == cli.datamodule.skeleton  # linked from the data
 
 
 @pytest.mark.parametrize("config", MODEL_CONFIGS, ids=lambda p: p.stem)
 def test_fast_dev_run_each_model_config(config: Path, tiny_root: Path, tmp_path: Path) -> None:
-    run(
+    cli = run(
         [
             "fit",
             "-c",
@@ -66,6 +88,7 @@ def test_fast_dev_run_each_model_config(config: Path, tiny_root: Path, tmp_path:
             f"--trainer.default_root_dir={tmp_path}",
         ]
     )
+    assert_fit_produced_a_validation(cli, config)
 
 
 @pytest.mark.parametrize("config", DATA_CONFIGS + MODEL_CONFIGS, ids=lambda p: p.stem)
@@ -75,9 +98,32 @@ def test_print_config(config: Path, subcommand: str, capsys: pytest.CaptureFixtu
     with pytest.raises(SystemExit) as exit_info:
         run([subcommand, *base, "-c", str(config), "--print_config"])
     assert exit_info.value.code == 0
-    printed = capsys.readouterr().out
-    assert "class_path: lightning_pose.models.DeepPose" in printed
-    assert "dataset:" in printed
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["model"]["class_path"] == expected_model_class(config)
+    assert printed["data"]["dataset"] in ("lspet", "lsp", "flic")
+    assert printed["evaluation"]["pdj_thresholds"] == [0.05, 0.1, 0.2]
+    # linked values are not config keys
+    assert "skeleton" not in printed["model"]["init_args"]
+    assert "evaluation" not in printed["model"]["init_args"]
+
+
+def test_evaluation_thresholds_reach_the_model(tiny_root: Path, tmp_path: Path) -> None:
+    cli = main(
+        [
+            "-c",
+            str(REPO / "conf" / "lspet.yaml"),
+            *FAST,
+            f"--data.root={tiny_root}",
+            "--data.input_size=64",
+            "--model.trunk=lightning_pose.models.ResNetTrunk",
+            "--evaluation.pdj_thresholds=[0.3]",
+            "--evaluation.pcp_thresholds=[0.25, 0.5]",
+        ],
+        run=False,
+    )
+    assert cli.model.evaluation.pdj_thresholds == (0.3,)
+    metrics = cli.model.stage_metrics["val"][0]
+    assert metrics.pdj.thresholds == (0.3,) and metrics.pcp.thresholds == (0.25, 0.5)
 
 
 def test_fit_then_predict_folder_writes_npz(tiny_root: Path, tmp_path: Path) -> None:
@@ -87,7 +133,7 @@ def test_fit_then_predict_folder_writes_npz(tiny_root: Path, tmp_path: Path) -> 
         *FAST,
         f"--data.root={tiny_root}",
         "--data.input_size=64",
-        "--model.backbone=lightning_pose.models.ResNetBackbone",
+        "--model.trunk=lightning_pose.models.ResNetTrunk",
         f"--trainer.default_root_dir={tmp_path}",
     ]
     run(

@@ -1,4 +1,5 @@
+from lightning_pose.callbacks.evaluation_files import ErrorStatisticsWriter, PDJCurveWriter
 from lightning_pose.callbacks.metrics_table import MetricsTableWriter
 from lightning_pose.callbacks.prediction_writer import PredictionWriter
 
-__all__ = ["MetricsTableWriter", "PredictionWriter"]
+__all__ = ["ErrorStatisticsWriter", "MetricsTableWriter", "PDJCurveWriter", "PredictionWriter"]

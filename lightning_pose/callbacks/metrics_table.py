@@ -1,4 +1,5 @@
-"""Writes the evaluation metrics as a per-joint-group table (Markdown and JSON)."""
+"""Writes the evaluation metrics as tables (Markdown and JSON): per joint group (PDJ, PCKh),
+per limb group (PCP) and, for models with several stages, per stage."""
 
 from __future__ import annotations
 
@@ -7,17 +8,19 @@ import math
 from pathlib import Path
 
 import pytorch_lightning as pl
-from pytorch_lightning.utilities import rank_zero_only
 
 from lightning_pose.files import run_dir, write_bytes_atomic
-from lightning_pose.skeleton import joint_groups
 
 
 def metrics_table(
-    metrics: dict[str, float], prefix: str, groups: list[str], columns: list[str]
+    metrics: dict[str, float],
+    prefix: str,
+    groups: list[str],
+    columns: list[str],
+    label: str = "joint group",
 ) -> str:
-    """Markdown table: one row per joint group and a pooled ``mean`` row, one column per
-    metric key (e.g. ``pdj@0.2``); a cell without a value (no joint counted) shows ``-``.
+    """Markdown table: one row per group and a pooled ``mean`` row, one column per metric key
+    (e.g. ``pdj@0.2``); a cell without a value (nothing counted) shows ``-``.
 
     Values are percentages.
     """
@@ -26,21 +29,76 @@ def metrics_table(
         value = metrics.get(f"{prefix}/{key}")
         return "-" if value is None or not math.isfinite(value) else f"{100 * value:.1f}"
 
-    lines = [
-        "| joint group | " + " | ".join(columns) + " |",
-        "|---|" + "---:|" * len(columns),
-    ]
+    lines = [f"| {label} | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
     for group in groups:
         lines.append(f"| {group} | " + " | ".join(cell(f"{c}/{group}") for c in columns) + " |")
     lines.append("| **mean** | " + " | ".join(cell(c) for c in columns) + " |")
     return "\n".join(lines) + "\n"
 
 
+def stage_table(metrics: dict[str, float], prefix: str, stages: int, columns: list[str]) -> str:
+    """Markdown table: one row per stage (``<prefix>/stage{s}/<column>``), values in %."""
+
+    def cell(key: str) -> str:
+        value = metrics.get(key)
+        return "-" if value is None or not math.isfinite(value) else f"{100 * value:.1f}"
+
+    lines = ["| stage | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+    for s in range(1, stages + 1):
+        cells = [cell(f"{prefix}/stage{s}/{c}") for c in columns]
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _columns(metrics: dict[str, float], prefix: str, names: tuple[str, ...]) -> list[str]:
+    """Pooled metric keys ``name@t`` present under ``prefix/``, ordered by name then t."""
+    found = {
+        k.split("/")[1]
+        for k in metrics
+        if len(k.split("/")) >= 2 and k.split("/")[1].split("@")[0] in names
+    }
+    return sorted(found, key=lambda c: (names.index(c.split("@")[0]), float(c.split("@")[1])))
+
+
+def evaluation_report(
+    metrics: dict[str, float], prefix: str, joint_groups: list[str], limb_groups: list[str]
+) -> str:
+    """The Markdown report of one evaluation: joint table, limb table, stage table."""
+    parts = [
+        metrics_table(metrics, prefix, joint_groups, _columns(metrics, prefix, ("pdj", "pckh")))
+    ]
+    pcp = _columns(metrics, prefix, ("pcp",))
+    if pcp:
+        parts.append(metrics_table(metrics, prefix, limb_groups, pcp, label="limb group"))
+    stages = sorted(
+        {int(k.split("/")[1][5:]) for k in metrics if k.split("/")[1].startswith("stage")}
+    )
+    if stages:
+        stage_keys = {k.split("/", 2)[2] for k in metrics if k.split("/")[1].startswith("stage")}
+        columns = sorted(
+            stage_keys,
+            key=lambda c: (("pdj", "pckh", "pcp").index(c.split("@")[0]), float(c.split("@")[1])),
+        )
+        parts.append(stage_table(metrics, prefix, max(stages), columns))
+    counted = {
+        k.split("/")[-1]: metrics.get(f"{prefix}/count/{k}")
+        for k in ("images", "pdj", "pckh", "pcp")
+    }
+    if all(v is not None for v in counted.values()):
+        parts.append(
+            f"Counted: {counted['images']:.0f} images; PDJ {counted['pdj']:.0f} labelled joints "
+            f"(images with both torso joints labelled), PCKh {counted['pckh']:.0f} joints "
+            f"(head segment labelled), PCP {counted['pcp']:.0f} limbs (both ends labelled).\n"
+        )
+    return "\n".join(parts)
+
+
 class MetricsTableWriter(pl.Callback):
     """After each validation (not the sanity check) and each test, writes
-    ``<dir>/<stage>_metrics.md`` and ``.json`` with the table of :func:`metrics_table`; during
-    ``fit`` also ``val_metrics_best.md``/``.json`` whenever ``monitor`` improves, which is the
-    table of the best checkpoint (ModelCheckpoint on the same key).
+    ``<dir>/<stage>_metrics.md`` and ``.json`` with :func:`evaluation_report`; during ``fit``
+    also ``val_metrics_best.md``/``.json`` whenever ``monitor`` improves, which is the table of
+    the best checkpoint (ModelCheckpoint on the same key). Rank zero writes; the folder is
+    found on every process first (``trainer.log_dir`` is a collective under DDP).
 
     Args:
         output_dir: folder for the tables; None = the trainer's log dir.
@@ -55,28 +113,27 @@ class MetricsTableWriter(pl.Callback):
     def _dir(self, trainer: pl.Trainer) -> Path:
         return Path(self.output_dir) if self.output_dir else run_dir(trainer)
 
-    @rank_zero_only
     def _write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        out = self._dir(trainer)  # on every process: may be a collective
         metrics = {
             k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(f"{stage}/")
         }
-        columns = sorted(
-            {k.split("/")[1] for k in metrics if "@" in k.split("/")[1]},
-            key=lambda c: (c.split("@")[0] != "pdj", c.split("@")[0], float(c.split("@")[1])),
-        )
-        groups = list(joint_groups(pl_module.joint_names))
-        table = metrics_table(metrics, stage, groups, columns)
-        header = f"epoch {trainer.current_epoch}, step {trainer.global_step}\n\n"
-        record = {"epoch": trainer.current_epoch, "step": trainer.global_step, **metrics}
-        out = self._dir(trainer)
         names = [f"{stage}_metrics"]
         value = metrics.get(self.monitor)
         if stage == "val" and trainer.state.fn == "fit" and value is not None:
             if math.isfinite(value) and (self.best is None or value > self.best):
-                self.best = value
+                self.best = value  # every process keeps the same best
                 names.append("val_metrics_best")
+        if not trainer.is_global_zero:
+            return
+        skeleton = pl_module.skeleton
+        report = evaluation_report(
+            metrics, stage, list(skeleton.groups()), list(skeleton.limb_groups())
+        )
+        header = f"epoch {trainer.current_epoch}, step {trainer.global_step}\n\n"
+        record = {"epoch": trainer.current_epoch, "step": trainer.global_step, **metrics}
         for name in names:
-            write_bytes_atomic(out / f"{name}.md", (header + table).encode())
+            write_bytes_atomic(out / f"{name}.md", (header + report).encode())
             write_bytes_atomic(out / f"{name}.json", (json.dumps(record, indent=2) + "\n").encode())
 
     def state_dict(self) -> dict[str, float | None]:

@@ -13,6 +13,7 @@ from pytorch_lightning.callbacks import BasePredictionWriter
 
 from lightning_pose.data.dataset import load_image
 from lightning_pose.files import write_bytes_atomic
+from lightning_pose.skeleton import Skeleton
 
 
 def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
@@ -22,10 +23,9 @@ def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def draw_pose(
-    image: np.ndarray, keypoints_px: np.ndarray, limbs: tuple[tuple[int, int], ...]
-) -> np.ndarray:
-    """Draw joints (dots) and limbs (lines) on a copy of an RGB image.
+def draw_pose(image: np.ndarray, keypoints_px: np.ndarray, skeleton: Skeleton) -> np.ndarray:
+    """Draw joints (dots) and the skeleton's limbs (lines between their end points) on a copy
+    of an RGB image.
 
     Shapes:
         image: (H, W, 3) uint8. keypoints_px: (K, 2) pixels. returns (H, W, 3) uint8.
@@ -33,8 +33,9 @@ def draw_pose(
     out = image.copy()
     radius = max(2, round(max(image.shape[:2]) / 150))
     points = np.round(keypoints_px).astype(int)
-    for a, b in limbs:
-        cv2.line(out, tuple(points[a]), tuple(points[b]), (0, 200, 255), max(1, radius // 2))
+    ends = np.round(np.einsum("lek,kc->lec", skeleton.limb_endpoint_weights(), keypoints_px))
+    for a, b in ends.astype(int):  # (2,), (2,) pixels
+        cv2.line(out, tuple(a), tuple(b), (0, 200, 255), max(1, radius // 2))
     for x, y in points:
         cv2.circle(out, (x, y), radius, (255, 40, 40), -1)
     return out
@@ -42,8 +43,9 @@ def draw_pose(
 
 class PredictionWriter(BasePredictionWriter):
     """Collects ``predict_step`` outputs and writes ``<output_dir>/predictions.npz`` with
-    ``names`` (N,) image file names and ``keypoints_px`` (N, K, 2) original-image pixels, in
-    the order of the predicted images. With several processes each rank writes
+    ``names`` (N,) image file names, ``keypoints_px`` (N, K, 2) original-image pixels and,
+    for models with per-joint confidences, ``scores`` (N, K), in the order of the predicted
+    images. With several processes each rank writes
     ``predictions_rank<r>.npz`` for its share.
 
     Args:
@@ -66,10 +68,16 @@ class PredictionWriter(BasePredictionWriter):
         outputs = (
             predictions[0] if predictions and isinstance(predictions[0], list) else predictions
         )
+        arrays = {
+            key: torch.cat([o[key] for o in outputs]).cpu().numpy()
+            for key in outputs[0]
+            if key != "index"
+        }  # keypoints_px (N, K, 2), scores (N, K) where present
         index = torch.cat([o["index"] for o in outputs]).cpu().numpy()  # (N,)
-        keypoints = torch.cat([o["keypoints_px"] for o in outputs]).float().cpu().numpy()
         order = np.argsort(index, kind="stable")
-        index, keypoints = index[order], keypoints[order]  # (N,), (N, K, 2)
+        index = index[order]
+        arrays = {key: value[order].astype(np.float32) for key, value in arrays.items()}
+        keypoints = arrays["keypoints_px"]
         paths = trainer.datamodule.predict_image_paths()
         names = np.array([paths[i].name for i in index])
         filename = (
@@ -77,12 +85,12 @@ class PredictionWriter(BasePredictionWriter):
             if trainer.world_size == 1
             else f"predictions_rank{trainer.global_rank}.npz"
         )
-        save_npz_atomic(self.output_dir / filename, names=names, keypoints_px=keypoints)
+        save_npz_atomic(self.output_dir / filename, names=names, **arrays)
         if self.draw_overlays:
-            limbs = trainer.datamodule.skeleton.limbs
+            skeleton = trainer.datamodule.skeleton
             overlay_dir = self.output_dir / "overlays"
             overlay_dir.mkdir(parents=True, exist_ok=True)
             for i, kp in zip(index, keypoints, strict=True):
-                image = draw_pose(load_image(paths[i]), kp, limbs)
+                image = draw_pose(load_image(paths[i]), kp, skeleton)
                 out = overlay_dir / f"{paths[i].stem}.png"
                 cv2.imwrite(str(out), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))

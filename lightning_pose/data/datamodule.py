@@ -9,7 +9,8 @@ from typing import Literal
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader
+from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lightning_pose.data.dataset import ImageFolderDataset, PoseDataset
 from lightning_pose.data.readers import READERS, DatasetError, PoseAnnotations, list_images
@@ -194,7 +195,22 @@ class PoseDataModule(pl.LightningDataModule):
             else:
                 self.splits["predict"] = self.make_split("test", augment=False)
 
-    def _loader(self, dataset, shuffle: bool) -> DataLoader:
+    def _eval_sampler(self, dataset: Dataset) -> Sampler | None:
+        """Under several processes, each evaluation image goes to exactly one process.
+
+        Lightning's default for validation and test is a ``DistributedSampler``, which pads
+        the shards by repeating images (900 images on 8 processes would count 4 twice). An
+        ``UnrepeatedDistributedSampler`` gives shards that differ by at most one image
+        instead, so the summed metric states count each image once. None on one process.
+        """
+        trainer = self.trainer
+        if trainer is None or trainer.world_size <= 1:
+            return None
+        return UnrepeatedDistributedSampler(
+            dataset, num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False
+        )
+
+    def _loader(self, dataset, shuffle: bool, sampler: Sampler | None = None) -> DataLoader:
         augmentation = getattr(dataset, "augmentation", None)
         if augmentation is not None and self.num_workers == 0:
             augmentation.set_random_seed(int(torch.randint(2**31, ()).item()))
@@ -202,6 +218,7 @@ class PoseDataModule(pl.LightningDataModule):
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             drop_last=shuffle and len(dataset) > self.batch_size,
@@ -212,10 +229,12 @@ class PoseDataModule(pl.LightningDataModule):
         return self._loader(self.splits["train"], shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.splits["val"], shuffle=False)
+        dataset = self.splits["val"]
+        return self._loader(dataset, shuffle=False, sampler=self._eval_sampler(dataset))
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.splits["test"], shuffle=False)
+        dataset = self.splits["test"]
+        return self._loader(dataset, shuffle=False, sampler=self._eval_sampler(dataset))
 
     def predict_dataloader(self) -> DataLoader:
         if self.predict_paths is not None:

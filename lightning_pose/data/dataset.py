@@ -11,7 +11,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from lightning_pose import codec
+from lightning_pose.codecs.box import encode, torso_box_to_person_box, whole_image_box
+from lightning_pose.codecs.crop import crop_image
+from lightning_pose.codecs.grid import grid_to_norm, norm_to_grid
+from lightning_pose.codecs.segments import segment_lengths
 from lightning_pose.data.readers import PoseAnnotations
 from lightning_pose.data.transforms import augment
 from lightning_pose.skeleton import Skeleton
@@ -25,11 +28,13 @@ class PoseSample(TypedDict):
         keypoints_norm: (K, 2) box-normalised target in the network's input frame (after
             augmentation; DeepPose §3, Eq. 1).
         keypoints_px: (K, 2) labels in original-image pixels, before augmentation.
-        visible: (K,) bool: labelled as visible; when augmenting, also inside the augmented
-            crop (joints pushed out of the frame stay in the sample, marked not visible).
+        labelled: (K,) bool: the joint's position is annotated (occluded joints included);
+            losses and metrics count labelled joints. Follows the joints through a flip.
+        visible: (K,) bool: labelled as not occluded; when augmenting, also inside the
+            augmented crop (joints pushed out of the frame stay in the sample, still labelled).
         box: (4,) ``(cx, cy, w, h)`` original-image pixels: the box the model sees.
         torso_diameter_px: () left shoulder to right hip, pixels (DeepPose §5); 0 where either
-            joint is not visible (the sample is then left out of PDJ).
+            joint is not labelled (the sample is then left out of PDJ).
         head_size_px: () neck to head top, pixels (PCKh); 0 where undefined.
         index: () int, position in the annotation file.
         image_hr: (3, S*f, S*f) float32, the same (augmented) view at ``highres_factor`` f > 1
@@ -40,6 +45,7 @@ class PoseSample(TypedDict):
     image: torch.Tensor
     keypoints_norm: torch.Tensor
     keypoints_px: torch.Tensor
+    labelled: torch.Tensor
     visible: torch.Tensor
     box: torch.Tensor
     torso_diameter_px: torch.Tensor
@@ -68,13 +74,15 @@ def load_image(path: Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def segment_length(
-    keypoints_px: np.ndarray, visible: np.ndarray, joints: tuple[int, int] | None
-) -> float:
-    """Distance in pixels between two joints, 0.0 if undefined (a joint not visible)."""
-    if joints is None or not (visible[joints[0]] and visible[joints[1]]):
-        return 0.0
-    return float(np.linalg.norm(keypoints_px[joints[0]] - keypoints_px[joints[1]]))
+def normaliser_px(
+    keypoints_px: np.ndarray, labelled: np.ndarray, joints: tuple[int, int] | None
+) -> torch.Tensor:
+    """A sample's segment length in pixels (``codecs.segments.segment_lengths``), 0 where
+    undefined (no such segment, or an end not labelled). Returns () float32."""
+    if joints is None:
+        return torch.tensor(0.0)
+    kp = torch.from_numpy(keypoints_px.astype(np.float32))[None]  # (1, K, 2)
+    return segment_lengths(kp, torch.from_numpy(labelled)[None], joints)[0]
 
 
 class PoseDataset(Dataset):
@@ -126,42 +134,44 @@ class PoseDataset(Dataset):
         """The box the model sees for example ``index``: (4,) ``(cx, cy, w, h)`` pixels."""
         if self.box_mode == "torso":
             torsobox = self.annotations.torsobox[index]  # type: ignore[index]
-            return codec.torso_box_to_person_box(torsobox, self.torso_box_scale)
-        return codec.whole_image_box(image.shape[1], image.shape[0])
+            return torso_box_to_person_box(torsobox, self.torso_box_scale)
+        return whole_image_box(image.shape[1], image.shape[0])
 
     def __getitem__(self, i: int) -> PoseSample:
         index = int(self.indices[i])
         ann = self.annotations
         image = load_image(ann.image_paths[index])
         keypoints_px = ann.keypoints_px[index]  # (K, 2)
-        visible = ann.visible[index].copy()  # (K,)
+        labelled, visible = ann.labelled[index], ann.visible[index]  # (K,), (K,)
         box = self.box(index, image)
         S = self.input_size * self.highres_factor
-        crop = codec.crop_image(image, box, S)  # (S, S, 3)
-        keypoints_crop = codec.norm_to_crop_px(codec.encode(keypoints_px, box), S)  # (K, 2)
+        crop = crop_image(image, box, S)  # (S, S, 3)
+        keypoints_crop = norm_to_grid(encode(keypoints_px, box), S)  # (K, 2) crop pixels
         if self.augmentation is not None:
-            crop, keypoints_crop, visible = augment(
-                self.augmentation, crop, keypoints_crop, visible, self._flip_permutation
+            crop, keypoints_crop, labelled, visible = augment(
+                self.augmentation,
+                crop,
+                keypoints_crop,
+                labelled,
+                visible,
+                self._flip_permutation,
             )
-        keypoints_norm = codec.crop_px_to_norm(keypoints_crop, S)
-        labelled_visible = ann.visible[index]
+        keypoints_norm = grid_to_norm(keypoints_crop, S)
         extra = {}
         if self.highres_factor > 1:
             extra["image_hr"] = to_tensor(crop)
             size = (self.input_size, self.input_size)
             crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+        truth_labelled = ann.labelled[index]  # normalisers: the labels, before augmentation
         return PoseSample(
             image=to_tensor(crop),
             keypoints_norm=torch.from_numpy(keypoints_norm.astype(np.float32)),
             keypoints_px=torch.from_numpy(keypoints_px.astype(np.float32)),
-            visible=torch.from_numpy(visible),
+            labelled=torch.from_numpy(labelled.copy()),
+            visible=torch.from_numpy(visible.copy()),
             box=torch.from_numpy(box.astype(np.float32)),
-            torso_diameter_px=torch.tensor(
-                segment_length(keypoints_px, labelled_visible, self.skeleton.torso)
-            ),
-            head_size_px=torch.tensor(
-                segment_length(keypoints_px, labelled_visible, self.skeleton.head)
-            ),
+            torso_diameter_px=normaliser_px(keypoints_px, truth_labelled, self.skeleton.torso),
+            head_size_px=normaliser_px(keypoints_px, truth_labelled, self.skeleton.head),
             index=torch.tensor(index),
             **extra,
         )
@@ -184,13 +194,13 @@ class ImageFolderDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         image = load_image(self.paths[i])
-        box = codec.whole_image_box(image.shape[1], image.shape[0])
+        box = whole_image_box(image.shape[1], image.shape[0])
         sample = {
-            "image": to_tensor(codec.crop_image(image, box, self.input_size)),
+            "image": to_tensor(crop_image(image, box, self.input_size)),
             "box": torch.from_numpy(box),
             "index": torch.tensor(i),
         }
         if self.highres_factor > 1:
             size = self.input_size * self.highres_factor
-            sample["image_hr"] = to_tensor(codec.crop_image(image, box, size))
+            sample["image_hr"] = to_tensor(crop_image(image, box, size))
         return sample

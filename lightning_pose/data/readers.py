@@ -1,7 +1,11 @@
 """Readers for the official annotation layouts of LSPet, LSP and FLIC, and a folder of images.
 
 Every reader returns :class:`PoseAnnotations` in one convention: 0-based pixel coordinates
-(MATLAB's 1-based coordinates minus 1), ``visible`` as bool, never NaN inside the arrays.
+(MATLAB's 1-based coordinates minus 1), ``labelled`` and ``visible`` as bool, never NaN inside
+the arrays. *Labelled* means the annotation gives the joint's position (it is scored and
+trained on); *visible* means it is also not occluded. LSP marks occluded joints that are still
+labelled (the LSP protocols score all 14 joints); LSPet marks unlabelled joints with
+placeholders such as (0, -26), so there the two agree.
 Each raises a :class:`DatasetError` that names the file and the expected layout.
 """
 
@@ -28,7 +32,8 @@ class PoseAnnotations:
 
     Shapes:
         image_paths: N paths. keypoints_px: (N, K, 2) float32 pixels (0 = centre of the
-        top-left pixel). visible: (N, K) bool. torsobox: (N, 4) ``(x1, y1, x2, y2)`` pixels for
+        top-left pixel). labelled: (N, K) bool, the position is annotated. visible: (N, K)
+        bool, not occluded. torsobox: (N, 4) ``(x1, y1, x2, y2)`` pixels for
         FLIC, else None. is_train / is_test: (N,) bool official split, or None where the
         dataset has none (LSPet).
     """
@@ -36,6 +41,7 @@ class PoseAnnotations:
     skeleton: Skeleton
     image_paths: list[Path]
     keypoints_px: np.ndarray
+    labelled: np.ndarray
     visible: np.ndarray
     torsobox: np.ndarray | None = None
     is_train: np.ndarray | None = None
@@ -79,6 +85,24 @@ def _read_joints(
     return joints.astype(np.float32)
 
 
+def _finite(path: Path, keypoints: np.ndarray, labelled: np.ndarray) -> np.ndarray:
+    """``keypoints (N, K, 2)`` with unlabelled joints' non-finite values set to 0.
+
+    Raises:
+        DatasetError: a labelled joint has a NaN or infinite coordinate (names the example,
+            0-based, and the joint index).
+    """
+    finite = np.isfinite(keypoints).all(axis=-1)  # (N, K)
+    bad = np.argwhere(labelled & ~finite)
+    if len(bad):
+        n, k = (int(v) for v in bad[0])
+        raise DatasetError(
+            f"{path}: example {n} (0-based) has a non-finite coordinate on labelled joint {k} "
+            f"({len(bad)} such joints in all); expected finite pixel coordinates"
+        )
+    return np.where(finite[..., None], keypoints, 0.0).astype(np.float32)
+
+
 LSPET_LAYOUT = "lspet/joints.mat (key 'joints', shape (14, 3, N)) and lspet/images/im00001.jpg ..."
 LSP_LAYOUT = "lsp/joints.mat (key 'joints', shape (3, 14, 2000)) and lsp/images/im0001.jpg ..."
 FLIC_LAYOUT = "flic/examples.mat (struct array 'examples') and flic/images/<filepath>"
@@ -86,39 +110,49 @@ FLIC_LAYOUT = "flic/examples.mat (struct array 'examples') and flic/images/<file
 
 def read_lspet(directory: Path) -> PoseAnnotations:
     """LSPet (Johnson & Everingham, CVPR 2011): ``joints.mat`` (14, 3, N) = (joint, x/y/flag,
-    image), flag 1 = visible; images ``images/im%05d.jpg``.
+    image), flag 1 = visible; images ``images/im%05d.jpg``. A joint that is not visible is a
+    placeholder (e.g. (0, -26)) or lies outside the image, so ``labelled = visible``.
 
     Raises:
-        DatasetError: the file is missing, unreadable or not of shape (14, 3, N).
+        DatasetError: the file is missing, unreadable, not of shape (14, 3, N), or a visible
+            joint's coordinate is not finite.
     """
     joints = _read_joints(directory, "LSPet", LSPET_LAYOUT, (14, 3), "(joint, x/y/flag, image)")
     joints = np.transpose(joints, (2, 0, 1))  # (N, 14, 3)
     n = joints.shape[0]
     paths = [directory / "images" / f"im{i + 1:05d}.jpg" for i in range(n)]
+    labelled = joints[..., 2] == 1
+    keypoints = joints[..., :2] - 1.0  # MATLAB 1-based -> 0-based pixel centres
     return PoseAnnotations(
         skeleton=LSP,
         image_paths=paths,
-        keypoints_px=joints[..., :2] - 1.0,  # MATLAB 1-based -> 0-based pixel centres
+        keypoints_px=_finite(directory / "joints.mat", keypoints, labelled),
+        labelled=labelled,
         visible=joints[..., 2] == 1,
     )
 
 
 def read_lsp(directory: Path) -> PoseAnnotations:
     """LSP (Johnson & Everingham, BMVC 2010): ``joints.mat`` (3, 14, 2000) = (x/y/flag, joint,
-    image) with the flag *inverted* (0 = visible); images ``images/im%04d.jpg``. Official
-    split: images 1-1000 train, 1001-2000 test.
+    image) with the flag *inverted* (0 = visible, 1 = occluded); images ``images/im%04d.jpg``.
+    Official split: images 1-1000 train, 1001-2000 test. Occluded joints are still labelled
+    (their positions are annotated, and the LSP protocols score all 14 joints): every joint
+    is ``labelled``.
 
     Raises:
-        DatasetError: the file is missing, unreadable or not of shape (3, 14, N).
+        DatasetError: the file is missing, unreadable, not of shape (3, 14, N), or a joint's
+            coordinate is not finite.
     """
     joints = _read_joints(directory, "LSP", LSP_LAYOUT, (3, 14), "(x/y/flag, joint, image)")
     joints = np.transpose(joints, (2, 1, 0))  # (N, 14, 3)
     n = joints.shape[0]
+    labelled = np.ones((n, 14), dtype=bool)
     index = np.arange(n)
     return PoseAnnotations(
         skeleton=LSP,
         image_paths=[directory / "images" / f"im{i + 1:04d}.jpg" for i in range(n)],
-        keypoints_px=joints[..., :2] - 1.0,
+        keypoints_px=_finite(directory / "joints.mat", joints[..., :2] - 1.0, labelled),
+        labelled=labelled,
         visible=joints[..., 2] == 0,
         is_train=index < 1000,
         is_test=index >= 1000,
@@ -128,7 +162,7 @@ def read_lsp(directory: Path) -> PoseAnnotations:
 def read_flic(directory: Path) -> PoseAnnotations:
     """FLIC (Sapp & Taskar, CVPR 2013): ``examples.mat`` with fields ``coords`` (2, 29),
     ``filepath``, ``torsobox`` (x1, y1, x2, y2), ``istrain``, ``istest``. Keeps the 11 joints
-    labelled in every example (:data:`lightning_pose.skeleton.FLIC`); all of them are visible.
+    labelled in every example (:data:`lightning_pose.skeleton.FLIC`); all are labelled and visible.
 
     Raises:
         DatasetError: the file is missing, unreadable, lacks a field, or a labelled joint is NaN.
@@ -144,14 +178,13 @@ def read_flic(directory: Path) -> PoseAnnotations:
     if coords.shape[1:] != (2, 29):
         raise DatasetError(f"{mat_path}: 'coords' has shape {coords.shape[1:]}, expected (2, 29)")
     keypoints = np.transpose(coords[:, :, list(FLIC_COORD_INDICES)], (0, 2, 1)) - 1.0
-    if not np.isfinite(keypoints).all():
-        bad = int(np.flatnonzero(~np.isfinite(keypoints).all(axis=(1, 2)))[0])
-        raise DatasetError(f"{mat_path}: example {bad} has a NaN in a labelled FLIC joint")
+    keypoints = _finite(mat_path, keypoints, np.ones(keypoints.shape[:2], dtype=bool))
     torsobox = np.stack([np.asarray(e["torsobox"], np.float32).ravel() for e in examples]) - 1.0
     return PoseAnnotations(
         skeleton=FLIC,
         image_paths=[directory / "images" / str(e["filepath"].item()) for e in examples],
         keypoints_px=keypoints,
+        labelled=np.ones(keypoints.shape[:2], dtype=bool),
         visible=np.ones(keypoints.shape[:2], dtype=bool),
         torsobox=torsobox,
         is_train=np.array([bool(e["istrain"].item()) for e in examples]),

@@ -75,24 +75,27 @@ def augment(
     pipeline: A.Compose,
     image: np.ndarray,
     keypoints_px: np.ndarray,
+    labelled: np.ndarray,
     visible: np.ndarray,
     flip_permutation: list[int],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Apply ``pipeline`` to a crop and its joints; swap left/right joints after a flip.
 
     Shapes:
-        image: (S, S, 3) uint8. keypoints_px: (K, 2) crop pixels. visible: (K,) bool.
-        returns image (S, S, 3) uint8, keypoints_px (K, 2) float32 crop pixels, visible (K,)
-        bool (also False for joints pushed out of the crop).
+        image: (S, S, 3) uint8. keypoints_px: (K, 2) crop pixels. labelled, visible: (K,) bool.
+        returns image (S, S, 3) uint8, keypoints_px (K, 2) float32 crop pixels, labelled (K,)
+        bool (the truth is still known where a joint leaves the crop) and visible (K,) bool
+        (also False for joints pushed out of the crop).
     """
     out = pipeline(image=image, keypoints=keypoints_px.astype(np.float32))
     keypoints = np.asarray(out["keypoints"], dtype=np.float32).reshape(-1, 2)  # (K, 2)
-    visible = visible.copy()
+    labelled, visible = labelled.copy(), visible.copy()
     if any(name == "HorizontalFlip" for name, _ in out["applied_transforms"]):
         keypoints = keypoints[flip_permutation]
+        labelled = labelled[flip_permutation]
         visible = visible[flip_permutation]
     visible &= inside_crop(keypoints, image.shape[1], image.shape[0])
-    return out["image"], keypoints, visible
+    return out["image"], keypoints, labelled, visible
 
 
 def inside_crop(keypoints_px: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -1,6 +1,9 @@
-"""Pose metrics: PCK, PDJ (DeepPose §5) and PCKh (Andriluka et al. 2014), in pixels."""
+"""Pose metrics in original-image pixels: PCK, PDJ (DeepPose §5), PCKh (Andriluka et al. 2014)
+and PCP (strict percentage of correct parts, DeepPose Table 1)."""
 
-from lightning_pose.metrics.functional import keypoint_distances, segment_lengths
+from lightning_pose.metrics.functional import keypoint_distances
 from lightning_pose.metrics.pck import PCK, PDJ, PCKh
+from lightning_pose.metrics.pcp import PCP
+from lightning_pose.metrics.protocol import EvaluationProtocol, StageMetrics
 
-__all__ = ["PCK", "PDJ", "PCKh", "keypoint_distances", "segment_lengths"]
+__all__ = ["PCK", "PCP", "PDJ", "EvaluationProtocol", "PCKh", "StageMetrics", "keypoint_distances"]

@@ -12,7 +12,8 @@ fixed-size sums, :func:`_pck_compute` turns the (summed over batches and process
 fractions. Sums are float64 so that they add exactly across batches and ranks.
 
 Conventions:
-    * A joint is *counted* when it is visible and its sample's normaliser is finite and > 0.
+    * A joint is *counted* when it is labelled (its true position is annotated, occluded or
+      not) and its sample's normaliser is finite and > 0.
       Samples whose normaliser cannot be measured (pass 0) drop out of numerator and
       denominator alike; they never produce NaN.
     * A counted joint whose prediction is not finite (NaN/inf) is a miss.
@@ -27,7 +28,6 @@ from torch import Tensor
 
 __all__ = [
     "keypoint_distances",
-    "segment_lengths",
     "_pck_update",
     "_pck_compute",
     "_pck_curve",
@@ -52,30 +52,6 @@ def keypoint_distances(pred_px: Tensor, target_px: Tensor) -> Tensor:
     return torch.linalg.vector_norm(pred_px - target_px, dim=-1)
 
 
-def segment_lengths(keypoints_px: Tensor, visible: Tensor, joints: tuple[int, int]) -> Tensor:
-    """Length of the segment between two joints, e.g. a normaliser for PDJ or PCKh.
-
-    The torso diameter of DeepPose §5 is ``segment_lengths(kp, vis, (left_shoulder, right_hip))``
-    and the LSP-style head segment is ``(neck, head_top)``. Where either end is invisible or not
-    finite the length is 0, which :func:`_pck_update` reads as "cannot be measured" and excludes.
-
-    Shapes:
-        keypoints_px: ``(B, K, 2)`` ground-truth (x, y) in pixels.
-        visible: ``(B, K)`` bool.
-        returns: ``(B,)`` lengths in pixels, 0 where not measurable.
-    """
-    _check_keypoints("keypoints_px", keypoints_px)
-    _check_visible(visible, keypoints_px.shape[:2])
-    a, b = joints
-    k = keypoints_px.shape[1]
-    for j in (a, b):
-        if not -k <= j < k:
-            raise ValueError(f"joints index {j} out of range for K={k} joints")
-    length = keypoint_distances(keypoints_px[:, a], keypoints_px[:, b])  # (B,)
-    ok = visible[:, a] & visible[:, b] & torch.isfinite(length)
-    return torch.where(ok, length, torch.zeros_like(length))
-
-
 def _check_keypoints(name: str, x: Tensor) -> None:
     if x.ndim != 3 or x.shape[-1] != 2:
         raise ValueError(f"{name} must have shape (B, K, 2) in pixels, got {tuple(x.shape)}")
@@ -83,19 +59,19 @@ def _check_keypoints(name: str, x: Tensor) -> None:
         raise ValueError(f"{name} must be a floating point tensor, got dtype {x.dtype}")
 
 
-def _check_visible(visible: Tensor, bk: torch.Size) -> None:
-    if visible.shape != bk:
+def _check_labelled(labelled: Tensor, bk: torch.Size) -> None:
+    if labelled.shape != bk:
         raise ValueError(
-            f"visible must have shape (B, K) = {tuple(bk)}, got {tuple(visible.shape)}"
+            f"labelled must have shape (B, K) = {tuple(bk)}, got {tuple(labelled.shape)}"
         )
-    if visible.dtype != torch.bool:
-        raise ValueError(f"visible must be a bool tensor, got dtype {visible.dtype}")
+    if labelled.dtype != torch.bool:
+        raise ValueError(f"labelled must be a bool tensor, got dtype {labelled.dtype}")
 
 
 def _pck_update(
     pred_px: Tensor,
     target_px: Tensor,
-    visible: Tensor,
+    labelled: Tensor,
     normaliser_px: Tensor,
     thresholds: Tensor,
 ) -> tuple[Tensor, Tensor]:
@@ -104,7 +80,7 @@ def _pck_update(
     Shapes:
         pred_px: ``(B, K, 2)`` predicted (x, y) in original-image pixels.
         target_px: ``(B, K, 2)`` ground-truth (x, y) in pixels.
-        visible: ``(B, K)`` bool; invisible joints are not counted.
+        labelled: ``(B, K)`` bool; unlabelled joints are not counted.
         normaliser_px: ``(B,)`` pixels (torso diameter, head segment, ...); samples with a
             normaliser that is <= 0 or not finite are not counted.
         thresholds: ``(T,)`` fractions of the normaliser.
@@ -117,7 +93,7 @@ def _pck_update(
             f"got {tuple(target_px.shape)}"
         )
     _check_keypoints("target_px", target_px)
-    _check_visible(visible, pred_px.shape[:2])
+    _check_labelled(labelled, pred_px.shape[:2])
     if normaliser_px.shape != pred_px.shape[:1]:
         raise ValueError(
             f"normaliser_px must have shape (B,) = ({pred_px.shape[0]},), "
@@ -132,7 +108,7 @@ def _pck_update(
     thr = thresholds.to(device, torch.float64)  # (T,)
 
     sample_ok = torch.isfinite(norm) & (norm > 0)  # (B,)
-    counted = visible.to(device) & sample_ok[:, None]  # (B, K)
+    counted = labelled.to(device) & sample_ok[:, None]  # (B, K)
     radius = thr[:, None] * norm[None, :]  # (T, B)
     # A NaN distance compares False, and the radius is finite wherever a joint is counted, so
     # non-finite predictions are misses.

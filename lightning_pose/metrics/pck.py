@@ -3,7 +3,7 @@
 Each class keeps two fixed-size float64 sum states, ``hits (T, K)`` and ``counts (K,)``,
 reduced across processes with ``sum``; the arithmetic lives in
 :mod:`lightning_pose.metrics.functional`. The normaliser is computed by the caller from the
-ground truth (see :func:`~lightning_pose.metrics.functional.segment_lengths`), in the same
+ground truth (see :func:`~lightning_pose.codecs.segments.segment_lengths`), in the same
 original-image pixels as the keypoints.
 """
 
@@ -24,7 +24,7 @@ __all__ = ["PCK", "PDJ", "PCKh"]
 class PCK(Metric):
     """Percentage of Correct Keypoints at fractions of a per-sample normaliser.
 
-    A visible joint is correct when ``||pred_px - target_px|| <= t * normaliser_px``
+    A labelled joint is correct when ``||pred_px - target_px|| <= t * normaliser_px``
     (DeepPose §5; Andriluka et al., CVPR 2014). Samples with ``normaliser_px <= 0`` are
     excluded, and non-finite predictions count as misses.
 
@@ -38,7 +38,7 @@ class PCK(Metric):
     Shapes:
         pred_px: ``(B, K, 2)`` predicted (x, y) in original-image pixels.
         target_px: ``(B, K, 2)`` ground-truth (x, y) in pixels.
-        visible: ``(B, K)`` bool.
+        labelled: ``(B, K)`` bool, the true position is annotated.
         normaliser_px: ``(B,)`` pixels.
         compute(): dict of scalar tensors, ``f"{prefix}@{t:g}"`` (all joints pooled) and
             ``f"{prefix}@{t:g}/{group}"``; keys with no counted joint are left out.
@@ -75,7 +75,7 @@ class PCK(Metric):
         )
 
     def update(
-        self, pred_px: Tensor, target_px: Tensor, visible: Tensor, normaliser_px: Tensor
+        self, pred_px: Tensor, target_px: Tensor, labelled: Tensor, normaliser_px: Tensor
     ) -> None:
         """Add one batch; see the class docstring for shapes."""
         if pred_px.ndim == 3 and pred_px.shape[1] != len(self.joint_names):
@@ -84,7 +84,7 @@ class PCK(Metric):
                 f"joint_names, got {tuple(pred_px.shape)}"
             )
         hits, counts = _pck_update(
-            pred_px, target_px, visible, normaliser_px, self._threshold_tensor()
+            pred_px, target_px, labelled, normaliser_px, self._threshold_tensor()
         )
         self.hits += hits.to(self.hits.device)
         self.counts += counts.to(self.counts.device)
@@ -121,7 +121,7 @@ class PDJ(PCK):
     """Percent of Detected Joints (Toshev & Szegedy, DeepPose, CVPR 2014, §5).
 
     PCK whose normaliser is the torso diameter: the distance in pixels between the ground-truth
-    left shoulder and right hip (``segment_lengths(target_px, visible, skeleton.torso)``).
+    left shoulder and right hip (``segment_lengths(target_px, labelled, skeleton.torso)``).
     Samples where it cannot be measured pass 0 and are excluded. DeepPose Fig. 5 plots the
     fraction against the threshold; use :meth:`curve` with a dense ``thresholds`` for that.
 
@@ -144,7 +144,7 @@ class PCKh(PCK):
     Benchmark and State of the Art Analysis", CVPR 2014, MPII).
 
     ``normaliser_px`` is the head segment length in pixels: neck to head top on LSP-style data
-    (``segment_lengths(target_px, visible, skeleton.head)``), or 0.6 x the head-box diagonal
+    (``segment_lengths(target_px, labelled, skeleton.head)``), or 0.6 x the head-box diagonal
     on MPII, computed by the data side. The standard report is PCKh@0.5.
 
     Shapes:

@@ -1,18 +1,18 @@
-from lightning_pose.models.backbones import (
-    AlexNetBackbone,
-    EfficientNetLite0Backbone,
-    ResNetBackbone,
-)
-from lightning_pose.models.base import PoseEstimator
+from lightning_pose.models.base import Estimate, PoseEstimator
 from lightning_pose.models.cascade import DeepPoseCascade
 from lightning_pose.models.deeppose import DeepPose, PoseRegressor
+from lightning_pose.models.heads import RegressionHead
+from lightning_pose.models.trunks import AlexNetTrunk, EfficientNetLite0Trunk, ResNetTrunk, Trunk
 
 __all__ = [
-    "AlexNetBackbone",
+    "AlexNetTrunk",
     "DeepPose",
     "DeepPoseCascade",
-    "EfficientNetLite0Backbone",
+    "EfficientNetLite0Trunk",
+    "Estimate",
     "PoseEstimator",
     "PoseRegressor",
-    "ResNetBackbone",
+    "RegressionHead",
+    "ResNetTrunk",
+    "Trunk",
 ]

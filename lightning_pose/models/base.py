@@ -1,128 +1,179 @@
-"""Shared LightningModule plumbing: metrics, evaluation, prediction and optimisers.
+"""Shared LightningModule plumbing: stages, evaluation, prediction and optimisers.
 
 Every variant (DeepPose stage 1, the cascade, heatmap+refine, multi-task) subclasses
-:class:`PoseEstimator` and implements :meth:`PoseEstimator.predict_keypoints_norm` and
-``training_step``; validation, test and predict are shared, so every variant reports the same
-metrics in original-image pixels, and the same ``val/loss``: the visibility-weighted L2 of its
-final joints in the box-normalised frame (DeepPose §3, Eq. 3), comparable across variants.
+:class:`PoseEstimator`, implements :meth:`PoseEstimator.estimate` (its estimate after each
+stage) and ``training_step``. Validation, test and predict are shared: every stage is scored
+(``val/stage{s}/...`` when there are several), the final stage under the plain names
+(``val/pdj@0.2``, ``val/pdj@0.2/wrist``, ``val/pckh@0.5``, ``val/pcp@0.5``) with what they
+counted (``val/count/images``, ``val/count/pdj`` joints, ...), all in original-image pixels,
+with the thresholds of one :class:`EvaluationProtocol`; ``val/loss`` is the labelled-joint L2
+of the final estimate in the box-normalised frame (DeepPose §3, Eq. 3), comparable across
+variants.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import NotRequired, TypedDict
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
-from torch import nn
+from torch import Tensor, nn
+from torchmetrics import MeanMetric
 
-from lightning_pose import codec
-from lightning_pose.losses import visible_l2_loss
-from lightning_pose.metrics import PDJ, PCKh
-from lightning_pose.skeleton import joint_groups
+from lightning_pose.codecs.box import decode
+from lightning_pose.losses import coordinate_l2_loss
+from lightning_pose.metrics.protocol import EvaluationProtocol, StageMetrics
+from lightning_pose.skeleton import Skeleton
 
-Batch = dict[str, torch.Tensor]
+Batch = dict[str, Tensor]
+# Constructor arguments that are objects, not hyperparameters: the skeleton and the protocol
+# are recorded as plain dicts under the checkpoint's "pose" key instead (see
+# ``on_save_checkpoint``), so checkpoints load with ``weights_only=True`` and LightningCLI's
+# re-parsing of a checkpoint's hyperparameters (``--ckpt_path``) never sees an object.
+NOT_HPARAMS = ("trunk", "head", "optimizer", "scheduler", "skeleton", "evaluation")
+
+
+class Estimate(TypedDict):
+    """A model's output for a batch.
+
+    Shapes:
+        stages: S tensors (B, K, 2), box-normalised, stage 1 ... S; the last is the output.
+        scores: (B, K) per-joint confidence, where the model has one (heatmap maxima).
+    """
+
+    stages: list[Tensor]
+    scores: NotRequired[Tensor]
 
 
 class PoseEstimator(pl.LightningModule):
-    """Base class: evaluation in original-image pixels with PDJ and PCKh, and predict.
+    """Base class: stages, evaluation in original-image pixels (PDJ, PCKh, PCP), predict.
 
     Args:
-        joint_names: joint names in annotation order (linked from ``data.joint_names``).
-        optimizer: optimiser factory, called with the parameters.
+        skeleton: the dataset's joints, flip pairs, torso, head segment and limbs (linked
+            from ``data.skeleton``).
+        num_stages: S, the number of estimates :meth:`estimate` returns.
+        optimizer: optimiser factory, called with :meth:`trainable_parameters`.
         scheduler: LR scheduler factory, called with the optimiser; None = constant LR.
             ``ReduceLROnPlateau`` monitors ``val/loss``.
-        pdj_thresholds: PDJ thresholds, fractions of the torso diameter (DeepPose §5).
-        pckh_thresholds: PCKh thresholds, fractions of the head segment.
+        evaluation: thresholds of the reported metrics (linked from the top-level
+            ``evaluation`` group); None = the defaults of :class:`EvaluationProtocol`.
+
+    Raises:
+        ValueError: a skeleton without joints, or ``num_stages < 1``.
     """
 
     def __init__(
         self,
-        joint_names: Sequence[str],
+        skeleton: Skeleton,
+        num_stages: int = 1,
         optimizer: OptimizerCallable = torch.optim.Adam,
         scheduler: LRSchedulerCallable | None = None,
-        pdj_thresholds: Sequence[float] = (0.05, 0.1, 0.2),
-        pckh_thresholds: Sequence[float] = (0.5,),
+        evaluation: EvaluationProtocol | None = None,
     ) -> None:
         super().__init__()
-        if len(joint_names) == 0:
-            raise ValueError("model.joint_names must name at least one joint")
-        self.joint_names = list(joint_names)
-        self.num_joints = len(self.joint_names)
+        if skeleton.num_joints == 0:
+            raise ValueError("model.skeleton must have at least one joint")
+        if num_stages < 1:
+            raise ValueError(f"model.num_stages must be >= 1, got {num_stages}")
+        self.skeleton = skeleton
+        self.joint_names = list(skeleton.joints)
+        self.num_joints = skeleton.num_joints
+        self.num_stages = num_stages
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        groups = joint_groups(self.joint_names)
-        self.metrics = nn.ModuleDict(
+        self.evaluation = evaluation or EvaluationProtocol()
+        self.stage_metrics = nn.ModuleDict(
             {
-                stage: nn.ModuleDict(
-                    {
-                        "pdj": PDJ(self.joint_names, pdj_thresholds, groups=groups),
-                        "pckh": PCKh(self.joint_names, pckh_thresholds, groups=groups),
-                    }
+                split: nn.ModuleList(
+                    StageMetrics(skeleton, self.evaluation) for _ in range(num_stages)
                 )
-                for stage in ("val", "test")
+                for split in ("val", "test")
             }
         )
+        self.eval_loss = nn.ModuleDict({split: MeanMetric() for split in ("val", "test")})
+        # split -> stage -> PDJ at each curve threshold, set on every process at the end of
+        # each evaluation epoch and written by ``callbacks.PDJCurveWriter``.
+        self.pdj_curves: dict[str, dict[int, np.ndarray]] = {}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Record what the weights mean, in plain types: ``checkpoint["pose"]`` holds the
+        skeleton (joint names, flip pairs, torso, head, limbs) and the evaluation protocol."""
+        checkpoint["pose"] = {
+            "skeleton": self.skeleton.to_dict(),
+            "evaluation": self.evaluation.to_dict(),
+        }
 
     # --- to implement -------------------------------------------------------------------
-    def predict_keypoints_norm(self, batch: Batch) -> torch.Tensor:
-        """Joints in the box-normalised frame of the input crop.
+    def estimate(self, batch: Batch) -> Estimate:
+        """The estimate after each stage (see :class:`Estimate`).
 
         Shapes:
-            batch["image"]: (B, 3, S, S) float in [0, 1]. returns (B, K, 2).
+            batch["image"]: (B, 3, S, S) float in [0, 1] (and ``image_hr`` where used).
         """
         raise NotImplementedError
 
     # --- shared -------------------------------------------------------------------------
-    def predict_keypoints_px(self, batch: Batch) -> torch.Tensor:
-        """Joints in original-image pixels: decode the box-normalised prediction with the box.
+    def forward(self, batch: Batch) -> Tensor:
+        """The final estimate, box-normalised: (B, K, 2)."""
+        return self.estimate(batch)["stages"][-1]
 
-        Shapes:
-            returns (B, K, 2) pixels.
-        """
-        return self.decode(self.predict_keypoints_norm(batch), batch)
+    def _evaluate(self, batch: Batch, split: str) -> None:
+        stages = self.estimate(batch)["stages"]
+        if len(stages) != self.num_stages:
+            raise RuntimeError(
+                f"{type(self).__name__}.estimate returned {len(stages)} stages, expected "
+                f"num_stages={self.num_stages}"
+            )
+        for metrics, keypoints_norm in zip(self.stage_metrics[split], stages, strict=True):
+            metrics.update(decode(keypoints_norm, batch["box"]), batch)  # (B, K, 2) pixels
+        labelled = batch["labelled"]
+        loss = coordinate_l2_loss(stages[-1], batch["keypoints_norm"], labelled)
+        self.eval_loss[split].update(loss, weight=labelled.sum())
 
-    def decode(self, keypoints_norm: torch.Tensor, batch: Batch) -> torch.Tensor:
-        """Box-normalised joints of a batch -> original-image pixels, (B, K, 2)."""
-        return codec.decode(keypoints_norm, batch["box"])
-
-    def _evaluate(self, batch: Batch, stage: str) -> None:
-        self._score(self.predict_keypoints_norm(batch), batch, stage)
-
-    def _score(self, pred_norm: torch.Tensor, batch: Batch, stage: str) -> None:
-        """Log ``<stage>/loss`` and update PDJ and PCKh with a (B, K, 2) prediction."""
-        visible = batch["visible"]
-        loss = visible_l2_loss(pred_norm, batch["keypoints_norm"], visible)
-        self.log(f"{stage}/loss", loss, batch_size=visible.shape[0], sync_dist=True)
-        pred_px = self.decode(pred_norm, batch)  # (B, K, 2)
-        self.metrics[stage]["pdj"].update(
-            pred_px, batch["keypoints_px"], visible, batch["torso_diameter_px"]
-        )
-        self.metrics[stage]["pckh"].update(
-            pred_px, batch["keypoints_px"], visible, batch["head_size_px"]
-        )
-
-    def _log_metrics(self, stage: str) -> None:
-        for metric in self.metrics[stage].values():
-            values = metric.compute()
-            self.log_dict({f"{stage}/{k}": v for k, v in values.items()}, prog_bar=False)
-            metric.reset()
+    def _log_evaluation(self, split: str) -> None:
+        """Compute (on every process: the metrics reduce across them), log, reset."""
+        stage_metrics = self.stage_metrics[split]
+        final = stage_metrics[-1]
+        values = {f"{split}/{k}": v for k, v in (final.compute() | final.counts()).items()}
+        if self.num_stages > 1:
+            for s, metrics in enumerate(stage_metrics, start=1):
+                pooled = metrics.compute(groups=False)
+                values |= {f"{split}/stage{s}/{k}": v for k, v in pooled.items()}
+        values[f"{split}/loss"] = self.eval_loss[split].compute()
+        self.pdj_curves[split] = {
+            s: metrics.pdj_curve().cpu().numpy() for s, metrics in enumerate(stage_metrics, 1)
+        }
+        self.log_dict(values)
+        for metrics in stage_metrics:
+            for metric in metrics.children():
+                metric.reset()
+        self.eval_loss[split].reset()
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._evaluate(batch, "val")
 
     def on_validation_epoch_end(self) -> None:
-        self._log_metrics("val")
+        self._log_evaluation("val")
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         self._evaluate(batch, "test")
 
     def on_test_epoch_end(self) -> None:
-        self._log_metrics("test")
+        self._log_evaluation("test")
 
-    def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
-        """Returns ``index (B,)`` and ``keypoints_px (B, K, 2)`` original-image pixels."""
-        return {"index": batch["index"], "keypoints_px": self.predict_keypoints_px(batch)}
+    def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, Tensor]:
+        """Returns ``index (B,)``, ``keypoints_px (B, K, 2)`` original-image pixels and, where
+        the model has them, ``scores (B, K)``."""
+        estimate = self.estimate(batch)
+        out = {
+            "index": batch["index"],
+            "keypoints_px": decode(estimate["stages"][-1], batch["box"]),
+        }
+        if "scores" in estimate:
+            out["scores"] = estimate["scores"]
+        return out
 
     def trainable_parameters(self):
         """Parameters handed to the optimiser (all, unless a variant freezes some)."""

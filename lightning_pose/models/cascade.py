@@ -2,40 +2,41 @@
 
 Stage 1 regresses all joints from the whole box; each stage s >= 2 refines joint i from a
 sub-image centred on the stage s-1 estimate, side ``sigma * diam(y^{s-1})``, regressing the
-joint's displacement there (Eq. 6). Each stage has its own parameters and the stage-1 backbone's
-architecture. Stage s trains on boxes around the true joints displaced by samples of stage
+joint's displacement there (Eq. 6). Each stage has its own parameters and the stage-1 trunk and
+head architecture. Stage s trains on boxes around the true joints displaced by samples of stage
 s-1's per-joint error distribution on the training set (Eq. 7-8), with stages < s frozen.
 
 How the error distribution is estimated and stored: at the start of ``fit`` of stage s, stages
 1..s-1 run on ``error_stats_images`` training images (evenly spaced, no augmentation); the errors
-``(y^{s-1}_i - y_i) / diam(y)`` of visible joints of images whose torso diameter is measurable
+``(y^{s-1}_i - y_i) / diam(y)`` of labelled joints of images whose torso diameter is measurable
 give a per-joint mean (K, 2) and covariance (K, 2, 2) in torso diameters. They are stored in the
-buffers ``error_mean[s-2]`` and ``error_cov[s-2]``, so they live in the checkpoint and are
-reported in the run's ``error_statistics.json``.
+buffers ``error_mean[s-2]`` and ``error_cov[s-2]``, so they live in the checkpoint; the
+``ErrorStatisticsWriter`` callback reports them in the run's ``error_statistics.json``.
 """
 
 from __future__ import annotations
 
 import copy
-import json
-from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
-from pytorch_lightning.utilities import rank_zero_only, rank_zero_warn
+from pytorch_lightning.utilities import rank_zero_warn
 from torch import nn
 
-from lightning_pose.files import run_dir, write_bytes_atomic
-from lightning_pose.losses import visible_l2_loss
-from lightning_pose.metrics import PDJ, segment_lengths
-from lightning_pose.models import cascade_boxes as cb
-from lightning_pose.models.base import Batch, PoseEstimator
+from lightning_pose.checkpoints import load_partial_weights, read_state_dict
+from lightning_pose.codecs.box import decode_in_boxes, encode_in_boxes, square_boxes
+from lightning_pose.codecs.crop import crop_windows
+from lightning_pose.codecs.segments import segment_lengths
+from lightning_pose.losses import coordinate_l2_loss
+from lightning_pose.metrics.protocol import EvaluationProtocol
+from lightning_pose.models.base import NOT_HPARAMS, Batch, Estimate, PoseEstimator
+from lightning_pose.models.cascade_errors import error_statistics, sample_displacements
 from lightning_pose.models.deeppose import PoseRegressor
-from lightning_pose.skeleton import joint_groups
+from lightning_pose.models.heads import RegressionHead, RegressionHeadFactory
+from lightning_pose.models.trunks import Trunk
+from lightning_pose.skeleton import Skeleton
 
-CURVE_THRESHOLDS = tuple(np.round(np.linspace(0.0, 0.5, 51), 4).tolist())
 MIN_SIDE = 0.02  # smallest sub-image side at inference, box-normalised (a degenerate torso)
 
 
@@ -43,27 +44,29 @@ class DeepPoseCascade(PoseEstimator):
     """DeepPose with ``num_stages`` stages; trains the last one, the others frozen.
 
     Args:
-        backbone: the stage architecture (deep-copied for each stage).
-        joint_names: joint names; must contain ``left_shoulder`` and ``right_hip``.
+        trunk: the stage trunk (deep-copied for each stage).
+        skeleton: the dataset's skeleton; its ``torso`` gives diam(y).
+        head: the regression head factory of every stage (see ``PoseRegressor``).
         num_stages: cascade depth S (1 = stage 1 alone).
         sigma: sub-image side in torso diameters (paper: 1.0 for FLIC, 2.0 for LSP).
         samples_per_image: sub-images drawn per training image and step (joints cycled from a
             random start). Over E epochs an image yields E x this many boxes (paper: ~40).
         init_checkpoint: checkpoint of the first S-1 stages: a ``DeepPose`` (S = 2) or a
-            ``DeepPoseCascade`` with >= S-1 stages; loaded at the start of ``fit`` (not when
-            resuming with ``ckpt_path``). Without it stage S trains on untrained earlier
-            stages, with a warning: meant for smoke tests only.
+            ``DeepPoseCascade`` with >= S-1 stages; loaded (``weights_only=True``) at the
+            start of ``fit`` (not when resuming with ``ckpt_path``). Without it stage S trains
+            on untrained earlier stages, with a warning: meant for smoke tests only.
         error_stats_images: training images used to estimate stage S-1's error distribution.
-        optimizer, scheduler, pdj_thresholds, pckh_thresholds: see ``PoseEstimator``.
+        optimizer, scheduler, evaluation: see ``PoseEstimator``.
 
-    Logs ``val/stage{s}/pdj@t`` for every stage and writes ``pdj_curve.csv``/``.png`` (PDJ
-    versus normalised distance per stage, the analogue of DeepPose Fig. 5) to the log dir.
+    Every stage is evaluated (``val/stage{s}/pdj@t``); ``callbacks.PDJCurveWriter`` writes the
+    PDJ-versus-distance curve per stage (DeepPose Fig. 5).
     """
 
     def __init__(
         self,
-        backbone: nn.Module,
-        joint_names: Sequence[str],
+        trunk: Trunk,
+        skeleton: Skeleton,
+        head: RegressionHeadFactory = RegressionHead,
         num_stages: int = 2,
         sigma: float = 2.0,
         samples_per_image: int = 14,
@@ -71,51 +74,31 @@ class DeepPoseCascade(PoseEstimator):
         error_stats_images: int = 1000,
         optimizer: OptimizerCallable = torch.optim.Adam,
         scheduler: LRSchedulerCallable | None = None,
-        pdj_thresholds: Sequence[float] = (0.05, 0.1, 0.2),
-        pckh_thresholds: Sequence[float] = (0.5,),
+        evaluation: EvaluationProtocol | None = None,
     ) -> None:
-        super().__init__(joint_names, optimizer, scheduler, pdj_thresholds, pckh_thresholds)
-        if num_stages < 1:
-            raise ValueError(f"model.num_stages must be >= 1, got {num_stages}")
+        super().__init__(skeleton, num_stages, optimizer, scheduler, evaluation)
         if sigma <= 0 or samples_per_image < 1 or error_stats_images < 2:
             raise ValueError(
                 "model.sigma must be > 0, model.samples_per_image >= 1 and "
                 f"model.error_stats_images >= 2; got {sigma}, {samples_per_image}, "
                 f"{error_stats_images}"
             )
-        missing = {"left_shoulder", "right_hip"} - set(self.joint_names)
-        if missing:
-            raise ValueError(f"model.joint_names lacks {sorted(missing)} (torso diameter)")
-        self.save_hyperparameters(ignore=["backbone", "optimizer", "scheduler"])
-        self.torso = (self.joint_names.index("left_shoulder"), self.joint_names.index("right_hip"))
-        self.num_stages = num_stages
+        self.save_hyperparameters(ignore=list(NOT_HPARAMS))
+        self.torso = skeleton.torso
         self.sigma = sigma
         self.samples_per_image = samples_per_image
         self.init_checkpoint = init_checkpoint
         self.error_stats_images = error_stats_images
         self.stages = nn.ModuleList(
-            PoseRegressor(copy.deepcopy(backbone), self.num_joints) for _ in range(num_stages)
+            PoseRegressor(copy.deepcopy(trunk), self.num_joints, head) for _ in range(num_stages)
         )
         for stage in self.stages[:-1]:
             stage.requires_grad_(False)
         K = self.num_joints
         self.register_buffer("error_mean", torch.zeros(max(num_stages - 1, 1), K, 2))
         self.register_buffer("error_cov", torch.zeros(max(num_stages - 1, 1), K, 2, 2))
-        groups = joint_groups(self.joint_names)
-        self.stage_metrics = nn.ModuleDict(
-            {
-                f"{split}_{s}": nn.ModuleDict(
-                    {
-                        "pdj": PDJ(
-                            self.joint_names, pdj_thresholds, groups, prefix=f"stage{s}/pdj"
-                        ),
-                        "curve": PDJ(self.joint_names, CURVE_THRESHOLDS, groups),
-                    }
-                )
-                for split in ("val", "test")
-                for s in range(1, num_stages + 1)
-            }
-        )
+        # Set when this fit estimated stage S-1's statistics: what ErrorStatisticsWriter writes.
+        self.error_statistics_record: dict | None = None
 
     # --- frozen stages ------------------------------------------------------------------
     def train(self, mode: bool = True) -> DeepPoseCascade:
@@ -139,20 +122,21 @@ class DeepPoseCascade(PoseEstimator):
     def refine_stage(
         self, s: int, image_hr: torch.Tensor, previous: torch.Tensor, input_size: int
     ) -> torch.Tensor:
-        """Stage ``s`` (1-based, >= 2) applied to all joints of the stage s-1 estimate.
+        """Stage ``s`` (1-based, >= 2) applied to all joints of the stage s-1 estimate (Eq. 6).
 
         Shapes:
             image_hr: (B, 3, H, W). previous: (B, K, 2). returns (B, K, 2).
             input_size: side of the stage network's input (that of the stage-1 view).
         """
         B, K, _ = previous.shape
-        diam = cb.torso_diameter(previous, self.torso).clamp(min=MIN_SIDE / self.sigma)  # (B,)
-        boxes = cb.joint_boxes(previous, diam, self.sigma)  # (B, K, 4)
-        crops = cb.crop_windows(image_hr, boxes, input_size)  # (B*K, 3, S, S)
+        every = torch.ones(B, K, dtype=torch.bool, device=previous.device)
+        diam = segment_lengths(previous, every, self.torso).clamp(min=MIN_SIDE / self.sigma)
+        boxes = square_boxes(previous, self.sigma * diam)  # (B, K, 4)
+        crops = crop_windows(image_hr, boxes, input_size)  # (B*K, 3, S, S)
         out = self.stages[s - 1](crops).view(B, K, K, 2)  # (B, crop joint, output joint, 2)
         own = torch.arange(K, device=out.device)
         displacement = out[:, own, own]  # (B, K, 2): joint i read from its own crop
-        return cb.refine(previous, displacement, boxes[..., 2])
+        return decode_in_boxes(displacement, boxes)
 
     def stage_estimates(self, batch: Batch, depth: int | None = None) -> list[torch.Tensor]:
         """Estimates after each of the first ``depth`` stages (default all), (B, K, 2) each."""
@@ -165,14 +149,14 @@ class DeepPoseCascade(PoseEstimator):
             )
         return estimates
 
-    def predict_keypoints_norm(self, batch: Batch) -> torch.Tensor:
-        return self.stage_estimates(batch)[-1]
+    def estimate(self, batch: Batch) -> Estimate:
+        return {"stages": self.stage_estimates(batch)}
 
     # --- training -----------------------------------------------------------------------
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         if self.num_stages == 1:
             pred = self.stages[0](batch["image"])
-            loss = visible_l2_loss(pred, batch["keypoints_norm"], batch["visible"])
+            loss = coordinate_l2_loss(pred, batch["keypoints_norm"], batch["labelled"])
         else:
             loss = self.refinement_loss(batch)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["image"].shape[0])
@@ -182,25 +166,25 @@ class DeepPoseCascade(PoseEstimator):
         """Loss of the last stage on simulated sub-images (DeepPose §3.2, Eq. 7-8)."""
         image_hr = self._image_hr(batch)
         joints_true = batch["keypoints_norm"]  # (B, K, 2)
-        visible = batch["visible"]  # (B, K)
+        labelled = batch["labelled"]  # (B, K)
         B, K, _ = joints_true.shape
         M = self.samples_per_image
-        diam = segment_lengths(joints_true, visible, self.torso)  # (B,) diam(y), 0 if unseen
+        diam = segment_lengths(joints_true, labelled, self.torso)  # (B,) diam(y), 0 if unknown
         has_torso = diam > 1e-4
         start = torch.randint(K, (B, 1), device=joints_true.device)
         joints = (start + torch.arange(M, device=joints_true.device)) % K  # (B, M)
         stats = self.num_stages - 2
-        delta = cb.sample_displacements(self.error_mean[stats], self.error_cov[stats], joints)
+        delta = sample_displacements(self.error_mean[stats], self.error_cov[stats], joints)
         target_joints = joints_true.gather(1, joints[..., None].expand(B, M, 2))  # (B, M, 2)
         diam = torch.where(has_torso, diam, torch.ones_like(diam))
         centres = target_joints + delta * diam[:, None, None]
-        boxes = cb.joint_boxes(centres, diam, self.sigma)  # (B, M, 4)
-        target = cb.displacement_target(target_joints, boxes)  # (B, M, 2)
-        crops = cb.crop_windows(image_hr, boxes, batch["image"].shape[-1])  # (B*M, 3, S, S)
+        boxes = square_boxes(centres, self.sigma * diam)  # (B, M, 4)
+        target = encode_in_boxes(target_joints, boxes)  # (B, M, 2), Eq. 8
+        crops = crop_windows(image_hr, boxes, batch["image"].shape[-1])  # (B*M, 3, S, S)
         out = self.stages[-1](crops).view(B, M, K, 2)
         pred = out.gather(2, joints[..., None, None].expand(B, M, 1, 2))[:, :, 0]  # (B, M, 2)
-        weight = visible.gather(1, joints) & has_torso[:, None]  # (B, M)
-        return visible_l2_loss(pred, target, weight)
+        weight = labelled.gather(1, joints) & has_torso[:, None]  # (B, M)
+        return coordinate_l2_loss(pred, target, weight)
 
     # --- error statistics ---------------------------------------------------------------
     def on_fit_start(self) -> None:
@@ -217,26 +201,18 @@ class DeepPoseCascade(PoseEstimator):
             self.estimate_error_statistics()
 
     def load_previous_stages(self, path: str) -> None:
-        """Load stages 1..S-1 (and their error statistics) from a checkpoint.
+        """Load stages 1..S-1 (and their error statistics) from a checkpoint, with the shared
+        partial-weights loader (``weights_only=True``).
 
         Raises:
             FileNotFoundError: the file does not exist.
-            ValueError: it holds neither a ``DeepPose`` nor a deep-enough cascade.
+            ValueError: it is not a checkpoint, or holds neither a ``DeepPose`` nor a
+                deep-enough cascade.
         """
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"model.init_checkpoint: {path} does not exist")
-        state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
         for s in range(self.num_stages - 1):
-            prefix = f"stages.{s}."
-            if s == 0 and not any(k.startswith(prefix) for k in state):
-                prefix = "regressor."  # a DeepPose (stage-1) checkpoint
-            part = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-            if not part:
-                raise ValueError(
-                    f"model.init_checkpoint: {path} has no weights for stage {s + 1} (expected "
-                    "a DeepPose or a DeepPoseCascade checkpoint with enough stages)"
-                )
-            self.stages[s].load_state_dict(part)
+            prefixes = [f"stages.{s}."] + (["regressor."] if s == 0 else [])
+            load_partial_weights(self.stages[s], path, prefixes, key="model.init_checkpoint")
+        state = read_state_dict(path)
         # Error statistics already estimated for earlier stages (rows of non-zero covariance).
         if "error_cov" in state:
             for row in range(min(state["error_cov"].shape[0], self.num_stages - 1)):
@@ -262,59 +238,21 @@ class DeepPoseCascade(PoseEstimator):
         for batch in loader:
             batch = {k: v.to(self.device) for k, v in batch.items()}
             estimate = self.stage_estimates(batch, depth=self.num_stages - 1)[-1]
-            truth = batch["keypoints_norm"]
-            diam = segment_lengths(truth, batch["visible"], self.torso)  # (B,), 0 if unseen
-            ok = diam > 1e-4
+            truth, labelled = batch["keypoints_norm"], batch["labelled"]
+            diam = segment_lengths(truth, labelled, self.torso)  # (B,), 0 if unknown
             errors.append((estimate - truth) / diam.clamp(min=1e-4)[:, None, None])
-            valid.append(batch["visible"] & ok[:, None])
+            valid.append(labelled & (diam > 1e-4)[:, None])
         self.train(was_training)
-        mean, cov = cb.error_statistics(torch.cat(errors), torch.cat(valid))
-        self.error_mean[self.num_stages - 2] = mean
-        self.error_cov[self.num_stages - 2] = cov
-        self._write_error_statistics(int(torch.cat(valid).sum()))
-
-    @rank_zero_only
-    def _write_error_statistics(self, count: int) -> None:
-        out = run_dir(self.trainer)
+        mean, cov = error_statistics(torch.cat(errors), torch.cat(valid))
         s = self.num_stages - 1
-        record = {
+        self.error_mean[s - 1] = mean
+        self.error_cov[s - 1] = cov
+        self.error_statistics_record = {
             "stage": s,
             "unit": "torso diameters of the true pose, box-normalised frame",
-            "joints_counted": count,
-            "images": self.error_stats_images,
+            "joints_counted": int(torch.cat(valid).sum()),
+            "images": n,
             "joints": self.joint_names,
-            "mean": self.error_mean[s - 1].tolist(),
-            "cov": self.error_cov[s - 1].tolist(),
+            "mean": mean.tolist(),
+            "cov": cov.tolist(),
         }
-        write_bytes_atomic(out / "error_statistics.json", json.dumps(record, indent=1).encode())
-
-    # --- evaluation ---------------------------------------------------------------------
-    def _evaluate(self, batch: Batch, stage: str) -> None:
-        estimates = self.stage_estimates(batch)
-        for s, estimate in enumerate(estimates, start=1):
-            pred_px = self.decode(estimate, batch)
-            for metric in self.stage_metrics[f"{stage}_{s}"].values():
-                metric.update(
-                    pred_px, batch["keypoints_px"], batch["visible"], batch["torso_diameter_px"]
-                )
-        self._score(estimates[-1], batch, stage)
-
-    def _log_metrics(self, stage: str) -> None:
-        super()._log_metrics(stage)
-        curves = {}
-        for s in range(1, self.num_stages + 1):
-            metrics = self.stage_metrics[f"{stage}_{s}"]
-            values = metrics["pdj"].compute()
-            self.log_dict({f"{stage}/{k}": v for k, v in values.items()})
-            curves[s] = metrics["curve"].curve()[1].cpu().numpy()
-            for metric in metrics.values():
-                metric.reset()
-        if not self.trainer.sanity_checking:
-            self._write_curves(stage, curves)
-
-    @rank_zero_only
-    def _write_curves(self, stage: str, curves: dict[int, np.ndarray]) -> None:
-        from lightning_pose.plots import save_pdj_curves
-
-        out = run_dir(self.trainer)
-        save_pdj_curves(out / f"{stage}_pdj_curve", np.array(CURVE_THRESHOLDS), curves)

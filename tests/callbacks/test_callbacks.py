@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from lightning_pose.callbacks import MetricsTableWriter, PredictionWriter
-from lightning_pose.callbacks.metrics_table import metrics_table
+from lightning_pose.callbacks.metrics_table import evaluation_report, metrics_table
 from lightning_pose.callbacks.prediction_writer import save_npz_atomic
 from lightning_pose.data.dataset import load_image
-from lightning_pose.skeleton import LSP
+from lightning_pose.skeleton import LSP, Limb, Skeleton
 from tests.conftest import write_image
 
 
@@ -40,6 +40,7 @@ def test_metrics_table_known_answer() -> None:
 
 
 JOINTS = ["left_wrist", "right_wrist", "neck"]
+TINY = Skeleton("tiny", tuple(JOINTS), ((0, 1),), (0, 2), None, (Limb("left_reach", (2,), (0,)),))
 
 
 def stub_trainer(
@@ -54,6 +55,7 @@ def stub_trainer(
         sanity_checking=sanity,
         log_dir=str(log_dir),
         default_root_dir=str(log_dir),
+        is_global_zero=True,
     )
 
 
@@ -70,7 +72,7 @@ def val_metrics(pdj: float) -> dict[str, float]:
 
 def test_metrics_table_writer_writes_best_only_when_monitor_improves(tmp_path: Path) -> None:
     writer = MetricsTableWriter(monitor="val/pdj@0.2")
-    module = SimpleNamespace(joint_names=JOINTS)
+    module = SimpleNamespace(skeleton=TINY)
     writer.on_validation_end(stub_trainer(val_metrics(0.1), 0, tmp_path, sanity=True), module)
     assert list(tmp_path.iterdir()) == []  # the sanity check writes nothing
 
@@ -104,7 +106,7 @@ def test_metrics_table_writer_writes_best_only_when_monitor_improves(tmp_path: P
 
 def test_metrics_table_writer_outside_fit_and_for_test(tmp_path: Path) -> None:
     writer = MetricsTableWriter(output_dir=str(tmp_path / "tables"))
-    module = SimpleNamespace(joint_names=JOINTS)
+    module = SimpleNamespace(skeleton=TINY)
     writer.on_validation_end(stub_trainer(val_metrics(0.5), 0, tmp_path, fn="validate"), module)
     test = {"test/pdj@0.2": 0.25, "test/pdj@0.2/wrist": 0.5}
     writer.on_test_end(stub_trainer(test, 0, tmp_path, fn="test"), module)
@@ -115,6 +117,46 @@ def test_metrics_table_writer_outside_fit_and_for_test(tmp_path: Path) -> None:
         "val_metrics.md",
     ]
     assert "| wrist | 50.0 |" in (tmp_path / "tables" / "test_metrics.md").read_text()
+
+
+def test_metrics_table_writer_on_another_rank_finds_the_folder_but_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    """Under DDP ``trainer.log_dir`` is a broadcast: every rank must ask for it (rank zero
+    alone would wait forever), and only rank zero writes."""
+    asked = []
+
+    class Rank1Trainer(SimpleNamespace):
+        @property
+        def log_dir(self) -> str:
+            asked.append(True)
+            return str(tmp_path)
+
+    trainer = Rank1Trainer(**vars(stub_trainer(val_metrics(0.5), 0, tmp_path)))
+    del trainer.__dict__["log_dir"]
+    trainer.is_global_zero = False
+    writer = MetricsTableWriter()
+    writer.on_validation_end(trainer, SimpleNamespace(skeleton=TINY))
+    assert asked == [True]
+    assert list(tmp_path.iterdir()) == []
+    assert writer.best == pytest.approx(0.5)  # every rank keeps the same best
+
+
+def test_evaluation_report_limb_and_stage_tables() -> None:
+    metrics = {
+        "val/pdj@0.2": 0.5,
+        "val/pcp@0.5": 0.25,
+        "val/pcp@0.5/left_reach": 0.25,
+        "val/stage1/pdj@0.2": 0.4,
+        "val/stage2/pdj@0.2": 0.5,
+        "val/stage2/pcp@0.5": 0.25,
+    }
+    report = evaluation_report(metrics, "val", ["wrist", "neck"], ["left_reach"])
+    assert "| limb group | pcp@0.5 |\n|---|---:|\n| left_reach | 25.0 |\n" in report
+    assert (
+        "| stage | pdj@0.2 | pcp@0.5 |\n|---|---:|---:|\n| 1 | 40.0 | - |\n| 2 | 50.0 | 25.0 |"
+        in report
+    )
 
 
 def stub_predict_trainer(paths: list[Path], world_size: int = 1, rank: int = 0):

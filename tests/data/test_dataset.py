@@ -11,7 +11,7 @@ import scipy.io
 import torch
 import torch.nn.functional as F
 
-from lightning_pose import codec
+from lightning_pose.codecs.box import decode, torso_box_to_person_box
 from lightning_pose.data.dataset import PoseDataset
 from lightning_pose.data.readers import PoseAnnotations, read_flic, read_lspet
 from lightning_pose.data.transforms import build_augmentation
@@ -35,6 +35,7 @@ def test_sample_keys_shapes_and_dtypes(lspet: PoseAnnotations) -> None:
         "image": ((3, S, S), torch.float32),
         "keypoints_norm": ((14, 2), torch.float32),
         "keypoints_px": ((14, 2), torch.float32),
+        "labelled": ((14,), torch.bool),
         "visible": ((14,), torch.bool),
         "box": ((4,), torch.float32),
         "torso_diameter_px": ((), torch.float32),
@@ -58,7 +59,7 @@ def test_without_augmentation_decode_gives_original_pixels(
     torch.testing.assert_close(
         sample["keypoints_px"], torch.from_numpy(lspet.keypoints_px[index]), rtol=0, atol=0
     )
-    decoded = codec.decode(sample["keypoints_norm"], sample["box"])  # (K, 2)
+    decoded = decode(sample["keypoints_norm"], sample["box"])  # (K, 2)
     torch.testing.assert_close(decoded, sample["keypoints_px"], rtol=0, atol=1e-3)
     np.testing.assert_array_equal(sample["visible"].numpy(), lspet.visible[index])
 
@@ -107,7 +108,7 @@ def test_highres_view_is_twice_the_size_and_image_its_area_resize(
     torch.testing.assert_close(high["image"], pooled, rtol=0, atol=1.0 / 255 + 1e-6)
     # The same view as the direct crop, up to resampling.
     assert (high["image"] - plain["image"]).abs().mean() < 0.03
-    for key in ("keypoints_norm", "keypoints_px", "visible", "box", "torso_diameter_px"):
+    for key in ("keypoints_norm", "keypoints_px", "labelled", "visible", "box"):
         torch.testing.assert_close(high[key], plain[key], rtol=0, atol=1e-6)
 
 
@@ -130,6 +131,8 @@ def test_augmented_visible_joints_lie_inside_the_crop(lspet: PoseAnnotations) ->
         # Augmentation never makes a joint visible: the count can only drop.
         assert visible.sum() <= plain[i]["visible"].sum()
         hidden += int(plain[i]["visible"].sum() - visible.sum())
+        # Labels follow the joints (a flip permutes them) but are never lost.
+        assert sample["labelled"].sum() == plain[i]["labelled"].sum()
         moved += int(not torch.allclose(norm, plain[i]["keypoints_norm"], atol=1e-3))
         torch.testing.assert_close(sample["keypoints_px"], plain[i]["keypoints_px"])
     assert moved == len(dataset)  # the augmentation did something to every sample
@@ -160,17 +163,38 @@ def test_flic_box_comes_from_the_torso_box(tiny_root: Path) -> None:
         x1, y1, x2, y2 = np.asarray(raw[index]["torsobox"], np.float64).ravel() - 1.0
         by_hand = torch.tensor([(x1 + x2) / 2, (y1 + y2) / 2, 3 * (y2 - y1), 3 * (y2 - y1)])
         torch.testing.assert_close(sample["box"], by_hand.float(), rtol=1e-6, atol=1e-3)
-        expected = codec.torso_box_to_person_box(flic.torsobox[index], 3.0)
+        expected = torso_box_to_person_box(flic.torsobox[index], 3.0)
         torch.testing.assert_close(sample["box"], torch.from_numpy(expected), rtol=0, atol=0)
         # Not the whole 720x480 image and not the joints' bounding box.
         joints = flic.keypoints_px[index]
         joints_centre = (joints.min(0) + joints.max(0)) / 2
         assert sample["box"][2] < 480
         assert not np.allclose(sample["box"][:2].numpy(), joints_centre, atol=1.0)
-        decoded = codec.decode(sample["keypoints_norm"], sample["box"])
+        decoded = decode(sample["keypoints_norm"], sample["box"])
         torch.testing.assert_close(decoded, torch.from_numpy(joints), rtol=0, atol=1e-3)
 
 
 def test_torso_box_mode_needs_a_torsobox(lspet: PoseAnnotations) -> None:
     with pytest.raises(ValueError, match="box_mode='torso' needs annotations with a torsobox"):
         PoseDataset(lspet, np.array([0]), S, box_mode="torso")
+
+
+def test_lsp_occluded_joints_are_labelled_and_keep_the_normalisers(tiny_root: Path) -> None:
+    """LSP flags occlusion, not absence: an image whose torso joint is occluded still has a
+    torso diameter (PDJ counts it) and its occluded joints are labelled (losses count them)."""
+    from lightning_pose.data.readers import read_lsp
+
+    lsp = read_lsp(tiny_root / "lsp")
+    occluded_torso = ~lsp.visible[:, 9] | ~lsp.visible[:, 2]  # left shoulder, right hip
+    index = int(np.flatnonzero(occluded_torso)[0])
+    (tiny_root / "lsp" / "images").mkdir(exist_ok=True)
+    from tests.conftest import write_image
+
+    write_image(lsp.image_paths[index], 80, 100, seed=index)
+    sample = PoseDataset(lsp, np.array([index]), S)[0]
+    assert sample["labelled"].all()
+    assert not sample["visible"].all()
+    expected = np.linalg.norm(lsp.keypoints_px[index, 9] - lsp.keypoints_px[index, 2])
+    torch.testing.assert_close(
+        sample["torso_diameter_px"], torch.tensor(float(expected)), rtol=1e-6, atol=1e-4
+    )

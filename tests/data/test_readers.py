@@ -18,6 +18,8 @@ def test_read_lspet_real(shared_data: Path) -> None:
     assert ann.keypoints_px.shape == (9000, 14, 2)
     assert ann.visible.shape == (9000, 14) and ann.visible.dtype == bool
     assert 0.85 < ann.visible.mean() < 0.91  # README: 88 % visible
+    # LSPet's unlabelled joints are placeholders such as (0, -26): labelled == visible
+    np.testing.assert_array_equal(ann.labelled, ann.visible)
     assert ann.image_paths[0].name == "im00001.jpg" and ann.image_paths[-1].name == "im09000.jpg"
     assert ann.image_paths[0].is_file()
     raw = scipy.io.loadmat(shared_data / "lspet" / "joints.mat")["joints"]
@@ -31,6 +33,8 @@ def test_read_lsp_real_flag_is_inverted(shared_data: Path) -> None:
     assert ann.keypoints_px.shape == (2000, 14, 2)
     np.testing.assert_array_equal(ann.visible, (raw[2] == 0).T)
     assert 0.9 < ann.visible.mean() < 0.96  # README: 93 % visible
+    # occluded joints are labelled: the LSP protocols score all 14 joints of every image
+    assert ann.labelled.all() and ann.labelled.shape == (2000, 14)
     np.testing.assert_allclose(ann.keypoints_px[7, 12], raw[:2, 12, 7] - 1, rtol=0, atol=1e-5)
     assert ann.is_train.sum() == 1000 and ann.is_test[1000:].all()
     assert ann.image_paths[0].name == "im0001.jpg"
@@ -41,7 +45,7 @@ def test_read_flic_real(shared_data: Path) -> None:
     assert len(ann) == 5003
     assert ann.is_train.sum() == 3987 and ann.is_test.sum() == 1016
     assert ann.keypoints_px.shape == (5003, FLIC.num_joints, 2)
-    assert np.isfinite(ann.keypoints_px).all() and ann.visible.all()
+    assert np.isfinite(ann.keypoints_px).all() and ann.visible.all() and ann.labelled.all()
     raw = scipy.io.loadmat(shared_data / "flic" / "examples.mat")["examples"][0, 0]
     # joint 7 of our FLIC skeleton (right hip) is FLIC toolkit coordinate 10 (1-based)
     np.testing.assert_allclose(ann.keypoints_px[0, 7], raw["coords"][:, 9] - 1, atol=1e-4)
@@ -74,3 +78,31 @@ def test_unreadable_mat_file(tmp_path: Path) -> None:
     (tmp_path / "joints.mat").write_bytes(b"not a mat file")
     with pytest.raises(DatasetError, match=r"joints.mat: cannot be read as a MATLAB .mat file"):
         read_lspet(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("reader", "folder", "key", "joints"),
+    [(read_lspet, "lspet", "joints", np.array([[[1.0, 1.0, 1.0]] * 14] * 2).transpose(1, 2, 0)),
+     (read_lsp, "lsp", "joints", np.array([[[1.0, 1.0, 0.0]] * 14] * 2).transpose(2, 1, 0))],
+)  # fmt: skip
+def test_nan_on_a_labelled_joint_names_example_and_joint(
+    tmp_path: Path, reader, folder: str, key: str, joints: np.ndarray
+) -> None:
+    joints = joints.copy()
+    if folder == "lspet":
+        joints[4, 0, 1] = np.nan  # (joint, x/y/flag, image): joint 4 of example 1
+    else:
+        joints[0, 4, 1] = np.nan  # (x/y/flag, joint, image)
+    (tmp_path / folder).mkdir()
+    scipy.io.savemat(tmp_path / folder / "joints.mat", {key: joints})
+    with pytest.raises(DatasetError, match=r"joints.mat: example 1 .* labelled joint 4"):
+        reader(tmp_path / folder)
+
+
+def test_nan_on_an_unlabelled_lspet_joint_is_a_placeholder(tmp_path: Path) -> None:
+    joints = np.ones((14, 3, 2))
+    joints[4, :, 1] = (np.nan, np.nan, 0.0)  # not labelled: a placeholder, read as 0
+    (tmp_path / "lspet").mkdir()
+    scipy.io.savemat(tmp_path / "lspet" / "joints.mat", {"joints": joints})
+    ann = read_lspet(tmp_path / "lspet")
+    assert not ann.labelled[1, 4] and np.isfinite(ann.keypoints_px).all()

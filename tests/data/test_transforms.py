@@ -22,11 +22,15 @@ def test_flip_of_3x3_image_swaps_left_and_right_joints() -> None:
     # joint 0 = "left" at column 0, joint 1 = "right" at column 2, joint 2 = centre
     keypoints = np.array([[0.0, 1.0], [2.0, 1.0], [1.0, 0.0]], np.float32)
     visible = np.array([True, False, True])
-    out_image, out_kp, out_vis = augment(FLIP_ONLY, image, keypoints, visible, [1, 0, 2])
+    labelled = np.array([False, True, True])
+    out_image, out_kp, out_lab, out_vis = augment(
+        FLIP_ONLY, image, keypoints, labelled, visible, [1, 0, 2]
+    )
     assert out_image[1, 2].tolist() == [255, 255, 255] and out_image[1, 0].sum() == 0
     # mirrored x' = (W - 1) - x, then left/right swapped: the left joint is again at column 0
     np.testing.assert_allclose(out_kp, [[0.0, 1.0], [2.0, 1.0], [1.0, 0.0]], rtol=0, atol=1e-6)
     np.testing.assert_array_equal(out_vis, [False, True, True])  # visibility swapped too
+    np.testing.assert_array_equal(out_lab, [True, False, True])  # and the labels
 
 
 def test_lsp_flip_permutation_swaps_named_joints() -> None:
@@ -36,7 +40,7 @@ def test_lsp_flip_permutation_swaps_named_joints() -> None:
         assert a.replace("left", "X").replace("right", "left").replace("X", "right") == b
 
 
-def test_joint_shifted_out_of_frame_stays_marked_not_visible() -> None:
+def test_joint_shifted_out_of_frame_is_not_visible_but_still_labelled() -> None:
     shift = A.Compose(
         [A.Affine(translate_px={"x": 5, "y": 0}, p=1.0)],
         keypoint_params=A.KeypointParams(format="xy", remove_invisible=False),
@@ -44,10 +48,12 @@ def test_joint_shifted_out_of_frame_stays_marked_not_visible() -> None:
     )
     image = np.zeros((8, 8, 3), np.uint8)
     keypoints = np.array([[1.0, 2.0], [6.0, 3.0]], np.float32)
-    _, out_kp, out_vis = augment(shift, image, keypoints, np.array([True, True]), [0, 1])
+    both = np.array([True, True])
+    _, out_kp, out_lab, out_vis = augment(shift, image, keypoints, both, both, [0, 1])
     assert out_kp.shape == (2, 2)  # nothing dropped
     np.testing.assert_allclose(out_kp, [[6.0, 2.0], [11.0, 3.0]], rtol=0, atol=1e-4)
     np.testing.assert_array_equal(out_vis, [True, False])
+    np.testing.assert_array_equal(out_lab, [True, True])  # its position is still known
 
 
 def test_inside_crop_edges() -> None:
@@ -62,9 +68,8 @@ def test_random_pipeline_keeps_all_joints_and_swaps_on_flip() -> None:
     keypoints = rng.uniform(0, 31, size=(14, 2)).astype(np.float32)
     flips = 0
     for _ in range(20):
-        _, out_kp, _ = augment(
-            pipeline, image, keypoints, np.ones(14, bool), LSP.flip_permutation()
-        )
+        flags = np.ones(14, bool)
+        _, out_kp, _, _ = augment(pipeline, image, keypoints, flags, flags, LSP.flip_permutation())
         assert out_kp.shape == (14, 2)
         if not np.allclose(out_kp, keypoints, atol=1e-4):
             flips += 1

@@ -61,7 +61,7 @@ def _worker(rank: int, world_size: int, port: int) -> None:
 
         # after syncing, each rank keeps accumulating from its own (local) sums
         local = concat([{k: v[a:b] for k, v in data.items()} for a, b in SHARDS[rank]])
-        local_counts = (local["visible"] & (local["normaliser_px"] > 0)[:, None]).sum(0)
+        local_counts = (local["labelled"] & (local["normaliser_px"] > 0)[:, None]).sum(0)
         torch.testing.assert_close(metric.counts, local_counts.double(), atol=0, rtol=0)
     finally:
         dist.destroy_process_group()

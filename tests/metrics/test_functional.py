@@ -13,7 +13,6 @@ from lightning_pose.metrics.functional import (
     _pck_curve,
     _pck_update,
     keypoint_distances,
-    segment_lengths,
 )
 
 ATOL, RTOL = 1e-12, 1e-12
@@ -25,7 +24,7 @@ ATOL, RTOL = 1e-12, 1e-12
 def numpy_pck(
     pred: np.ndarray,
     target: np.ndarray,
-    visible: np.ndarray,
+    labelled: np.ndarray,
     normaliser: np.ndarray,
     thresholds: list[float],
     joint_names: list[str],
@@ -33,7 +32,7 @@ def numpy_pck(
     prefix: str,
 ) -> dict[str, float]:
     """Fraction of counted joints within ``t * normaliser``; keys as in ``_pck_compute``."""
-    n_b, n_k = visible.shape
+    n_b, n_k = labelled.shape
     if groups is None:
         groups = {name: [k] for k, name in enumerate(joint_names)}
     pools = {"": list(range(n_k))} | {f"/{g}": idx for g, idx in groups.items()}
@@ -45,7 +44,7 @@ def numpy_pck(
                 if not (np.isfinite(normaliser[b]) and normaliser[b] > 0):
                     continue
                 for k in joints:
-                    if not visible[b, k]:
+                    if not labelled[b, k]:
                         continue
                     count += 1
                     d = math.hypot(*(pred[b, k] - target[b, k]))
@@ -56,26 +55,26 @@ def numpy_pck(
     return out
 
 
-def numpy_curve(pred, target, visible, normaliser, thresholds) -> np.ndarray:
-    pooled = numpy_pck(pred, target, visible, normaliser, thresholds, ["j"], {}, "p")
+def numpy_curve(pred, target, labelled, normaliser, thresholds) -> np.ndarray:
+    pooled = numpy_pck(pred, target, labelled, normaliser, thresholds, ["j"], {}, "p")
     return np.array([pooled.get(f"p@{t:g}", 0.0) for t in thresholds])
 
 
 def random_batch(gen: torch.Generator, n_b: int, n_k: int) -> dict[str, torch.Tensor]:
-    """Seeded batch with invisible joints, unmeasurable normalisers and non-finite predictions."""
+    """Seeded batch with unlabelled joints, unmeasurable normalisers and non-finite predictions."""
     target = torch.rand(n_b, n_k, 2, generator=gen) * 200.0  # (B, K, 2) px
     pred = target + torch.randn(n_b, n_k, 2, generator=gen) * 8.0  # (B, K, 2) px
     bad = torch.rand(n_b, n_k, generator=gen) < 0.05
     pred[bad] = torch.tensor([float("nan"), float("inf")])
-    visible = torch.rand(n_b, n_k, generator=gen) > 0.25  # (B, K)
+    labelled = torch.rand(n_b, n_k, generator=gen) > 0.25  # (B, K)
     normaliser = 20.0 + torch.rand(n_b, generator=gen) * 80.0  # (B,) px
     normaliser[torch.rand(n_b, generator=gen) < 0.2] = 0.0
-    return {"pred_px": pred, "target_px": target, "visible": visible, "normaliser_px": normaliser}
+    return {"pred_px": pred, "target_px": target, "labelled": labelled, "normaliser_px": normaliser}
 
 
 def as_numpy(batch: dict[str, torch.Tensor]) -> tuple[np.ndarray, ...]:
-    keys = ("pred_px", "target_px", "visible", "normaliser_px")
-    return tuple(batch[k].double().numpy() if k != "visible" else batch[k].numpy() for k in keys)
+    keys = ("pred_px", "target_px", "labelled", "normaliser_px")
+    return tuple(batch[k].double().numpy() if k != "labelled" else batch[k].numpy() for k in keys)
 
 
 def concat(batches: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -101,7 +100,7 @@ def known_batch() -> dict[str, torch.Tensor]:
     """Two counted samples and one with an unmeasurable normaliser.
 
     sample 0, normaliser 10 px (radii 1, 2, 5):  distances 0, 5, 1.5
-    sample 1, normaliser 20 px (radii 2, 4, 10): distances 3, 10, 0 (right wrist invisible)
+    sample 1, normaliser 20 px (radii 2, 4, 10): distances 3, 10, 0 (right wrist unlabelled)
     sample 2, normaliser 0: excluded although its predictions are far off.
     """
     target = torch.zeros(3, 3, 2)
@@ -112,12 +111,12 @@ def known_batch() -> dict[str, torch.Tensor]:
             [[90.0, 0.0], [90.0, 0.0], [90.0, 0.0]],
         ]
     )
-    visible = torch.tensor([[True, True, True], [True, True, False], [True, True, True]])
+    labelled = torch.tensor([[True, True, True], [True, True, False], [True, True, True]])
     normaliser = torch.tensor([10.0, 20.0, 0.0])
     return {
         "pred_px": target + offset,
         "target_px": target,
-        "visible": visible,
+        "labelled": labelled,
         "normaliser_px": normaliser,
     }
 
@@ -169,7 +168,7 @@ def test_threshold_formatting() -> None:
 
 def test_zero_counts_are_omitted_not_nan() -> None:
     batch = known_batch()
-    batch["visible"][:, 2] = False  # right wrist never visible
+    batch["labelled"][:, 2] = False  # right wrist never labelled
     hits, counts = _pck_update(**batch, thresholds=THR)
     out = _pck_compute(hits, counts, THRESHOLDS, JOINTS, None, "pck")
     assert not any(k.endswith("/right_wrist") for k in out)
@@ -206,7 +205,7 @@ def test_empty_batch() -> None:
     batch = {
         "pred_px": torch.zeros(0, 3, 2),
         "target_px": torch.zeros(0, 3, 2),
-        "visible": torch.zeros(0, 3, dtype=torch.bool),
+        "labelled": torch.zeros(0, 3, dtype=torch.bool),
         "normaliser_px": torch.zeros(0),
     }
     hits, counts = _pck_update(**batch, thresholds=THR)
@@ -251,19 +250,6 @@ def test_keypoint_distances_matches_numpy() -> None:
     )
 
 
-def test_segment_lengths_known_answer() -> None:
-    keypoints = torch.tensor(
-        [
-            [[0.0, 0.0], [3.0, 4.0], [9.0, 9.0]],
-            [[1.0, 1.0], [1.0, 7.0], [9.0, 9.0]],
-            [[1.0, 1.0], [1.0, 7.0], [9.0, 9.0]],
-        ]
-    )  # (B=3, K=3, 2) px
-    visible = torch.tensor([[True, True, False], [True, True, True], [True, False, True]])
-    lengths = segment_lengths(keypoints, visible, (0, 1))
-    torch.testing.assert_close(lengths, torch.tensor([5.0, 6.0, 0.0]), atol=1e-6, rtol=0)
-
-
 # --- errors ---------------------------------------------------------------------------------
 
 
@@ -273,8 +259,8 @@ def test_segment_lengths_known_answer() -> None:
         ("pred_px", {"pred_px": torch.zeros(3, 3, 3)}),
         ("pred_px", {"pred_px": torch.zeros(3, 6)}),
         ("target_px", {"target_px": torch.zeros(3, 4, 2)}),
-        ("visible", {"visible": torch.ones(3, 2, dtype=torch.bool)}),
-        ("visible", {"visible": torch.ones(3, 3)}),
+        ("labelled", {"labelled": torch.ones(3, 2, dtype=torch.bool)}),
+        ("labelled", {"labelled": torch.ones(3, 3)}),
         ("normaliser_px", {"normaliser_px": torch.ones(3, 1)}),
         ("normaliser_px", {"normaliser_px": torch.ones(2)}),
         ("thresholds", {"thresholds": torch.ones(2, 2)}),

@@ -6,7 +6,8 @@ import pytest
 import torch
 from torchmetrics.utilities.data import dim_zero_sum
 
-from lightning_pose.metrics import PCK, PDJ, PCKh, segment_lengths
+from lightning_pose.codecs.segments import segment_lengths
+from lightning_pose.metrics import PCK, PDJ, PCKh
 from lightning_pose.skeleton import LSP
 
 from .test_functional import (
@@ -123,7 +124,7 @@ def test_pdj_on_lsp_torso_matches_reference() -> None:
     batches = [random_batch(gen, n_b, k) for n_b in (5, 7)]
     for batch in batches:
         batch["pred_px"] = batch["target_px"] + (batch["pred_px"] - batch["target_px"]) * 3.0
-        batch["normaliser_px"] = segment_lengths(batch["target_px"], batch["visible"], LSP.torso)
+        batch["normaliser_px"] = segment_lengths(batch["target_px"], batch["labelled"], LSP.torso)
         metric.update(**batch)
     everything = as_numpy(concat(batches))
     expected = numpy_pck(*everything, [0.05, 0.1, 0.2], list(LSP.joints), LSP.groups(), "pdj")

@@ -1,4 +1,5 @@
-"""Tests for lightning_pose.models.backbones (timm-style: every variant, forward + backward)."""
+"""Trunks (timm-style: every variant, forward + backward) and the offline EfficientNet-Lite0
+weights."""
 
 from __future__ import annotations
 
@@ -11,41 +12,42 @@ import timm
 import torch
 from torch import nn
 
-from lightning_pose.models.backbones import (
-    AlexNetBackbone,
-    EfficientNetLite0Backbone,
-    ResNetBackbone,
+from lightning_pose.models.efficientnet_lite0 import (
     efficientnet_lite0_weights_path,
     load_efficientnet_lite0_weights,
 )
+from lightning_pose.models.trunks import AlexNetTrunk, EfficientNetLite0Trunk, ResNetTrunk
 
-# (id, constructor, input side, expected out_features)
+# (id, constructor, input side, expected (C, h, w) of the feature map)
 VARIANTS = [
-    ("alexnet-max", lambda: AlexNetBackbone(input_size=220, pooling="max"), 220, 4096),
-    ("alexnet-avg", lambda: AlexNetBackbone(input_size=220, pooling="avg"), 220, 4096),
-    ("resnet18", lambda: ResNetBackbone(depth=18), 64, 512),
-    ("resnet34", lambda: ResNetBackbone(depth=34), 64, 512),
-    ("resnet50", lambda: ResNetBackbone(depth=50), 64, 2048),
-    ("effnet-lite0-pretrained", lambda: EfficientNetLite0Backbone(pretrained=True), 64, 1280),
-    ("effnet-lite0-random", lambda: EfficientNetLite0Backbone(pretrained=False), 64, 1280),
+    ("alexnet-max", lambda: AlexNetTrunk(input_size=220, pooling="max"), 220, (256, 6, 6)),
+    ("alexnet-avg", lambda: AlexNetTrunk(input_size=220, pooling="avg"), 220, (256, 6, 6)),
+    ("resnet18", lambda: ResNetTrunk(depth=18), 64, (512, 2, 2)),
+    ("resnet34", lambda: ResNetTrunk(depth=34), 64, (512, 2, 2)),
+    ("resnet50", lambda: ResNetTrunk(depth=50), 64, (2048, 2, 2)),
+    ("effnet-lite0-pretrained", lambda: EfficientNetLite0Trunk(pretrained=True), 64, (1280, 2, 2)),
+    ("effnet-lite0-random", lambda: EfficientNetLite0Trunk(pretrained=False), 64, (1280, 2, 2)),
 ]
 
 
 @pytest.mark.parametrize(
-    ("make", "size", "out_features"), [v[1:] for v in VARIANTS], ids=[v[0] for v in VARIANTS]
+    ("make", "size", "shape"), [v[1:] for v in VARIANTS], ids=[v[0] for v in VARIANTS]
 )
-def test_forward_backward_every_parameter_gets_gradient(make, size, out_features):
+def test_forward_backward_every_parameter_gets_gradient(make, size, shape):
     torch.manual_seed(0)
     model = make().train()
-    assert model.out_features == out_features
+    assert model.out_channels == shape[0]
+    assert model.stride == 32
     assert len(model.mean) == 3 and len(model.std) == 3
     image = torch.randn(2, 3, size, size)
     features = model(image)
-    assert features.shape == (2, out_features)
+    assert features.shape == (2, *shape)
+    assert model.feature_size(size) == shape[1:]
+    assert model.training  # feature_size restores the mode
     assert torch.isfinite(features).all()
     # A random projection, not a plain sum: with batch-statistics BatchNorm the batch sum of a
     # normalised channel is constant, which would zero some gradients for the wrong reason.
-    projection = torch.randn(out_features)
+    projection = torch.randn(shape)
     loss = (features * projection).sum()
     loss.backward()
     for name, param in model.named_parameters():
@@ -58,7 +60,7 @@ def test_forward_backward_every_parameter_gets_gradient(make, size, out_features
 def test_alexnet_feature_map_sizes_match_deeppose():
     """DeepPose §3: C(55x55x96) - P - C(27x27x256) - P - C(13x13x384) x2 - C(13x13x256) - P."""
     for pooling in ("max", "avg"):
-        model = AlexNetBackbone(input_size=220, pooling=pooling)
+        model = AlexNetTrunk(input_size=220, pooling=pooling)
         assert model.feature_map_shapes() == {
             "conv1": (96, 55, 55),
             "pool1": (96, 27, 27),
@@ -69,13 +71,11 @@ def test_alexnet_feature_map_sizes_match_deeppose():
             "conv5": (256, 13, 13),
             "pool5": (256, 6, 6),
         }
-        assert model.flatten_size == 256 * 6 * 6
-        assert model.classifier[0].in_features == 9216
 
 
 def test_alexnet_pooling_type_is_used():
-    max_model = AlexNetBackbone(pooling="max")
-    avg_model = AlexNetBackbone(pooling="avg")
+    max_model = AlexNetTrunk(pooling="max")
+    avg_model = AlexNetTrunk(pooling="avg")
     pools = [m for m in max_model.features if isinstance(m, nn.MaxPool2d)]
     assert len(pools) == 3
     assert not any(isinstance(m, nn.AvgPool2d) for m in max_model.features)
@@ -83,47 +83,60 @@ def test_alexnet_pooling_type_is_used():
     assert not any(isinstance(m, nn.MaxPool2d) for m in avg_model.features)
 
 
-def test_alexnet_other_input_size_builds_matching_classifier():
-    model = AlexNetBackbone(input_size=128).eval()
-    assert model.flatten_size == 256 * 3 * 3
-    assert model(torch.zeros(2, 3, 128, 128)).shape == (2, 4096)
+def test_alexnet_other_input_size():
+    model = AlexNetTrunk(input_size=128).eval()
+    assert model(torch.zeros(2, 3, 128, 128)).shape == (2, 256, 3, 3)
 
 
 def test_alexnet_wrong_input_size_raises():
-    model = AlexNetBackbone(input_size=220)
+    model = AlexNetTrunk(input_size=220)
     with pytest.raises(ValueError, match="input_size=220"):
         model(torch.zeros(2, 3, 224, 224))
 
 
 def test_alexnet_too_small_input_size_raises():
     with pytest.raises(ValueError, match="input_size=32"):
-        AlexNetBackbone(input_size=32)
+        AlexNetTrunk(input_size=32)
 
 
 def test_unknown_pooling_raises():
     with pytest.raises(ValueError, match="pooling"):
-        AlexNetBackbone(pooling="median")
+        AlexNetTrunk(pooling="median")
 
 
 @pytest.mark.parametrize("depth", [10, 101])
 def test_unknown_resnet_depth_raises(depth):
     with pytest.raises(ValueError, match=r"depth must be one of \[18, 34, 50\]"):
-        ResNetBackbone(depth=depth)
+        ResNetTrunk(depth=depth)
 
 
 def test_unknown_resnet_weights_name_raises_before_download():
     with pytest.raises(ValueError, match="weights='IMAGENET_NOPE'.*IMAGENET1K_V1"):
-        ResNetBackbone(depth=18, weights="IMAGENET_NOPE")
+        ResNetTrunk(depth=18, weights="IMAGENET_NOPE")
+
+
+def test_normalise_uses_the_trunk_statistics():
+    image = torch.tensor([0.5, 0.75, 0.0]).view(1, 3, 1, 1).expand(1, 3, 2, 2)
+    expected = (image - torch.tensor(IMAGENET[0]).view(1, 3, 1, 1)) / torch.tensor(
+        IMAGENET[1]
+    ).view(1, 3, 1, 1)
+    torch.testing.assert_close(ResNetTrunk().normalise(image), expected)
+    torch.testing.assert_close(
+        EfficientNetLite0Trunk(pretrained=False).normalise(image), 2 * image - 1
+    )
+
+
+IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
 def test_mean_std_class_attributes():
     imagenet = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-    assert (AlexNetBackbone.mean, AlexNetBackbone.std) == imagenet
-    assert (ResNetBackbone.mean, ResNetBackbone.std) == imagenet
+    assert (AlexNetTrunk.mean, AlexNetTrunk.std) == imagenet
+    assert (ResNetTrunk.mean, ResNetTrunk.std) == imagenet
     # TF EfficientNet-Lite inputs are (rgb - 127) / 128; timm's pretrained_cfg agrees.
     cfg = timm.create_model("tf_efficientnet_lite0", pretrained=False).pretrained_cfg
-    assert EfficientNetLite0Backbone.mean == tuple(cfg["mean"]) == (0.5, 0.5, 0.5)
-    assert EfficientNetLite0Backbone.std == tuple(cfg["std"]) == (0.5, 0.5, 0.5)
+    assert EfficientNetLite0Trunk.mean == tuple(cfg["mean"]) == (0.5, 0.5, 0.5)
+    assert EfficientNetLite0Trunk.std == tuple(cfg["std"]) == (0.5, 0.5, 0.5)
 
 
 @pytest.fixture(scope="module")
@@ -133,8 +146,8 @@ def lite0_file_state() -> dict[str, torch.Tensor]:
 
 def test_efficientnet_lite0_pretrained_weights_are_loaded(lite0_file_state):
     torch.manual_seed(0)
-    pretrained = EfficientNetLite0Backbone(pretrained=True).eval()
-    random_init = EfficientNetLite0Backbone(pretrained=False).eval()
+    pretrained = EfficientNetLite0Trunk(pretrained=True).eval()
+    random_init = EfficientNetLite0Trunk(pretrained=False).eval()
     state = pretrained.net.state_dict()
     # Spot checks of the renaming, first / middle (stage 0 vs inverted residual) / last.
     pairs = {
@@ -163,7 +176,7 @@ def test_efficientnet_lite0_pretrained_weights_are_loaded(lite0_file_state):
 
 
 def test_efficientnet_lite0_batchnorm_running_stats_loaded():
-    model = EfficientNetLite0Backbone(pretrained=True)
+    model = EfficientNetLite0Trunk(pretrained=True)
     bns = [m for m in model.net.modules() if isinstance(m, nn.BatchNorm2d)]
     assert len(bns) == 49
     for bn in bns:
@@ -185,8 +198,8 @@ def test_efficientnet_lite0_classifies_bundled_photo_as_military_uniform():
     rgb = plt.imread(matplotlib.cbook.get_sample_data("grace_hopper.jpg"))  # (600, 512, 3) uint8
     image = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255  # (1, 3, H, W)
     image = nn.functional.interpolate(image, size=(224, 224), mode="bilinear", antialias=True)
-    mean = torch.tensor(EfficientNetLite0Backbone.mean)[:, None, None]
-    std = torch.tensor(EfficientNetLite0Backbone.std)[:, None, None]
+    mean = torch.tensor(EfficientNetLite0Trunk.mean)[:, None, None]
+    std = torch.tensor(EfficientNetLite0Trunk.std)[:, None, None]
     with torch.no_grad():
         probs = model((image - mean) / std).softmax(dim=-1)  # (1, 1000)
     assert probs.argmax().item() == 652

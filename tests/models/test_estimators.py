@@ -1,0 +1,114 @@
+"""Every PoseEstimator subclass (timm-style): forward, backward (every trainable parameter
+gets a finite gradient), validation through the real Trainer (every stage logged) and predict.
+
+A new subclass without an entry in VARIANTS fails ``test_every_subclass_is_covered``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from lightning_pose.models import DeepPose, DeepPoseCascade, PoseEstimator
+from lightning_pose.skeleton import LSP
+from tests.models.test_deeppose import ListDataset, TinyTrunk, make_batch
+
+
+def _cascade(stages: int) -> Callable[[], PoseEstimator]:
+    def make() -> PoseEstimator:
+        model = DeepPoseCascade(TinyTrunk(), LSP, num_stages=stages, samples_per_image=4)
+        model.error_cov.copy_(0.01 * torch.eye(2).expand_as(model.error_cov))
+        return model
+
+    return make
+
+
+VARIANTS: dict[str, tuple[type, Callable[[], PoseEstimator]]] = {
+    "deeppose": (DeepPose, lambda: DeepPose(TinyTrunk(), LSP)),
+    "cascade-1": (DeepPoseCascade, _cascade(1)),
+    "cascade-2": (DeepPoseCascade, _cascade(2)),
+    "cascade-3": (DeepPoseCascade, _cascade(3)),
+}
+
+
+def _subclasses(cls: type) -> set[type]:
+    return {sub for direct in cls.__subclasses__() for sub in {direct, *_subclasses(direct)}}
+
+
+def test_every_subclass_is_covered() -> None:
+    package = {c for c in _subclasses(PoseEstimator) if c.__module__.startswith("lightning_pose")}
+    assert package == {cls for cls, _ in VARIANTS.values()}
+
+
+def batch_with_highres(seed: int = 0) -> dict[str, torch.Tensor]:
+    batch = make_batch(batch_size=2, size=32, seed=seed)
+    batch["image_hr"] = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(seed))
+    return batch
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_forward_and_every_trainable_parameter_gets_a_gradient(variant: str) -> None:
+    torch.manual_seed(0)
+    model = VARIANTS[variant][1]().train()
+    batch = batch_with_highres()
+    stages = model.estimate(batch)["stages"]
+    assert len(stages) == model.num_stages
+    for estimate in stages:
+        assert estimate.shape == (2, LSP.num_joints, 2) and torch.isfinite(estimate).all()
+    loss = model.training_step(batch, 0)
+    assert loss.shape == () and torch.isfinite(loss) and loss > 0
+    loss.backward()
+    trainable = dict(model.named_parameters())
+    optimised = {id(p) for p in model.trainable_parameters()}
+    for name, param in trainable.items():
+        if id(param) not in optimised:
+            assert param.grad is None and not param.requires_grad, f"frozen {name} changed"
+            continue
+        assert param.grad is not None, f"{name} received no gradient"
+        assert torch.isfinite(param.grad).all(), f"{name} has a non-finite gradient"
+        assert param.grad.abs().sum() > 0, f"{name} has an all-zero gradient"
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_validation_logs_every_stage_and_predict_returns_pixels(variant: str) -> None:
+    torch.manual_seed(0)
+    model = VARIANTS[variant][1]()
+    samples = [
+        {k: v[i] for k, v in batch_with_highres(seed).items()}
+        for seed in range(2)
+        for i in range(2)
+    ]
+    loader = DataLoader(ListDataset(samples), batch_size=3)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    (logged,) = trainer.validate(model, dataloaders=loader, verbose=False)
+    for key in ("val/loss", "val/pdj@0.2", "val/pckh@0.5", "val/pcp@0.5", "val/pdj@0.2/wrist"):
+        assert key in logged and 0 <= logged[key] < float("inf"), key
+    stage_keys = {k for k in logged if "/stage" in k}
+    if model.num_stages == 1:
+        assert stage_keys == set()
+    else:
+        expected = {
+            f"val/stage{s}/{m}"
+            for s in range(1, model.num_stages + 1)
+            for m in ("pdj@0.05", "pdj@0.1", "pdj@0.2", "pckh@0.5", "pcp@0.5")
+        }
+        assert stage_keys == expected
+        last = f"val/stage{model.num_stages}/pdj@0.2"
+        assert logged[last] == pytest.approx(logged["val/pdj@0.2"], abs=1e-9)
+    assert sorted(model.pdj_curves["val"]) == list(range(1, model.num_stages + 1))
+
+    (predictions,) = [trainer.predict(model, dataloaders=loader)]
+    keypoints = torch.cat([p["keypoints_px"] for p in predictions])
+    index = torch.cat([p["index"] for p in predictions])
+    assert keypoints.shape == (4, LSP.num_joints, 2) and torch.isfinite(keypoints).all()
+    assert index.tolist() == [0, 1, 0, 1]
