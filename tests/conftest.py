@@ -27,6 +27,20 @@ def write_image(path: Path, width: int, height: int, seed: int) -> None:
     cv2.imwrite(str(path), image)
 
 
+def write_lspet(folder: Path, n: int) -> None:
+    """A generated LSPet: ``joints.mat`` (14, 3, n), 64x48 images, joints inside the image,
+    about 10 % of them not labelled."""
+    rng = np.random.default_rng(0)
+    joints = np.zeros((14, 3, n))
+    joints[:, 0, :] = rng.uniform(1, 64, size=(14, n))  # 1-based MATLAB x
+    joints[:, 1, :] = rng.uniform(1, 48, size=(14, n))
+    joints[:, 2, :] = rng.uniform(size=(14, n)) > 0.1
+    folder.mkdir(parents=True)
+    scipy.io.savemat(folder / "joints.mat", {"joints": joints})
+    for i in range(n):
+        write_image(folder / "images" / f"im{i + 1:05d}.jpg", 64, 48, seed=i)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not (SHARED_DATA / "lspet" / "joints.mat").exists():
@@ -43,16 +57,7 @@ def tiny_root(tmp_path: Path, shared_data: Path) -> Path:
     the first TINY_SAMPLES examples of each split (use ``data.max_samples=TINY_SAMPLES``).
     """
     root = tmp_path / "data"
-    rng = np.random.default_rng(0)
-    n = 24
-    joints = np.zeros((14, 3, n))
-    joints[:, 0, :] = rng.uniform(1, 64, size=(14, n))  # 1-based MATLAB x
-    joints[:, 1, :] = rng.uniform(1, 48, size=(14, n))
-    joints[:, 2, :] = rng.uniform(size=(14, n)) > 0.1
-    (root / "lspet").mkdir(parents=True)
-    scipy.io.savemat(root / "lspet" / "joints.mat", {"joints": joints})
-    for i in range(n):
-        write_image(root / "lspet" / "images" / f"im{i + 1:05d}.jpg", 64, 48, seed=i)
+    write_lspet(root / "lspet", 24)
 
     for name, size in (("lsp", (80, 100)), ("flic", (720, 480))):
         (root / name).mkdir()

@@ -12,12 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-import scipy.io
-import torch.distributed as dist
 
-from tests.conftest import write_image
+from tests.conftest import write_lspet
+from tests.gloo import requires_gloo
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 300
@@ -27,16 +25,7 @@ VAL_IMAGES = 5  # LSPet validation = every 10th of 50 images
 @pytest.fixture
 def lspet50(tmp_path: Path) -> Path:
     root = tmp_path / "data"
-    rng = np.random.default_rng(0)
-    n = 10 * VAL_IMAGES
-    joints = np.zeros((14, 3, n))
-    joints[:, 0, :] = rng.uniform(1, 64, size=(14, n))
-    joints[:, 1, :] = rng.uniform(1, 48, size=(14, n))
-    joints[:, 2, :] = rng.uniform(size=(14, n)) > 0.1
-    (root / "lspet").mkdir(parents=True)
-    scipy.io.savemat(root / "lspet" / "joints.mat", {"joints": joints})
-    for i in range(n):
-        write_image(root / "lspet" / "images" / f"im{i + 1:05d}.jpg", 64, 48, seed=i)
+    write_lspet(root / "lspet", 10 * VAL_IMAGES)
     return root
 
 
@@ -61,7 +50,7 @@ def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(args, process.returncode, out, None)
 
 
-@pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="no gloo")
+@requires_gloo
 def test_validate_under_two_processes_counts_each_image_once(lspet50: Path, tmp_path: Path):
     common = [
         "validate",

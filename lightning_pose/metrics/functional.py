@@ -68,6 +68,18 @@ def _check_labelled(labelled: Tensor, bk: torch.Size) -> None:
         raise ValueError(f"labelled must be a bool tensor, got dtype {labelled.dtype}")
 
 
+def _check_prediction(pred_px: Tensor, target_px: Tensor, labelled: Tensor) -> None:
+    """Shapes and dtypes shared by every metric's update: (B, K, 2), (B, K, 2), (B, K) bool."""
+    _check_keypoints("pred_px", pred_px)
+    if target_px.shape != pred_px.shape:
+        raise ValueError(
+            f"target_px must have shape (B, K, 2) = {tuple(pred_px.shape)} like pred_px, "
+            f"got {tuple(target_px.shape)}"
+        )
+    _check_keypoints("target_px", target_px)
+    _check_labelled(labelled, pred_px.shape[:2])
+
+
 def _pck_update(
     pred_px: Tensor,
     target_px: Tensor,
@@ -86,14 +98,7 @@ def _pck_update(
         thresholds: ``(T,)`` fractions of the normaliser.
         returns: ``hits (T, K)`` and ``counts (K,)``, float64, on the device of ``pred_px``.
     """
-    _check_keypoints("pred_px", pred_px)
-    if target_px.shape != pred_px.shape:
-        raise ValueError(
-            f"target_px must have shape (B, K, 2) = {tuple(pred_px.shape)} like pred_px, "
-            f"got {tuple(target_px.shape)}"
-        )
-    _check_keypoints("target_px", target_px)
-    _check_labelled(labelled, pred_px.shape[:2])
+    _check_prediction(pred_px, target_px, labelled)
     if normaliser_px.shape != pred_px.shape[:1]:
         raise ValueError(
             f"normaliser_px must have shape (B,) = ({pred_px.shape[0]},), "

@@ -34,7 +34,7 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from lightning_pose.codecs.segments import limb_endpoints
-from lightning_pose.metrics.functional import _check_keypoints, _check_labelled, _pck_compute
+from lightning_pose.metrics.functional import _check_prediction, _pck_compute
 from lightning_pose.metrics.pck import _validate
 
 __all__ = ["PCP", "_pcp_update"]
@@ -70,14 +70,7 @@ def _pcp_update(
         thresholds: ``(T,)`` fractions of the true limb length.
         returns: ``hits (T, L)`` and ``counts (L,)``, float64, on the device of ``pred_px``.
     """
-    _check_keypoints("pred_px", pred_px)
-    if target_px.shape != pred_px.shape:
-        raise ValueError(
-            f"target_px must have shape (B, K, 2) = {tuple(pred_px.shape)} like pred_px, "
-            f"got {tuple(target_px.shape)}"
-        )
-    _check_keypoints("target_px", target_px)
-    _check_labelled(labelled, pred_px.shape[:2])
+    _check_prediction(pred_px, target_px, labelled)
     _check_weights(endpoint_weights, pred_px.shape[1])
     if thresholds.ndim != 1:
         raise ValueError(f"thresholds must have shape (T,), got {tuple(thresholds.shape)}")

@@ -4,20 +4,15 @@ hand-worked known answers, the LSP skeleton and two gloo processes."""
 from __future__ import annotations
 
 import math
-import multiprocessing
-import socket
-import time
-from datetime import timedelta
 
 import numpy as np
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 from torchmetrics.utilities.data import dim_zero_sum
 
 from lightning_pose.metrics.pcp import PCP, _pcp_update
 from lightning_pose.skeleton import LSP
+from tests.gloo import requires_gloo, run_on_gloo
 
 ATOL, RTOL = 1e-12, 1e-12
 
@@ -406,63 +401,35 @@ def test_update_rejects_bad_batches() -> None:
 
 # Rank 0 sees 5 samples in 2 updates, rank 1 sees 4 samples in 3 updates (one of them empty).
 SHARDS = {0: [(0, 3), (3, 5)], 1: [(5, 6), (6, 6), (6, 9)]}
-TIMEOUT_S = 60
 
 
-def _worker(rank: int, world_size: int, port: int) -> None:
-    torch.set_num_threads(1)
-    dist.init_process_group(
-        "gloo",
-        init_method=f"tcp://127.0.0.1:{port}",
-        rank=rank,
-        world_size=world_size,
-        timeout=timedelta(seconds=TIMEOUT_S // 2),
-    )
-    try:
-        data = random_batch(torch.Generator().manual_seed(10), 9)
-        metric = make_pcp()
-        for start, stop in SHARDS[rank]:
-            metric.update(**{k: v[start:stop] for k, v in data.items()})
-        expected = numpy_pcp(*as_numpy(data), LIMBS, THRESHOLDS, GROUPS)
-        all_hits, all_counts = numpy_sums(*as_numpy(data), LIMBS, THRESHOLDS)
-        with metric.sync_context():  # the states are summed, not averaged, over ranks
-            torch.testing.assert_close(metric.hits, torch.from_numpy(all_hits), atol=0, rtol=0)
-            torch.testing.assert_close(metric.counts, torch.from_numpy(all_counts), atol=0, rtol=0)
-        out = metric.compute()
-        assert sorted(out) == sorted(expected), f"rank {rank}: keys {sorted(out)}"
-        for key, value in expected.items():
-            torch.testing.assert_close(
-                out[key],
-                torch.tensor(value, dtype=torch.float64),
-                atol=ATOL,
-                rtol=RTOL,
-                msg=lambda m, key=key: f"rank {rank} {key}: {m}",
-            )
-        # after syncing, each rank keeps its own (local) sums
-        local = concat([{k: v[a:b] for k, v in data.items()} for a, b in SHARDS[rank]])
-        _, local_counts = numpy_sums(*as_numpy(local), LIMBS, THRESHOLDS)
-        torch.testing.assert_close(metric.counts, torch.from_numpy(local_counts), atol=0, rtol=0)
-    finally:
-        dist.destroy_process_group()
+def _worker(rank: int) -> None:
+    """One process of the gloo group: its shard, then the summed metric."""
+    data = random_batch(torch.Generator().manual_seed(10), 9)
+    metric = make_pcp()
+    for start, stop in SHARDS[rank]:
+        metric.update(**{k: v[start:stop] for k, v in data.items()})
+    expected = numpy_pcp(*as_numpy(data), LIMBS, THRESHOLDS, GROUPS)
+    all_hits, all_counts = numpy_sums(*as_numpy(data), LIMBS, THRESHOLDS)
+    with metric.sync_context():  # the states are summed, not averaged, over ranks
+        torch.testing.assert_close(metric.hits, torch.from_numpy(all_hits), atol=0, rtol=0)
+        torch.testing.assert_close(metric.counts, torch.from_numpy(all_counts), atol=0, rtol=0)
+    out = metric.compute()
+    assert sorted(out) == sorted(expected), f"rank {rank}: keys {sorted(out)}"
+    for key, value in expected.items():
+        torch.testing.assert_close(
+            out[key],
+            torch.tensor(value, dtype=torch.float64),
+            atol=ATOL,
+            rtol=RTOL,
+            msg=lambda m, key=key: f"rank {rank} {key}: {m}",
+        )
+    # after syncing, each rank keeps its own (local) sums
+    local = concat([{k: v[a:b] for k, v in data.items()} for a, b in SHARDS[rank]])
+    _, local_counts = numpy_sums(*as_numpy(local), LIMBS, THRESHOLDS)
+    torch.testing.assert_close(metric.counts, torch.from_numpy(local_counts), atol=0, rtol=0)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="no gloo")
+@requires_gloo
 def test_pcp_two_gloo_processes_uneven_shards() -> None:
-    # test_ddp.py's pattern, but started from a fork server that imports this module (torch,
-    # torchmetrics) once, instead of once per spawned worker: half the time on a small CPU.
-    multiprocessing.get_context("forkserver").set_forkserver_preload([__name__])
-    context = mp.start_processes(
-        _worker, args=(2, _free_port()), nprocs=2, join=False, start_method="forkserver"
-    )
-    deadline = time.monotonic() + TIMEOUT_S
-    while not context.join(timeout=1):  # re-raises a worker's exception
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            pytest.fail(f"gloo workers did not finish within {TIMEOUT_S} s")
+    run_on_gloo(_worker)

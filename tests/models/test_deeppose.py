@@ -78,6 +78,18 @@ def test_predict_step_decodes_with_the_box() -> None:
     assert "scores" not in out  # a regressor has no per-joint confidence
 
 
+def quiet_trainer() -> pl.Trainer:
+    """A one-CPU Trainer that writes nothing (no logger, no checkpoints, no progress bar)."""
+    return pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+
+
 class ListDataset(torch.utils.data.Dataset):
     def __init__(self, samples: list[dict[str, torch.Tensor]]) -> None:
         self.samples = samples
@@ -114,15 +126,7 @@ def test_validation_logs_pdj_pckh_pcp_per_group_and_loss_known_answer() -> None:
         "index": torch.tensor(0),
     }
     loader = DataLoader(ListDataset([sample, sample, sample]), batch_size=2)
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-    (logged,) = trainer.validate(model, dataloaders=loader, verbose=False)
+    (logged,) = quiet_trainer().validate(model, dataloaders=loader, verbose=False)
     expected = {
         "val/pdj@0.2": 2 / 14,
         "val/pdj@0.05": 2 / 14,

@@ -8,13 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
 from lightning_pose.models import DeepPose, DeepPoseCascade, PoseEstimator
 from lightning_pose.skeleton import LSP
-from tests.models.test_deeppose import ListDataset, TinyTrunk, make_batch
+from tests.models.test_deeppose import ListDataset, TinyTrunk, make_batch, quiet_trainer
 
 
 def _cascade(stages: int) -> Callable[[], PoseEstimator]:
@@ -82,14 +81,7 @@ def test_validation_logs_every_stage_and_predict_returns_pixels(variant: str) ->
         for i in range(2)
     ]
     loader = DataLoader(ListDataset(samples), batch_size=3)
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer()
     (logged,) = trainer.validate(model, dataloaders=loader, verbose=False)
     for key in ("val/loss", "val/pdj@0.2", "val/pckh@0.5", "val/pcp@0.5", "val/pdj@0.2/wrist"):
         assert key in logged and 0 <= logged[key] < float("inf"), key

@@ -1,0 +1,62 @@
+"""Run a test function on several gloo processes, with a timeout: a hang fails the test."""
+
+from __future__ import annotations
+
+import multiprocessing
+import socket
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+requires_gloo = pytest.mark.skipif(
+    not dist.is_available() or not dist.is_gloo_available(), reason="no gloo"
+)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _entry(rank: int, worker: Callable[[int], None], world_size: int, port: int, timeout_s: int):
+    torch.set_num_threads(1)
+    dist.init_process_group(
+        "gloo",
+        init_method=f"tcp://127.0.0.1:{port}",
+        rank=rank,
+        world_size=world_size,
+        timeout=timedelta(seconds=timeout_s // 2),
+    )
+    try:
+        worker(rank)
+    finally:
+        dist.destroy_process_group()
+
+
+def run_on_gloo(worker: Callable[[int], None], world_size: int = 2, timeout_s: int = 60) -> None:
+    """Call ``worker(rank)`` in ``world_size`` processes joined in a gloo group.
+
+    The processes start from a fork server that imports the worker's module once (torch and
+    torchmetrics are slow to import on a small CPU). A worker's exception is re-raised here;
+    past ``timeout_s`` the processes are killed and the test fails.
+    """
+    multiprocessing.get_context("forkserver").set_forkserver_preload([worker.__module__])
+    context = mp.start_processes(
+        _entry,
+        args=(worker, world_size, _free_port(), timeout_s),
+        nprocs=world_size,
+        join=False,
+        start_method="forkserver",
+    )
+    deadline = time.monotonic() + timeout_s
+    while not context.join(timeout=1):  # re-raises a worker's exception
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail(f"gloo workers did not finish within {timeout_s} s")
