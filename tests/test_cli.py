@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from lightning_pose.cli import main
+from lightning_pose.skeleton import LSP
 from tests.conftest import TINY_SAMPLES, write_image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -147,6 +149,11 @@ def test_fit_then_predict_folder_writes_npz(tiny_root: Path, tmp_path: Path) -> 
     )
     ckpts = sorted(tmp_path.rglob("last.ckpt"))
     assert ckpts, "fit must write last.ckpt"
+    # plain types only: the whole checkpoint loads with weights_only=True, and it records what
+    # the weights mean (the skeleton and the evaluation protocol)
+    checkpoint = torch.load(ckpts[0], map_location="cpu", weights_only=True)
+    assert checkpoint["pose"]["skeleton"]["joints"] == list(LSP.joints)
+    assert checkpoint["pose"]["evaluation"]["pdj_thresholds"] == [0.05, 0.1, 0.2]
     folder = tmp_path / "unlabelled"
     sizes = [(50, 30), (31, 77), (64, 64)]
     for k, (w, h) in enumerate(sizes):
