@@ -135,11 +135,14 @@ class PoseEstimator(pl.LightningModule):
     def _log_evaluation(self, split: str) -> None:
         """Compute (on every process: the metrics reduce across them), log, reset."""
         stage_metrics = self.stage_metrics[split]
-        final = stage_metrics[-1]
-        values = {f"{split}/{k}": v for k, v in (final.compute() | final.counts()).items()}
+        final = stage_metrics[-1].compute()  # per group too
+        values = {f"{split}/{k}": v for k, v in (final | stage_metrics[-1].counts()).items()}
         if self.num_stages > 1:
             for s, metrics in enumerate(stage_metrics, start=1):
-                pooled = metrics.compute(groups=False)
+                if s < self.num_stages:
+                    pooled = metrics.compute(groups=False)
+                else:  # the final stage, computed above
+                    pooled = {k: v for k, v in final.items() if "/" not in k}
                 values |= {f"{split}/stage{s}/{k}": v for k, v in pooled.items()}
         values[f"{split}/loss"] = self.eval_loss[split].compute()
         self.pdj_curves[split] = {
