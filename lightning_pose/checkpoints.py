@@ -49,7 +49,7 @@ def select_prefix(state: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
 
 def load_partial_weights(
     module: nn.Module,
-    path: str | Path,
+    source: str | Path | dict[str, Tensor],
     prefixes: Sequence[str],
     key: str = "model.init_checkpoint",
 ) -> str:
@@ -57,7 +57,8 @@ def load_partial_weights(
 
     Args:
         module: the part of a model to fill (e.g. a cascade stage, a shared trunk).
-        path: the checkpoint.
+        source: the checkpoint's path, or its state dict already read with
+            :func:`read_state_dict` (to fill several parts from one read).
         prefixes: where the part may live in the checkpoint's model, in order of preference
             (e.g. ``["stages.0.", "regressor."]``: a cascade's stage 1 or a DeepPose).
         key: the config key that named the file, for error messages.
@@ -69,20 +70,21 @@ def load_partial_weights(
         FileNotFoundError, ValueError: see :func:`read_state_dict`; also when no prefix has
             weights, or they do not match ``module`` (names the missing and unexpected keys).
     """
-    state = read_state_dict(path, key)
+    state = source if isinstance(source, dict) else read_state_dict(source, key)
+    where = "the checkpoint" if isinstance(source, dict) else str(source)
     for prefix in prefixes:
         part = select_prefix(state, prefix)
         if part:
             try:
                 result = module.load_state_dict(part, strict=False)
             except RuntimeError as err:  # a shape mismatch
-                raise ValueError(f"{key}: the weights under {prefix!r} in {path}: {err}") from err
+                raise ValueError(f"{key}: the weights under {prefix!r} in {where}: {err}") from err
             if result.missing_keys or result.unexpected_keys:
                 raise ValueError(
-                    f"{key}: the weights under {prefix!r} in {path} do not fit "
+                    f"{key}: the weights under {prefix!r} in {where} do not fit "
                     f"{type(module).__name__}: missing {result.missing_keys[:5]}, unexpected "
                     f"{result.unexpected_keys[:5]}"
                 )
             return prefix
     roots = sorted({k.split(".", 1)[0] for k in state})
-    raise ValueError(f"{key}: {path} has no weights under {list(prefixes)}; its model has {roots}")
+    raise ValueError(f"{key}: {where} has no weights under {list(prefixes)}; its model has {roots}")

@@ -209,10 +209,10 @@ class DeepPoseCascade(PoseEstimator):
             ValueError: it is not a checkpoint, or holds neither a ``DeepPose`` nor a
                 deep-enough cascade.
         """
+        state = read_state_dict(path, key="model.init_checkpoint")  # one read for all stages
         for s in range(self.num_stages - 1):
             prefixes = [f"stages.{s}."] + (["regressor."] if s == 0 else [])
-            load_partial_weights(self.stages[s], path, prefixes, key="model.init_checkpoint")
-        state = read_state_dict(path)
+            load_partial_weights(self.stages[s], state, prefixes, key="model.init_checkpoint")
         # Error statistics already estimated for earlier stages (rows of non-zero covariance).
         if "error_cov" in state:
             for row in range(min(state["error_cov"].shape[0], self.num_stages - 1)):
