@@ -9,4 +9,6 @@
 * :mod:`~lightning_pose.codecs.segments`: segment lengths (torso diameter, head segment) and
   limb end points.
 * :mod:`~lightning_pose.codecs.heatmap`: Gaussian target heatmaps and their decoding.
+* :mod:`~lightning_pose.codecs.windows`: binary labels of a sliding-window grid (joints and
+  body-part centres in windows, Li, Liu & Chan 2014).
 """

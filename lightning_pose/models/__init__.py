@@ -1,18 +1,32 @@
 from lightning_pose.models.base import Estimate, PoseEstimator
 from lightning_pose.models.cascade import DeepPoseCascade
 from lightning_pose.models.deeppose import DeepPose, PoseRegressor
-from lightning_pose.models.heads import RegressionHead
-from lightning_pose.models.trunks import AlexNetTrunk, EfficientNetLite0Trunk, ResNetTrunk, Trunk
+from lightning_pose.models.heads import RegressionHead, WindowDetectionHead
+from lightning_pose.models.heatmap import HeatmapHead, HeatmapPose, PositionRefinement
+from lightning_pose.models.multitask import MultiTaskPose
+from lightning_pose.models.trunks import (
+    AlexNetTrunk,
+    EfficientNetLite0Trunk,
+    MultiResolutionTrunk,
+    ResNetTrunk,
+    Trunk,
+)
 
 __all__ = [
     "AlexNetTrunk",
     "DeepPose",
     "DeepPoseCascade",
     "EfficientNetLite0Trunk",
+    "HeatmapHead",
+    "HeatmapPose",
+    "MultiResolutionTrunk",
+    "MultiTaskPose",
     "Estimate",
     "PoseEstimator",
     "PoseRegressor",
+    "PositionRefinement",
     "RegressionHead",
     "ResNetTrunk",
     "Trunk",
+    "WindowDetectionHead",
 ]

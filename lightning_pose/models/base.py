@@ -13,7 +13,7 @@ variants.
 
 from __future__ import annotations
 
-from typing import NotRequired, TypedDict
+from typing import ClassVar, NotRequired, TypedDict
 
 import numpy as np
 import pytorch_lightning as pl
@@ -63,6 +63,10 @@ class PoseEstimator(pl.LightningModule):
     Raises:
         ValueError: a skeleton without joints, or ``num_stages < 1``.
     """
+
+    # Estimate entries, besides the stages, that ``predict_step`` returns where present (the
+    # ``PredictionWriter`` writes every array it returns).
+    prediction_keys: ClassVar[tuple[str, ...]] = ("scores",)
 
     def __init__(
         self,
@@ -119,8 +123,11 @@ class PoseEstimator(pl.LightningModule):
         """The final estimate, box-normalised: (B, K, 2)."""
         return self.estimate(batch)["stages"][-1]
 
-    def _evaluate(self, batch: Batch, split: str) -> None:
-        stages = self.estimate(batch)["stages"]
+    def _evaluate(self, batch: Batch, split: str) -> Estimate:
+        """Update the split's metrics with one batch; returns the estimate (for a subclass that
+        scores more of it)."""
+        estimate = self.estimate(batch)
+        stages = estimate["stages"]
         if len(stages) != self.num_stages:
             raise RuntimeError(
                 f"{type(self).__name__}.estimate returned {len(stages)} stages, expected "
@@ -131,6 +138,7 @@ class PoseEstimator(pl.LightningModule):
         labelled = batch["labelled"]
         loss = coordinate_l2_loss(stages[-1], batch["keypoints_norm"], labelled)
         self.eval_loss[split].update(loss, weight=labelled.sum())
+        return estimate
 
     def _log_evaluation(self, split: str) -> None:
         """Compute (on every process: the metrics reduce across them), log, reset."""
@@ -167,15 +175,16 @@ class PoseEstimator(pl.LightningModule):
         self._log_evaluation("test")
 
     def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, Tensor]:
-        """Returns ``index (B,)``, ``keypoints_px (B, K, 2)`` original-image pixels and, where
-        the model has them, ``scores (B, K)``."""
+        """Returns ``index (B,)``, ``keypoints_px (B, K, 2)`` original-image pixels and the
+        entries of :attr:`prediction_keys` the estimate has (``scores (B, K)``)."""
         estimate = self.estimate(batch)
         out = {
             "index": batch["index"],
             "keypoints_px": decode(estimate["stages"][-1], batch["box"]),
         }
-        if "scores" in estimate:
-            out["scores"] = estimate["scores"]
+        for key in self.prediction_keys:
+            if key in estimate:
+                out[key] = estimate[key]
         return out
 
     def trainable_parameters(self):

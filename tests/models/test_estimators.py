@@ -11,7 +11,14 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from lightning_pose.models import DeepPose, DeepPoseCascade, PoseEstimator
+from lightning_pose.models import (
+    DeepPose,
+    DeepPoseCascade,
+    HeatmapPose,
+    MultiResolutionTrunk,
+    MultiTaskPose,
+    PoseEstimator,
+)
 from lightning_pose.skeleton import LSP
 from tests.models.test_deeppose import ListDataset, TinyTrunk, make_batch, quiet_trainer
 
@@ -25,11 +32,30 @@ def _cascade(stages: int) -> Callable[[], PoseEstimator]:
     return make
 
 
+def _heatmap(phase: str, flip_test: bool = False) -> Callable[[], PoseEstimator]:
+    def make() -> PoseEstimator:
+        trunk = MultiResolutionTrunk(channels=4, out_channels=8)
+        # a window twice the image: every joint is inside it, so the fine loss reaches every
+        # refinement parameter whatever the untrained coarse estimate
+        return HeatmapPose(trunk, LSP, training_phase=phase, window_size=64, flip_test=flip_test)
+
+    return make
+
+
 VARIANTS: dict[str, tuple[type, Callable[[], PoseEstimator]]] = {
     "deeppose": (DeepPose, lambda: DeepPose(TinyTrunk(), LSP)),
     "cascade-1": (DeepPoseCascade, _cascade(1)),
     "cascade-2": (DeepPoseCascade, _cascade(2)),
     "cascade-3": (DeepPoseCascade, _cascade(3)),
+    "multitask": (MultiTaskPose, lambda: MultiTaskPose(TinyTrunk(), LSP, window_grid=(4, 4))),
+    "multitask-detection-pretrain": (
+        MultiTaskPose,
+        lambda: MultiTaskPose(TinyTrunk(), LSP, window_grid=(4, 4), regression_weight=0.0),
+    ),
+    "heatmap-coarse": (HeatmapPose, _heatmap("coarse")),
+    "heatmap-fine": (HeatmapPose, _heatmap("fine")),
+    "heatmap-joint": (HeatmapPose, _heatmap("joint")),
+    "heatmap-joint-flip": (HeatmapPose, _heatmap("joint", flip_test=True)),
 }
 
 

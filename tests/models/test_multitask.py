@@ -1,0 +1,289 @@
+"""MultiTaskPose (Li, Liu & Chan 2014): task switches, known-answer detection loss, visibility,
+detection metrics, loading only the shared trunk, and fit -> predict through the CLI."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.testing import assert_close
+from torch.utils.data import DataLoader
+
+from lightning_pose.cli import main
+from lightning_pose.losses import coordinate_l2_loss
+from lightning_pose.models import DeepPose, MultiTaskPose
+from lightning_pose.skeleton import LSP
+from tests.conftest import write_image
+from tests.models.test_deeppose import ListDataset, TinyTrunk, make_batch, quiet_trainer
+from tests.test_cli import FAST
+
+K, L = LSP.num_joints, len(LSP.limbs)
+REPO = Path(__file__).resolve().parents[2]
+
+
+def model(regression: float = 1.0, joint: float = 1.0, part: float = 1.0) -> MultiTaskPose:
+    return MultiTaskPose(
+        TinyTrunk(),
+        LSP,
+        window_grid=(4, 4),
+        regression_weight=regression,
+        joint_detection_weight=joint,
+        part_detection_weight=part,
+    )
+
+
+SETTINGS = {
+    "regression only": ((1.0, 0.0, 0.0), {"regression"}),
+    "+ joint detection": ((1.0, 0.5, 0.0), {"regression", "joint_det"}),
+    "+ both": ((1.0, 0.5, 0.25), {"regression", "joint_det", "part_det"}),
+    "detection pre-training": ((0.0, 0.5, 0.25), {"joint_det", "part_det"}),
+}
+
+
+@pytest.mark.parametrize("setting", list(SETTINGS))
+def test_switching_a_task_off_removes_its_loss_term_and_gradients(setting: str) -> None:
+    (regression, joint, part), tasks = SETTINGS[setting]
+    torch.manual_seed(0)
+    net = model(regression, joint, part).train()
+    batch = make_batch(size=32)
+    losses = net.task_losses(batch)
+    assert set(losses) == tasks
+    weights = {"regression": regression, "joint_det": joint, "part_det": part}
+    expected = sum(weights[t] * losses[t] for t in tasks)
+    loss = net.training_step(batch, 0)  # TinyTrunk and the heads have no dropout: same terms
+    assert_close(loss, expected, rtol=1e-6, atol=0)
+    assert (net.joint_detector is not None) == (joint > 0)
+    assert (net.part_detector is not None) == (part > 0)
+    loss.backward()
+    optimised = {id(p) for p in net.trainable_parameters()}
+    for name, param in net.named_parameters():
+        in_regression_head = name.startswith("regression_head.")
+        if in_regression_head and regression == 0:
+            assert id(param) not in optimised and param.grad is None, name
+        else:
+            assert id(param) in optimised and param.grad.abs().sum() > 0, name
+
+
+def test_regression_only_is_deeppose_stage_1() -> None:
+    torch.manual_seed(0)
+    net = model(1.0, 0.0, 0.0)
+    batch = make_batch(size=32)
+    prediction = net.estimate(batch)
+    assert set(prediction) == {"stages"}  # no detector, no scores
+    expected = coordinate_l2_loss(
+        prediction["stages"][0], batch["keypoints_norm"], batch["labelled"]
+    )
+    assert_close(net.training_step(batch, 0), expected, rtol=0, atol=0)
+
+
+def constant_detectors(net: MultiTaskPose, logit: float) -> None:
+    """Both detectors output ``logit`` in every window, whatever the image."""
+    with torch.no_grad():
+        for detector in (net.joint_detector, net.part_detector):
+            detector.classifier.weight.zero_()
+            detector.classifier.bias.fill_(logit)
+
+
+def test_detection_loss_known_answer_and_invisible_joints_add_nothing() -> None:
+    # Every window scores logit b. A visible joint has 1 positive window of 16, so its BCE is
+    # (softplus(-b) + 15 softplus(b)) / 16, whatever its window: the mean over visible joints.
+    net = model(1.0, 1.0, 1.0)
+    b = 0.7
+    constant_detectors(net, b)
+    batch = make_batch(size=32, seed=3)
+    softplus = torch.nn.functional.softplus
+    per_window = (softplus(torch.tensor(-b)) + 15 * softplus(torch.tensor(b))) / 16
+    losses = net.task_losses(batch)
+    assert batch["visible"].any()
+    assert_close(losses["joint_det"], per_window, rtol=1e-6, atol=0)
+    assert_close(losses["part_det"], per_window, rtol=1e-6, atol=0)
+
+    batch["visible"] = torch.zeros_like(batch["visible"])  # every joint hidden
+    net.zero_grad()
+    losses = net.task_losses(batch)
+    assert_close(losses["joint_det"], torch.tensor(0.0), rtol=0, atol=0)
+    assert_close(losses["part_det"], torch.tensor(0.0), rtol=0, atol=0)
+    labels = net.window_labels(batch)
+    assert labels["joint_det"][0].sum() == 0 and labels["part_det"][0].sum() == 0
+    (losses["joint_det"] + losses["part_det"]).backward()
+    for detector in (net.joint_detector, net.part_detector):
+        for param in detector.parameters():
+            assert param.grad is None or param.grad.abs().sum() == 0
+
+
+def test_estimate_scores_are_the_best_window_of_each_joint() -> None:
+    torch.manual_seed(0)
+    net = model().eval()
+    batch = make_batch(size=32)
+    with torch.no_grad():
+        prediction = net.estimate(batch)
+        out = net.predict_step(batch, 0)
+    windows = prediction["joint_window_scores"]
+    assert windows.shape == (2, K, 4, 4) and ((windows > 0) & (windows < 1)).all()
+    assert_close(prediction["scores"], windows.flatten(2).amax(-1), rtol=0, atol=0)
+    assert prediction["part_window_scores"].shape == (2, L, 4, 4)
+    assert set(out) == {
+        "index",
+        "keypoints_px",
+        "scores",
+        "joint_window_scores",
+        "part_window_scores",
+    }
+    assert_close(out["joint_window_scores"], windows, rtol=0, atol=0)
+
+
+def test_validation_logs_detection_ap_per_joint_and_part() -> None:
+    torch.manual_seed(0)
+    net = model()
+    samples = [
+        {k: v[i] for k, v in make_batch(size=32, seed=s).items()}
+        for s in range(2)
+        for i in range(2)
+    ]
+    loader = DataLoader(ListDataset(samples), batch_size=3)
+    (logged,) = quiet_trainer().validate(net, dataloaders=loader, verbose=False)
+    visible = torch.stack([s["visible"] for s in samples])  # (4, K)
+    joints_seen = {LSP.joints[k] for k in range(K) if visible[:, k].any()}
+    assert {
+        k.removeprefix("val/joint_det/ap/") for k in logged if "joint_det/ap/" in k
+    } == joints_seen
+    assert logged["val/count/joint_det"] == visible.sum()
+    for key in ("val/joint_det/ap", "val/part_det/ap", "val/pdj@0.2", "val/loss"):
+        assert 0 <= logged[key] <= 1, key
+    assert any(k.startswith("val/part_det/ap/") for k in logged)
+
+
+def fake_checkpoint(net: torch.nn.Module, path: Path) -> Path:
+    torch.save({"state_dict": net.state_dict()}, path)
+    return path
+
+
+def test_pretraining_loads_the_shared_trunk_and_only_it(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    pretrained = model(0.0, 1.0, 1.0)
+    ckpt = fake_checkpoint(pretrained, tmp_path / "detection.ckpt")
+    torch.manual_seed(1)
+    net = model(1.0, 1.0, 0.0)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    assert net.load_shared_layers(str(ckpt)) == "trunk."
+    source = pretrained.state_dict()
+    for key, value in net.state_dict().items():
+        if key.startswith("trunk."):
+            assert_close(value, source[key], rtol=0, atol=0)
+            assert not torch.equal(value, before[key]), key
+        else:
+            assert_close(value, before[key], rtol=0, atol=0)  # heads untouched
+
+
+def test_pretraining_also_reads_a_deeppose_trunk_and_names_a_bad_checkpoint(
+    tmp_path: Path,
+) -> None:
+    torch.manual_seed(0)
+    deeppose = DeepPose(TinyTrunk(), LSP)
+    net = model()
+    assert net.load_shared_layers(str(fake_checkpoint(deeppose, tmp_path / "dp.ckpt"))) == (
+        "regressor.trunk."
+    )
+    assert_close(net.trunk.conv.weight, deeppose.regressor.trunk.conv.weight, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="model.init_checkpoint.*no weights under"):
+        net.load_shared_layers(str(fake_checkpoint(torch.nn.Linear(2, 2), tmp_path / "x.ckpt")))
+    with pytest.raises(FileNotFoundError, match="model.init_checkpoint"):
+        net.load_shared_layers(str(tmp_path / "missing.ckpt"))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"regression_weight": 0.0, "joint_detection_weight": 0.0, "part_detection_weight": 0.0},
+            "every task is off",
+        ),
+        ({"joint_detection_weight": -1.0}, "model.joint_detection_weight must be >= 0"),
+        ({"window_grid": (4, 0)}, r"model.window_grid: .*grid must be \(G_x, G_y\)"),
+    ],
+)
+def test_bad_settings_raise_naming_the_key(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        MultiTaskPose(TinyTrunk(), LSP, **kwargs)
+
+
+# --- the CLI: detection pre-training -> regression from its trunk -> predict ----------------
+def cli_args(config: str, tiny_root: Path) -> list[str]:
+    return [
+        "-c",
+        str(REPO / "conf" / "lspet.yaml"),
+        "-c",
+        str(REPO / "conf" / "model" / config),
+        *FAST,
+        f"--data.root={tiny_root}",
+        "--data.input_size=64",
+        "--model.init_args.trunk=tests.models.test_deeppose.TinyTrunk",  # small checkpoints
+        "--model.init_args.window_grid=[2, 2]",
+    ]
+
+
+ONE_STEP = [
+    "--trainer.max_epochs=1",
+    "--trainer.limit_train_batches=1",
+    "--trainer.limit_val_batches=1",
+]
+
+
+def test_cli_pretrain_then_fit_from_its_trunk_then_predict(
+    tiny_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    pretrain = main(["fit", *cli_args("multitask_detection_pretrain.yaml", tiny_root), *ONE_STEP])
+    metrics = pretrain.trainer.callback_metrics
+    assert "train/loss_regression" not in metrics and math.isfinite(metrics["train/loss_joint_det"])
+    assert 0 <= float(metrics["val/joint_det/ap"]) <= 1
+    pre_ckpt = Path(pretrain.trainer.checkpoint_callback.last_model_path)
+
+    # lr 0: the fit changes no parameter, so what it ends with is what it loaded.
+    fit = main(
+        [
+            "fit",
+            *cli_args("multitask.yaml", tiny_root),
+            *ONE_STEP,
+            "--seed_everything=1",  # heads initialised unlike the pre-training run's
+            f"--model.init_args.init_checkpoint={pre_ckpt}",
+            "--model.init_args.optimizer.init_args.lr=0.0",
+        ]
+    )
+    assert {"train/loss_regression", "train/loss_joint_det", "train/loss_part_det"} <= set(
+        fit.trainer.callback_metrics
+    )
+    fit_ckpt = Path(fit.trainer.checkpoint_callback.last_model_path)
+    assert pre_ckpt.name == fit_ckpt.name == "last.ckpt" and pre_ckpt != fit_ckpt
+    source = torch.load(pre_ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    loaded = torch.load(fit_ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    trunk = [k for k, v in source.items() if k.startswith("trunk.") and v.is_floating_point()]
+    assert trunk and all(torch.equal(loaded[k], source[k]) for k in trunk if "running" not in k)
+    heads = [k for k in source if k.startswith(("regression_head.", "joint_detector."))]
+    assert heads and not any(
+        torch.equal(loaded[k], source[k]) for k in heads if k.endswith("weight")
+    )
+
+    folder, out = tmp_path / "unlabelled", tmp_path / "pred"
+    for k, (w, h) in enumerate([(50, 30), (31, 77), (64, 64)]):
+        write_image(folder / f"frame{k}.png", w, h, seed=k)
+    main(
+        [
+            "predict",
+            *cli_args("multitask.yaml", tiny_root),
+            f"--data.predict_dir={folder}",
+            f"--ckpt_path={fit_ckpt}",
+            "--trainer.callbacks+=lightning_pose.callbacks.PredictionWriter",
+            f"--trainer.callbacks.output_dir={out}",
+        ]
+    )
+    result = np.load(out / "predictions.npz")
+    assert list(result["names"]) == ["frame0.png", "frame1.png", "frame2.png"]
+    assert result["keypoints_px"].shape == (3, K, 2) and np.isfinite(result["keypoints_px"]).all()
+    windows = result["joint_window_scores"]
+    assert windows.shape == (3, K, 2, 2) and ((windows > 0) & (windows < 1)).all()
+    np.testing.assert_allclose(result["scores"], windows.reshape(3, K, 4).max(-1), rtol=0, atol=0)
+    assert result["part_window_scores"].shape == (3, L, 2, 2)
