@@ -264,7 +264,10 @@ class HeatmapPose(PoseEstimator):
             raise ValueError(f"model.window_size must be > 0 input pixels, got {window_size!r}")
         refine = training_phase != "coarse"
         super().__init__(skeleton, 2 if refine else 1, optimizer, scheduler, evaluation)
-        self.save_hyperparameters(ignore=list(NOT_HPARAMS) + ["refinement"])
+        # flip_test is an evaluation switch, not a property of the weights: kept out of the
+        # hyperparameters so that `validate --ckpt_path=... --model.init_args.flip_test=true`
+        # is not overridden by the checkpoint's recorded value.
+        self.save_hyperparameters(ignore=list(NOT_HPARAMS) + ["refinement", "flip_test"])
         self.training_phase = training_phase
         self.fine_loss_weight = fine_loss_weight
         self.window_size = float(window_size)

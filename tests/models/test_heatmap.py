@@ -214,3 +214,7 @@ def test_cli_fit_then_predict_for_each_pooling(
     assert n > 0 and result["keypoints_px"].shape == (n, K, 2)
     assert np.isfinite(result["keypoints_px"]).all()
     assert result["scores"].shape == (n, K) and np.isfinite(result["scores"]).all()
+    # the flip test is switched on for a trained checkpoint from the command line
+    flipped = main(["validate", *common, f"--ckpt_path={ckpt}", "--model.init_args.flip_test=true"])
+    assert flipped.model.flip_test is True
+    assert "val/pdj@0.2" in flipped.trainer.callback_metrics
