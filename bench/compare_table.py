@@ -4,7 +4,7 @@
 
 One row per run: the steps its budget bought (batch 16), and the metrics of its last state on
 the validation images, with what they counted. Where a model has two stages (coarse and
-refined heat-maps) the coarse stage's PDJ@0.2 is shown beside the final one.
+refined heat-maps) the coarse stage's PDJ is shown beside the final one.
 """
 
 from __future__ import annotations
@@ -28,14 +28,14 @@ def last_values(metrics_csv: Path) -> dict[str, float]:
 
 def main(summary: Path) -> None:
     header = ["run", "commit", "steps", "fit s"] + [m.removeprefix("val/") for m in METRICS]
-    header += ["coarse pdj@0.2", "images / joints (PDJ, PCKh) / limbs"]
+    header += ["coarse pdj@0.05 / 0.1 / 0.2", "images / joints (PDJ, PCKh) / limbs"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for name, commit, steps, fit_s, _, val_dir, *_ in csv.reader(summary.open(), delimiter="\t"):
         v = last_values(Path(val_dir) / "metrics.csv")
         cells = [name, commit, steps, fit_s] + [f"{100 * v[m]:.1f}" for m in METRICS]
-        coarse = v.get("val/stage1/pdj@0.2")
-        cells.append("" if coarse is None else f"{100 * coarse:.1f}")
+        coarse = [v.get(f"val/stage1/pdj@{t}") for t in ("0.05", "0.1", "0.2")]
+        cells.append(" / ".join(f"{100 * c:.1f}" for c in coarse) if None not in coarse else "")
         cells.append(" / ".join(str(int(v[c])) for c in COUNTS))
         print("| " + " | ".join(cells) + " |")
 
