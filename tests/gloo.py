@@ -60,3 +60,24 @@ def run_on_gloo(worker: Callable[[int], None], world_size: int = 2, timeout_s: i
             for process in context.processes:
                 process.kill()
             pytest.fail(f"gloo workers did not finish within {timeout_s} s")
+
+
+def update_on_shards(metric, data: dict[str, torch.Tensor], shards: list[tuple[int, int]]):
+    """Update a metric with the ``[start, stop)`` slices of every tensor of ``data``."""
+    for start, stop in shards:
+        metric.update(**{k: v[start:stop] for k, v in data.items()})
+
+
+def assert_rank_results(
+    out: dict[str, torch.Tensor], expected: dict[str, float], rank: int, atol: float, rtol: float
+) -> None:
+    """A synced metric's results equal the reference's on every key, on process ``rank``."""
+    assert sorted(out) == sorted(expected), f"rank {rank}: keys {sorted(out)}"
+    for key, value in expected.items():
+        torch.testing.assert_close(
+            out[key],
+            torch.tensor(value, dtype=torch.float64),
+            atol=atol,
+            rtol=rtol,
+            msg=lambda m, key=key: f"rank {rank} {key}: {m}",
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from lightning_pose.metrics import PDJ
-from tests.gloo import requires_gloo, run_on_gloo
+from tests.gloo import assert_rank_results, requires_gloo, run_on_gloo, update_on_shards
 
 from .test_functional import ATOL, RTOL, as_numpy, concat, numpy_curve, numpy_pck, random_batch
 
@@ -24,21 +24,12 @@ def _worker(rank: int) -> None:
     """One process of the gloo group: its shard, then the summed metric."""
     data = _all_samples()
     metric = PDJ(NAMES, thresholds=THRESHOLDS, groups=GROUPS)
-    for start, stop in SHARDS[rank]:
-        metric.update(**{k: v[start:stop] for k, v in data.items()})
+    update_on_shards(metric, data, SHARDS[rank])
 
     everything = as_numpy(data)
     expected = numpy_pck(*everything, THRESHOLDS, NAMES, GROUPS, "pdj")
     out = metric.compute()
-    assert sorted(out) == sorted(expected), f"rank {rank}: keys {sorted(out)}"
-    for key, value in expected.items():
-        torch.testing.assert_close(
-            out[key],
-            torch.tensor(value, dtype=torch.float64),
-            atol=ATOL,
-            rtol=RTOL,
-            msg=lambda m, key=key: f"rank {rank} {key}: {m}",
-        )
+    assert_rank_results(out, expected, rank, ATOL, RTOL)
     _, fraction = metric.curve()
     torch.testing.assert_close(
         fraction, torch.from_numpy(numpy_curve(*everything, THRESHOLDS)), atol=ATOL, rtol=RTOL

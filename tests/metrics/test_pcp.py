@@ -12,7 +12,7 @@ from torchmetrics.utilities.data import dim_zero_sum
 
 from lightning_pose.metrics.pcp import PCP, _pcp_update
 from lightning_pose.skeleton import LSP
-from tests.gloo import requires_gloo, run_on_gloo
+from tests.gloo import assert_rank_results, requires_gloo, run_on_gloo, update_on_shards
 
 ATOL, RTOL = 1e-12, 1e-12
 
@@ -407,23 +407,14 @@ def _worker(rank: int) -> None:
     """One process of the gloo group: its shard, then the summed metric."""
     data = random_batch(torch.Generator().manual_seed(10), 9)
     metric = make_pcp()
-    for start, stop in SHARDS[rank]:
-        metric.update(**{k: v[start:stop] for k, v in data.items()})
+    update_on_shards(metric, data, SHARDS[rank])
     expected = numpy_pcp(*as_numpy(data), LIMBS, THRESHOLDS, GROUPS)
     all_hits, all_counts = numpy_sums(*as_numpy(data), LIMBS, THRESHOLDS)
     with metric.sync_context():  # the states are summed, not averaged, over ranks
         torch.testing.assert_close(metric.hits, torch.from_numpy(all_hits), atol=0, rtol=0)
         torch.testing.assert_close(metric.counts, torch.from_numpy(all_counts), atol=0, rtol=0)
     out = metric.compute()
-    assert sorted(out) == sorted(expected), f"rank {rank}: keys {sorted(out)}"
-    for key, value in expected.items():
-        torch.testing.assert_close(
-            out[key],
-            torch.tensor(value, dtype=torch.float64),
-            atol=ATOL,
-            rtol=RTOL,
-            msg=lambda m, key=key: f"rank {rank} {key}: {m}",
-        )
+    assert_rank_results(out, expected, rank, ATOL, RTOL)
     # after syncing, each rank keeps its own (local) sums
     local = concat([{k: v[a:b] for k, v in data.items()} for a, b in SHARDS[rank]])
     _, local_counts = numpy_sums(*as_numpy(local), LIMBS, THRESHOLDS)
