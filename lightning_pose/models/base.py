@@ -188,8 +188,10 @@ class PoseEstimator(pl.LightningModule):
         return out
 
     def trainable_parameters(self):
-        """Parameters handed to the optimiser (all, unless a variant freezes some)."""
-        return self.parameters()
+        """Parameters handed to the optimiser: those that require a gradient. A variant
+        freezes a part (earlier cascade stages, a frozen coarse model, a switched-off task)
+        with ``requires_grad_(False)``, and it is left out here."""
+        return [p for p in self.parameters() if p.requires_grad]
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.trainable_parameters())

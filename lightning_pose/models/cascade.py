@@ -107,9 +107,6 @@ class DeepPoseCascade(PoseEstimator):
             stage.eval()  # frozen: BatchNorm statistics and dropout stay as trained
         return self
 
-    def trainable_parameters(self):
-        return self.stages[-1].parameters()  # stages < S are frozen
-
     # --- inference ----------------------------------------------------------------------
     def _image_hr(self, batch: Batch) -> torch.Tensor:
         if "image_hr" not in batch:

@@ -304,11 +304,6 @@ class HeatmapPose(PoseEstimator):
             self.coarse.eval()  # frozen: no dropout, batch-norm statistics kept
         return self
 
-    def trainable_parameters(self):
-        if self.training_phase == "fine":
-            return self.refinement.parameters()
-        return self.parameters()
-
     # --- the two models -----------------------------------------------------------------
     def windows(self, centres: Tensor, image: Tensor) -> Tensor:
         """Refinement windows around ``centres (B, K, 2)`` box-normalised: (B, K, 4)."""

@@ -192,9 +192,6 @@ class MultiTaskPose(PoseEstimator):
             estimate["part_window_scores"] = out["part_logits"].sigmoid()  # (B, L, G_y, G_x)
         return estimate
 
-    def trainable_parameters(self):
-        return (p for p in self.parameters() if p.requires_grad)
-
     # --- training -----------------------------------------------------------------------
     def window_labels(self, batch: Batch) -> dict[str, tuple[Tensor, Tensor]]:
         """Window labels and weights of the detection tasks on, from the batch's visible joints.
