@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 
+from lightning_pose.callbacks.checkpoint import best_and_last
 from lightning_pose.cli import main
 
 
@@ -36,8 +37,8 @@ def train_cascade(
         if s >= 2:
             args.append(f"--model.init_args.init_checkpoint={previous}")
         cli = main(args)
-        callback = cli.trainer.checkpoint_callback
-        previous = callback.best_model_path or callback.last_model_path if callback else ""
+        best, last = best_and_last(cli.trainer)
+        previous = str(best or last or "")
         if not previous:
             raise RuntimeError(f"stage {s}: fit wrote no checkpoint (is checkpointing disabled?)")
         checkpoints.append(previous)

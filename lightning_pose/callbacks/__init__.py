@@ -1,5 +1,12 @@
+from lightning_pose.callbacks.checkpoint import LatestCheckpoint
 from lightning_pose.callbacks.evaluation_files import ErrorStatisticsWriter, PDJCurveWriter
 from lightning_pose.callbacks.metrics_table import MetricsTableWriter
 from lightning_pose.callbacks.prediction_writer import PredictionWriter
 
-__all__ = ["ErrorStatisticsWriter", "MetricsTableWriter", "PDJCurveWriter", "PredictionWriter"]
+__all__ = [
+    "ErrorStatisticsWriter",
+    "LatestCheckpoint",
+    "MetricsTableWriter",
+    "PDJCurveWriter",
+    "PredictionWriter",
+]

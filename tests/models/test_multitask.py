@@ -12,6 +12,7 @@ import torch
 from torch.testing import assert_close
 from torch.utils.data import DataLoader
 
+from lightning_pose.callbacks.checkpoint import best_and_last
 from lightning_pose.cli import main
 from lightning_pose.losses import coordinate_l2_loss
 from lightning_pose.models import DeepPose, MultiTaskPose
@@ -240,7 +241,7 @@ def test_cli_pretrain_then_fit_from_its_trunk_then_predict(
     metrics = pretrain.trainer.callback_metrics
     assert "train/loss_regression" not in metrics and math.isfinite(metrics["train/loss_joint_det"])
     assert 0 <= float(metrics["val/joint_det/ap"]) <= 1
-    pre_ckpt = Path(pretrain.trainer.checkpoint_callback.last_model_path)
+    pre_ckpt = best_and_last(pretrain.trainer)[1]
 
     # lr 0: the fit changes no parameter, so what it ends with is what it loaded.
     fit = main(
@@ -256,7 +257,7 @@ def test_cli_pretrain_then_fit_from_its_trunk_then_predict(
     assert {"train/loss_regression", "train/loss_joint_det", "train/loss_part_det"} <= set(
         fit.trainer.callback_metrics
     )
-    fit_ckpt = Path(fit.trainer.checkpoint_callback.last_model_path)
+    fit_ckpt = best_and_last(fit.trainer)[1]
     assert pre_ckpt.name == fit_ckpt.name == "last.ckpt" and pre_ckpt != fit_ckpt
     source = torch.load(pre_ckpt, map_location="cpu", weights_only=True)["state_dict"]
     loaded = torch.load(fit_ckpt, map_location="cpu", weights_only=True)["state_dict"]
