@@ -59,19 +59,78 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
 
 
+JPEG_SOI, JPEG_EOI, JPEG_SOS = b"\xff\xd8", b"\xff\xd9", 0xDA
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the whole 12-byte IEND chunk, CRC included
+
+
+def _jpeg_is_truncated(data: bytes) -> bool:
+    """Whether a JPEG's marker segments are intact but the file ends before the end-of-image
+    marker (EOI, FF D9) that follows the compressed image data.
+
+    Walks the segments from SOI to the first start-of-scan (SOS) by their lengths, so an EOI
+    inside an EXIF thumbnail does not count, then looks for EOI after it: inside entropy-coded
+    data an FF byte is always followed by 00 or a restart marker, so an EOI there is the end of
+    the image (bytes a camera appends after it are ignored). A damaged header (no marker where
+    one must be) is left to the decoder. ITU-T T.81 §B.1.1.
+    """
+    pos = 2  # after SOI
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return False  # not a marker where one must be: damaged, not truncated
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            pos += 2
+            continue
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if marker == JPEG_SOS:
+            return data.find(JPEG_EOI, pos + 2 + length) == -1
+        pos += 2 + length
+    return True  # the header itself is cut short
+
+
 def load_image(path: Path) -> np.ndarray:
     """Read an image file as RGB uint8 (H, W, 3).
 
+    A truncated JPEG or PNG is an error, not a partly grey image: libjpeg decodes a JPEG cut
+    short with only a warning ("Premature end of JPEG file"), filling the rest with grey.
+
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: the file exists but cannot be decoded as an image.
+        ValueError: the file exists but is truncated (a JPEG without its end-of-image marker
+            after the image data, a PNG without its IEND chunk) or cannot be decoded.
     """
     if not path.is_file():
         raise FileNotFoundError(f"image not found: {path}")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    data = path.read_bytes()
+    if data.startswith(JPEG_SOI) and _jpeg_is_truncated(data):
+        raise ValueError(
+            f"{path}: truncated JPEG ({len(data)} bytes, no end-of-image marker FF D9 after "
+            "the image data); expected a complete file"
+        )
+    if data.startswith(PNG_SIGNATURE) and PNG_IEND not in data:
+        raise ValueError(
+            f"{path}: truncated PNG ({len(data)} bytes, no IEND chunk); expected a complete file"
+        )
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise ValueError(f"{path}: cannot be decoded as an image (expected JPEG/PNG/BMP)")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def unreadable_images(paths: list[Path]) -> list[str]:
+    """Decode every image of ``paths`` (see :func:`load_image`) and describe each that fails:
+    one line per bad file, naming it and why; empty when all decode."""
+    problems = []
+    for path in paths:
+        try:
+            load_image(path)
+        except (OSError, ValueError) as err:
+            problems.append(str(err))
+    return problems
 
 
 def normaliser_px(

@@ -3,8 +3,10 @@ visibility, normalisers, the high-resolution view and augmentation."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import scipy.io
@@ -12,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from lightning_pose.codecs.box import decode, torso_box_to_person_box
-from lightning_pose.data.dataset import PoseDataset
+from lightning_pose.data.dataset import PoseDataset, load_image
 from lightning_pose.data.readers import PoseAnnotations, read_flic, read_lspet
 from lightning_pose.data.transforms import build_augmentation
 from lightning_pose.skeleton import LSP
@@ -198,3 +200,64 @@ def test_lsp_occluded_joints_are_labelled_and_keep_the_normalisers(tiny_root: Pa
     torch.testing.assert_close(
         sample["torso_diameter_px"], torch.tensor(float(expected)), rtol=1e-6, atol=1e-4
     )
+
+
+# --- load_image: truncated and damaged files ------------------------------------------------
+
+
+def jpeg_bytes(seed: int = 0) -> bytes:
+    """A complete 64x48 baseline JPEG of random pixels."""
+    image = np.random.default_rng(seed).integers(0, 256, size=(48, 64, 3), dtype=np.uint8)
+    ok, encoded = cv2.imencode(".jpg", image)
+    assert ok
+    return encoded.tobytes()
+
+
+def with_exif_thumbnail(jpeg: bytes) -> bytes:
+    """``jpeg`` with an APP1 segment after SOI that holds a whole JPEG (a thumbnail, with its
+    own SOS and EOI), as cameras write."""
+    thumbnail = jpeg_bytes(seed=1)
+    payload = b"Exif\x00\x00" + thumbnail
+    return jpeg[:2] + b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload + jpeg[2:]
+
+
+@pytest.mark.parametrize("keep", [10, 300, 0.5, -1], ids=["header", "tables", "half", "no-eoi"])
+@pytest.mark.parametrize("thumbnail", [False, True], ids=["plain", "exif-thumbnail"])
+def test_truncated_jpeg_is_an_error_naming_the_path(
+    tmp_path: Path, keep: float, thumbnail: bool
+) -> None:
+    data = jpeg_bytes()
+    if thumbnail:
+        data = with_exif_thumbnail(data)
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(data)
+    assert load_image(path).shape == (48, 64, 3)  # the whole file decodes
+    cut = int(len(data) * keep) if isinstance(keep, float) else keep
+    if thumbnail and keep == 300:
+        cut = len(data) - len(jpeg_bytes()) + 300  # inside the main image's tables
+    path.write_bytes(data[:cut])
+    with pytest.raises(ValueError, match=rf"{re.escape(str(path))}: truncated JPEG"):
+        load_image(path)
+
+
+def test_jpeg_with_bytes_after_its_end_marker_loads(tmp_path: Path) -> None:
+    path = tmp_path / "padded.jpg"
+    path.write_bytes(jpeg_bytes() + b"\x00" * 64 + b"trailer")
+    expected = cv2.cvtColor(cv2.imdecode(np.frombuffer(jpeg_bytes(), np.uint8), 1), 4)  # RGB
+    np.testing.assert_array_equal(load_image(path), expected)
+
+
+def test_truncated_png_is_an_error_naming_the_path(tmp_path: Path) -> None:
+    image = np.random.default_rng(0).integers(0, 256, size=(48, 64, 3), dtype=np.uint8)
+    path = tmp_path / "cut.png"
+    ok, encoded = cv2.imencode(".png", image)
+    assert ok
+    path.write_bytes(encoded.tobytes()[:-12])  # everything but the IEND chunk
+    with pytest.raises(ValueError, match=rf"{re.escape(str(path))}: truncated PNG"):
+        load_image(path)
+
+
+def test_real_lspet_images_are_complete(shared_data: Path) -> None:
+    """No false alarm on the real data: the first 300 LSPet images load."""
+    for i in range(1, 301):
+        assert load_image(shared_data / "lspet" / "images" / f"im{i:05d}.jpg").ndim == 3
