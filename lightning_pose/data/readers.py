@@ -51,6 +51,14 @@ class PoseAnnotations:
         return len(self.image_paths)
 
 
+@dataclass
+class _Names:
+    """What error messages name: image file names (N) and joint names (K)."""
+
+    image_names: list[str]
+    joint_names: tuple[str, ...]
+
+
 def _require(path: Path, what: str, layout: str) -> Path:
     if not path.exists():
         raise DatasetError(
@@ -85,22 +93,43 @@ def _read_joints(
     return joints.astype(np.float32)
 
 
-def _finite(path: Path, keypoints: np.ndarray, labelled: np.ndarray) -> np.ndarray:
+def _finite(path: Path, keypoints: np.ndarray, labelled: np.ndarray, ann: _Names) -> np.ndarray:
     """``keypoints (N, K, 2)`` with unlabelled joints' non-finite values set to 0.
 
     Raises:
         DatasetError: a labelled joint has a NaN or infinite coordinate (names the example,
-            0-based, and the joint index).
+            0-based, its image file and the joint); a NaN there would reach the loss and the
+            metrics.
     """
     finite = np.isfinite(keypoints).all(axis=-1)  # (N, K)
     bad = np.argwhere(labelled & ~finite)
     if len(bad):
         n, k = (int(v) for v in bad[0])
         raise DatasetError(
-            f"{path}: example {n} (0-based) has a non-finite coordinate on labelled joint {k} "
-            f"({len(bad)} such joints in all); expected finite pixel coordinates"
+            f"{path}: example {n} (0-based; image {ann.image_names[n]}) has a non-finite "
+            f"coordinate {keypoints[n, k].tolist()} on labelled joint {k} "
+            f"({ann.joint_names[k]}); {len(bad)} such joints in all. Expected finite pixel "
+            "coordinates on every labelled joint"
         )
     return np.where(finite[..., None], keypoints, 0.0).astype(np.float32)
+
+
+def _flags(path: Path, flags: np.ndarray, ann: _Names) -> None:
+    """Check that the visibility flags ``(N, K)`` are 0 or 1 (a NaN flag would silently read
+    as "not labelled").
+
+    Raises:
+        DatasetError: naming the first example (0-based, and its image) and joint with another
+            value.
+    """
+    bad = np.argwhere((flags != 0) & (flags != 1))
+    if len(bad):
+        n, k = (int(v) for v in bad[0])
+        raise DatasetError(
+            f"{path}: example {n} (0-based; image {ann.image_names[n]}) has visibility flag "
+            f"{flags[n, k]} on joint {k} ({ann.joint_names[k]}); {len(bad)} such flags in "
+            "all. Expected 0 or 1"
+        )
 
 
 LSPET_LAYOUT = "lspet/joints.mat (key 'joints', shape (14, 3, N)) and lspet/images/im00001.jpg ..."
@@ -114,19 +143,22 @@ def read_lspet(directory: Path) -> PoseAnnotations:
     placeholder (e.g. (0, -26)) or lies outside the image, so ``labelled = visible``.
 
     Raises:
-        DatasetError: the file is missing, unreadable, not of shape (14, 3, N), or a visible
-            joint's coordinate is not finite.
+        DatasetError: the file is missing, unreadable, not of shape (14, 3, N), has a flag
+            other than 0 or 1, or a visible joint's coordinate is not finite (the real file
+            has no NaN: its unlabelled joints are zeros or negative placeholders).
     """
     joints = _read_joints(directory, "LSPet", LSPET_LAYOUT, (14, 3), "(joint, x/y/flag, image)")
     joints = np.transpose(joints, (2, 0, 1))  # (N, 14, 3)
     n = joints.shape[0]
     paths = [directory / "images" / f"im{i + 1:05d}.jpg" for i in range(n)]
+    names = _Names([p.name for p in paths], LSP.joints)
+    _flags(directory / "joints.mat", joints[..., 2], names)
     labelled = joints[..., 2] == 1
     keypoints = joints[..., :2] - 1.0  # MATLAB 1-based -> 0-based pixel centres
     return PoseAnnotations(
         skeleton=LSP,
         image_paths=paths,
-        keypoints_px=_finite(directory / "joints.mat", keypoints, labelled),
+        keypoints_px=_finite(directory / "joints.mat", keypoints, labelled, names),
         labelled=labelled,
         visible=joints[..., 2] == 1,
     )
@@ -140,18 +172,21 @@ def read_lsp(directory: Path) -> PoseAnnotations:
     is ``labelled``.
 
     Raises:
-        DatasetError: the file is missing, unreadable, not of shape (3, 14, N), or a joint's
-            coordinate is not finite.
+        DatasetError: the file is missing, unreadable, not of shape (3, 14, N), has a flag
+            other than 0 or 1, or a joint's coordinate is not finite (every joint is labelled).
     """
     joints = _read_joints(directory, "LSP", LSP_LAYOUT, (3, 14), "(x/y/flag, joint, image)")
     joints = np.transpose(joints, (2, 1, 0))  # (N, 14, 3)
     n = joints.shape[0]
+    paths = [directory / "images" / f"im{i + 1:04d}.jpg" for i in range(n)]
+    names = _Names([p.name for p in paths], LSP.joints)
+    _flags(directory / "joints.mat", joints[..., 2], names)
     labelled = np.ones((n, 14), dtype=bool)
     index = np.arange(n)
     return PoseAnnotations(
         skeleton=LSP,
-        image_paths=[directory / "images" / f"im{i + 1:04d}.jpg" for i in range(n)],
-        keypoints_px=_finite(directory / "joints.mat", joints[..., :2] - 1.0, labelled),
+        image_paths=paths,
+        keypoints_px=_finite(directory / "joints.mat", joints[..., :2] - 1.0, labelled, names),
         labelled=labelled,
         visible=joints[..., 2] == 0,
         is_train=index < 1000,
@@ -178,11 +213,13 @@ def read_flic(directory: Path) -> PoseAnnotations:
     if coords.shape[1:] != (2, 29):
         raise DatasetError(f"{mat_path}: 'coords' has shape {coords.shape[1:]}, expected (2, 29)")
     keypoints = np.transpose(coords[:, :, list(FLIC_COORD_INDICES)], (0, 2, 1)) - 1.0
-    keypoints = _finite(mat_path, keypoints, np.ones(keypoints.shape[:2], dtype=bool))
+    paths = [directory / "images" / str(e["filepath"].item()) for e in examples]
+    names = _Names([p.name for p in paths], FLIC.joints)
+    keypoints = _finite(mat_path, keypoints, np.ones(keypoints.shape[:2], dtype=bool), names)
     torsobox = np.stack([np.asarray(e["torsobox"], np.float32).ravel() for e in examples]) - 1.0
     return PoseAnnotations(
         skeleton=FLIC,
-        image_paths=[directory / "images" / str(e["filepath"].item()) for e in examples],
+        image_paths=paths,
         keypoints_px=keypoints,
         labelled=np.ones(keypoints.shape[:2], dtype=bool),
         visible=np.ones(keypoints.shape[:2], dtype=bool),
@@ -192,16 +229,24 @@ def read_flic(directory: Path) -> PoseAnnotations:
     )
 
 
-def list_images(directory: Path) -> list[Path]:
+def list_images(directory: Path, key: str = "data.predict_dir") -> list[Path]:
     """Image files of a folder (no annotations), sorted by name, for ``predict``.
+
+    Args:
+        directory: the folder.
+        key: the config key that named it, for error messages.
 
     Raises:
         DatasetError: the folder does not exist or holds no image.
     """
-    _require(directory, "Prediction image folder", "a folder of .jpg/.jpeg/.png/.bmp images")
+    if not directory.is_dir():
+        raise DatasetError(
+            f"{key}: the folder of images to predict, {directory.resolve()}, does not exist; "
+            f"expected a folder of {'/'.join(IMAGE_SUFFIXES)} images"
+        )
     paths = sorted(p for p in directory.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
-        raise DatasetError(f"{directory}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
+        raise DatasetError(f"{key}: {directory}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
     return paths
 
 

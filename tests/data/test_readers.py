@@ -95,7 +95,36 @@ def test_nan_on_a_labelled_joint_names_example_and_joint(
         joints[0, 4, 1] = np.nan  # (x/y/flag, joint, image)
     (tmp_path / folder).mkdir()
     scipy.io.savemat(tmp_path / folder / "joints.mat", {key: joints})
-    with pytest.raises(DatasetError, match=r"joints.mat: example 1 .* labelled joint 4"):
+    image = "im00002.jpg" if folder == "lspet" else "im0002.jpg"
+    with pytest.raises(
+        DatasetError,
+        match=rf"joints.mat: example 1 \(0-based; image {image}\) has a non-finite coordinate "
+        r"\[nan, 0.0\] on labelled joint 4 \(left_knee\)",
+    ):
+        reader(tmp_path / folder)
+
+
+@pytest.mark.parametrize(
+    ("reader", "folder", "layout"),
+    [(read_lspet, "lspet", (14, 3, 2)), (read_lsp, "lsp", (3, 14, 2))],
+)
+@pytest.mark.parametrize("flag", [np.nan, 2.0, 0.5])
+def test_visibility_flag_other_than_0_or_1_names_example_and_joint(
+    tmp_path: Path, reader, folder: str, layout: tuple[int, int, int], flag: float
+) -> None:
+    """A NaN flag would otherwise read as "not labelled" (LSPet) without a word."""
+    joints = np.ones(layout)
+    if folder == "lspet":
+        joints[13, 2, 1] = flag  # (joint, x/y/flag, image)
+    else:
+        joints[2, 13, 1] = flag  # (x/y/flag, joint, image)
+    (tmp_path / folder).mkdir()
+    scipy.io.savemat(tmp_path / folder / "joints.mat", {"joints": joints})
+    with pytest.raises(
+        DatasetError,
+        match=rf"joints.mat: example 1 \(0-based; image im0+2.jpg\) has visibility flag "
+        rf"{flag} on joint 13 \(head_top\); 1 such flags in all. Expected 0 or 1",
+    ):
         reader(tmp_path / folder)
 
 
