@@ -12,7 +12,7 @@ import torch
 from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from lightning_pose.data.dataset import ImageFolderDataset, PoseDataset
+from lightning_pose.data.dataset import ImageFolderDataset, PoseDataset, unreadable_images
 from lightning_pose.data.readers import READERS, DatasetError, PoseAnnotations, list_images
 from lightning_pose.data.transforms import build_augmentation
 from lightning_pose.skeleton import SKELETONS, Skeleton
@@ -96,6 +96,9 @@ class PoseDataModule(pl.LightningDataModule):
         scale, rotation_deg, translate, flip_prob, color_jitter: training augmentation (see
             :func:`lightning_pose.data.transforms.build_augmentation`).
         predict_dir: folder of unannotated images for ``predict``; None = the test split.
+            ``predict`` decodes every image it will read when it sets up and stops, listing
+            every missing, truncated or undecodable file, before the model runs: no image is
+            skipped, so ``predictions.npz`` always covers the whole folder.
         highres_factor: f > 1 adds ``image_hr`` at f x ``input_size`` to each annotated sample
             (the DeepPose cascade re-crops it around each joint; see ``PoseDataset``).
 
@@ -181,19 +184,91 @@ class PoseDataModule(pl.LightningDataModule):
             highres_factor=self.highres_factor,
         )
 
+    def _describe_split(self, split: str, count: int) -> str:
+        """E.g. "the lspet validation split (900 images; data.val_every=10, data.max_samples=
+        None)", for error messages."""
+        word = {"train": "training", "val": "validation", "test": "test"}[split]
+        return (
+            f"the {self.dataset} {word} split ({count} images; data.val_every={self.val_every}, "
+            f"data.max_samples={self.max_samples})"
+        )
+
+    def check_split(self, split: str, dataset: PoseDataset, evaluated: bool) -> None:
+        """Fail before any work when a split cannot serve its purpose.
+
+        Every split needs an image; an evaluated one (validation, test) also needs an image PDJ
+        can score: both torso joints labelled and apart, the torso diameter being PDJ's
+        normaliser (DeepPose §5). Without one, ``val/pdj@...`` is never logged and a
+        checkpoint monitoring it fails only after the first stretch of training.
+
+        Raises:
+            DatasetError: naming the split, its size and the settings that made it.
+        """
+        if len(dataset) == 0:
+            raise DatasetError(
+                f"{self._describe_split(split, 0)} has no images; expected at least one "
+                f"(the {self.dataset} annotations have {len(dataset.annotations)} examples)"
+            )
+        if not evaluated:
+            return
+        ann, (a, b) = dataset.annotations, self.skeleton.torso
+        labelled = ann.labelled[dataset.indices]  # (N, K)
+        keypoints = ann.keypoints_px[dataset.indices]  # (N, K, 2) pixels
+        apart = np.linalg.norm(keypoints[:, a] - keypoints[:, b], axis=-1) > 0  # (N,)
+        if not (labelled[:, a] & labelled[:, b] & apart).any():
+            joints = f"{self.skeleton.joints[a]}, {self.skeleton.joints[b]}"
+            raise DatasetError(
+                f"{self._describe_split(split, len(dataset))} has no image PDJ can score: "
+                f"none has both torso joints ({joints}) labelled and apart, and the torso "
+                "diameter normalises PDJ (DeepPose §5). Expected at least one such image"
+            )
+
+    def check_predict_images(self, paths: list[Path], where: str) -> None:
+        """Decode every image ``predict`` will read, before the model runs.
+
+        Raises:
+            DatasetError: listing every image that is missing, truncated or undecodable (so
+                one bad file never costs a finished predict run); nothing is predicted.
+        """
+        problems = unreadable_images(paths)
+        if problems:
+            listing = "\n  ".join(problems)
+            raise DatasetError(
+                f"{where}: {len(problems)} of {len(paths)} images cannot be read; fix or remove "
+                f"them (nothing was predicted):\n  {listing}"
+            )
+
     def setup(self, stage: str) -> None:
+        """Build the stage's splits and check them (see :meth:`check_split` and
+        :meth:`check_predict_images`).
+
+        Raises:
+            DatasetError: a split without images, an evaluated split without an image PDJ can
+                score, or predict images that cannot be read.
+        """
+        validating = self.trainer is None or self.trainer.limit_val_batches != 0
         if stage == "fit":
             self.splits["train"] = self.make_split("train", augment=True)
+            self.check_split("train", self.splits["train"], evaluated=False)
             self.splits["val"] = self.make_split("val", augment=False)
+            if validating:
+                self.check_split("val", self.splits["val"], evaluated=True)
         elif stage == "validate":
             self.splits["val"] = self.make_split("val", augment=False)
+            self.check_split("val", self.splits["val"], evaluated=True)
         elif stage == "test":
             self.splits["test"] = self.make_split("test", augment=False)
+            self.check_split("test", self.splits["test"], evaluated=True)
         elif stage == "predict":
             if self.predict_dir is not None:
                 self.predict_paths = list_images(Path(self.predict_dir))
+                paths, where = self.predict_paths, f"data.predict_dir={self.predict_dir}"
             else:
-                self.splits["predict"] = self.make_split("test", augment=False)
+                split = self.splits["predict"] = self.make_split("test", augment=False)
+                self.check_split("test", split, evaluated=False)
+                paths = [split.annotations.image_paths[i] for i in split.indices]
+                where = self._describe_split("test", len(split))
+            self.check_predict_images(paths, where)
 
     def _eval_sampler(self, dataset: Dataset) -> Sampler | None:
         """Under several processes, each evaluation image goes to exactly one process.

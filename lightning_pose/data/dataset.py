@@ -115,7 +115,12 @@ def load_image(path: Path) -> np.ndarray:
         raise ValueError(
             f"{path}: truncated PNG ({len(data)} bytes, no IEND chunk); expected a complete file"
         )
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if not data:
+        raise ValueError(f"{path}: cannot be decoded as an image (empty file, 0 bytes)")
+    try:
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:  # OpenCV raises for some malformed files instead of returning None
+        image = None
     if image is None:
         raise ValueError(f"{path}: cannot be decoded as an image (expected JPEG/PNG/BMP)")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
