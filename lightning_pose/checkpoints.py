@@ -1,6 +1,7 @@
-"""Loading weights from a checkpoint into part of a model (cascade stages, detection
-pre-training), safely: ``torch.load(weights_only=True)`` unpickles tensors and plain
-containers only, never arbitrary objects.
+"""Reading checkpoints safely and checking they fit: ``torch.load(weights_only=True)`` unpickles
+tensors and plain containers only, never arbitrary objects. Loading weights into part of a
+model (cascade stages, detection pre-training); checking a ``--ckpt_path`` against the config
+(its joints and input size) before a run starts.
 """
 
 from __future__ import annotations
@@ -12,9 +13,14 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from lightning_pose.skeleton import Skeleton
 
-def read_state_dict(path: str | Path, key: str = "model.init_checkpoint") -> dict[str, Tensor]:
-    """The ``state_dict`` of a Lightning checkpoint, read with ``weights_only=True``.
+# ``ckpt_path`` values the Trainer resolves itself (not file names).
+LIGHTNING_CKPT_NAMES = ("last", "best", "hpc", "registry")
+
+
+def read_checkpoint(path: str | Path, key: str = "model.init_checkpoint") -> dict:
+    """A Lightning checkpoint, read with ``weights_only=True``.
 
     Args:
         path: the ``.ckpt`` file.
@@ -32,14 +38,86 @@ def read_state_dict(path: str | Path, key: str = "model.init_checkpoint") -> dic
         raise ValueError(f"{key}: {path} is empty (0 bytes), expected a Lightning checkpoint")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as err:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
         raise ValueError(
             f"{key}: {path} cannot be read as a checkpoint with weights_only=True "
             f"(expected a Lightning .ckpt of tensors and plain values): {err}"
         ) from err
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
         raise ValueError(f"{key}: {path} has no 'state_dict': not a Lightning checkpoint")
-    return checkpoint["state_dict"]
+    return checkpoint
+
+
+def read_state_dict(path: str | Path, key: str = "model.init_checkpoint") -> dict[str, Tensor]:
+    """The ``state_dict`` of a Lightning checkpoint (see :func:`read_checkpoint`)."""
+    return read_checkpoint(path, key)["state_dict"]
+
+
+def checkpoint_file(ckpt_path: str | Path | None, key: str = "ckpt_path") -> Path | None:
+    """The file ``ckpt_path`` names, checked to be a readable checkpoint; None where there is
+    no file to check: no ``ckpt_path``, one of the names the Trainer resolves itself
+    (``"last"``, ``"best"``, ...) or a remote URL.
+
+    Raises:
+        FileNotFoundError, ValueError: see :func:`read_checkpoint`.
+    """
+    if ckpt_path is None:
+        return None
+    text = str(ckpt_path)
+    special = text in LIGHTNING_CKPT_NAMES or text.startswith("registry:") or "://" in text
+    if special and not Path(text).is_file():
+        return None
+    read_checkpoint(text, key)
+    return Path(text)
+
+
+def checkpoint_mismatches(checkpoint: dict, skeleton: Skeleton, input_size: int) -> list[str]:
+    """How a checkpoint's record differs from the config: its joints (``checkpoint["pose"]``,
+    written by ``PoseEstimator.on_save_checkpoint``) and the crop side it was trained at
+    (``datamodule_hyper_parameters["input_size"]``, pixels). What the checkpoint does not
+    record is not compared. Empty when it fits."""
+    problems = []
+    record = (checkpoint.get("pose") or {}).get("skeleton") or {}
+    joints = record.get("joints")
+    if joints is not None and list(joints) != list(skeleton.joints):
+        problems.append(
+            f"its model estimates the {len(joints)} joints of skeleton {record.get('name')!r} "
+            f"({', '.join(joints)}), the config's data (data.dataset) the {skeleton.num_joints} "
+            f"of {skeleton.name!r} ({', '.join(skeleton.joints)}); use the dataset config it "
+            "was trained with"
+        )
+    trained = (checkpoint.get("datamodule_hyper_parameters") or {}).get("input_size")
+    if trained is not None and int(trained) != input_size:
+        problems.append(
+            f"it was trained on {trained} px crops, the config asks for data.input_size="
+            f"{input_size}; set --data.input_size={trained}"
+        )
+    return problems
+
+
+def check_checkpoint_fits(
+    ckpt_path: str | Path | None, skeleton: Skeleton, input_size: int, key: str = "ckpt_path"
+) -> None:
+    """Refuse a checkpoint that does not fit the config, before a run starts (a raw tensor-size
+    error or, worse, silently wrong predictions otherwise).
+
+    Args:
+        ckpt_path: the ``--ckpt_path`` value (nothing is checked where
+            :func:`checkpoint_file` finds no file).
+        skeleton: the config's data skeleton (``data.skeleton``).
+        input_size: the config's ``data.input_size``, pixels.
+        key: the config key, for error messages.
+
+    Raises:
+        FileNotFoundError, ValueError: an unreadable file (see :func:`read_checkpoint`), or
+            one that differs from the config (see :func:`checkpoint_mismatches`).
+    """
+    path = checkpoint_file(ckpt_path, key)
+    if path is None:
+        return
+    problems = checkpoint_mismatches(read_checkpoint(path, key), skeleton, input_size)
+    if problems:
+        raise ValueError(f"{key}: {path} does not fit the config: {'; and '.join(problems)}")
 
 
 def select_prefix(state: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:

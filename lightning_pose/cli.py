@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
+from lightning_pose.checkpoints import check_checkpoint_fits, checkpoint_file
 from lightning_pose.data.datamodule import PoseDataModule
 from lightning_pose.metrics.protocol import EvaluationProtocol
 from lightning_pose.models.base import PoseEstimator
@@ -38,6 +39,21 @@ class PoseLightningCLI(LightningCLI):
         parser.link_arguments("data.skeleton", "model.init_args.skeleton", apply_on="instantiate")
         parser.link_arguments("evaluation", "model.init_args.evaluation", apply_on="instantiate")
         parser.set_defaults({"model": DEFAULT_MODEL})
+
+    def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
+        """Parse, then refuse a ``ckpt_path`` that is not a readable checkpoint (empty, not a
+        torch file) with a clear error, before Lightning reads its hyperparameters."""
+        super().parse_arguments(parser, args)
+        if self.config.get("subcommand"):
+            checkpoint_file(self.config[self.config.subcommand].get("ckpt_path"))
+
+    def before_fit(self) -> None:
+        """Before any work: a ``ckpt_path`` must fit the config's joints and input size
+        (:func:`lightning_pose.checkpoints.check_checkpoint_fits`)."""
+        ckpt_path = self.config_init[self.subcommand].get("ckpt_path")
+        check_checkpoint_fits(ckpt_path, self.datamodule.skeleton, self.datamodule.input_size)
+
+    before_validate = before_test = before_predict = before_fit
 
 
 def main(args: list[str] | None = None, run: bool = True) -> PoseLightningCLI:

@@ -1,15 +1,23 @@
 """The shared partial-weights loader: loads one part and only it, with weights_only=True, and
-says clearly what is wrong with a bad file."""
+says clearly what is wrong with a bad file; a --ckpt_path checked against the config."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from lightning_pose.checkpoints import load_partial_weights, read_state_dict
+from lightning_pose.checkpoints import (
+    check_checkpoint_fits,
+    checkpoint_file,
+    checkpoint_mismatches,
+    load_partial_weights,
+    read_state_dict,
+)
+from lightning_pose.skeleton import FLIC, LSP, Skeleton
 
 
 def small() -> nn.Module:
@@ -79,3 +87,69 @@ def test_missing_file_state_dict_prefix_and_shape(tmp_path: Path) -> None:
     path = save(tmp_path / "c.ckpt", {f"trunk.{k}": v for k, v in partial.items()})
     with pytest.raises(ValueError, match=r"do not fit Sequential: missing \['1.weight'"):
         load_partial_weights(small(), path, ["trunk."])
+
+
+# --- a --ckpt_path checked against the config --------------------------------------------------
+
+
+def record(skeleton: Skeleton | None, input_size: int | None) -> dict:
+    """The parts of a Lightning checkpoint the check reads, as ``fit`` writes them."""
+    checkpoint: dict = {"state_dict": {}}
+    if skeleton is not None:
+        checkpoint["pose"] = {"skeleton": skeleton.to_dict()}
+    if input_size is not None:
+        checkpoint["datamodule_hyper_parameters"] = {"dataset": "lspet", "input_size": input_size}
+    return checkpoint
+
+
+@pytest.mark.parametrize(
+    ("skeleton", "input_size", "expected"),
+    [
+        (LSP, 64, []),
+        (None, None, []),  # nothing recorded: nothing to compare
+        (FLIC, 64, ["joints"]),
+        (LSP, 220, ["size"]),
+        (FLIC, 220, ["joints", "size"]),
+    ],
+)
+def test_checkpoint_mismatches_known_answers(
+    skeleton: Skeleton | None, input_size: int | None, expected: list[str]
+) -> None:
+    problems = checkpoint_mismatches(record(skeleton, input_size), LSP, 64)
+    kinds = ["joints" if "joints of skeleton" in p else "size" for p in problems]
+    assert kinds == expected
+    if "size" in expected:
+        assert problems[-1] == (
+            f"it was trained on {input_size} px crops, the config asks for "
+            f"data.input_size=64; set --data.input_size={input_size}"
+        )
+    if "joints" in expected:
+        assert problems[0].startswith(
+            "its model estimates the 11 joints of skeleton 'flic' (left_shoulder, left_elbow, "
+        )
+        assert "the config's data (data.dataset) the 14 of 'lsp' (right_ankle, " in problems[0]
+
+
+def test_check_checkpoint_fits_names_the_key_and_file(tmp_path: Path) -> None:
+    path = tmp_path / "flic.ckpt"
+    torch.save(record(FLIC, 64), path)
+    check_checkpoint_fits(path, FLIC, 64)  # fits: no error
+    with pytest.raises(ValueError, match=rf"ckpt_path: {re.escape(str(path))} does not fit"):
+        check_checkpoint_fits(path, LSP, 64)
+
+
+@pytest.mark.parametrize("name", [None, "last", "best", "hpc", "registry", "s3://bucket/x.ckpt"])
+def test_checkpoint_file_leaves_names_the_trainer_resolves(name: str | None) -> None:
+    assert checkpoint_file(name) is None
+    check_checkpoint_fits(name, LSP, 64)  # nothing to read, nothing raised
+
+
+def test_checkpoint_file_checks_a_real_path(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"ckpt_path: .*last does not exist"):
+        checkpoint_file(tmp_path / "last")  # a path, not the bare name "last"
+    path = tmp_path / "empty.ckpt"
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"ckpt_path: .*empty.ckpt is empty \(0 bytes\)"):
+        checkpoint_file(path)
+    torch.save(record(LSP, 64), tmp_path / "good.ckpt")
+    assert checkpoint_file(tmp_path / "good.ckpt") == tmp_path / "good.ckpt"
