@@ -20,6 +20,7 @@ from lightning_pose.checkpoints import check_checkpoint_fits, checkpoint_file
 from lightning_pose.data.datamodule import PoseDataModule
 from lightning_pose.metrics.protocol import EvaluationProtocol
 from lightning_pose.models.base import PoseEstimator
+from lightning_pose.resume import resolve_resume
 
 DEFAULT_MODEL = {
     "class_path": "lightning_pose.models.DeepPose",
@@ -54,6 +55,11 @@ class PoseLightningCLI(LightningCLI):
         check_checkpoint_fits(ckpt_path, self.datamodule.skeleton, self.datamodule.input_size)
 
     before_validate = before_test = before_predict = before_fit
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        if self.subcommand == "fit":
+            resolve_resume(config)  # --ckpt_path last -> the run folder it resumes
 
 
 def main(args: list[str] | None = None, run: bool = True) -> PoseLightningCLI:

@@ -14,6 +14,11 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lightning_pose.data.dataset import ImageFolderDataset, PoseDataset, unreadable_images
 from lightning_pose.data.readers import READERS, DatasetError, PoseAnnotations, list_images
+from lightning_pose.data.sampling import (
+    ResumableDataLoader,
+    ResumableDistributedSampler,
+    SeededAugmentation,
+)
 from lightning_pose.data.transforms import build_augmentation
 from lightning_pose.skeleton import SKELETONS, Skeleton
 
@@ -40,19 +45,6 @@ def resolve_data_root(root: str | None) -> Path:
             "lspet/, lsp/ and flic/"
         )
     return path
-
-
-def seed_augmentation(worker_id: int = 0) -> None:
-    """DataLoader ``worker_init_fn``: seed the dataset's albumentations pipeline from torch.
-
-    albumentations 2 draws from its own generator, created once; forked workers would all copy
-    it and draw the same augmentations, and ``seed_everything`` would not reach it. In a worker
-    ``torch.initial_seed()`` is the loader's base seed + worker id, so each worker differs and a
-    seeded run repeats.
-    """
-    info = torch.utils.data.get_worker_info()
-    if info is not None and getattr(info.dataset, "augmentation", None) is not None:
-        info.dataset.augmentation.set_random_seed(torch.initial_seed() % 2**32)
 
 
 def split_indices(annotations: PoseAnnotations, val_every: int) -> dict[str, np.ndarray]:
@@ -286,9 +278,7 @@ class PoseDataModule(pl.LightningDataModule):
         )
 
     def _loader(self, dataset, shuffle: bool, sampler: Sampler | None = None) -> DataLoader:
-        augmentation = getattr(dataset, "augmentation", None)
-        if augmentation is not None and self.num_workers == 0:
-            augmentation.set_random_seed(int(torch.randint(2**31, ()).item()))
+        """An evaluation or predict loader: fixed order, no augmentation."""
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
@@ -296,12 +286,33 @@ class PoseDataModule(pl.LightningDataModule):
             sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
-            drop_last=shuffle and len(dataset) > self.batch_size,
-            worker_init_fn=seed_augmentation,
         )
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.splits["train"], shuffle=True)
+    def train_dataloader(self) -> ResumableDataLoader:
+        """Shuffled, augmented, sharded over the processes, and resumable mid-epoch: the order
+        and every augmentation are functions of (seed, epoch, image) only (see
+        :mod:`lightning_pose.data.sampling`). The seed is drawn from torch's generator, which
+        ``seed_everything`` sets, and broadcast from rank zero."""
+        dataset = self.splits["train"]
+        trainer = self.trainer
+        seed = int(torch.randint(2**31, ()).item())
+        if trainer is not None:
+            seed = int(trainer.strategy.broadcast(seed))
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
+
+        def batches_done() -> int:  # of the current epoch, when a checkpoint is saved
+            return trainer.fit_loop.epoch_loop.batch_progress.current.processed if trainer else 0
+
+        return ResumableDataLoader(
+            SeededAugmentation(dataset),
+            batch_size=self.batch_size,
+            sampler=ResumableDistributedSampler(dataset, world, rank, seed),
+            batches_done=batches_done,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            drop_last=len(dataset) > self.batch_size * world,
+            seed=seed,
+        )
 
     def val_dataloader(self) -> DataLoader:
         dataset = self.splits["val"]

@@ -108,6 +108,24 @@ class PoseEstimator(pl.LightningModule):
             "skeleton": self.skeleton.to_dict(),
             "evaluation": self.evaluation.to_dict(),
         }
+        # torch's generator (dropout, the cascade's sampled displacements): a resumed fit
+        # restores it before its first step, so it continues as the run it resumes.
+        checkpoint["rng"] = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            checkpoint["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._rng_to_restore = checkpoint.get("rng")
+
+    def on_train_batch_start(self, batch: Batch, batch_idx: int) -> None:
+        """On the first step of a resumed fit: restore the generator state of its checkpoint
+        (after the sanity check and the loaders' set-up, which may draw from it)."""
+        rng = getattr(self, "_rng_to_restore", None)
+        if rng is not None:
+            torch.set_rng_state(rng["torch"])
+            if "cuda" in rng and self.device.type == "cuda":
+                torch.cuda.set_rng_state(rng["cuda"], self.device)
+            self._rng_to_restore = None
 
     # --- to implement -------------------------------------------------------------------
     def estimate(self, batch: Batch) -> Estimate:

@@ -1,0 +1,163 @@
+"""Resuming a fit in its own run folder: ``fit ... --ckpt_path last``.
+
+Lightning alone resolves ``--ckpt_path last`` inside the *new* run's folder (``version_{N+1}``,
+which has no checkpoint yet), so it starts from scratch with only a warning; and its
+``CSVLogger`` deletes ``metrics.csv`` when it opens an existing folder. Here:
+
+* :func:`resolve_resume` (called by the CLI before anything is built) turns ``last`` into the
+  newest run folder's ``checkpoints/last.ckpt`` (or Lightning's SLURM requeue checkpoint
+  ``hpc_ckpt_*.ckpt`` in ``trainer.default_root_dir``, whichever is newer) and points the
+  loggers at that folder, so the resumed fit writes its tables, curves, checkpoints and
+  metrics where the run started, and its best-checkpoint bookkeeping is restored. A
+  checkpoint path inside a run folder resumes in that folder too. Under SLURM
+  (``SLURM_JOB_ID`` set) the run folder is ``slurm_<job id>``, so a requeued job finds its own
+  run and never another job's.
+* :class:`CSVLogger` keeps the rows of the run it resumes, dropping those from the resumed step
+  on (the killed run logged them after its last checkpoint; the resumed run logs them again).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from lightning_fabric.loggers.csv_logs import _ExperimentWriter as _FabricExperimentWriter
+from pytorch_lightning.loggers import CSVLogger as _LightningCSVLogger
+from pytorch_lightning.loggers.csv_logs import ExperimentWriter
+from pytorch_lightning.loggers.logger import rank_zero_experiment
+from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_warn
+
+SLURM_JOB_ENV = "SLURM_JOB_ID"
+
+
+class _ResumingWriter(ExperimentWriter):
+    """``metrics.csv`` writer that appends to an existing file (see :class:`CSVLogger`)."""
+
+    def __init__(self, log_dir: str) -> None:
+        super().__init__(log_dir)
+        self._trim_pending = self._fs.isfile(self.metrics_file_path)
+        if self._trim_pending:
+            with self._fs.open(self.metrics_file_path, "r", newline="") as f:
+                self.metrics_keys = list(csv.DictReader(f).fieldnames or [])
+
+    def _check_log_dir_exists(self) -> None:
+        """Lightning's deletes ``metrics.csv`` here; a resumed run keeps it."""
+
+    def log_metrics(self, metrics_dict: dict[str, float], step: int | None = None) -> None:
+        if self._trim_pending and step is not None:
+            self._drop_rows_from(step)
+        super().log_metrics(metrics_dict, step)
+
+    def _drop_rows_from(self, step: int) -> None:
+        self._trim_pending = False
+        with self._fs.open(self.metrics_file_path, "r", newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r.get("step") and int(r["step"]) < step]
+        with self._fs.open(self.metrics_file_path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.metrics_keys)
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+class CSVLogger(_LightningCSVLogger):
+    """Lightning's ``CSVLogger`` (same arguments) that resumes a run's ``metrics.csv``: opened
+    in a folder that already has one, it keeps the rows before the first step the resumed run
+    logs, instead of deleting the file."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> _FabricExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _ResumingWriter(log_dir=self.log_dir)
+        return self._experiment
+
+
+def _version_folder(version: int | str) -> str:
+    return f"version_{version}" if isinstance(version, int) else str(version)
+
+
+def _version_of(folder: str) -> int | str:
+    match = re.fullmatch(r"version_(\d+)", folder)
+    return int(match.group(1)) if match else folder
+
+
+def _latest_last_checkpoint(root: Path) -> Path | None:
+    """``<root>/<run>/checkpoints/last.ckpt`` of the newest run (highest ``version_N``, then
+    modification time)."""
+    found = [p for p in root.glob("*/checkpoints/last.ckpt") if p.is_file()]
+
+    def order(path: Path) -> tuple[int, float]:
+        version = _version_of(path.parents[1].name)
+        return (version if isinstance(version, int) else -1, path.stat().st_mtime)
+
+    return max(found, key=order, default=None)
+
+
+def _hpc_checkpoint(default_root_dir: str | None) -> Path | None:
+    """Lightning's newest SLURM requeue checkpoint (``hpc_ckpt_<n>.ckpt``), if any."""
+    folder = Path(default_root_dir or ".")
+    found = [(int(m.group(1)), p) for p in folder.glob("hpc_ckpt_*.ckpt")
+             if (m := re.fullmatch(r"hpc_ckpt_(\d+)\.ckpt", p.name))]  # fmt: skip
+    return max(found)[1] if found else None
+
+
+def _logger_entries(trainer: Any) -> list[Any]:
+    loggers = trainer.logger
+    entries = loggers if isinstance(loggers, list) else [loggers]
+    return [e for e in entries if hasattr(e, "get") and e.get("class_path")]
+
+
+def resolve_resume(config: Any) -> None:
+    """Point a ``fit`` config at the run it resumes (in place; see the module docstring).
+
+    ``config``: the parsed ``fit`` namespace (``ckpt_path``, ``trainer.logger``,
+    ``trainer.default_root_dir``). The run folder is that of the first ``CSVLogger`` in
+    ``trainer.logger`` (``<save_dir>/<name>/<version>``), whose ``version`` is set to the
+    resumed run's; checkpoints and result files follow it. A W&B logger starts a new W&B run.
+
+    Raises:
+        FileNotFoundError: ``--ckpt_path`` names a file that does not exist.
+    """
+    entries = _logger_entries(config.trainer)
+    csv_entry = next((e for e in entries if str(e.class_path).endswith("CSVLogger")), None)
+    slurm_job = os.environ.get(SLURM_JOB_ENV)
+    if csv_entry is not None and slurm_job and csv_entry.init_args.get("version") is None:
+        csv_entry.init_args.version = f"slurm_{slurm_job}"
+    ckpt_path = config.get("ckpt_path")
+    if ckpt_path is None or csv_entry is None:
+        return
+    args = csv_entry.init_args
+    root = Path(args.get("save_dir") or ".") / (args.get("name") or "lightning_logs")
+    if ckpt_path == "last":
+        version = args.get("version")
+        if version is not None:
+            last = root / _version_folder(version) / "checkpoints" / "last.ckpt"
+            last = last if last.is_file() else None
+        else:
+            last = _latest_last_checkpoint(root)
+        hpc = _hpc_checkpoint(config.trainer.get("default_root_dir")) if slurm_job else None
+        candidates = [p for p in (last, hpc) if p is not None]
+        if not candidates:
+            rank_zero_warn(
+                f"--ckpt_path last: no run with checkpoints/last.ckpt under {root}"
+                + (f" (SLURM job {slurm_job})" if slurm_job else "")
+                + ": starting a new run"
+            )
+            config.ckpt_path = None
+            return
+        chosen = max(candidates, key=lambda p: p.stat().st_mtime)
+        config.ckpt_path = str(chosen)
+        rank_zero_info(f"--ckpt_path last: resuming from {chosen}")
+        if chosen != last:
+            return  # the hpc checkpoint: its run folder is the SLURM one, already set
+        ckpt = chosen
+    else:
+        ckpt = Path(ckpt_path)
+        if not ckpt.is_file():
+            raise FileNotFoundError(f"--ckpt_path: {ckpt} does not exist")
+    run = ckpt.resolve().parents[1]
+    if ckpt.resolve().parent.name == "checkpoints" and run.parent == root.resolve():
+        args.version = _version_of(run.name)
