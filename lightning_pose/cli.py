@@ -14,13 +14,18 @@ every model).
 
 from __future__ import annotations
 
+import os
+
+from jsonargparse import Namespace
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
+from lightning_pose.callbacks.wandb_panels import WandbSaveConfigCallback
 from lightning_pose.checkpoints import check_checkpoint_fits, checkpoint_file
 from lightning_pose.data.datamodule import PoseDataModule
 from lightning_pose.metrics.protocol import EvaluationProtocol
 from lightning_pose.models.base import PoseEstimator
 from lightning_pose.resume import resolve_resume
+from lightning_pose.wandb_mode import wandb_mode
 
 DEFAULT_MODEL = {
     "class_path": "lightning_pose.models.DeepPose",
@@ -57,9 +62,29 @@ class PoseLightningCLI(LightningCLI):
     before_validate = before_test = before_predict = before_fit
 
     def before_instantiate_classes(self) -> None:
+        """W&B runs belong to ``fit``: there a ``WandbLogger`` logs in the mode that
+        :func:`lightning_pose.wandb_mode.wandb_mode` picks (``WANDB_MODE`` wins over the config's
+        ``offline``; offline without an API key or a reachable server, never a login prompt).
+        ``validate``, ``test`` and ``predict`` keep their other loggers but start no W&B run."""
         config = self.config[self.subcommand] if self.subcommand else self.config
         if self.subcommand == "fit":
             resolve_resume(config)  # --ckpt_path last -> the run folder it resumes
+        loggers = config.trainer.logger
+        entries = loggers if isinstance(loggers, list) else [loggers]
+        wandb = [
+            e
+            for e in entries
+            if isinstance(e, Namespace) and str(e.get("class_path")).endswith(".WandbLogger")
+        ]
+        if self.subcommand not in (None, "fit"):
+            kept = [e for e in entries if not any(e is w for w in wandb)]
+            config.trainer.logger = kept if isinstance(loggers, list) else (kept or [False])[0]
+            return
+        for entry in wandb:
+            if os.environ.get("WANDB_MODE"):  # wandb.init reads it
+                entry.init_args.offline, entry.init_args.mode = False, None
+            elif not entry.init_args.offline and entry.init_args.get("mode") is None:
+                entry.init_args.mode = wandb_mode()
 
 
 def main(args: list[str] | None = None, run: bool = True) -> PoseLightningCLI:
@@ -70,6 +95,7 @@ def main(args: list[str] | None = None, run: bool = True) -> PoseLightningCLI:
         subclass_mode_model=True,
         args=args,
         run=run,
+        save_config_callback=WandbSaveConfigCallback,
         save_config_kwargs={"overwrite": True},
         auto_configure_optimizers=False,
     )

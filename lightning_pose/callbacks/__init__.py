@@ -2,6 +2,7 @@ from lightning_pose.callbacks.checkpoint import LatestCheckpoint
 from lightning_pose.callbacks.evaluation_files import ErrorStatisticsWriter, PDJCurveWriter
 from lightning_pose.callbacks.metrics_table import MetricsTableWriter
 from lightning_pose.callbacks.prediction_writer import PredictionWriter
+from lightning_pose.callbacks.wandb_panels import WandbValidationPanels
 
 __all__ = [
     "ErrorStatisticsWriter",
@@ -9,4 +10,5 @@ __all__ = [
     "MetricsTableWriter",
     "PDJCurveWriter",
     "PredictionWriter",
+    "WandbValidationPanels",
 ]

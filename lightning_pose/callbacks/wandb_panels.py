@@ -1,0 +1,126 @@
+"""What a W&B run shows besides the scalars: the resolved config, a panel of validation images
+with the predicted and the true skeleton, and the per-stage PDJ curves (DeepPose Fig. 5).
+
+Every hook here is a no-op without a ``WandbLogger``; under ``WANDB_MODE=disabled`` the logger's
+run discards what it is given.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import yaml
+from pytorch_lightning.cli import SaveConfigCallback
+from pytorch_lightning.loggers import WandbLogger
+from torch.utils.data import default_collate
+
+from lightning_pose.codecs.grid import norm_to_grid
+from lightning_pose.plots import draw_comparison
+
+
+def wandb_loggers(trainer: pl.Trainer) -> list[WandbLogger]:
+    return [logger for logger in trainer.loggers if isinstance(logger, WandbLogger)]
+
+
+class WandbSaveConfigCallback(SaveConfigCallback):
+    """LightningCLI's config callback (``config.yaml`` in the log dir) that also logs the
+    resolved config, once and from rank zero, to each ``WandbLogger`` as the run's config."""
+
+    def save_config(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        loggers = wandb_loggers(trainer)
+        if loggers:
+            config = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
+            for logger in loggers:
+                logger.log_hyperparams(config)
+
+
+def comparison_images(
+    pl_module: pl.LightningModule, batch: dict[str, torch.Tensor]
+) -> list[np.ndarray]:
+    """The network's input crops with the true pose (labelled joints) and the model's final
+    estimate drawn (:func:`lightning_pose.plots.draw_comparison`).
+
+    Shapes:
+        batch: a collated batch, ``image (B, 3, S, S)``, ``keypoints_norm (B, K, 2)`` (the
+        labels, un-augmented for validation samples), ``labelled (B, K)``.
+        returns B x (S, S, 3) uint8.
+    """
+    was_training = pl_module.training
+    pl_module.eval()
+    with torch.no_grad():
+        batch = {k: v.to(pl_module.device) for k, v in batch.items()}
+        predicted_norm = pl_module.estimate(batch)["stages"][-1].cpu()  # (B, K, 2)
+    pl_module.train(was_training)
+    size = batch["image"].shape[-1]
+    images = (batch["image"].cpu().permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+    predicted_px = norm_to_grid(predicted_norm, size).numpy()  # (B, K, 2) crop pixels
+    true_px = norm_to_grid(batch["keypoints_norm"].cpu(), size).numpy()
+    labelled = batch["labelled"].cpu().numpy()
+    skeleton = pl_module.skeleton
+    return [
+        draw_comparison(image, p, t, m, skeleton)
+        for image, p, t, m in zip(images, predicted_px, true_px, labelled, strict=True)
+    ]
+
+
+class WandbValidationPanels(pl.Callback):
+    """After each validation of ``fit`` (not the sanity check), logs to each ``WandbLogger``:
+
+    * ``val/skeletons``: ``num_images`` validation images, the same ones every time (evenly
+      spaced through the validation set), each with the true skeleton (green, labelled joints)
+      and the predicted one (red);
+    * ``val/pdj_curve``: PDJ versus the normalised distance, one line per stage (the model's
+      ``pdj_curves``, set on every process when its metrics are reduced).
+
+    Rank zero only, after the values it needs are found; no collective is called.
+
+    Args:
+        num_images: size of the image panel (0 = no panel).
+    """
+
+    def __init__(self, num_images: int = 8) -> None:
+        if num_images < 0:
+            raise ValueError(f"WandbValidationPanels.num_images must be >= 0, got {num_images}")
+        self.num_images = num_images
+        self._batch: dict[str, torch.Tensor] | None = None
+
+    def fixed_batch(self, trainer: pl.Trainer) -> dict[str, torch.Tensor] | None:
+        """The panel's samples, collated on the CPU (read once, on first use)."""
+        if self._batch is None and self.num_images > 0:
+            loader = trainer.val_dataloaders
+            loader = loader[0] if isinstance(loader, list | tuple) else loader
+            dataset = getattr(loader, "dataset", None)
+            if dataset is None or len(dataset) == 0:
+                return None
+            picks = np.unique(np.linspace(0, len(dataset) - 1, self.num_images).round())
+            self._batch = default_collate([dataset[int(i)] for i in picks])
+        return self._batch
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        loggers = wandb_loggers(trainer)
+        if trainer.sanity_checking or not trainer.is_global_zero or not loggers:
+            return
+        import wandb
+
+        logged = {}
+        batch = self.fixed_batch(trainer)
+        if batch is not None:
+            names = [f"index {int(i)}" for i in batch["index"]]
+            logged["val/skeletons"] = [
+                wandb.Image(image, caption=f"{name}: green true, red predicted")
+                for image, name in zip(comparison_images(pl_module, batch), names, strict=True)
+            ]
+        curves = getattr(pl_module, "pdj_curves", {}).get("val")
+        if curves:
+            thresholds = [float(t) for t in pl_module.evaluation.curve_thresholds]
+            stages = sorted(curves)
+            logged["val/pdj_curve"] = wandb.plot.line_series(
+                xs=thresholds,
+                ys=[[float(v) for v in curves[s]] for s in stages],
+                keys=[f"stage {s}" for s in stages],
+                title="val PDJ vs normalised distance",
+                xname="fraction of torso diameter",
+            )
+        for logger in loggers:
+            logger.log_metrics(logged, step=trainer.global_step)

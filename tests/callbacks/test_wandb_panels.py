@@ -1,0 +1,100 @@
+"""The W&B panels: poses drawn on a known skeleton (pixel colours), and what a fit logs to a
+WandbLogger (resolved config once, image panel and PDJ curves after each validation)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from pytorch_lightning.loggers import WandbLogger
+
+from lightning_pose.cli import main
+from lightning_pose.plots import PREDICTED_COLOUR, TRUE_COLOUR, draw_comparison, draw_skeleton
+from lightning_pose.skeleton import Limb, Skeleton
+from tests.conftest import TINY_SAMPLES
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Two joints and the stick between them.
+STICK = Skeleton("stick", ("top", "bottom"), (), (0, 1), None, (Limb("body", (0,), (1,)),))
+
+
+def test_draw_comparison_on_a_known_skeleton() -> None:
+    image = np.zeros((21, 21, 3), dtype=np.uint8)
+    true_px = np.array([[5.0, 4.0], [5.0, 16.0]])  # a vertical stick at x = 5
+    predicted_px = np.array([[15.0, 4.0], [15.0, 16.0]])  # and one at x = 15
+    out = draw_comparison(image, predicted_px, true_px, np.array([True, True]), STICK)
+    assert out.shape == image.shape and not image.any()  # drawn on a copy
+    for y in (4, 10, 16):  # joints and the middle of each limb
+        assert tuple(out[y, 5]) == TRUE_COLOUR
+        assert tuple(out[y, 15]) == PREDICTED_COLOUR
+    assert not out[:, 8:13].any() and not out[:2].any()  # nothing between or above them
+
+
+def test_unlabelled_joints_and_their_limbs_are_not_drawn() -> None:
+    image = np.zeros((21, 21, 3), dtype=np.uint8)
+    keypoints = np.array([[5.0, 4.0], [5.0, 16.0]])
+    out = draw_skeleton(image, keypoints, STICK, TRUE_COLOUR, labelled=np.array([True, False]))
+    assert tuple(out[4, 5]) == TRUE_COLOUR  # the labelled joint
+    assert not out[8:].any()  # neither the limb nor the unlabelled joint
+
+
+class RecordingWandbLogger(WandbLogger):
+    """A WandbLogger (the run is disabled under the tests' WANDB_MODE) that keeps what it is
+    given."""
+
+    def __init__(self, save_dir: str = ".") -> None:
+        super().__init__(save_dir=save_dir)
+        self.hyperparams: list[dict[str, Any]] = []
+        self.logged: list[dict[str, Any]] = []
+
+    def log_hyperparams(self, params: Any) -> None:
+        self.hyperparams.append(dict(params))
+        super().log_hyperparams(params)
+
+    def log_metrics(self, metrics: Any, step: int | None = None) -> None:
+        self.logged.append(dict(metrics))
+        super().log_metrics(metrics, step)
+
+
+def test_fit_logs_the_config_images_and_curves(
+    tiny_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import wandb
+
+    monkeypatch.chdir(tmp_path)
+    cli = main(
+        [
+            "fit",
+            "-c",
+            str(REPO / "conf" / "lspet.yaml"),
+            f"--data.root={tiny_root}",
+            "--data.input_size=64",
+            f"--data.max_samples={TINY_SAMPLES}",
+            "--data.batch_size=2",
+            "--data.num_workers=0",
+            "--trainer.accelerator=cpu",
+            "--model.trunk=lightning_pose.models.ResNetTrunk",
+            "--trainer.logger=tests.callbacks.test_wandb_panels.RecordingWandbLogger",
+            f"--trainer.logger.save_dir={tmp_path}",
+            "--trainer.max_epochs=2",
+            "--trainer.limit_train_batches=1",
+            "--trainer.limit_val_batches=1",
+            "--trainer.val_check_interval=1.0",
+        ]
+    )
+    logger = cli.trainer.logger
+    assert isinstance(logger, RecordingWandbLogger)
+    configs = [p for p in logger.hyperparams if "trainer" in p]
+    assert len(configs) == 1  # the resolved config, once
+    assert configs[0]["data"]["input_size"] == 64
+    assert configs[0]["model"]["init_args"]["trunk"]["class_path"].endswith("ResNetTrunk")
+    panels = [m for m in logger.logged if "val/skeletons" in m]
+    assert len(panels) == 2  # each validation epoch, not the sanity check
+    # the same fixed images each time: the whole validation set, smaller than num_images = 8
+    captions = [[image._caption for image in m["val/skeletons"]] for m in panels]
+    assert captions[0] == captions[1] and len(captions[0]) == len(cli.datamodule.splits["val"])
+    assert all(isinstance(image, wandb.Image) for image in panels[0]["val/skeletons"])
+    assert all("val/pdj_curve" in m for m in panels)
