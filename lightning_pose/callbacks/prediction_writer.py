@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import io
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytorch_lightning as pl
 import torch
+import torch.distributed as dist
 from pytorch_lightning.callbacks import BasePredictionWriter
 
 from lightning_pose.data.dataset import load_image
@@ -41,22 +46,111 @@ def draw_pose(image: np.ndarray, keypoints_px: np.ndarray, skeleton: Skeleton) -
     return out
 
 
+def check_writable(folder: Path, key: str) -> None:
+    """Create ``folder`` and write and remove a file in it, so that a run that would fail to
+    save its results fails before it starts.
+
+    Raises:
+        OSError: naming ``key``, the folder and the reason.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write_check_")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as err:
+        raise OSError(
+            f"{key}: cannot write to {folder.resolve()} ({err}); expected a writable folder"
+        ) from err
+
+
+def overlay_names(paths: Sequence[Path]) -> list[str]:
+    """The overlay file of each predict entry: ``<stem>.png``, or ``<stem>_<i>.png`` (i the
+    entry's position) where several entries share one image file (FLIC: one frame, one
+    example per person), so each example keeps its overlay.
+
+    Raises:
+        ValueError: two different images would still share a file (``x.jpg`` and ``x.png``
+            -> ``x.png``), naming every clash.
+    """
+    uses = Counter(paths)
+    names = [f"{p.stem}.png" if uses[p] == 1 else f"{p.stem}_{i}.png" for i, p in enumerate(paths)]
+    owners: dict[str, set[str]] = {}
+    for path, name in zip(paths, names, strict=True):
+        owners.setdefault(name, set()).add(path.name)
+    clashes = [f"{sorted(v)} -> overlays/{k}" for k, v in owners.items() if len(v) > 1]
+    if clashes:
+        raise ValueError(
+            f"PredictionWriter.draw_overlays: {len(clashes)} overlay files would be written "
+            f"by several images ({'; '.join(clashes[:5])}); expected one image per file "
+            "stem: rename them or set draw_overlays=false"
+        )
+    return names
+
+
+Shard = dict[str, np.ndarray]
+
+
+def to_shard(outputs: list[dict[str, torch.Tensor]]) -> Shard | None:
+    """One process's ``predict_step`` outputs as arrays: ``index (n,)``, ``keypoints_px
+    (n, K, 2)`` and ``scores (n, K)`` where present, in the order predicted; None if empty."""
+    if not outputs:
+        return None
+    return {key: torch.cat([o[key] for o in outputs]).cpu().numpy() for key in outputs[0]}
+
+
+def merge_shards(shards: Sequence[Shard | None]) -> Shard:
+    """Shards of several processes as one, sorted by ``index``, each index once (a sampler
+    that pads its shards with repeated images predicts them twice).
+
+    Shapes:
+        each shard: ``index (n_r,)`` and arrays with leading n_r; returns leading N, the
+        number of distinct indices, with ``index`` increasing.
+
+    Raises:
+        ValueError: every shard is empty (nothing was predicted).
+    """
+    present = [s for s in shards if s is not None]
+    if not present:
+        raise ValueError("predict produced no predictions on any process")
+    merged = {key: np.concatenate([s[key] for s in present]) for key in present[0]}
+    _, first = np.unique(merged["index"], return_index=True)  # sorted distinct indices
+    return {key: value[first] for key, value in merged.items()}
+
+
 class PredictionWriter(BasePredictionWriter):
     """Collects ``predict_step`` outputs and writes ``<output_dir>/predictions.npz`` with
     ``names`` (N,) image file names, ``keypoints_px`` (N, K, 2) original-image pixels and,
     for models with per-joint confidences, ``scores`` (N, K), in the order of the predicted
-    images. With several processes each rank writes
-    ``predictions_rank<r>.npz`` for its share.
+    images. Under several processes the shards are gathered and rank zero writes the one file
+    (each image once, in input order); each process draws the overlays of its own images.
+
+    Before predict starts it checks that ``output_dir`` is writable and that no two images
+    would share an overlay file (``x.jpg`` and ``x.png``); images that cannot be read stop
+    predict when the data sets up (see ``PoseDataModule``), so every image is predicted.
 
     Args:
         output_dir: folder for the results (created).
-        draw_overlays: also write ``overlays/<name>.png`` with the predicted pose drawn.
+        draw_overlays: also write ``overlays/<stem>.png`` with the predicted pose drawn (see
+            :func:`overlay_names`).
     """
 
     def __init__(self, output_dir: str = "outputs/predict", draw_overlays: bool = False) -> None:
         super().__init__(write_interval="epoch")
         self.output_dir = Path(output_dir)
         self.draw_overlays = draw_overlays
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        """On ``predict`` (after the data's setup): the checks above.
+
+        Raises:
+            OSError: ``output_dir`` cannot be written. ValueError: an overlay clash.
+        """
+        if stage != "predict":
+            return
+        check_writable(self.output_dir, "PredictionWriter.output_dir")
+        if self.draw_overlays:
+            overlay_names(trainer.datamodule.predict_image_paths())
 
     def write_on_epoch_end(
         self,
@@ -68,29 +162,34 @@ class PredictionWriter(BasePredictionWriter):
         outputs = (
             predictions[0] if predictions and isinstance(predictions[0], list) else predictions
         )
-        arrays = {
-            key: torch.cat([o[key] for o in outputs]).cpu().numpy()
-            for key in outputs[0]
-            if key != "index"
-        }  # keypoints_px (N, K, 2), scores (N, K) where present
-        index = torch.cat([o["index"] for o in outputs]).cpu().numpy()  # (N,)
-        order = np.argsort(index, kind="stable")
-        index = index[order]
-        arrays = {key: value[order].astype(np.float32) for key, value in arrays.items()}
-        keypoints = arrays["keypoints_px"]
+        local = to_shard(outputs)
+        if trainer.world_size > 1 and dist.is_available() and dist.is_initialized():
+            shards: list[Shard | None] = [None] * trainer.world_size
+            dist.all_gather_object(shards, local)  # a collective: every rank, before the check
+        else:
+            shards = [local]
         paths = trainer.datamodule.predict_image_paths()
-        names = np.array([paths[i].name for i in index])
-        filename = (
-            "predictions.npz"
-            if trainer.world_size == 1
-            else f"predictions_rank{trainer.global_rank}.npz"
-        )
-        save_npz_atomic(self.output_dir / filename, names=names, **arrays)
-        if self.draw_overlays:
-            skeleton = trainer.datamodule.skeleton
-            overlay_dir = self.output_dir / "overlays"
-            overlay_dir.mkdir(parents=True, exist_ok=True)
-            for i, kp in zip(index, keypoints, strict=True):
-                image = draw_pose(load_image(paths[i]), kp, skeleton)
-                out = overlay_dir / f"{paths[i].stem}.png"
-                cv2.imwrite(str(out), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        if trainer.is_global_zero:
+            merged = merge_shards(shards)
+            index = merged.pop("index")  # (N,)
+            arrays = {key: value.astype(np.float32) for key, value in merged.items()}
+            names = np.array([paths[i].name for i in index])
+            save_npz_atomic(self.output_dir / "predictions.npz", names=names, **arrays)
+        if self.draw_overlays and local is not None:
+            self.write_overlays(trainer, paths, merge_shards([local]))  # in order, each once
+
+    def write_overlays(self, trainer: pl.Trainer, paths: Sequence[Path], shard: Shard) -> None:
+        """``overlays/<stem>.png`` for each image of this process's ``shard``.
+
+        Raises:
+            OSError: OpenCV could not write a file (``cv2.imwrite`` returned False).
+        """
+        skeleton = trainer.datamodule.skeleton
+        names = overlay_names(paths)
+        overlay_dir = self.output_dir / "overlays"
+        overlay_dir.mkdir(parents=True, exist_ok=True)
+        for i, kp in zip(shard["index"], shard["keypoints_px"], strict=True):  # kp (K, 2)
+            image = draw_pose(load_image(paths[i]), kp, skeleton)
+            out = overlay_dir / names[i]
+            if not cv2.imwrite(str(out), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+                raise OSError(f"PredictionWriter: cv2.imwrite could not write the overlay {out}")

@@ -1,5 +1,5 @@
-"""MetricsTableWriter and PredictionWriter: known-answer tables, "best" bookkeeping, the
-predictions file, and atomic writes that leave nothing behind on failure."""
+"""MetricsTableWriter: known-answer tables, "best" bookkeeping, and atomic writes that leave
+nothing behind on failure (PredictionWriter: test_prediction_writer.py)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_pose.callbacks import MetricsTableWriter, PredictionWriter
+from lightning_pose.callbacks import MetricsTableWriter
 from lightning_pose.callbacks.metrics_table import evaluation_report, metrics_table
 from lightning_pose.callbacks.prediction_writer import save_npz_atomic
-from lightning_pose.data.dataset import load_image
-from lightning_pose.skeleton import LSP, Limb, Skeleton
-from tests.conftest import write_image
+from lightning_pose.skeleton import Limb, Skeleton
 
 
 def test_metrics_table_known_answer() -> None:
@@ -157,51 +155,6 @@ def test_evaluation_report_limb_and_stage_tables() -> None:
         "| stage | pdj@0.2 | pcp@0.5 |\n|---|---:|---:|\n| 1 | 40.0 | - |\n| 2 | 50.0 | 25.0 |"
         in report
     )
-
-
-def stub_predict_trainer(paths: list[Path], world_size: int = 1, rank: int = 0):
-    datamodule = SimpleNamespace(predict_image_paths=lambda: paths, skeleton=LSP)
-    return SimpleNamespace(datamodule=datamodule, world_size=world_size, global_rank=rank)
-
-
-def predictions() -> list[dict[str, torch.Tensor]]:
-    """Two batches out of order: images 2, 0 then 1; every joint of image i at (10 + i, 12)."""
-
-    def keypoints(i: int) -> torch.Tensor:
-        return torch.tensor([10.0 + i, 12.0]).repeat(LSP.num_joints, 1)
-
-    return [
-        {"index": torch.tensor([2, 0]), "keypoints_px": torch.stack([keypoints(2), keypoints(0)])},
-        {"index": torch.tensor([1]), "keypoints_px": keypoints(1)[None]},
-    ]
-
-
-@pytest.mark.parametrize("nested", [False, True], ids=["flat", "per-dataloader"])
-def test_prediction_writer_sorts_by_index_and_names_images(tmp_path: Path, nested: bool) -> None:
-    paths = []
-    for i in range(3):
-        paths.append(tmp_path / "images" / f"frame{i}.png")
-        write_image(paths[-1], 40, 30, seed=i)
-    writer = PredictionWriter(output_dir=str(tmp_path / "out"), draw_overlays=True)
-    outputs = [predictions()] if nested else predictions()
-    writer.write_on_epoch_end(stub_predict_trainer(paths), None, outputs, [])
-    result = np.load(tmp_path / "out" / "predictions.npz")
-    assert list(result["names"]) == ["frame0.png", "frame1.png", "frame2.png"]
-    assert result["keypoints_px"].shape == (3, LSP.num_joints, 2)
-    for i in range(3):
-        np.testing.assert_allclose(result["keypoints_px"][i, :, 0], 10.0 + i, rtol=0, atol=0)
-        overlay = load_image(tmp_path / "out" / "overlays" / f"frame{i}.png")
-        assert overlay.shape == (30, 40, 3)
-        np.testing.assert_array_equal(overlay[12, 10 + i], [255, 40, 40])  # the joint dot
-
-
-def test_prediction_writer_names_file_per_rank(tmp_path: Path) -> None:
-    paths = [tmp_path / f"im{i}.jpg" for i in range(3)]
-    writer = PredictionWriter(output_dir=str(tmp_path))
-    writer.write_on_epoch_end(
-        stub_predict_trainer(paths, world_size=2, rank=1), None, predictions(), []
-    )
-    assert [p.name for p in tmp_path.iterdir()] == ["predictions_rank1.npz"]
 
 
 def test_save_npz_atomic_failure_leaves_no_file_and_keeps_the_old_one(
