@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.io
+import torch
 
 from lightning_pose.cli import main
 from lightning_pose.data.datamodule import DATA_ROOT_ENV
 from lightning_pose.data.dataset import load_image
 from lightning_pose.data.readers import DatasetError
+from tests.conftest import write_image, write_lspet
 
 REPO = Path(__file__).resolve().parents[1]
 # One training example (im00001.jpg) so the failing file is the one the first batch reads.
@@ -97,3 +100,198 @@ def test_nonexistent_data_root_names_the_path_and_env_var() -> None:
         DatasetError, match=rf"data root /nonexistent \(from data.root\) .*{DATA_ROOT_ENV}"
     ):
         main([*FIT, "--data.root=/nonexistent"])
+
+
+# --- issue 10: bad input never costs a run ---------------------------------------------------
+
+PREDICT = [
+    "predict",
+    "-c",
+    str(REPO / "conf" / "lspet.yaml"),
+    "--trainer.accelerator=cpu",
+    "--trainer.devices=1",
+    "--data.num_workers=0",
+    "--data.batch_size=2",
+    "--data.input_size=64",
+    "--model.trunk=lightning_pose.models.ResNetTrunk",
+]
+
+
+def test_truncated_jpeg_names_the_path(tiny_root: Path) -> None:
+    image = tiny_root / "lspet" / "images" / "im00001.jpg"
+    data = image.read_bytes()
+    image.write_bytes(data[: len(data) // 2])  # libjpeg alone would decode it, grey-filled
+    with pytest.raises(ValueError, match=rf"{re.escape(str(image))}: truncated JPEG"):
+        main([*FIT, f"--data.root={tiny_root}"])
+
+
+def test_predict_lists_every_unreadable_image_before_predicting(tmp_path: Path) -> None:
+    """The choice for issue 10: stop when predict sets up, listing every bad file, rather than
+    skip images; nothing is predicted or written."""
+    folder = tmp_path / "frames"
+    for name in ("a.png", "c.jpg"):
+        write_image(folder / name, 40, 30, seed=0)
+    truncated = folder / "b.jpg"
+    write_image(truncated, 40, 30, seed=1)
+    truncated.write_bytes(truncated.read_bytes()[:200])
+    (folder / "d.png").write_bytes(b"not a PNG")
+    out = tmp_path / "pred"
+    with pytest.raises(DatasetError) as error:
+        main([*PREDICT, f"--data.predict_dir={folder}", f"--trainer.callbacks.output_dir={out}"])
+    message = str(error.value)
+    assert message.startswith(f"data.predict_dir={folder}: 2 of 4 images cannot be read")
+    assert f"{truncated}: truncated JPEG" in message
+    assert f"{folder / 'd.png'}: cannot be decoded as an image" in message
+    assert "a.png" not in message and "c.jpg" not in message
+    assert not (out / "predictions.npz").exists()
+
+
+def test_missing_predict_dir_names_the_key(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    with pytest.raises(
+        DatasetError,
+        match=rf"data.predict_dir: the folder of images to predict, {re.escape(str(missing))}, "
+        "does not exist",
+    ):
+        main([*PREDICT, f"--data.predict_dir={missing}"])
+
+
+def test_unwritable_prediction_folder_fails_before_predicting(tmp_path: Path) -> None:
+    folder = tmp_path / "frames"
+    write_image(folder / "a.png", 40, 30, seed=0)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("a file where the output folder's parent should be")
+    out = blocker / "pred"
+    with pytest.raises(
+        OSError, match=rf"PredictionWriter.output_dir: cannot write to {re.escape(str(out))}"
+    ):
+        main([*PREDICT, f"--data.predict_dir={folder}", f"--trainer.callbacks.output_dir={out}"])
+
+
+def test_overlay_clash_fails_before_predicting(tmp_path: Path) -> None:
+    folder = tmp_path / "frames"
+    for name in ("x.jpg", "x.png", "y.png"):
+        write_image(folder / name, 40, 30, seed=0)
+    out = tmp_path / "pred"
+    with pytest.raises(ValueError, match=r"\['x.jpg', 'x.png'\] -> overlays/x.png"):
+        main(
+            [
+                *PREDICT,
+                f"--data.predict_dir={folder}",
+                f"--trainer.callbacks.output_dir={out}",
+                "--trainer.callbacks.draw_overlays=true",
+            ]
+        )
+    assert not (out / "predictions.npz").exists()
+
+
+@pytest.mark.parametrize("subcommand", ["fit", "validate"])
+def test_empty_validation_split_is_named(tiny_root: Path, subcommand: str) -> None:
+    args = [subcommand, *FIT[1:], f"--data.root={tiny_root}", "--data.val_every=100"]
+    with pytest.raises(
+        DatasetError,
+        match=r"the lspet validation split \(0 images; data.val_every=100, data.max_samples=1\) "
+        r"has no images; expected at least one \(the lspet annotations have 24 examples\)",
+    ):
+        main(args)
+
+
+@pytest.mark.parametrize("subcommand", ["fit", "validate"])
+def test_validation_split_without_a_scorable_image_is_named(
+    tiny_root: Path, tmp_path: Path, subcommand: str
+) -> None:
+    mat = tiny_root / "lspet" / "joints.mat"
+    joints = scipy.io.loadmat(mat)["joints"]  # (14, 3, 24)
+    joints[9, 2, 9::10] = 0  # left shoulder not labelled in the validation images
+    scipy.io.savemat(mat, {"joints": joints})
+    args = [subcommand, *FIT[1:-1], f"--data.root={tiny_root}", "--data.max_samples=4"]
+    if subcommand == "fit":  # a real fit, which Lightning would stop only at its first validation
+        args += ["--trainer.max_epochs=1", "--trainer.limit_train_batches=1"]
+    with pytest.raises(
+        DatasetError,
+        match=r"the lspet validation split \(2 images; data.val_every=10, data.max_samples=4\) "
+        r"has no image PDJ can score: none has both torso joints \(left_shoulder, right_hip\) "
+        "labelled and apart",
+    ):
+        main(args)
+    assert not list(tmp_path.rglob("*.ckpt"))  # no training step was taken
+
+
+@pytest.fixture(scope="module")
+def lspet_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real checkpoint (ModelCheckpoint's, from a one-step fit) of LSPet's 14 joints at 64 px."""
+    folder = tmp_path_factory.mktemp("trained")
+    write_lspet(folder / "data" / "lspet", 24)
+    with contextlib.chdir(folder):
+        main(
+            [
+                *FIT[:-1],
+                f"--data.root={folder / 'data'}",
+                "--trainer.max_epochs=1",
+                "--trainer.limit_train_batches=1",
+                "--trainer.limit_val_batches=1",
+            ]
+        )
+    return sorted(folder.rglob("*.ckpt"))[0]
+
+
+@pytest.mark.parametrize("subcommand", ["predict", "validate", "test", "fit"])
+def test_checkpoint_of_other_joints_is_refused_before_the_run(
+    lspet_checkpoint: Path, subcommand: str
+) -> None:
+    # data.root does not exist: the error comes before the data is touched
+    with pytest.raises(
+        ValueError,
+        match=rf"ckpt_path: {re.escape(str(lspet_checkpoint))} does not fit the config: its "
+        r"model estimates the 14 joints of skeleton 'lsp' \(right_ankle, .*\), the config's "
+        r"data \(data.dataset\) the 11 of 'flic' \(left_shoulder, .*\); use the dataset config",
+    ):
+        main(
+            [
+                subcommand,
+                "-c",
+                str(REPO / "conf" / "flic.yaml"),
+                *PREDICT[3:],
+                "--data.root=/nonexistent",
+                f"--ckpt_path={lspet_checkpoint}",
+            ]
+        )
+
+
+def test_checkpoint_of_another_input_size_is_refused_before_the_run(
+    lspet_checkpoint: Path,
+) -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"does not fit the config: it was trained on 64 px crops, the config asks for "
+        r"data.input_size=220; set --data.input_size=64",
+    ):
+        main(
+            [
+                *PREDICT,
+                "--data.input_size=220",
+                "--data.root=/nonexistent",
+                f"--ckpt_path={lspet_checkpoint}",
+            ]
+        )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", r"is empty \(0 bytes\), expected a Lightning checkpoint"),
+        (b"not a checkpoint", "cannot be read as a checkpoint with weights_only=True"),
+        (None, "has no 'state_dict': not a Lightning checkpoint"),
+    ],
+    ids=["empty", "text", "no-state-dict"],
+)
+def test_bad_ckpt_path_gives_a_clear_error(
+    tmp_path: Path, content: bytes | None, message: str
+) -> None:
+    path = tmp_path / "bad.ckpt"
+    if content is None:
+        torch.save({"weights": torch.zeros(2)}, path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ValueError, match=rf"ckpt_path: {re.escape(str(path))} {message}"):
+        main([*PREDICT, f"--ckpt_path={path}"])
