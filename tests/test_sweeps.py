@@ -1,55 +1,137 @@
-"""Every W&B sweep builds a command line that the CLI accepts (checked with --print_config)."""
+"""The W&B sweep files in sweeps/: valid sweep configurations, and the command line a W&B agent
+runs (W&B's own argument formatting) is one that LightningCLI parses into the swept values."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 import yaml
 
 from lightning_pose.cli import main
+from lightning_pose.sweep_config import agent_command, check_sweep, load_sweep, trials
 from lightning_pose.train_cascade import parse
 
 REPO = Path(__file__).resolve().parents[1]
-SWEEPS = sorted(
-    p for p in (REPO / "sweeps").glob("*.yaml") if "command" in yaml.safe_load(p.read_text())
-)
+SWEEPS = sorted((REPO / "sweeps").glob("*.yaml"))
+PDJ_THRESHOLDS = yaml.safe_load((REPO / "conf" / "lspet.yaml").read_text())["evaluation"][
+    "pdj_thresholds"
+]
 
 
-def sweep_command(path: Path, pick: int) -> tuple[str, list[str]]:
-    """The module and arguments a W&B agent would run for the ``pick``-th value of each
-    parameter (``${env}`` dropped, ``${args}`` expanded as ``--key=value``)."""
-    sweep = yaml.safe_load(path.read_text())
-    args = [f"--{k}={v['values'][pick % len(v['values'])]}" for k, v in sweep["parameters"].items()]
-    command = sweep["command"]
-    assert command[:3] == ["${env}", "python", "-m"] and command[-1] == "${args}"
-    return command[3], [str(REPO / a) if a.endswith(".yaml") else a for a in command[4:-1]] + args
-
-
-def test_there_are_sweeps() -> None:
-    assert {p.stem for p in SWEEPS} >= {"deeppose_pooling", "cascade_depth"}
+def test_there_are_the_sweeps_of_the_design() -> None:
+    assert {p.stem for p in SWEEPS} == {"cascade_depth", "pooling", "deeppose_pooling", "multitask"}
 
 
 @pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.stem)
-@pytest.mark.parametrize("pick", [0, 1])
-def test_sweep_command_parses(path: Path, pick: int, capsys: pytest.CaptureFixture) -> None:
-    module, args = sweep_command(path, pick)
+def test_sweep_file_is_a_valid_sweep_the_runner_can_run(path: Path) -> None:
+    config = load_sweep(path)  # W&B's schema: keys, forms, enums
+    assert config["method"] == "grid" and config["metric"]["goal"] == "maximize"
+    # the metric is one every model logs (base class, final stage, LSPet's thresholds)
+    assert config["metric"]["name"] in {f"val/pdj@{t}" for t in PDJ_THRESHOLDS}
+    for name, spec in config["parameters"].items():
+        assert None not in spec["values"], f"{name}: a null arrives as the string 'None'"
+    assert len(trials(config)) == math.prod(len(s["values"]) for s in config["parameters"].values())
+
+
+@pytest.mark.parametrize(
+    ("bad", "key"),
+    [
+        ({"program": "x.py"}, "method"),
+        ({"method": "grid", "parameters": {"a": {"values": [1]}}, "metrics_x": 1}, "metrics_x"),
+        ({"method": "annealing", "parameters": {"a": {"values": [1]}}}, "method"),
+        ({"method": "grid", "parameters": {}}, "parameters"),
+        ({"method": "grid", "parameters": {"a": {"values": []}}}, "a.values"),
+        ({"method": "grid", "parameters": {"a": {"valeus": [1]}}}, "a"),
+        ({"method": "grid", "parameters": {"1a": {"value": 1}}}, "1a"),
+        (
+            {"method": "grid", "parameters": {"a": {"value": 1}}, "metric": {"goal": "max"}},
+            "metric",
+        ),
+        ({"method": "grid", "parameters": {"a": {"value": 1}}, "command": "python x"}, "command"),
+        ({"method": "random", "parameters": {"a": {"distribution": "cauchy"}}}, "distribution"),
+        ({"method": "random", "parameters": {"a": {"distribution": "uniform", "min": 0}}}, "a"),
+    ],
+)
+def test_check_sweep_rejects_what_the_schema_rejects(bad: dict, key: str) -> None:
+    with pytest.raises(ValueError, match=rf"bad\.yaml.*{key}"):
+        check_sweep(bad, "bad.yaml")
+
+
+def test_check_sweep_accepts_the_documented_forms() -> None:
+    check_sweep(
+        {
+            "name": "all forms",
+            "method": "random",
+            "run_cap": 4,
+            "metric": {"name": "val/loss", "goal": "minimize", "target": 0.01},
+            "early_terminate": {"type": "hyperband", "min_iter": 3},
+            "parameters": {
+                "a": {"value": 1},
+                "b": {"values": [1, 2], "probabilities": [0.5, 0.5]},
+                "c": {"min": 1, "max": 4},
+                "d": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1e-1},
+                "e": {"distribution": "normal", "mu": 0.0, "sigma": 1.0},
+                "f": {"parameters": {"g": {"values": ["x", "y"]}}},
+            },
+        },
+        "ok.yaml",
+    )
+
+
+def test_agent_command_of_a_trial_is_the_exact_command_line() -> None:
+    config = load_sweep(REPO / "sweeps" / "pooling.yaml")
+    values = trials(config)[-1]
+    assert agent_command(config, values) == [
+        "/usr/bin/env",
+        "python",
+        "-m",
+        "lightning_pose",
+        "fit",
+        "-c",
+        "conf/lspet.yaml",
+        "-c",
+        "conf/model/tompson.yaml",
+        "--trainer.max_time=00:02:00:00",
+        "--model.init_args.trunk.init_args.pooling=avg",
+        "--model.init_args.trunk.init_args.num_poolings=3",
+        "--model.init_args.training_phase=coarse",
+    ]
+
+
+def agent_cases() -> list[tuple[Path, int]]:
+    """The first and the last trial of every sweep (together every value of most parameters)."""
+    return [(p, i) for p in SWEEPS for i in (0, -1)]
+
+
+@pytest.mark.parametrize(("path", "pick"), agent_cases(), ids=lambda x: str(getattr(x, "stem", x)))
+def test_agent_command_parses_into_the_swept_values(
+    path: Path, pick: int, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)  # the agent runs from the repository root: conf/... are relative
+    config = load_sweep(path)
+    values = trials(config)[pick]
+    command = agent_command(config, values)
+    assert command[:2] == ["/usr/bin/env", "python"] and command[2] == "-m"
+    # overrides come after the config files (placed before them a file would overwrite them)
+    last_config = max(i for i, c in enumerate(command) if c == "-c")
+    assert all(i > last_config + 1 for i, c in enumerate(command) if c.startswith("--model"))
+    module, args = command[3], command[4:]
     if module == "lightning_pose.train_cascade":
-        ns, args = parse(args[1:] if args[0] == "fit" else args)
-        assert ns.depth in (1, 2, 3)
-        args = ["fit", *args, f"--model.init_args.num_stages={ns.depth}"]
+        ns, rest = parse(args)
+        assert ns.depth == values["depth"]
+        args = ["fit", *rest, f"--model.init_args.num_stages={ns.depth}"]
     else:
-        assert module == "lightning_pose"
+        assert module == "lightning_pose" and args[0] == "fit"
     with pytest.raises(SystemExit) as exit_info:
         main([*args, "--print_config"])
     assert exit_info.value.code == 0
     printed = yaml.safe_load(capsys.readouterr().out)
-    sweep = yaml.safe_load(path.read_text())
-    for key, spec in sweep["parameters"].items():
+    for key, value in values.items():
         if key == "depth":
-            continue
+            key = "model.init_args.num_stages"
         node = printed
         for part in key.split("."):
             node = node[part]
-        assert node == spec["values"][pick % len(spec["values"])]
-    assert printed["trainer"]["logger"][1]["init_args"]["offline"] is False
+        assert node == (None if value == "null" else value), key

@@ -1,0 +1,295 @@
+"""Run a W&B sweep file's trials on this machine, one after another, without a W&B server.
+
+    python -m lightning_pose sweep sweeps/cascade_depth.yaml [--output DIR] [--count N]
+        [--dry-run] [-- --trainer.max_time=00:00:15:00 ...]
+
+The file is the one ``wandb sweep`` takes (W&B's sweep configuration; checked against its
+documented keys, :func:`check_sweep`). ``grid`` runs every combination of the parameters'
+values, ``random`` draws ``--count`` (or the file's ``run_cap``) combinations; ``bayes`` and
+``custom`` need W&B's sweep controller (``wandb sweep`` + ``wandb agent``). Each trial runs the
+file's ``command`` as a W&B agent would (:func:`agent_command`, with W&B's own formatting of
+the parameters), in a subprocess, with:
+
+* the interpreter running this runner for ``python``;
+* ``-c <trial dir>/trial.yaml`` before the swept parameters: the trial's loggers (CSV, and W&B
+  grouped by sweep, named by trial) and ``trainer.default_root_dir``, all under its own folder;
+* the arguments after ``--`` at the end (a CPU budget, ``--trainer.fast_dev_run=2``, ...);
+* ``WANDB_MODE=offline`` (``disabled`` if already set so); ``wandb sync <dir>/trial_*/wandb``
+  uploads the runs later.
+
+A trial that fails is recorded as failed and the sweep goes on. After each trial the folder
+gets ``results.csv`` and ``results.md`` (one row per trial: status, swept values, the sweep's
+metric, PDJ / PCKh / PCP and each stage's PDJ, from the trial's last ``val_metrics.json``) and
+``results.png`` (the metric per trial and each trial's final-stage PDJ curve).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from matplotlib.figure import Figure
+
+from lightning_pose.files import write_bytes_atomic
+from lightning_pose.plots import read_pdj_curves, save_figure, sweep_comparison_figure
+from lightning_pose.sweep_config import SweepError, agent_command, load_sweep, trials
+
+# Table columns besides the metric: the final stage's PDJ, PCKh, PCP; each stage's PDJ.
+RESULT_COLUMN = re.compile(r"^val/(?:(pdj|pckh|pcp)|stage(\d+)/(pdj))@([0-9.]+)$")
+
+
+def trial_config(trial_dir: Path, sweep_name: str, project: str) -> str:
+    """The YAML that puts everything a trial writes under ``trial_dir``: the root dir, a CSV
+    logger (``trial_dir/version_N``, one per fit) and a W&B logger (grouped by sweep)."""
+    root = str(trial_dir.resolve())
+    config = {
+        "trainer": {
+            "default_root_dir": root,
+            "logger": [
+                {
+                    "class_path": "pytorch_lightning.loggers.CSVLogger",
+                    "init_args": {"save_dir": root, "name": ""},
+                },
+                {
+                    "class_path": "pytorch_lightning.loggers.WandbLogger",
+                    "init_args": {
+                        "save_dir": root,
+                        "project": project,
+                        "group": sweep_name,
+                        "name": f"{sweep_name}/{trial_dir.name}",
+                        "offline": False,  # the mode: WANDB_MODE, set by the runner
+                    },
+                },
+            ],
+        }
+    }
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def trial_command(
+    config: dict, values: dict[str, Any], trial_yaml: Path, extra: list[str]
+) -> list[str]:
+    """The agent's command with this interpreter for ``python``, the trial config before the
+    parameters and ``extra`` at the end.
+
+    Raises:
+        SweepError: a None value (LightningCLI would read the agent's ``--key=None`` as the
+            string "None"; write ``"null"``).
+    """
+    for name, value in values.items():
+        if value is None:
+            raise SweepError(
+                f"parameters.{name}: a null value reaches LightningCLI as 'None'; write \"null\""
+            )
+    command = agent_command(config, values, ["-c", str(trial_yaml)])
+    return [sys.executable if c == "python" else c for c in command] + list(extra)
+
+
+def latest_results(trial_dir: Path) -> Path | None:
+    """The folder of the trial's last validation: the newest ``val_metrics.json`` under it
+    (one per fit; a cascade trial fits its stages one after another)."""
+    found = [p for p in trial_dir.rglob("val_metrics.json") if "wandb" not in p.parts]
+    return max(found, key=lambda p: p.stat().st_mtime_ns).parent if found else None
+
+
+def run_trial(
+    trial_dir: Path, command: list[str], metric: str | None, env: dict[str, str]
+) -> dict[str, Any]:
+    """Run one trial (stdout and stderr to ``trial_dir/log.txt``); returns its table row
+    without the parameter values: status, seconds, results folder and its metrics."""
+    (trial_dir / "command.txt").write_text(shlex.join(command) + "\n")
+    start = time.monotonic()
+    with open(trial_dir / "log.txt", "wb") as log:
+        code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
+    row: dict[str, Any] = {"seconds": round(time.monotonic() - start, 1)}
+    results = latest_results(trial_dir)
+    metrics = json.loads((results / "val_metrics.json").read_text()) if results else {}
+    row |= {k: v for k, v in metrics.items() if k == metric or RESULT_COLUMN.match(k)}
+    if code != 0:
+        row["status"] = f"failed: exit {code} (see log.txt)"
+    elif results is None:
+        row["status"] = "failed: no val_metrics.json"
+    elif metric is not None and metric not in metrics:
+        row["status"] = f"failed: {metric} not logged"
+    else:
+        row["status"] = "ok"
+    row["results"] = str(results or trial_dir)
+    return row
+
+
+def result_columns(rows: list[dict], parameters: list[str], metric: str | None) -> list[str]:
+    """Table columns: trial, status, the swept parameters, the sweep's metric, then the
+    final stage's PDJ / PCKh / PCP columns, then each stage's PDJ (stage 1, 2, ...)."""
+
+    def order(key: str) -> tuple[int, int, float]:
+        kind, stage, stage_kind, threshold = RESULT_COLUMN.match(key).groups()
+        return int(stage or 0), ("pdj", "pckh", "pcp").index(kind or stage_kind), float(threshold)
+
+    found = {k for row in rows for k in row if RESULT_COLUMN.match(k)} - {metric}
+    metric_columns = [metric] if metric else []
+    return ["trial", "status", *parameters, *metric_columns, *sorted(found, key=order)]
+
+
+def format_cell(key: str, value: Any) -> str:
+    if isinstance(value, float) and (RESULT_COLUMN.match(key) or "pdj" in key or "/ap" in key):
+        return f"{100 * value:.1f}"
+    return "" if value is None else str(value)
+
+
+def write_results(out: Path, rows: list[dict], parameters: list[str], config: dict) -> None:
+    """``results.csv`` (raw values), ``results.md`` (PDJ / PCKh / PCP in %) and
+    ``results.png`` (:func:`lightning_pose.plots.sweep_comparison_figure`)."""
+    metric = (config.get("metric") or {}).get("name")
+    columns = result_columns(rows, parameters, metric) + ["seconds", "results"]
+    table = io.StringIO()
+    writer = csv.DictWriter(table, columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_bytes_atomic(out / "results.csv", table.getvalue().encode())
+    short = {c: c.rsplit(".", 1)[-1] for c in parameters}  # model.init_args.x.pooling: pooling
+    if len(set(short.values())) < len(short):
+        short = {}
+    text = ["| " + " | ".join(short.get(c, c) for c in columns) + " |", "|---" * len(columns) + "|"]
+    for row in rows:
+        text.append("| " + " | ".join(format_cell(c, row.get(c)) for c in columns) + " |")
+    ok = [r for r in rows if r["status"] == "ok" and metric in r]
+    if ok:
+        sign = 1 if (config.get("metric") or {}).get("goal", "minimize") == "maximize" else -1
+        best = max(ok, key=lambda r: sign * r[metric])
+        text.append(
+            f"\nbest ({config['metric'].get('goal', 'minimize')} {metric}): {best['trial']}"
+        )
+    write_bytes_atomic(out / "results.md", ("\n".join(text) + "\n").encode())
+    if metric:
+        save_figure(results_figure(rows, metric), out / "results.png")
+
+
+def trial_pdj_curves(rows: list[dict]) -> dict[str, tuple[np.ndarray, dict[int, np.ndarray]]]:
+    """Each successful trial's PDJ curves (``val_pdj_curve.csv`` of its last validation):
+    trial -> (thresholds (T,), stage -> PDJ (T,))."""
+    curves = {}
+    for row in rows:
+        path = Path(row["results"]) / "val_pdj_curve.csv"
+        if row["status"] == "ok" and path.is_file():
+            curves[row["trial"]] = read_pdj_curves(path)
+    return curves
+
+
+def results_figure(rows: list[dict], metric: str) -> Figure:
+    """The sweep's metric per trial and each trial's final-stage PDJ curve
+    (:func:`lightning_pose.plots.sweep_comparison_figure`)."""
+    values = [r.get(metric) if r["status"] == "ok" else None for r in rows]
+    finals = {t: (x, stages[max(stages)]) for t, (x, stages) in trial_pdj_curves(rows).items()}
+    return sweep_comparison_figure([r["trial"] for r in rows], values, metric, finals)
+
+
+def read_results(out: Path) -> tuple[dict, list[dict]]:
+    """A runner's folder: the sweep file it ran (``sweep.yaml``) and the rows of
+    ``results.csv`` (numbers as floats, empty cells left out).
+
+    Raises:
+        FileNotFoundError: ``out`` holds no ``results.csv`` or ``sweep.yaml``.
+    """
+    for name in ("results.csv", "sweep.yaml"):
+        if not (out / name).is_file():
+            raise FileNotFoundError(f"{out / name}: not a sweep runner's results folder")
+    config = yaml.safe_load((out / "sweep.yaml").read_text())
+    rows = []
+    with open(out / "results.csv", newline="") as f:
+        for raw in csv.DictReader(f):
+            row: dict[str, Any] = {}
+            for key, text in raw.items():
+                if text == "":
+                    continue
+                if key.startswith("val/") or key == "seconds":
+                    row[key] = float(text)
+                elif key in config["parameters"]:
+                    row[key] = yaml.safe_load(text)
+                else:
+                    row[key] = text
+            rows.append(row)
+    return config, rows
+
+
+def run_sweep(
+    path: Path,
+    out: Path,
+    extra: list[str],
+    count: int | None = None,
+    seed: int = 0,
+    dry_run: bool = False,
+) -> list[dict]:
+    """Run the sweep file's trials one after another into ``out/trial_NNN``; returns the rows
+    of the results table (written after every trial)."""
+    config = load_sweep(path)
+    planned = trials(config, count, seed)
+    sweep_name = config.get("name") or path.stem
+    project = config.get("project") or "lightning_pose"
+    env = dict(os.environ)
+    env["WANDB_MODE"] = "disabled" if env.get("WANDB_MODE") == "disabled" else "offline"
+    for key in ("WANDB_SWEEP_ID", "WANDB_RUN_ID", "WANDB_SWEEP_PARAM_PATH"):
+        env.pop(key, None)  # never attach to a W&B agent's run
+    parameters = list(config["parameters"])
+    rows: list[dict] = []
+    out.mkdir(parents=True, exist_ok=True)
+    if not dry_run:
+        (out / "sweep.yaml").write_text(path.read_text())
+    for i, values in enumerate(planned, start=1):
+        trial_dir = out / f"trial_{i:03d}"
+        command = trial_command(config, values, trial_dir / "trial.yaml", extra)
+        print(f"[{i}/{len(planned)}] {shlex.join(command)}", flush=True)
+        if dry_run:
+            continue
+        trial_dir.mkdir(parents=True, exist_ok=True)
+        (trial_dir / "trial.yaml").write_text(trial_config(trial_dir, sweep_name, project))
+        row = {"trial": trial_dir.name, **values}
+        row |= run_trial(trial_dir, command, (config.get("metric") or {}).get("name"), env)
+        print(f"[{i}/{len(planned)}] {row['status']} in {row['seconds']} s", flush=True)
+        rows.append(row)
+        write_results(out, rows, parameters, config)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m lightning_pose sweep FILE [options] [-- extra trial args]``: 0 when every
+    trial succeeded, 1 when one failed, 2 when the file cannot be run offline."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    argv = argv[: argv.index("--")] if "--" in argv else argv
+    parser = argparse.ArgumentParser(
+        prog="python -m lightning_pose sweep", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("sweep_file", type=Path, help="a W&B sweep YAML file")
+    parser.add_argument(
+        "--output", type=Path, help="results folder (default runs/sweeps/<stem>-<date-time>)"
+    )
+    parser.add_argument(
+        "--count", type=int, default=None, help="trials (random; grid: the first N)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random search's seed")
+    parser.add_argument("--dry-run", action="store_true", help="print the trial commands only")
+    args = parser.parse_args(argv)
+    out = (
+        args.output
+        or Path("runs/sweeps") / f"{args.sweep_file.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    try:
+        rows = run_sweep(args.sweep_file, out, extra, args.count, args.seed, args.dry_run)
+    except SweepError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if not args.dry_run:
+        print(f"results: {out / 'results.md'}, {out / 'results.csv'}, {out / 'results.png'}")
+    return 0 if all(r["status"] == "ok" for r in rows) else 1
