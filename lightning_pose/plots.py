@@ -12,11 +12,13 @@ import csv
 import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 from matplotlib.figure import Figure
 
+from lightning_pose.codecs.grid import norm_to_grid
 from lightning_pose.files import write_bytes_atomic
 from lightning_pose.skeleton import Skeleton
 
@@ -144,6 +146,19 @@ def draw_comparison(
     return draw_skeleton(out, predicted_px, skeleton, PREDICTED_COLOUR)
 
 
+def draw_sample(sample: Mapping[str, Any], skeleton: Skeleton) -> np.ndarray:
+    """A sample's network input with its labelled joints and limbs (:data:`TRUE_COLOUR`), in
+    the crop's pixels (after any augmentation).
+
+    Shapes:
+        sample: ``image (3, S, S)`` float in [0, 1], ``keypoints_norm (K, 2)``,
+        ``labelled (K,)``. returns (S, S, 3) uint8.
+    """
+    image = (sample["image"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    keypoints_px = norm_to_grid(sample["keypoints_norm"].numpy(), image.shape[0])  # (K, 2)
+    return draw_skeleton(image, keypoints_px, skeleton, TRUE_COLOUR, sample["labelled"].numpy())
+
+
 def image_grid_figure(
     images: Sequence[np.ndarray], titles: Sequence[str] = (), cols: int = 4
 ) -> Figure:
@@ -179,6 +194,32 @@ def joint_visibility_figure(
     ax.set_ylabel(f"% of {labelled.shape[0]} images")
     ax.set_ylim(0, 100)
     ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def stage_curves_figure(
+    curves: Mapping[str, tuple[np.ndarray, Mapping[int, np.ndarray]]], cols: int = 3
+) -> Figure:
+    """One panel per run (e.g. a sweep's trials), one PDJ line per stage in each.
+
+    Shapes:
+        curves: run -> (thresholds (T,), stage -> PDJ (T,) in [0, 1]).
+    """
+    rows = max(1, -(-len(curves) // cols))
+    fig = Figure(figsize=(4 * cols, 3.2 * rows))
+    axes = np.atleast_1d(fig.subplots(rows, cols, sharey=True)).ravel()
+    for ax in axes[len(curves) :]:
+        ax.set_axis_off()
+    for ax, (run, (thresholds, stages)) in zip(axes, curves.items(), strict=False):
+        for s in sorted(stages):
+            ax.plot(thresholds, 100 * stages[s], label=f"stage {s}")
+        ax.set_title(run, fontsize=9)
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("PDJ, %")
+    fig.supxlabel("normalised distance (fraction of torso diameter)")
     fig.tight_layout()
     return fig
 

@@ -35,6 +35,7 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +116,7 @@ def run_trial(
         code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
     row: dict[str, Any] = {"seconds": round(time.monotonic() - start, 1)}
     results = latest_results(trial_dir)
-    metrics = json.loads((results / "val_metrics.json").read_text()) if results else {}
+    metrics = trial_metrics({"results": results}) if results else {}
     row |= {k: v for k, v in metrics.items() if k == metric or RESULT_COLUMN.match(k)}
     if code != 0:
         row["status"] = f"failed: exit {code} (see log.txt)"
@@ -173,7 +174,7 @@ def write_results(out: Path, rows: list[dict], parameters: list[str], config: di
         )
     write_bytes_atomic(out / "results.md", ("\n".join(text) + "\n").encode())
     if metric:
-        save_figure(results_figure(rows, metric), out / "results.png")
+        save_figure(results_figure(rows, metric, parameters), out / "results.png")
 
 
 def trial_pdj_curves(rows: list[dict]) -> dict[str, tuple[np.ndarray, dict[int, np.ndarray]]]:
@@ -187,12 +188,36 @@ def trial_pdj_curves(rows: list[dict]) -> dict[str, tuple[np.ndarray, dict[int, 
     return curves
 
 
-def results_figure(rows: list[dict], metric: str) -> Figure:
+def results_figure(rows: list[dict], metric: str, parameters: Sequence[str] = ()) -> Figure:
     """The sweep's metric per trial and each trial's final-stage PDJ curve
-    (:func:`lightning_pose.plots.sweep_comparison_figure`)."""
+    (:func:`lightning_pose.plots.sweep_comparison_figure`); trials are labelled with their
+    values of ``parameters``."""
+    labels = {
+        r["trial"]: " ".join([r["trial"], *(str(r.get(p)) for p in parameters)]) for r in rows
+    }
     values = [r.get(metric) if r["status"] == "ok" else None for r in rows]
-    finals = {t: (x, stages[max(stages)]) for t, (x, stages) in trial_pdj_curves(rows).items()}
-    return sweep_comparison_figure([r["trial"] for r in rows], values, metric, finals)
+    finals = {
+        labels[t]: (x, stages[max(stages)]) for t, (x, stages) in trial_pdj_curves(rows).items()
+    }
+    return sweep_comparison_figure(list(labels.values()), values, metric, finals)
+
+
+def latest_sweep_dir(folder: Path) -> Path:
+    """The newest runner folder (one holding ``results.csv``) under ``folder``.
+
+    Raises:
+        FileNotFoundError: there is none.
+    """
+    found = [p.parent for p in folder.glob("*/results.csv")]
+    if not found:
+        raise FileNotFoundError(f"no sweep results under {folder} (python -m lightning_pose sweep)")
+    return max(found, key=lambda p: (p / "results.csv").stat().st_mtime_ns)
+
+
+def trial_metrics(row: dict) -> dict[str, float]:
+    """A trial's last ``val_metrics.json`` (every key it logged), {} for a trial without."""
+    path = Path(row["results"]) / "val_metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def read_results(out: Path) -> tuple[dict, list[dict]]:
