@@ -71,6 +71,7 @@ def test_evaluation_subcommands_start_no_wandb_run(
 ) -> None:
     import wandb
 
+    wandb.finish()  # none left over from an earlier test in this process
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WANDB_MODE", "offline")  # were a run started, it would write files
     cli = main(cli_args(subcommand, tiny_root))

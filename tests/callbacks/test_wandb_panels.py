@@ -85,6 +85,7 @@ def test_fit_logs_the_config_images_and_curves(
             "--trainer.val_check_interval=1.0",
         ]
     )
+    wandb.finish()  # the (disabled) run: a later test starts from none
     logger = cli.trainer.logger
     assert isinstance(logger, RecordingWandbLogger)
     configs = [p for p in logger.hyperparams if "trainer" in p]
