@@ -174,11 +174,18 @@ class PoseEstimator(pl.LightningModule):
         self.pdj_curves[split] = {
             s: metrics.pdj_curve().cpu().numpy() for s, metrics in enumerate(stage_metrics, 1)
         }
-        self.log_dict(values)
+        self.log_reduced(values)
         for metrics in stage_metrics:
             for metric in metrics.children():
                 metric.reset()
         self.eval_loss[split].reset()
+
+    def log_reduced(self, values: dict[str, Tensor | float]) -> None:
+        """Log evaluation values that torchmetrics already reduced over the processes, so they
+        are equal on every one. ``sync_dist=True`` averages equal values, which leaves them
+        unchanged, and spares the console Lightning's warning, once per key under DDP, that
+        epoch-level values should be synchronised."""
+        self.log_dict({key: float(value) for key, value in values.items()}, sync_dist=True)
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._evaluate(batch, "val")

@@ -195,6 +195,7 @@ class CoarseHeatmapModel(nn.Module):
 
     def __init__(self, trunk: Trunk, num_joints: int, head: HeatmapHeadFactory) -> None:
         super().__init__()
+        trunk.keep_pyramid_only()  # the head reads the pyramid alone
         self.trunk = trunk
         self.head = head(trunk, num_joints)
 

@@ -268,7 +268,7 @@ class MultiTaskPose(PoseEstimator):
             values |= {f"{split}/{task}/{key}": value for key, value in result.items()}
             metric.reset()
         if values:
-            self.log_dict(values)
+            self.log_reduced(values)
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._evaluate_detection(batch, "val")

@@ -75,6 +75,11 @@ class Trunk(nn.Module):
             "need MultiResolutionTrunk, ResNetTrunk or EfficientNetLite0Trunk"
         )
 
+    def keep_pyramid_only(self) -> None:
+        """Drop the layers after the last pyramid level (a model that reads only
+        :meth:`pyramid` never runs them; left in, their parameters get no gradient, which
+        DDP refuses, and take optimiser state). No-op where there are none."""
+
     def normalise(self, image: Tensor) -> Tensor:
         """[0, 1] RGB -> the trunk's input normalisation. Shapes: (B, 3, H, W) -> same."""
         mean = image.new_tensor(self.mean).view(1, 3, 1, 1)
@@ -309,8 +314,15 @@ class EfficientNetLite0Trunk(Trunk):
                 maps.append(x)
         return maps
 
+    def keep_pyramid_only(self) -> None:
+        """Drop the 1280-channel head convolution and its batch norm: :meth:`forward` then
+        returns the stride-32 pyramid level, ``(B, 320, H/32, W/32)``."""
+        self.net.conv_head, self.net.bn2 = nn.Identity(), nn.Identity()
+        self.out_channels = self.pyramid_channels[-1]
+
     def forward(self, image: Tensor) -> Tensor:
-        """``image (B, 3, H, W)`` -> ``(B, 1280, H/32, W/32)``."""
+        """``image (B, 3, H, W)`` -> ``(B, 1280, H/32, W/32)`` (320 channels after
+        :meth:`keep_pyramid_only`)."""
         return self.net.forward_features(image)
 
 
