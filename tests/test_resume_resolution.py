@@ -1,0 +1,96 @@
+"""resolve_resume: which checkpoint and run folder ``fit --ckpt_path ...`` continues."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from jsonargparse import Namespace
+
+from lightning_pose.resume import SLURM_JOB_ENV, resolve_resume
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def fit_config(tmp_path: Path, ckpt_path: str | None, version=None) -> Namespace:
+    csv = Namespace(
+        class_path="lightning_pose.resume.CSVLogger",
+        init_args=Namespace(save_dir=str(tmp_path / "runs"), name="lspet", version=version),
+    )
+    wandb = Namespace(
+        class_path="pytorch_lightning.loggers.WandbLogger", init_args=Namespace(version=None)
+    )
+    trainer = Namespace(logger=[csv, wandb], default_root_dir=str(tmp_path / "root"))
+    return Namespace(ckpt_path=ckpt_path, trainer=trainer)
+
+
+def touch(path: Path, mtime: float) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")
+    os.utime(path, (mtime, mtime))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _no_slurm(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(SLURM_JOB_ENV, raising=False)
+
+
+def test_last_is_the_newest_run_with_a_last_ckpt_and_its_folder(tmp_path: Path) -> None:
+    runs = tmp_path / "runs" / "lspet"
+    touch(runs / "version_2" / "checkpoints" / "last.ckpt", 100)
+    touch(runs / "version_10" / "checkpoints" / "last.ckpt", 50)  # newest by version number
+    (runs / "version_11").mkdir()  # a later run that wrote no checkpoint
+    config = fit_config(tmp_path, "last")
+    resolve_resume(config)
+    assert config.ckpt_path == str(runs / "version_10" / "checkpoints" / "last.ckpt")
+    assert config.trainer.logger[0].init_args.version == 10
+    assert config.trainer.logger[1].init_args.version is None  # W&B: a new run, not "10"
+
+
+def test_a_path_inside_a_run_folder_resumes_in_it(tmp_path: Path) -> None:
+    ckpt = touch(tmp_path / "runs" / "lspet" / "version_3" / "checkpoints" / "best-001.ckpt", 1)
+    config = fit_config(tmp_path, str(ckpt))
+    resolve_resume(config)
+    assert config.ckpt_path == str(ckpt) and config.trainer.logger[0].init_args.version == 3
+    elsewhere = fit_config(tmp_path, str(touch(tmp_path / "other.ckpt", 1)))
+    resolve_resume(elsewhere)
+    assert elsewhere.trainer.logger[0].init_args.version is None  # a new run folder
+    with pytest.raises(FileNotFoundError, match="--ckpt_path: .*missing.ckpt does not exist"):
+        resolve_resume(fit_config(tmp_path, str(tmp_path / "missing.ckpt")))
+
+
+def test_last_without_any_run_starts_a_new_one_with_a_warning(tmp_path: Path) -> None:
+    config = fit_config(tmp_path, "last")
+    with pytest.warns(UserWarning, match="no run with checkpoints/last.ckpt under .*lspet"):
+        resolve_resume(config)
+    assert config.ckpt_path is None
+
+
+def test_under_slurm_the_job_has_its_own_run_and_the_newer_checkpoint_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SLURM_JOB_ENV, "4242")
+    runs = tmp_path / "runs" / "lspet"
+    touch(runs / "version_9" / "checkpoints" / "last.ckpt", 500)  # another job's run
+    fresh = fit_config(tmp_path, None)
+    resolve_resume(fresh)
+    assert fresh.trainer.logger[0].init_args.version == "slurm_4242" and fresh.ckpt_path is None
+
+    last = touch(runs / "slurm_4242" / "checkpoints" / "last.ckpt", 100)
+    hpc = touch(tmp_path / "root" / "hpc_ckpt_1.ckpt", 200)  # saved on SIGUSR1, later
+    config = fit_config(tmp_path, "last")
+    resolve_resume(config)
+    assert config.ckpt_path == str(hpc)
+    assert config.trainer.logger[0].init_args.version == "slurm_4242"
+    os.utime(last, (300, 300))
+    config = fit_config(tmp_path, "last")
+    resolve_resume(config)
+    assert config.ckpt_path == str(last)
+
+
+@pytest.mark.parametrize("script", sorted((REPO / "slurm").glob("*.sbatch")), ids=lambda p: p.name)
+def test_slurm_scripts_parse(script: Path) -> None:
+    subprocess.run(["bash", "-n", str(script)], check=True)
