@@ -13,13 +13,10 @@ def run(argv: list[str] | None = None) -> int:
 
         return sweep_main(args[1:])
     from lightning_pose.cli import main
+    from lightning_pose.wandb_mode import finish_wandb_run
 
     main(argv)  # None: LightningCLI reads sys.argv itself
-    if "wandb" in sys.modules:  # close the run cleanly (offline runs too) before the process ends
-        import wandb
-
-        if wandb.run is not None:
-            wandb.finish()
+    finish_wandb_run()
     return 0
 
 

@@ -15,6 +15,7 @@ import argparse
 
 from lightning_pose.callbacks.checkpoint import best_and_last
 from lightning_pose.cli import main
+from lightning_pose.wandb_mode import finish_wandb_run
 
 
 def train_cascade(
@@ -37,6 +38,7 @@ def train_cascade(
         if s >= 2:
             args.append(f"--model.init_args.init_checkpoint={previous}")
         cli = main(args)
+        finish_wandb_run()  # one W&B run per stage
         best, last = best_and_last(cli.trainer)
         previous = str(best or last or "")
         if not previous:

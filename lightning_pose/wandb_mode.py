@@ -56,3 +56,15 @@ def wandb_mode(reachable: Callable[[str], bool] = host_reachable) -> str | None:
     if has_api_key(host) and reachable(host):
         return None
     return "offline"
+
+
+def finish_wandb_run() -> None:
+    """Close this process's W&B run, if one was started (offline runs too): without it wandb
+    reports the run abandoned at interpreter exit and never records that it finished."""
+    import sys
+
+    if "wandb" in sys.modules:
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish()
