@@ -60,7 +60,7 @@ def trial_config(trial_dir: Path, sweep_name: str, project: str) -> str:
             "default_root_dir": root,
             "logger": [
                 {
-                    "class_path": "pytorch_lightning.loggers.CSVLogger",
+                    "class_path": "lightning_pose.resume.CSVLogger",
                     "init_args": {"save_dir": root, "name": ""},
                 },
                 {
