@@ -58,7 +58,8 @@ class ResumableDistributedSampler(DistributedSampler):
 
 class SeededAugmentation(Dataset):
     """Wraps a ``PoseDataset``: ``wrapper[(i, seed)]`` seeds its augmentation with ``seed``,
-    then returns ``dataset[i]``. A dataset without augmentation is returned unchanged."""
+    then returns ``dataset[i]``; ``wrapper[i]`` is ``dataset[i]`` with the augmentation's own
+    generator (a sampler of plain indices)."""
 
     def __init__(self, dataset: Dataset) -> None:
         self.dataset = dataset
@@ -66,7 +67,9 @@ class SeededAugmentation(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, item: tuple[int, int]) -> Any:
+    def __getitem__(self, item: tuple[int, int] | int) -> Any:
+        if isinstance(item, int):  # a plain sampler (Lightning's overfit_batches swaps one in)
+            return self.dataset[item]
         i, seed = item
         augmentation = getattr(self.dataset, "augmentation", None)
         if augmentation is not None:
@@ -89,6 +92,9 @@ class ResumableDataLoader(DataLoader):
         seed: seeds the loader's own generator (the workers' base seed), so that creating
             workers draws nothing from torch's global generator, which the model's dropout
             and sampling use.
+        shuffle, batch_sampler: as ``DataLoader``; there so that Lightning can rebuild the
+            loader with another sampler (``overfit_batches``), which it does through the
+            ``__init__`` arguments.
     """
 
     def __init__(
@@ -102,11 +108,15 @@ class ResumableDataLoader(DataLoader):
         persistent_workers: bool = False,
         worker_init_fn: Callable[[int], None] | None = None,
         seed: int = 0,
+        shuffle: bool | None = None,
+        batch_sampler: Any = None,
     ) -> None:
         super().__init__(
             dataset,
             batch_size=batch_size,
+            shuffle=shuffle,
             sampler=sampler,
+            batch_sampler=batch_sampler,
             num_workers=num_workers,
             drop_last=drop_last,
             persistent_workers=persistent_workers,
@@ -116,7 +126,10 @@ class ResumableDataLoader(DataLoader):
         self.batches_done = batches_done
 
     def state_dict(self) -> dict[str, int]:
+        """Empty where Lightning swapped in a plain sampler (``overfit_batches``)."""
         sampler = self.sampler
+        if not isinstance(sampler, ResumableDistributedSampler):
+            return {}
         return {
             "seed": sampler.seed,
             "epoch": sampler.epoch,
@@ -134,6 +147,8 @@ class ResumableDataLoader(DataLoader):
                 size (its shards and batches would not line up with this run's).
         """
         sampler = self.sampler
+        if not state or not isinstance(sampler, ResumableDistributedSampler):
+            return
         for key, now in (("num_replicas", sampler.num_replicas), ("batch_size", self.batch_size)):
             if state[key] != now:
                 where = (

@@ -98,3 +98,20 @@ def test_shards_of_two_processes_cover_the_epoch_once() -> None:
     # a sample's augmentation seed does not depend on the process it lands on
     one = dict(ResumableDistributedSampler(data, 1, 0, seed=5))
     assert all(one[i] == s for p in pairs for i, s in p)
+
+
+def test_overfit_batches_swaps_in_a_plain_sampler_and_still_trains(
+    tiny_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lightning's ``overfit_batches`` rebuilds the loader with a sequential sampler of plain
+    indices; the seeded wrapper takes those too."""
+    from lightning_pose.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", "-c", str(Path(__file__).resolve().parents[2] / "conf" / "lspet.yaml")]
+    args += [f"--data.root={tiny_root}", "--data.input_size=64", "--data.batch_size=2"]
+    args += ["--data.num_workers=0", "--model.trunk=lightning_pose.models.ResNetTrunk"]
+    args += ["--trainer.accelerator=cpu", "--trainer.overfit_batches=2", "--trainer.max_steps=3"]
+    cli = main(args)
+    assert cli.trainer.global_step == 3
+    assert np.isfinite(float(cli.trainer.callback_metrics["train/loss"]))
