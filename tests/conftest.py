@@ -17,6 +17,22 @@ os.environ.setdefault("WANDB_MODE", "disabled")  # never block on or log in to W
 os.environ.setdefault("WANDB_SILENT", "true")
 
 TINY_SAMPLES = 4
+
+
+def tiny_args(root: Path, max_samples: int | None = TINY_SAMPLES) -> list[str]:
+    """CLI overrides for a fast run on a generated data root: 64 px, a ResNet-18, batch 2,
+    no loader workers, the CPU; ``max_samples`` images per split (None: all)."""
+    args = [
+        f"--data.root={root}",
+        "--data.input_size=64",
+        "--data.batch_size=2",
+        "--data.num_workers=0",
+        "--trainer.accelerator=cpu",
+        "--model.trunk=lightning_pose.models.ResNetTrunk",
+    ]
+    return args if max_samples is None else [*args, f"--data.max_samples={max_samples}"]
+
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 

@@ -12,7 +12,7 @@ import yaml
 from lightning_pose.__main__ import run
 from lightning_pose.sweep import read_results, trial_command
 from lightning_pose.sweep_config import SweepError, trials
-from tests.conftest import TINY_SAMPLES
+from tests.conftest import tiny_args
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -103,13 +103,7 @@ def test_two_trial_grid_with_a_failure(
     )
     out = tmp_path / "out"
     extra = [
-        f"--data.root={tiny_root}",
-        "--data.input_size=64",
-        f"--data.max_samples={TINY_SAMPLES}",
-        "--data.batch_size=2",
-        "--data.num_workers=0",
-        "--trainer.accelerator=cpu",
-        "--model.trunk=lightning_pose.models.ResNetTrunk",
+        *tiny_args(tiny_root),
         "--trainer.fast_dev_run=2",
     ]
     assert run(["sweep", str(sweep), "--output", str(out), "--", *extra]) == 1  # one failed

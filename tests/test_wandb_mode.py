@@ -10,7 +10,7 @@ from pytorch_lightning.loggers import CSVLogger, WandbLogger
 
 from lightning_pose.cli import main
 from lightning_pose.wandb_mode import has_api_key, wandb_mode
-from tests.conftest import TINY_SAMPLES
+from tests.conftest import tiny_args
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,13 +55,7 @@ def cli_args(subcommand: str, tiny_root: Path) -> list[str]:
         subcommand,
         "-c",
         str(REPO / "conf" / "lspet.yaml"),
-        f"--data.root={tiny_root}",
-        "--data.input_size=64",
-        f"--data.max_samples={TINY_SAMPLES}",
-        "--data.batch_size=2",
-        "--data.num_workers=0",
-        "--trainer.accelerator=cpu",
-        "--model.trunk=lightning_pose.models.ResNetTrunk",
+        *tiny_args(tiny_root),
     ]
 
 

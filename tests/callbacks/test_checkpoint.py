@@ -9,6 +9,7 @@ import torch
 
 from lightning_pose.callbacks.checkpoint import best_and_last
 from lightning_pose.cli import main
+from tests.conftest import tiny_args
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,12 +23,7 @@ def test_last_ckpt_is_the_final_step_with_the_dataset_configs_callbacks(
             "fit",
             "-c",
             str(REPO / "conf" / "lspet.yaml"),
-            f"--data.root={tiny_root}",
-            "--data.input_size=64",
-            "--data.batch_size=2",
-            "--data.num_workers=0",
-            "--model.trunk=lightning_pose.models.ResNetTrunk",
-            "--trainer.accelerator=cpu",
+            *tiny_args(tiny_root, max_samples=None),
             "--trainer.devices=1",
             "--trainer.max_steps=7",  # ends between two validations (steps 3 and 6)
             "--trainer.val_check_interval=3",

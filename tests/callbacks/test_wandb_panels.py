@@ -13,7 +13,7 @@ from pytorch_lightning.loggers import WandbLogger
 from lightning_pose.cli import main
 from lightning_pose.plots import PREDICTED_COLOUR, TRUE_COLOUR, draw_comparison, draw_skeleton
 from lightning_pose.skeleton import Limb, Skeleton
-from tests.conftest import TINY_SAMPLES
+from tests.conftest import tiny_args
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -70,13 +70,7 @@ def test_fit_logs_the_config_images_and_curves(
             "fit",
             "-c",
             str(REPO / "conf" / "lspet.yaml"),
-            f"--data.root={tiny_root}",
-            "--data.input_size=64",
-            f"--data.max_samples={TINY_SAMPLES}",
-            "--data.batch_size=2",
-            "--data.num_workers=0",
-            "--trainer.accelerator=cpu",
-            "--model.trunk=lightning_pose.models.ResNetTrunk",
+            *tiny_args(tiny_root),
             "--trainer.logger=tests.callbacks.test_wandb_panels.RecordingWandbLogger",
             f"--trainer.logger.save_dir={tmp_path}",
             "--trainer.max_epochs=2",

@@ -16,6 +16,7 @@ from lightning_pose.data.sampling import (
     ResumableDistributedSampler,
     SeededAugmentation,
 )
+from tests.conftest import tiny_args
 
 N = 10  # training samples: one real LSPet image repeated, so only augmentation differs
 
@@ -109,9 +110,8 @@ def test_overfit_batches_swaps_in_a_plain_sampler_and_still_trains(
 
     monkeypatch.chdir(tmp_path)
     args = ["fit", "-c", str(Path(__file__).resolve().parents[2] / "conf" / "lspet.yaml")]
-    args += [f"--data.root={tiny_root}", "--data.input_size=64", "--data.batch_size=2"]
-    args += ["--data.num_workers=0", "--model.trunk=lightning_pose.models.ResNetTrunk"]
-    args += ["--trainer.accelerator=cpu", "--trainer.overfit_batches=2", "--trainer.max_steps=3"]
+    args += [*tiny_args(tiny_root, max_samples=None), "--trainer.overfit_batches=2"]
+    args += ["--trainer.max_steps=3"]
     cli = main(args)
     assert cli.trainer.global_step == 3
     assert np.isfinite(float(cli.trainer.callback_metrics["train/loss"]))
