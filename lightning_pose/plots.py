@@ -102,10 +102,11 @@ def draw_skeleton(
     skeleton: Skeleton,
     colour: tuple[int, int, int],
     labelled: np.ndarray | None = None,
+    limb_colour: tuple[int, int, int] | None = None,
 ) -> np.ndarray:
-    """Draw joints (dots) and limbs (lines between their end points) in one colour on a copy
-    of an RGB image; with ``labelled``, only labelled joints and limbs whose joints are all
-    labelled. The geometry of ``callbacks.prediction_writer.draw_pose``.
+    """Draw joints (dots, ``colour``) and limbs (lines between their end points,
+    ``limb_colour``, default ``colour``) on a copy of an RGB image; with ``labelled``, only
+    labelled joints and limbs whose joints are all labelled.
 
     Shapes:
         image: (H, W, 3) uint8. keypoints_px: (K, 2) pixels. labelled: (K,) bool.
@@ -121,7 +122,8 @@ def draw_skeleton(
     ends = np.round(np.einsum("lek,kc->lec", weights, kp)).astype(int)  # (L, 2, 2) pixels
     for (a, b), ok in zip(ends, limb_ok, strict=True):
         if ok:
-            cv2.line(out, tuple(map(int, a)), tuple(map(int, b)), colour, max(1, radius // 2))
+            line_colour = colour if limb_colour is None else limb_colour
+            cv2.line(out, tuple(map(int, a)), tuple(map(int, b)), line_colour, max(1, radius // 2))
     for (x, y), ok in zip(np.round(keypoints_px).astype(int), labelled, strict=True):
         if ok:
             cv2.circle(out, (int(x), int(y)), radius, colour, -1)

@@ -18,6 +18,7 @@ from pytorch_lightning.callbacks import BasePredictionWriter
 
 from lightning_pose.data.dataset import load_image
 from lightning_pose.files import write_bytes_atomic
+from lightning_pose.plots import draw_skeleton
 from lightning_pose.skeleton import Skeleton
 
 
@@ -35,15 +36,7 @@ def draw_pose(image: np.ndarray, keypoints_px: np.ndarray, skeleton: Skeleton) -
     Shapes:
         image: (H, W, 3) uint8. keypoints_px: (K, 2) pixels. returns (H, W, 3) uint8.
     """
-    out = image.copy()
-    radius = max(2, round(max(image.shape[:2]) / 150))
-    points = np.round(keypoints_px).astype(int)
-    ends = np.round(np.einsum("lek,kc->lec", skeleton.limb_endpoint_weights(), keypoints_px))
-    for a, b in ends.astype(int):  # (2,), (2,) pixels
-        cv2.line(out, tuple(a), tuple(b), (0, 200, 255), max(1, radius // 2))
-    for x, y in points:
-        cv2.circle(out, (x, y), radius, (255, 40, 40), -1)
-    return out
+    return draw_skeleton(image, keypoints_px, skeleton, (255, 40, 40), limb_colour=(0, 200, 255))
 
 
 def check_writable(folder: Path, key: str) -> None:
