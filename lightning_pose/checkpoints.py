@@ -61,14 +61,19 @@ def checkpoint_file(ckpt_path: str | Path | None, key: str = "ckpt_path") -> Pat
     Raises:
         FileNotFoundError, ValueError: see :func:`read_checkpoint`.
     """
+    path = _local_checkpoint(ckpt_path)
+    if path is not None:
+        read_checkpoint(path, key)
+    return path
+
+
+def _local_checkpoint(ckpt_path: str | Path | None) -> Path | None:
+    """The local file ``ckpt_path`` names, unread; None as in :func:`checkpoint_file`."""
     if ckpt_path is None:
         return None
     text = str(ckpt_path)
     special = text in LIGHTNING_CKPT_NAMES or text.startswith("registry:") or "://" in text
-    if special and not Path(text).is_file():
-        return None
-    read_checkpoint(text, key)
-    return Path(text)
+    return None if special and not Path(text).is_file() else Path(text)
 
 
 def checkpoint_mismatches(checkpoint: dict, skeleton: Skeleton, input_size: int) -> list[str]:
@@ -112,7 +117,7 @@ def check_checkpoint_fits(
         FileNotFoundError, ValueError: an unreadable file (see :func:`read_checkpoint`), or
             one that differs from the config (see :func:`checkpoint_mismatches`).
     """
-    path = checkpoint_file(ckpt_path, key)
+    path = _local_checkpoint(ckpt_path)
     if path is None:
         return
     problems = checkpoint_mismatches(read_checkpoint(path, key), skeleton, input_size)
