@@ -280,21 +280,37 @@ class EfficientNetLite0Trunk(Trunk):
 
     Args:
         pretrained: load the package's ImageNet weights (else timm's random init).
+        frozen_stages: freeze the first layers as they are (weights fixed, batch norm in eval
+            mode, so its ImageNet statistics are kept): -1 none, 0 the stem, n >= 1 the stem
+            and blocks 0 ... n-1 (n = 2: everything at strides 2 and 4). The high-resolution
+            early layers cost most of a CPU training step's backward pass and hold generic
+            edge filters; mmdetection's ``frozen_stages`` convention.
 
     Shapes:
         image ``(B, 3, H, W)`` normalised with ``mean``/``std`` -> ``(B, 1280, H/32, W/32)``.
+
+    Raises:
+        ValueError: ``frozen_stages`` outside [-1, 7] (the stem and 7 blocks).
     """
 
     mean: ClassVar[tuple[float, float, float]] = (0.5, 0.5, 0.5)
     std: ClassVar[tuple[float, float, float]] = (0.5, 0.5, 0.5)
     stride = 32
 
-    def __init__(self, pretrained: bool = True) -> None:
+    def __init__(self, pretrained: bool = True, frozen_stages: int = -1) -> None:
         super().__init__()
         self.net = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0)
         if pretrained:
             load_efficientnet_lite0_weights(self.net, efficientnet_lite0_weights_path())
+        if not -1 <= frozen_stages <= len(self.net.blocks):
+            raise ValueError(
+                f"frozen_stages must be in [-1, {len(self.net.blocks)}] (-1: none, 0: the stem, "
+                f"n: the stem and the first n blocks), got {frozen_stages!r}"
+            )
         self.pretrained = pretrained
+        self.frozen_stages = frozen_stages
+        for module in self.frozen_modules():
+            module.requires_grad_(False)
         self.out_channels = self.net.num_features  # 1280
         # The last block of each stride (timm's feature_info): strides 4, 8, 16, 32.
         info = [f for f in self.net.feature_info if f["reduction"] >= 4]
@@ -313,6 +329,19 @@ class EfficientNetLite0Trunk(Trunk):
             if i in self._pyramid_blocks:
                 maps.append(x)
         return maps
+
+    def frozen_modules(self) -> list[nn.Module]:
+        """The stem and blocks that ``frozen_stages`` fixes (empty for -1)."""
+        if self.frozen_stages < 0:
+            return []
+        n = self.net
+        return [n.conv_stem, n.bn1, *n.blocks[: self.frozen_stages]]
+
+    def train(self, mode: bool = True) -> EfficientNetLite0Trunk:
+        super().train(mode)
+        for module in self.frozen_modules():
+            module.eval()  # frozen: batch-norm statistics kept
+        return self
 
     def keep_pyramid_only(self) -> None:
         """Drop the 1280-channel head convolution and its batch norm: :meth:`forward` then

@@ -276,3 +276,35 @@ def test_pretrained_trunk_pyramids_have_their_stated_strides_and_channels():
         assert [m.shape[-1] for m in maps] == [16, 8, 4, 2]
     with pytest.raises(NotImplementedError, match="no feature pyramid"):
         AlexNetTrunk().pyramid(torch.rand(1, 3, 220, 220))
+
+
+def test_frozen_stages_fix_the_stem_and_first_blocks_with_their_statistics() -> None:
+    trunk = EfficientNetLite0Trunk(pretrained=True, frozen_stages=2)
+    net = trunk.net
+    frozen = [net.conv_stem, net.bn1, net.blocks[0], net.blocks[1]]
+    before = {id(p): p.detach().clone() for m in frozen for p in m.parameters()}
+    stats = net.bn1.running_mean.clone()
+    trunk.train()
+    assert not any(m.training for m in frozen) and net.blocks[2].training
+    maps = trunk.pyramid(torch.rand(2, 3, 64, 64))
+    sum(m.square().mean() for m in maps).backward()
+    for module in frozen:
+        for p in module.parameters():
+            assert not p.requires_grad and p.grad is None
+    assert all(p.grad is not None for p in net.blocks[2].parameters())
+    assert torch.equal(net.bn1.running_mean, stats)  # eval mode: statistics not updated
+    for module in frozen:
+        for p in module.parameters():
+            assert torch.equal(p, before[id(p)])
+
+
+def test_no_frozen_stages_by_default() -> None:
+    trunk = EfficientNetLite0Trunk(pretrained=False)
+    assert trunk.frozen_modules() == []
+    assert all(p.requires_grad for p in trunk.parameters())
+
+
+@pytest.mark.parametrize("frozen_stages", [-2, 8])
+def test_frozen_stages_out_of_range_raises(frozen_stages: int) -> None:
+    with pytest.raises(ValueError, match=r"frozen_stages must be in \[-1, 7\]"):
+        EfficientNetLite0Trunk(pretrained=False, frozen_stages=frozen_stages)
