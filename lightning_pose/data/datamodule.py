@@ -93,6 +93,9 @@ class PoseDataModule(pl.LightningDataModule):
             skipped, so ``predictions.npz`` always covers the whole folder.
         highres_factor: f > 1 adds ``image_hr`` at f x ``input_size`` to each annotated sample
             (the DeepPose cascade re-crops it around each joint; see ``PoseDataset``).
+        cache_images: decode the training and evaluation images once, when the split is built,
+            and keep their box crops in memory (``PoseDataset``'s ``cache_images``): a sample
+            then costs its augmentation only. Measured in ``bench/throughput.py``.
 
     The box the model sees never comes from the ground-truth joints: the whole image (padded to
     a square) for LSP/LSPet, a square around the official torso box for FLIC.
@@ -115,6 +118,7 @@ class PoseDataModule(pl.LightningDataModule):
         color_jitter: float = 0.2,
         predict_dir: str | None = None,
         highres_factor: int = 1,
+        cache_images: bool = False,
     ) -> None:
         super().__init__()
         if dataset not in READERS:
@@ -130,6 +134,7 @@ class PoseDataModule(pl.LightningDataModule):
         self.torso_box_scale = torso_box_scale
         self.predict_dir = predict_dir
         self.highres_factor = highres_factor
+        self.cache_images = cache_images
         self.augmentation = build_augmentation(
             scale, rotation_deg, translate, flip_prob, color_jitter
         )
@@ -174,6 +179,7 @@ class PoseDataModule(pl.LightningDataModule):
             augmentation=self.augmentation if augment else None,
             torso_box_scale=self.torso_box_scale,
             highres_factor=self.highres_factor,
+            cache_images=self.cache_images,
         )
 
     def _describe_split(self, split: str, count: int) -> str:

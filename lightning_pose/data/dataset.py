@@ -163,6 +163,15 @@ class PoseDataset(Dataset):
         torso_box_scale: see ``box_mode``.
         highres_factor: f > 1 adds ``image_hr``, the view at f x ``input_size`` (augmentation
             is applied at that resolution, then ``image`` is resized from it).
+        cache_images: decode every image once, in the constructor, and keep its box crop at
+            the network's resolution (uint8, (N, S*f, S*f, 3): 8,100 LSPet training images at
+            S = 160 take 0.6 GB), so that a sample costs its augmentation only. Data-loader
+            workers started by fork share the array. The crop does not depend on the
+            augmentation, so samples are identical with and without the cache.
+
+    Raises:
+        FileNotFoundError, ValueError: with ``cache_images``, an image that cannot be read (see
+            :func:`load_image`), at construction.
     """
 
     def __init__(
@@ -174,6 +183,7 @@ class PoseDataset(Dataset):
         augmentation: A.Compose | None = None,
         torso_box_scale: float = 3.0,
         highres_factor: int = 1,
+        cache_images: bool = False,
     ) -> None:
         if highres_factor < 1:
             raise ValueError(f"highres_factor must be >= 1, got {highres_factor}")
@@ -190,6 +200,26 @@ class PoseDataset(Dataset):
         self.highres_factor = highres_factor
         self.skeleton: Skeleton = annotations.skeleton
         self._flip_permutation = self.skeleton.flip_permutation()
+        self._crops: np.ndarray | None = None  # (N, S*f, S*f, 3) uint8 with cache_images
+        self._boxes: list[np.ndarray] | None = None  # N boxes (4,)
+        if cache_images:
+            self._cache_crops()
+
+    def _cache_crops(self) -> None:
+        """Decode every image and keep its box crop (see ``cache_images``)."""
+        side = self.input_size * self.highres_factor
+        crops = np.empty((len(self.indices), side, side, 3), dtype=np.uint8)
+        boxes = []
+        for i, index in enumerate(self.indices):
+            crops[i], box = self._crop(int(index))
+            boxes.append(box)
+        self._crops, self._boxes = crops, boxes
+
+    def _crop(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Example ``index``'s box crop ``(S*f, S*f, 3)`` uint8 and its box ``(4,)``."""
+        image = load_image(self.annotations.image_paths[index])
+        box = self.box(index, image)
+        return crop_image(image, box, self.input_size * self.highres_factor), box
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -204,12 +234,13 @@ class PoseDataset(Dataset):
     def __getitem__(self, i: int) -> PoseSample:
         index = int(self.indices[i])
         ann = self.annotations
-        image = load_image(ann.image_paths[index])
+        if self._crops is not None and self._boxes is not None:
+            crop, box = self._crops[i].copy(), self._boxes[i]
+        else:
+            crop, box = self._crop(index)  # (S, S, 3)
         keypoints_px = ann.keypoints_px[index]  # (K, 2)
         labelled, visible = ann.labelled[index], ann.visible[index]  # (K,), (K,)
-        box = self.box(index, image)
         S = self.input_size * self.highres_factor
-        crop = crop_image(image, box, S)  # (S, S, 3)
         keypoints_crop = norm_to_grid(encode(keypoints_px, box), S)  # (K, 2) crop pixels
         if self.augmentation is not None:
             crop, keypoints_crop, labelled, visible = augment(

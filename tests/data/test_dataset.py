@@ -18,7 +18,7 @@ from lightning_pose.data.dataset import PoseDataset, load_image
 from lightning_pose.data.readers import PoseAnnotations, read_flic, read_lspet
 from lightning_pose.data.transforms import build_augmentation
 from lightning_pose.skeleton import LSP
-from tests.conftest import TINY_SAMPLES
+from tests.conftest import TINY_SAMPLES, write_lspet
 
 S = 64  # crop side for every test here
 # LSPet positions (0-based): 1 has every joint visible; 10 has the right hip and the neck not
@@ -261,3 +261,43 @@ def test_real_lspet_images_are_complete(shared_data: Path) -> None:
     """No false alarm on the real data: the first 300 LSPet images load."""
     for i in range(1, 301):
         assert load_image(shared_data / "lspet" / "images" / f"im{i:05d}.jpg").ndim == 3
+
+
+def test_cached_crops_give_the_same_samples(lspet: PoseAnnotations) -> None:
+    indices = np.array([0, ALL_VISIBLE, 2, NO_NORMALISERS])
+    augmentation = build_augmentation()
+    cached = PoseDataset(lspet, indices, S, augmentation=augmentation, cache_images=True)
+    plain = PoseDataset(lspet, indices, S, augmentation=augmentation, highres_factor=1)
+    assert cached._crops is not None and cached._crops.shape == (4, S, S, 3)
+    for i in range(len(indices)):
+        for with_augmentation in (False, True):
+            for dataset in (cached, plain):
+                dataset.augmentation = augmentation if with_augmentation else None
+            augmentation.set_random_seed(i)
+            a = cached[i]
+            augmentation.set_random_seed(i)
+            b = plain[i]
+            assert set(a) == set(b)
+            for key in a:
+                assert torch.equal(a[key], b[key]), (i, with_augmentation, key)
+    cached.augmentation = augmentation
+    first = cached._crops[0].copy()
+    cached[0]
+    assert np.array_equal(cached._crops[0], first)  # augmentation never writes into the cache
+
+
+def test_cached_highres_crops_have_the_highres_side(lspet: PoseAnnotations) -> None:
+    dataset = PoseDataset(lspet, np.array([ALL_VISIBLE]), S, highres_factor=2, cache_images=True)
+    assert dataset._crops is not None and dataset._crops.shape == (1, 2 * S, 2 * S, 3)
+    sample = dataset[0]
+    assert sample["image_hr"].shape == (3, 2 * S, 2 * S) and sample["image"].shape == (3, S, S)
+
+
+def test_cache_reports_an_unreadable_image_at_construction(tmp_path: Path) -> None:
+    write_lspet(tmp_path / "lspet", 3)
+    image = tmp_path / "lspet" / "images" / "im00002.jpg"
+    image.write_bytes(image.read_bytes()[:200])  # truncated
+    annotations = read_lspet(tmp_path / "lspet")
+    PoseDataset(annotations, np.array([0, 2]), S, cache_images=True)  # the bad one left out
+    with pytest.raises(ValueError, match=r"im00002\.jpg: truncated JPEG"):
+        PoseDataset(annotations, np.array([0, 1]), S, cache_images=True)
