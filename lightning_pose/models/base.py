@@ -223,7 +223,8 @@ class PoseEstimator(pl.LightningModule):
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)
-        config = {"scheduler": scheduler}
+        # Per optimiser step for schedules that say so (``WarmupCosineLR``), else per epoch.
+        config = {"scheduler": scheduler, "interval": getattr(scheduler, "interval", "epoch")}
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             config["monitor"] = "val/loss"
         return {"optimizer": optimizer, "lr_scheduler": config}

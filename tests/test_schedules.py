@@ -1,0 +1,87 @@
+"""WarmupCosineLR: known values, bad arguments, and per-step stepping in a real fit."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from lightning_pose.cli import main
+from lightning_pose.schedules import WarmupCosineLR
+from tests.conftest import tiny_args
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def rates(scheduler: WarmupCosineLR, steps: int) -> list[float]:
+    out = []
+    for _ in range(steps):
+        out.append(scheduler.get_last_lr()[0])
+        scheduler.optimizer.step()
+        scheduler.step()
+    return out
+
+
+def test_warmup_then_cosine_known_values() -> None:
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=2.0)
+    lrs = rates(WarmupCosineLR(optimizer, total_steps=5, warmup_steps=1), 7)
+    # step 0: warm-up (0 + 1) / (1 + 1); steps 1..5: cosine over 4 steps; then flat at 0
+    expected = [1.0] + [2.0 * 0.5 * (1 + math.cos(math.pi * k / 4)) for k in range(5)] + [0.0]
+    assert lrs == pytest.approx(expected, abs=1e-12)
+
+
+def test_final_fraction_is_the_floor() -> None:
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    lrs = rates(WarmupCosineLR(optimizer, total_steps=4, final_lr_fraction=0.1), 6)
+    assert lrs[0] == pytest.approx(1.0) and lrs[4:] == pytest.approx([0.1, 0.1])
+    assert all(a >= b for a, b in zip(lrs, lrs[1:], strict=False))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"total_steps": 0}, "total_steps must be >= 1"),
+        ({"total_steps": 5, "warmup_steps": 5}, r"warmup_steps must be in \[0, total_steps=5\)"),
+        ({"total_steps": 5, "final_lr_fraction": 1.5}, r"final_lr_fraction must be in \[0, 1\]"),
+    ],
+)
+def test_bad_arguments_raise(kwargs: dict, match: str) -> None:
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    with pytest.raises(ValueError, match=match):
+        WarmupCosineLR(optimizer, **kwargs)
+
+
+def test_fit_steps_the_schedule_every_optimiser_step(
+    tiny_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    cli = main(
+        [
+            "fit",
+            "-c",
+            str(REPO / "conf" / "lspet.yaml"),
+            *tiny_args(tiny_root, max_samples=None),
+            "--trainer.devices=1",
+            "--trainer.max_steps=6",
+            "--trainer.limit_val_batches=0",
+            "--trainer.log_every_n_steps=1",
+            "--model.optimizer=torch.optim.SGD",
+            "--model.optimizer.lr=0.1",
+            "--model.scheduler=lightning_pose.schedules.WarmupCosineLR",
+            "--model.scheduler.total_steps=6",
+            "--model.scheduler.warmup_steps=2",
+        ]
+    )
+    scheduler = cli.trainer.lr_scheduler_configs[0].scheduler
+    assert cli.trainer.lr_scheduler_configs[0].interval == "step"
+    assert scheduler.last_epoch == 6  # stepped after each of the 6 optimiser steps
+    assert scheduler.get_last_lr()[0] == pytest.approx(0.0, abs=1e-12)
+    # the rate the optimiser used at each step, as LearningRateMonitor logged it
+    rows = list(csv.DictReader(open(Path(cli.trainer.log_dir) / "metrics.csv")))
+    logged = [float(r["lr-SGD"]) for r in rows if r.get("lr-SGD")]
+    warmup = [0.1 / 3, 0.2 / 3]
+    cosine = [0.1 * 0.5 * (1 + math.cos(math.pi * k / 4)) for k in range(4)]
+    assert logged == pytest.approx(warmup + cosine, abs=1e-9)
