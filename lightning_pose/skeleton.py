@@ -99,8 +99,15 @@ class Skeleton:
         return perm
 
     def groups(self) -> dict[str, list[int]]:
-        """Joint groups pooling left and right; see :func:`joint_groups`."""
-        return joint_groups(self.joints)
+        """Joint groups pooling left and right (see :func:`joint_groups`), and
+        ``"limb_joints"``: the shoulders, elbows, wrists, hips, knees and ankles the skeleton
+        has (LSP: 12 of its 14 joints, without neck and head top), the joints the
+        off-the-shelf comparison of ``docs/RESULTS.md`` scores (``pdj@0.2/limb_joints``)."""
+        groups = joint_groups(self.joints)
+        limb = sorted(i for name in LIMB_JOINT_GROUPS for i in groups.get(name, []))
+        if limb:
+            groups["limb_joints"] = limb
+        return groups
 
     def limb_groups(self) -> dict[str, list[int]]:
         """Limb groups pooling left and right: ``{"upper_arm": [7, 9], "torso": [8], ...}``."""
@@ -131,6 +138,10 @@ class Skeleton:
             "head": None if self.head is None else list(self.head),
             "limbs": [[limb.name, list(limb.start), list(limb.end)] for limb in self.limbs],
         }
+
+
+# Joint groups (left and right pooled) on the arms and legs: the 12 "limb joints" of LSP.
+LIMB_JOINT_GROUPS = ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
 
 
 def joint_groups(joint_names: Sequence[str]) -> dict[str, list[int]]:

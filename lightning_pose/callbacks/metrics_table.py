@@ -88,7 +88,12 @@ def evaluation_report(
         parts.append(
             f"Counted: {counted['images']:.0f} images; PDJ {counted['pdj']:.0f} labelled joints "
             f"(images with both torso joints labelled), PCKh {counted['pckh']:.0f} joints "
-            f"(head segment labelled), PCP {counted['pcp']:.0f} limbs (both ends labelled).\n"
+            f"(head segment labelled), PCP {counted['pcp']:.0f} limbs (both ends labelled)"
+            + (
+                f"; limb_joints: {limb:.0f} of the PDJ joints.\n"
+                if (limb := metrics.get(f"{prefix}/count/pdj/limb_joints")) is not None
+                else ".\n"
+            )
         )
     return "\n".join(parts)
 

@@ -124,25 +124,33 @@ class StageMetrics(nn.Module):
 
     def counts(self) -> dict[str, Tensor]:
         """What each metric counted, summed over processes: ``count/images`` evaluated,
-        ``count/pdj`` and ``count/pckh`` joints, ``count/pcp`` limbs. A collective under DDP."""
-        return {
+        ``count/pdj`` and ``count/pckh`` joints, ``count/pcp`` limbs, and
+        ``count/pdj/limb_joints``, the joints of ``pdj@t/limb_joints`` (where the skeleton has
+        limb joints). A collective under DDP."""
+        out = {
             "count/images": self.images.compute(),
             "count/pdj": _synced_total(self.pdj),
             "count/pckh": _synced_total(self.pckh),
             "count/pcp": _synced_total(self.pcp),
         }
+        limb_joints = (self.pdj.groups or {}).get("limb_joints")
+        if limb_joints:
+            out["count/pdj/limb_joints"] = _synced_total(self.pdj, limb_joints)
+        return out
 
     def pdj_curve(self) -> Tensor:
         """Pooled PDJ at every curve threshold, (T,) in [0, 1]; a collective under DDP."""
         return self.curve.curve()[1]
 
 
-def _synced_total(metric: Metric) -> Tensor:
-    """``metric.counts.sum()`` over every process (its states synced the way ``compute`` does)."""
+def _synced_total(metric: Metric, joints: list[int] | None = None) -> Tensor:
+    """``metric.counts.sum()`` (over ``joints``; None: all) over every process (its states
+    synced the way ``compute`` does)."""
     with metric.sync_context(
         dist_sync_fn=metric.dist_sync_fn,
         process_group=metric.process_group,
         should_sync=metric._to_sync,
         should_unsync=metric._should_unsync,
     ):
-        return metric.counts.sum().clone()
+        counts = metric.counts if joints is None else metric.counts[joints]
+        return counts.sum().clone()
