@@ -1,14 +1,18 @@
 from lightning_pose.callbacks.checkpoint import LatestCheckpoint
 from lightning_pose.callbacks.evaluation_files import ErrorStatisticsWriter, PDJCurveWriter
+from lightning_pose.callbacks.memory_format import ChannelsLast
 from lightning_pose.callbacks.metrics_table import MetricsTableWriter
 from lightning_pose.callbacks.prediction_writer import PredictionWriter
+from lightning_pose.callbacks.wall_clock import WallClock
 from lightning_pose.callbacks.wandb_panels import WandbValidationPanels
 
 __all__ = [
+    "ChannelsLast",
     "ErrorStatisticsWriter",
     "LatestCheckpoint",
     "MetricsTableWriter",
     "PDJCurveWriter",
     "PredictionWriter",
+    "WallClock",
     "WandbValidationPanels",
 ]
