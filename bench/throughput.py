@@ -1,0 +1,243 @@
+"""Training throughput: the real ``fit`` loop against the model alone, per variant.
+
+For each model config, in one process and side by side (A B A B: these machines are shared
+and noisy), images per second of optimiser steps through
+
+* **pipeline**: the real ``fit`` loop on LSPet's training split: the configured data module
+  (decode or cached crop, augmentation, collate, the configured loader workers) and step;
+* **model**: the same Trainer and model on synthetic tensors of the same shapes and dtypes,
+  already in memory (one random batch, repeated): the step alone.
+
+The ratio pipeline / model is the pipeline efficiency (issue 11's target: >= 0.9). Each
+measurement times ``--seconds`` of steps after ``--warmup`` steps (so worker start-up and the
+first allocations are not counted). Validation and checkpoints are off; the callbacks are
+:class:`~lightning_pose.callbacks.ChannelsLast` with ``--channels-last``, else none.
+
+    python bench/throughput.py [--variants deeppose heatmap_budget ...] [--seconds 30]
+        [--threads 2] [--channels-last] [--output docs/throughput.md] [-- CLI overrides]
+
+Prints a markdown table and writes it, with the command, commit, CPU and torch version, to
+``--output`` (atomically).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from lightning_pose.callbacks import ChannelsLast  # noqa: E402
+from lightning_pose.cli import main as cli_main  # noqa: E402
+from lightning_pose.files import write_bytes_atomic  # noqa: E402
+
+VARIANTS = ("deeppose", "deeppose_alexnet", "heatmap_effnet", "tompson", "multitask")
+
+
+class StepTimer(pl.Callback):
+    """Time the steps after ``warmup`` and stop ``seconds`` later: images per second."""
+
+    def __init__(self, warmup: int, seconds: float) -> None:
+        self.warmup, self.seconds = warmup, seconds
+        self.start: float | None = None
+        self.images = 0
+        self.elapsed = 0.0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.warmup and self.start is None:
+            self.start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.start is None:
+            return
+        self.images += int(batch["image"].shape[0])
+        self.elapsed = time.perf_counter() - self.start
+        if self.elapsed >= self.seconds:
+            trainer.should_stop = True
+
+    @property
+    def images_per_s(self) -> float:
+        return self.images / self.elapsed if self.elapsed > 0 else float("nan")
+
+
+class RepeatedBatch(Dataset):
+    """``length`` copies of one batch (a batch per item; the loader's batch_size is None)."""
+
+    def __init__(self, batch: dict[str, torch.Tensor], length: int) -> None:
+        self.batch, self.length = batch, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return self.batch
+
+
+def synthetic_batch(real: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Random tensors with the shapes and dtypes of a real batch: images uniform in [0, 1],
+    box-normalised keypoints uniform in [-0.4, 0.4], every joint labelled and visible; the
+    other entries (boxes, normalisers, indices) copied."""
+    out = dict(real)
+    for key in ("image", "image_hr"):
+        if key in real:
+            out[key] = torch.rand_like(real[key])
+    out["keypoints_norm"] = (torch.rand_like(real["keypoints_norm"]) - 0.5) * 0.8
+    out["labelled"] = torch.ones_like(real["labelled"])
+    out["visible"] = torch.ones_like(real["visible"])
+    return out
+
+
+def build(variant: str, data_root: str, overrides: list[str]):
+    """The configured model and data module of ``conf/lspet.yaml`` + ``conf/model/VARIANT``."""
+    args = [
+        "-c",
+        str(REPO / "conf" / "lspet.yaml"),
+        "-c",
+        str(REPO / "conf" / "model" / f"{variant}.yaml"),
+        f"--data.root={data_root}",
+        "--trainer.logger=false",
+        *overrides,
+    ]
+    cli = cli_main(args, run=False)
+    cli.model.scheduler_factory = None  # a plateau schedule needs validation; not timed anyway
+    return cli.model, cli.datamodule
+
+
+def measure(model, loader_or_dm, warmup: int, seconds: float, channels_last: bool) -> float:
+    timer = StepTimer(warmup, seconds)
+    callbacks: list[pl.Callback] = [timer] + ([ChannelsLast()] if channels_last else [])
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=-1,
+        max_steps=10**9,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        callbacks=callbacks,
+    )
+    if isinstance(loader_or_dm, pl.LightningDataModule):
+        trainer.fit(model, datamodule=loader_or_dm)
+    else:
+        trainer.fit(model, train_dataloaders=loader_or_dm)
+    return timer.images_per_s
+
+
+def run_variant(variant: str, opts: argparse.Namespace, overrides: list[str]) -> dict:
+    model, dm = build(variant, opts.data_root, overrides)
+    start = time.perf_counter()
+    dm.trainer = None
+    dm.setup("fit")  # annotations, splits and (data.cache_images) the crop cache
+    setup_s = time.perf_counter() - start
+    real = next(iter(dm.train_dataloader()))
+    batches = max(opts.warmup + 10, 10_000)
+    synthetic = DataLoader(
+        RepeatedBatch(synthetic_batch(real), batches), batch_size=None, num_workers=0
+    )
+    pipeline, steps_only = [], []
+    for _ in range(opts.repeats):
+        pipeline.append(measure(model, dm, opts.warmup, opts.seconds, opts.channels_last))
+        steps_only.append(measure(model, synthetic, opts.warmup, opts.seconds, opts.channels_last))
+    p, m = sum(pipeline) / len(pipeline), sum(steps_only) / len(steps_only)
+    return {
+        "variant": variant,
+        "input": dm.input_size,
+        "batch": dm.batch_size,
+        "workers": dm.num_workers,
+        "cache": dm.cache_images,
+        "setup_s": setup_s,
+        "pipeline": pipeline,
+        "model": steps_only,
+        "ratio": p / m,
+    }
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| variant | input px | batch | workers | cached crops | pipeline img/s | "
+        "model-only img/s | ratio | setup s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        pipeline = " / ".join(f"{v:.1f}" for v in r["pipeline"])
+        model = " / ".join(f"{v:.1f}" for v in r["model"])
+        lines.append(
+            f"| {r['variant']} | {r['input']} | {r['batch']} | {r['workers']} | "
+            f"{'yes' if r['cache'] else 'no'} | {pipeline} | {model} | {r['ratio']:.2f} | "
+            f"{r['setup_s']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def machine() -> str:
+    try:
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.split("\n")
+            if line.startswith("Model name")
+        )
+    except (StopIteration, OSError):
+        cpu = platform.processor() or "unknown CPU"
+    return f"{cpu}, {os.cpu_count()} cores visible, torch {torch.__version__}"
+
+
+def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    overrides: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, overrides = argv[:cut], argv[cut + 1 :]
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS) + ["heatmap_budget"])
+    parser.add_argument("--seconds", type=float, default=30.0, help="timed seconds per run")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps per run")
+    parser.add_argument("--repeats", type=int, default=2, help="A/B pairs per variant")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--output", default=str(REPO / "docs" / "throughput.md"))
+    return parser.parse_args(argv), overrides
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    argv = sys.argv[1:] if argv is None else argv
+    opts, overrides = parse(argv)
+    torch.set_num_threads(opts.threads)
+    os.environ.setdefault("WANDB_MODE", "disabled")
+    rows = []
+    for variant in opts.variants:
+        rows.append(run_variant(variant, opts, overrides))
+        print(table(rows[-1:]).splitlines()[-1], flush=True)
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    report = (
+        "# Training throughput: real fit loop vs model only\n\n"
+        f"Command: `python bench/throughput.py {' '.join(argv)}`  \n"
+        f"Commit {commit}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"{machine()}, {opts.threads} torch threads"
+        f"{', channels-last' if opts.channels_last else ''}.  \n"
+        f"Each cell: images/s over {opts.seconds:g} s of optimiser steps after {opts.warmup} "
+        f"untimed steps, {opts.repeats} alternating runs (pipeline, model, pipeline, model, "
+        "...); ratio = mean pipeline / mean model. Setup: building the splits (and the crop "
+        "cache where `data.cache_images`), not in the rates.\n\n" + table(rows)
+    )
+    print("\n" + report)
+    write_bytes_atomic(Path(opts.output), report.encode())
+    return rows
+
+
+if __name__ == "__main__":
+    main()
