@@ -143,3 +143,26 @@ def test_write_atomic_replaces_the_file_and_leaves_no_temporary(tmp_path: Path) 
     bp.write_atomic(out, "new\n")
     assert out.read_text() == "new\n"
     assert sorted(p.name for p in out.parent.iterdir()) == ["report.md"]
+
+
+def test_report_shows_the_key_number_and_n_a_where_nothing_was_counted() -> None:
+    poses = _poses(2, seed=3)  # (2, 14, 2)
+    labelled = np.ones((2, 14), dtype=bool)
+    pred = np.stack([bp.blazepose_to_lsp(_perfect_landmarks(p, i)) for i, p in enumerate(poses)])
+    row = {
+        "name": "fake",
+        "results": bp.score(pred, poses, labelled),
+        "pdj_images": 2,
+        "no_detection": 0,
+        "no_detection_pdj": 0,
+        "detected": {},  # nothing counted: "n/a", not an error
+        "detect_ms": np.array([1.0, 3.0]),
+        "total_ms": np.array([2.0, 4.0]),
+        "swapped": bp.score(pred[:, LSP.flip_permutation()], poses, labelled),
+        "sides": [(2, 2), (1, 2)],
+    }
+    text = bp.report([row], {"images": "2", "command": "`python bench/blazepose.py`"})
+    assert "| fake | **100.0** | 100.0 |" in text
+    assert "| 2 (2) | 24 / 28 | 0 (0) | n/a |" in text
+    assert "| fake | 2.0 / 2.0 | 3.0 / 3.0 |" in text
+    assert "| fake | 2 / 2 (100.0 %) | 1 / 2 (50.0 %) |" in text
