@@ -227,9 +227,10 @@ def build_task(model: str, directory: Path) -> Path:
 
 
 def make_landmarker(task: Path, threads: int | None) -> Detect:
-    """MediaPipe Tasks ``PoseLandmarker`` in IMAGE mode, one pose: RGB (H, W, 3) uint8 ->
-    normalised landmarks (33, 2) or None. ``threads``: XNNPACK threads (None: MediaPipe's
-    default, 1 on Linux desktop builds)."""
+    """MediaPipe Tasks ``PoseLandmarker`` in IMAGE mode, one pose, default confidence
+    thresholds (0.5, as the Pose solution's): RGB (H, W, 3) uint8 -> normalised landmarks
+    (33, 2) or None. ``threads``: XNNPACK threads (None: MediaPipe's default, 1 on Linux
+    desktop builds)."""
     import mediapipe as mp
     from mediapipe.tasks.python import vision
     from mediapipe.tasks.python.core import base_options
