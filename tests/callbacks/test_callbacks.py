@@ -98,6 +98,7 @@ def test_metrics_table_writer_writes_best_only_when_monitor_improves(tmp_path: P
         "|---|---:|---:|---:|",
         "| wrist | - | 60.0 | - |",
         "| neck | - | 100.0 | - |",
+        "| limb_joints | - | - | - |",  # the skeleton's group; these metrics have no value
         "| **mean** | 15.0 | 60.0 | 90.0 |",
     ]
 
