@@ -64,13 +64,13 @@ def main(argv: list[str] | None = None) -> Path:
         ax.plot([minutes], [pck], marker="s", linestyle="none", label=name)
     for name, value in opts.reference:
         ax.axhline(float(value), linestyle=":", color="grey")
-        ax.annotate(name, (0, float(value)), textcoords="offset points", xytext=(4, 3), fontsize=8)
+        ax.text(0.01, float(value) + 1, name, transform=ax.get_yaxis_transform(), fontsize=8)
     ax.axhline(opts.target, linestyle="--", color="red", linewidth=0.8)
-    ax.annotate(
+    ax.text(
+        0.01,
+        opts.target + 1,
         f"target {opts.target:g}%",
-        (0, opts.target),
-        textcoords="offset points",
-        xytext=(4, 3),
+        transform=ax.get_yaxis_transform(),
         fontsize=8,
         color="red",
     )
