@@ -72,6 +72,7 @@ import numpy as np
 import torch
 
 from lightning_pose.codecs.segments import segment_lengths
+from lightning_pose.files import write_bytes_atomic
 from lightning_pose.metrics.protocol import EvaluationProtocol, StageMetrics
 from lightning_pose.skeleton import LSP, Skeleton
 
@@ -381,16 +382,9 @@ def report(rows: list[dict], meta: dict[str, str]) -> str:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``
+    (:func:`lightning_pose.files.write_bytes_atomic`)."""
+    write_bytes_atomic(path, text.encode())
 
 
 def _cpu_model() -> str:
