@@ -1,0 +1,377 @@
+"""Predict latency per image on the CPU, for each model variant: batch 1 and batched, JPEG
+decode included, channels-last off and on side by side.
+
+Each variant is built by the CLI itself (``lightning_pose.cli.main(run=False)`` with
+``-c conf/lspet.yaml -c conf/model/<variant>.yaml``), so what is timed is exactly the configured
+model. Per image, as ``predict`` does it (``ImageFolderDataset``, the predict loader's
+``default_collate``, ``PoseEstimator.predict_step``): read and decode the JPEG
+(``data.dataset.load_image``), letterbox the whole image to the input size
+(``whole_image_box``, ``crop_image``; also the ``image_hr`` view where ``data.highres_factor``
+> 1), to a tensor, the model's ``estimate`` in eval mode under ``torch.inference_mode()``,
+decoded to original-image pixels (``codecs.box.decode``). Timed:
+
+* end to end at batch 1 (and its load + crop part on its own);
+* end to end at ``--batch-size`` (time per image = batch time / batch size);
+* the model alone (``estimate``) at batch 1, on the batch just loaded.
+
+The two memory formats (contiguous NCHW, and model and input in ``torch.channels_last``) are
+timed alternately, image by image and batch by batch (the order flips every time), so that
+the machine's noise falls on both alike. Images: the LSPet validation split (every 10th image),
+the first ``--max-images``. The table goes to stdout and, atomically, to ``--output``.
+
+Usage (from the repository root; one process per core, nothing else running):
+    taskset -c 0,1 .venv/bin/python bench/latency.py --threads 2
+    .venv/bin/python bench/latency.py --variants conf/model/deeppose.yaml --ckpt best.ckpt
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import torch
+from torch.utils.data import default_collate
+
+from lightning_pose.checkpoints import check_checkpoint_fits, read_state_dict
+from lightning_pose.cli import main as cli_main
+from lightning_pose.data.datamodule import PoseDataModule, resolve_data_root, split_indices
+from lightning_pose.data.dataset import ImageFolderDataset
+from lightning_pose.models.base import PoseEstimator
+from lightning_pose.models.heatmap import HeatmapPose
+
+REPO = Path(__file__).resolve().parents[1]
+DATASET_CONFIG = REPO / "conf" / "lspet.yaml"
+# Model configs left out by default: the same network as multitask.yaml, trained differently.
+SKIPPED = ("multitask_detection_pretrain.yaml",)
+FORMATS = ("contiguous", "channels_last")
+IMAGE_KEYS = ("image", "image_hr")
+
+
+def default_variants() -> list[Path]:
+    return sorted(p for p in (REPO / "conf" / "model").glob("*.yaml") if p.name not in SKIPPED)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        type=Path,
+        default=None,
+        help="model configs (default: conf/model/*.yaml but " + ", ".join(SKIPPED) + ")",
+    )
+    parser.add_argument("--max-images", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--warmup", type=int, default=10, help="batch-1 warm-up iterations")
+    parser.add_argument("--warmup-batches", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    parser.add_argument(
+        "--flip-test", action="store_true", help="also time each heat-map variant with flip_test on"
+    )
+    parser.add_argument(
+        "--ckpt",
+        type=Path,
+        default=None,
+        help="trained weights (one variant only; default: the config's init)",
+    )
+    parser.add_argument(
+        "--data-root",
+        type=Path,
+        default=None,
+        help="folder holding lspet/ (default: as the CLI resolves it)",
+    )
+    parser.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra CLI argument for every variant, e.g. "
+        "--override=--data.input_size=128 (repeatable)",
+    )
+    parser.add_argument("--output", type=Path, default=REPO / "docs" / "latency.md")
+    args = parser.parse_args(argv)
+    args.variants = args.variants or default_variants()
+    if args.ckpt is not None and len(args.variants) != 1:
+        parser.error(f"--ckpt {args.ckpt} needs exactly one --variants entry")
+    for name in ("max_images", "batch_size", "threads"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    return args
+
+
+def build(variant: Path, args: argparse.Namespace) -> tuple[PoseEstimator, PoseDataModule]:
+    """The variant's model (eval mode, ``--ckpt`` weights if given) and datamodule, as the CLI
+    instantiates them."""
+    cli_args = ["-c", str(DATASET_CONFIG), "-c", str(variant), "--trainer.logger=false"]
+    cli_args += ["--trainer.accelerator=cpu", "--trainer.devices=1", "--data.num_workers=0"]
+    if args.data_root is not None:
+        cli_args.append(f"--data.root={args.data_root}")
+    with mock.patch.object(sys, "argv", sys.argv[:1]):  # LightningCLI warns of other argv
+        cli = cli_main([*cli_args, *args.override], run=False)
+    model, datamodule = cli.model, cli.datamodule
+    if args.ckpt is not None:
+        check_checkpoint_fits(args.ckpt, datamodule.skeleton, datamodule.input_size)
+        model.load_state_dict(read_state_dict(args.ckpt, key="--ckpt"))
+    return model.eval(), datamodule
+
+
+def validation_images(datamodule: PoseDataModule, max_images: int) -> list[Path]:
+    """The first ``max_images`` images of the validation split, as the CLI splits the data."""
+    annotations = datamodule.load_annotations()
+    indices = split_indices(annotations, datamodule.val_every)["val"][:max_images]
+    return [annotations.image_paths[i] for i in indices]
+
+
+def load_batch(dataset: ImageFolderDataset, items: list[int], fmt: str) -> dict:
+    """What the predict loader yields for ``items`` (plus the ``ChannelsLast`` conversion)."""
+    batch = default_collate([dataset[i] for i in items])
+    if fmt == "channels_last":
+        for key in IMAGE_KEYS:
+            if key in batch:
+                batch[key] = batch[key].contiguous(memory_format=torch.channels_last)
+    return batch
+
+
+def time_variant(
+    models: dict[str, PoseEstimator], dataset: ImageFolderDataset, args: argparse.Namespace
+) -> dict[str, dict[str, list[float]]]:
+    """Seconds per image, ``{format: {measure: [...]}}``, the formats alternating.
+
+    Measures: ``e2e_b1``, ``load_b1`` (its read + decode + crop + collate part), ``model_b1``
+    (``estimate`` alone, on the same batch) and ``e2e_batched`` (batch time / batch size).
+    """
+    n, bs = len(dataset), args.batch_size
+    times = {f: {"e2e_b1": [], "load_b1": [], "model_b1": [], "e2e_batched": []} for f in FORMATS}
+
+    def one_image(i: int, fmt: str, record: bool) -> None:
+        model = models[fmt]
+        t0 = time.perf_counter()
+        batch = load_batch(dataset, [i], fmt)
+        t1 = time.perf_counter()
+        model.predict_step(batch, 0)  # estimate + decode to original pixels
+        t2 = time.perf_counter()
+        model.estimate(batch)
+        t3 = time.perf_counter()
+        if record:
+            times[fmt]["e2e_b1"].append(t2 - t0)
+            times[fmt]["load_b1"].append(t1 - t0)
+            times[fmt]["model_b1"].append(t3 - t2)
+
+    def one_batch(j: int, fmt: str, record: bool) -> None:
+        items = [(j * bs + k) % n for k in range(bs)]  # cycle: every batch is full
+        t0 = time.perf_counter()
+        models[fmt].predict_step(load_batch(dataset, items, fmt), 0)
+        if record:
+            times[fmt]["e2e_batched"].append((time.perf_counter() - t0) / bs)
+
+    with torch.inference_mode():
+        for step in range(args.warmup + n):
+            for fmt in FORMATS[:: 1 if step % 2 == 0 else -1]:
+                one_image((step - args.warmup) % n, fmt, record=step >= args.warmup)
+        for step in range(args.warmup_batches + -(-n // bs)):
+            for fmt in FORMATS[:: 1 if step % 2 == 0 else -1]:
+                one_batch(step - args.warmup_batches, fmt, record=step >= args.warmup_batches)
+    return times
+
+
+def busy_cpu_seconds() -> float:
+    """CPU seconds every process on the machine has used since boot, hypervisor steal included
+    (``/proc/stat``: user, nice, system, irq, softirq, steal); NaN where it cannot be read."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    except OSError:
+        return float("nan")
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields)
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def stats_ms(seconds: list[float]) -> dict[str, float]:
+    ms = 1000 * np.asarray(seconds)
+    return {
+        "median": float(np.median(ms)),
+        "mean": float(ms.mean()),
+        "p90": float(np.percentile(ms, 90)),
+    }
+
+
+def measure(variant: Path, args: argparse.Namespace) -> list[dict]:
+    """One table row per memory format for ``variant`` (and, with ``--flip-test``, as many
+    again with flip test on, for a heat-map model)."""
+    model, datamodule = build(variant, args)
+    paths = validation_images(datamodule, args.max_images)
+    dataset = ImageFolderDataset(paths, datamodule.input_size, datamodule.highres_factor)
+    models = {
+        "contiguous": model,
+        "channels_last": copy.deepcopy(model).to(memory_format=torch.channels_last),
+    }
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    rows = []
+    for flip_test in (
+        [False, True] if args.flip_test and isinstance(model, HeatmapPose) else [False]
+    ):
+        name = variant.stem + (" +flip" if flip_test else "")
+        print(f"timing {name} ...", file=sys.stderr, flush=True)
+        for m in models.values():
+            if isinstance(m, HeatmapPose):
+                m.flip_test = flip_test
+        busy, own, wall = busy_cpu_seconds(), time.process_time(), time.perf_counter()
+        times = time_variant(models, dataset, args)
+        # Cores' worth of CPU that anything else took while this variant was timed.
+        other = busy_cpu_seconds() - busy - (time.process_time() - own)
+        other_load = max(other, 0.0) / (time.perf_counter() - wall)
+        rows += [
+            {
+                "variant": name,
+                "input": datamodule.input_size,
+                "params_m": params,
+                "format": fmt,
+                "images": len(dataset),
+                "root": resolve_data_root(datamodule.root).resolve(),
+                "other_load": other_load,
+                **{key: stats_ms(values) for key, values in times[fmt].items()},
+            }
+            for fmt in FORMATS
+        ]
+    return rows
+
+
+def markdown_table(rows: list[dict], batch_size: int) -> str:
+    head = [
+        "variant", "input px", "params (M)", "memory format",
+        "e2e b1 median", "e2e b1 mean", "e2e b1 p90", "load+crop b1 median",
+        "model b1 median", "model b1 mean", "model b1 p90",
+        f"e2e b{batch_size} median", f"e2e b{batch_size} mean", "other load (cores)",
+    ]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["variant"], str(r["input"]), f"{r['params_m']:.1f}", r["format"]]
+        cells += [f"{r['e2e_b1'][k]:.1f}" for k in ("median", "mean", "p90")]
+        cells.append(f"{r['load_b1']['median']:.1f}")
+        cells += [f"{r['model_b1'][k]:.1f}" for k in ("median", "mean", "p90")]
+        cells += [f"{r['e2e_batched'][k]:.1f}" for k in ("median", "mean")]
+        cells.append(f"{r['other_load']:.2f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def speedup_table(rows: list[dict], batch_size: int) -> str:
+    """Contiguous median / channels-last median, per variant."""
+    keys = {"e2e b1": "e2e_b1", "model b1": "model_b1", f"e2e b{batch_size}": "e2e_batched"}
+    lines = ["| variant | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    by_variant: dict[str, dict[str, dict]] = {}
+    for r in rows:
+        by_variant.setdefault(r["variant"], {})[r["format"]] = r
+    for name, pair in by_variant.items():
+        ratios = [
+            pair["contiguous"][k]["median"] / pair["channels_last"][k]["median"]
+            for k in keys.values()
+        ]
+        lines.append(f"| {name} | " + " | ".join(f"{x:.2f}x" for x in ratios) + " |")
+    return "\n".join(lines)
+
+
+def run_text(command: list[str], cwd: Path = REPO) -> str:
+    try:
+        return subprocess.run(command, cwd=cwd, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return ""
+
+
+def cpu_model() -> str:
+    for line in run_text(["lscpu"]).splitlines():
+        if line.startswith("Model name:"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def report(rows: list[dict], args: argparse.Namespace, argv: list[str], run: str) -> str:
+    commit = run_text(["git", "rev-parse", "--short", "HEAD"]) or "unknown"
+    if run_text(["git", "status", "--porcelain"]):
+        commit += " (working tree with uncommitted changes)"
+    cpus = sorted(os.sched_getaffinity(0))
+    weights = f"`{args.ckpt}`" if args.ckpt else "each config's initialisation (random/ImageNet)"
+    n, root = (rows[0]["images"], rows[0]["root"]) if rows else (0, "-")
+    batches = -(-n // args.batch_size)
+    facts = [
+        f"Command: `python bench/latency.py {shlex.join(argv)}`",
+        f"Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"Commit: {commit}",
+        f"CPU: {cpu_model()}; {os.cpu_count()} logical CPUs, this process pinned to {cpus}",
+        f"Threads: torch.set_num_threads({args.threads}); torch {torch.__version__}",
+        f"Images timed: {n} of the LSPet validation split (every 10th image; `{root}`), each "
+        f"once per measure and memory format; batched: {batches} batches of {args.batch_size}, "
+        "cycling through the images",
+        f"Warm-up, not timed: {args.warmup} batch-1 iterations and {args.warmup_batches} "
+        "batches per variant and memory format",
+        f"Weights: {weights}",
+        run,
+    ]
+    bullets = "\n".join(f"- {fact}" for fact in facts)
+    return f"""# Predict latency per image on the CPU
+
+Written by `bench/latency.py`; regenerate rather than edit.
+
+{bullets}
+
+Milliseconds per image. *e2e*: read + decode the JPEG, letterbox crop to the input size, to a
+tensor, collate, `predict_step` (`estimate` in eval mode under `torch.inference_mode()`, decoded
+to original-image pixels), as `predict --data.predict_dir` does it (`ImageFolderDataset`; on the
+test split `predict` crops the same way, but for the cascade's `image`, resized from
+`image_hr`), serially in one process (the CLI's loader decodes in `data.num_workers` worker
+processes, overlapping the model). *load+crop*: the part
+of e2e before the model. *model*: `estimate` alone on the same batch. Batch-{args.batch_size}
+rows: batch time / {args.batch_size}. *channels_last*: model and input in
+`torch.channels_last` (what the `ChannelsLast` callback does), timed alternately with
+contiguous (NCHW), image by image. *other load*: CPU time that every other process (and the
+hypervisor's steal) took while the variant was timed, in cores (0 on a quiet machine; this
+machine is shared, and a row with a load of a core or more is slowed down).
+
+{markdown_table(rows, args.batch_size)}
+
+Channels-last speed-up (contiguous median / channels-last median):
+
+{speedup_table(rows, args.batch_size)}
+"""
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as f:
+        f.write(text)
+    os.replace(f.name, path)
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    """Time every variant, print the report and write it to ``--output``; returns the rows."""
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    os.environ.setdefault("WANDB_MODE", "disabled")
+    torch.set_num_threads(args.threads)
+    load_start, t0 = os.getloadavg(), time.perf_counter()
+    rows = []
+    for variant in args.variants:
+        rows += measure(variant, args)
+    loads = [" / ".join(f"{x:.1f}" for x in load) for load in (load_start, os.getloadavg())]
+    run = (
+        f"Run: {(time.perf_counter() - t0) / 60:.1f} min; load average (1, 5, 15 min) "
+        f"{loads[0]} at the start, {loads[1]} at the end (this run alone adds ~{args.threads})"
+    )
+    text = report(rows, args, argv, run)
+    print(text)
+    write_atomic(args.output, text)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
