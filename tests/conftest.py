@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import scipy.io
+import torch
 
 from lightning_pose.data.datamodule import split_indices
 from lightning_pose.data.readers import READERS
@@ -17,6 +18,16 @@ os.environ.setdefault("WANDB_MODE", "disabled")  # never block on or log in to W
 os.environ.setdefault("WANDB_SILENT", "true")
 
 TINY_SAMPLES = 4
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """A test that sets ``torch.set_num_threads`` (the bench scripts do) leaves the thread count
+    of the tests after it as it found it: a fit's floating-point sums, hence its losses, depend
+    on it (``tests/test_resume.py`` compares an in-process fit with a subprocess one)."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 def tiny_args(root: Path, max_samples: int | None = TINY_SAMPLES) -> list[str]:

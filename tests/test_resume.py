@@ -58,7 +58,8 @@ def val_metrics(run: Path) -> dict[str, float]:
 
 def kill_after_first_checkpoint(args: list[str], cwd: Path) -> int:
     """Run ``fit`` in a subprocess, SIGKILL it once ``last.ckpt`` exists; its global step."""
-    env = os.environ | {"WANDB_MODE": "disabled"}
+    # the same intra-op threads as this process: a fit's losses depend on the thread count
+    env = os.environ | {"WANDB_MODE": "disabled", "OMP_NUM_THREADS": str(torch.get_num_threads())}
     process = subprocess.Popen(
         [sys.executable, "-m", "lightning_pose", *args],
         cwd=cwd,
