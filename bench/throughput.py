@@ -12,9 +12,14 @@ The ratio pipeline / model is the pipeline efficiency (issue 11's target: >= 0.9
 measurement times ``--seconds`` of steps after ``--warmup`` steps (so worker start-up and the
 first allocations are not counted). Validation and checkpoints are off; the callbacks are
 :class:`~lightning_pose.callbacks.ChannelsLast` with ``--channels-last``, else none.
+``--flush-denormal`` flushes denormal floats to zero (FTZ/DAZ) in every torch thread before
+any tensor work (:func:`flush_denormals`); it cannot be undone in the thread pool, so compare
+it with a separate run without it. Measured on 2026-11-22: no gain (``docs/RESULTS.md``), so
+the package does not set it.
 
     python bench/throughput.py [--variants deeppose heatmap_budget ...] [--seconds 30]
-        [--threads 2] [--channels-last] [--output docs/throughput.md] [-- CLI overrides]
+        [--threads 2] [--channels-last] [--flush-denormal] [--output docs/throughput.md]
+        [-- CLI overrides]
 
 Prints a markdown table and writes it, with the command, commit, CPU and torch version, to
 ``--output`` (atomically).
@@ -42,6 +47,26 @@ from lightning_pose.cli import main as cli_main  # noqa: E402
 from lightning_pose.files import write_bytes_atomic  # noqa: E402
 
 VARIANTS = ("deeppose", "deeppose_alexnet", "heatmap_effnet", "tompson", "multitask")
+
+
+def denormals_flushed() -> bool:
+    """Whether a parallel multiply of float32 denormals gives zeros in every intra-op thread's
+    share of the tensor, not only in some. The denormals are written as bits (an integer fill
+    viewed as float32: about 1.4e-39), since converting a float constant would already flush
+    it in the calling thread."""
+    tiny = torch.full((1 << 21,), 1 << 20, dtype=torch.int32).view(torch.float32)
+    return bool(((tiny * 1.5) == 0).all())
+
+
+def flush_denormals() -> bool:
+    """Flush denormals to zero in every torch thread; whether that worked.
+
+    ``torch.set_flush_denormal`` sets the MXCSR bits of the calling thread only; threads
+    started later inherit them (POSIX), threads already running keep theirs. So it must run
+    before torch's intra-op (OpenMP) pool starts, i.e. before the first parallel tensor
+    operation; called later it flushes in the main thread alone and this returns False.
+    """
+    return torch.set_flush_denormal(True) and denormals_flushed()
 
 
 class StepTimer(pl.Callback):
@@ -206,6 +231,7 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--repeats", type=int, default=2, help="A/B pairs per variant")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--flush-denormal", action="store_true")
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--output", default=str(REPO / "docs" / "throughput.md"))
     return parser.parse_args(argv), overrides
@@ -215,6 +241,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     argv = sys.argv[1:] if argv is None else argv
     opts, overrides = parse(argv)
     torch.set_num_threads(opts.threads)
+    if opts.flush_denormal and not flush_denormals():
+        raise SystemExit("--flush-denormal: denormals not flushed in every thread (see warning)")
     os.environ.setdefault("WANDB_MODE", "disabled")
     rows = []
     for variant in opts.variants:
@@ -228,7 +256,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         f"Command: `python bench/throughput.py {' '.join(argv)}`  \n"
         f"Commit {commit}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
         f"{machine()}, {opts.threads} torch threads"
-        f"{', channels-last' if opts.channels_last else ''}.  \n"
+        f"{', channels-last' if opts.channels_last else ''}"
+        f"{', denormals flushed to zero' if opts.flush_denormal else ''}.  \n"
         f"Each cell: images/s over {opts.seconds:g} s of optimiser steps after {opts.warmup} "
         f"untimed steps, {opts.repeats} alternating runs (pipeline, model, pipeline, model, "
         "...); ratio = mean pipeline / mean model. Setup: building the splits (and the crop "

@@ -5,6 +5,9 @@ synthetic batch and the step timer), without training anything for long."""
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -102,3 +105,24 @@ def test_step_timer_counts_images_after_warmup_and_stops() -> None:
         if trainer.should_stop:
             break
     assert step == 2 and timer.images == 8 and timer.images_per_s > 0
+
+
+def test_flush_denormals_reaches_every_thread_only_before_the_pool_starts() -> None:
+    """bench/throughput.py --flush-denormal: set first, every thread flushes; set after the
+    intra-op pool has started, only the main thread does, and the function says so."""
+    child = (
+        "import importlib.util, sys, torch\n"
+        f"spec = importlib.util.spec_from_file_location('t', {str(BENCH / 'throughput.py')!r})\n"
+        "t = importlib.util.module_from_spec(spec); spec.loader.exec_module(t)\n"
+        "if sys.argv[1] == 'late':\n"
+        "    torch.ones(1 << 21) * 2  # starts the intra-op pool\n"
+        "print(t.flush_denormals(), t.denormals_flushed())\n"
+    )
+    env = os.environ | {"OMP_NUM_THREADS": "2"}
+    for when, expected in (("first", "True True"), ("late", "False False")):
+        done = subprocess.run(
+            [sys.executable, "-c", child, when], env=env, capture_output=True, text=True,
+            timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.stdout.split()[-2:] == expected.split(), when
