@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from latency import build  # noqa: E402
+from latency import build, run_text  # noqa: E402
 
 from lightning_pose.codecs.box import decode  # noqa: E402
 from lightning_pose.files import write_bytes_atomic  # noqa: E402
@@ -128,9 +127,7 @@ def main(argv: list[str] | None = None) -> list[tuple[float, dict[str, int]]]:
                 for k, v in counts.items():
                     totals[t][k] += v
     rows = [(t, totals[t]) for t in args.thresholds]
-    commit = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
+    commit = run_text(["git", "rev-parse", "--short", "HEAD"]) or "unknown"
     report = (
         "# Misses of the limb joints: left/right swaps and the rest\n\n"
         f"Command: `python bench/error_types.py {shlex.join(argv)}`  \n"
