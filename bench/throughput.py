@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     opts, overrides = parse(argv)
     torch.set_num_threads(opts.threads)
     if opts.flush_denormal and not flush_denormals():
-        raise SystemExit("--flush-denormal: denormals not flushed in every thread (see warning)")
+        raise SystemExit("--flush-denormal: denormals not flushed in every thread (set too late?)")
     os.environ.setdefault("WANDB_MODE", "disabled")
     rows = []
     for variant in opts.variants:
