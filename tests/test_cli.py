@@ -91,6 +91,11 @@ def test_fast_dev_run_each_model_config(config: Path, tiny_root: Path, tmp_path:
         ]
     )
     assert_fit_produced_a_validation(cli, config)
+    # What CompiledInference compiles: named submodules of this model.
+    names = cli.model.inference_modules()
+    assert names
+    for name in names:
+        assert isinstance(cli.model.get_submodule(name), torch.nn.Module)
 
 
 @pytest.mark.parametrize("config", DATA_CONFIGS + MODEL_CONFIGS, ids=lambda p: p.stem)

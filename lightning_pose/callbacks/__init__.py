@@ -1,4 +1,5 @@
 from lightning_pose.callbacks.checkpoint import LatestCheckpoint
+from lightning_pose.callbacks.compiled_inference import CompiledInference
 from lightning_pose.callbacks.evaluation_files import ErrorStatisticsWriter, PDJCurveWriter
 from lightning_pose.callbacks.memory_format import ChannelsLast
 from lightning_pose.callbacks.metrics_table import MetricsTableWriter
@@ -8,6 +9,7 @@ from lightning_pose.callbacks.wandb_panels import WandbValidationPanels
 
 __all__ = [
     "ChannelsLast",
+    "CompiledInference",
     "ErrorStatisticsWriter",
     "LatestCheckpoint",
     "MetricsTableWriter",

@@ -68,6 +68,12 @@ class PoseEstimator(pl.LightningModule):
     # ``PredictionWriter`` writes every array it returns).
     prediction_keys: ClassVar[tuple[str, ...]] = ("scores",)
 
+    def inference_modules(self) -> list[str]:
+        """Names (``get_submodule`` paths) of the networks that do the model's arithmetic at
+        inference, each a function of one image tensor: what
+        :class:`~lightning_pose.callbacks.CompiledInference` compiles. Empty here."""
+        return []
+
     def __init__(
         self,
         skeleton: Skeleton,

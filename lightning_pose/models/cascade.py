@@ -146,6 +146,10 @@ class DeepPoseCascade(PoseEstimator):
             )
         return estimates
 
+    def inference_modules(self) -> list[str]:
+        """Every stage's regressor (stage 1 on the image, the others on the B x K crops)."""
+        return [f"stages.{i}" for i in range(self.num_stages)]
+
     def estimate(self, batch: Batch) -> Estimate:
         return {"stages": self.stage_estimates(batch)}
 

@@ -68,6 +68,9 @@ class DeepPose(PoseEstimator):
         self.save_hyperparameters(ignore=list(NOT_HPARAMS))
         self.regressor = PoseRegressor(trunk, self.num_joints, head)
 
+    def inference_modules(self) -> list[str]:
+        return ["regressor"]
+
     def estimate(self, batch: Batch) -> Estimate:
         return {"stages": [self.regressor(batch["image"])]}
 

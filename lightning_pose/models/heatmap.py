@@ -363,6 +363,11 @@ class HeatmapPose(PoseEstimator):
         return coarse_keypoints + in_window * boxes[..., 2:]
 
     # --- PoseEstimator ------------------------------------------------------------------
+    def inference_modules(self) -> list[str]:
+        """The coarse model (trunk + heat-map head); the refinement's crops depend on its
+        output and stay eager."""
+        return ["coarse"]
+
     def estimate(self, batch: Batch) -> Estimate:
         out = self.heatmaps(batch["image"])
         stages = [out["coarse_keypoints"]]

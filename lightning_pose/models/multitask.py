@@ -181,6 +181,10 @@ class MultiTaskPose(PoseEstimator):
             out["part_logits"] = self.part_detector(features)  # (B, L, G_y, G_x)
         return out
 
+    def inference_modules(self) -> list[str]:
+        """The shared trunk; the heads are a few small layers."""
+        return ["trunk"]
+
     def estimate(self, batch: Batch) -> MultiTaskEstimate:
         out = self.heads(batch["image"])
         estimate: MultiTaskEstimate = {"stages": [out["regression"]]}
