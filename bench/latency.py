@@ -14,14 +14,18 @@ decoded to original-image pixels (``codecs.box.decode``). Timed:
 * end to end at ``--batch-size`` (time per image = batch time / batch size);
 * the model alone (``estimate``) at batch 1, on the batch just loaded.
 
-The two memory formats (contiguous NCHW, and model and input in ``torch.channels_last``) are
-timed alternately, image by image and batch by batch (the order flips every time), so that
-the machine's noise falls on both alike. Images: the LSPet validation split (every 10th image),
-the first ``--max-images``. The table goes to stdout and, atomically, to ``--output``.
+The two memory formats (contiguous NCHW, and model and input in ``torch.channels_last``), and
+with ``--compiled`` the channels-last model with its networks compiled as the
+``CompiledInference`` callback compiles them (``torch.compile``, weights frozen; compilation
+happens in the warm-up), are timed alternately, image by image and batch by batch (the order
+flips every time), so that the machine's noise falls on all alike. Images: the LSPet
+validation split (every 10th image), the first ``--max-images``. The table goes to stdout
+and, atomically, to ``--output``.
 
 Usage (from the repository root; one process per core, nothing else running):
     taskset -c 0,1 .venv/bin/python bench/latency.py --threads 2
     .venv/bin/python bench/latency.py --variants conf/model/deeppose.yaml --ckpt best.ckpt
+    .venv/bin/python bench/latency.py --variants conf/model/heatmap_budget.yaml --compiled
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ import numpy as np
 import torch
 from torch.utils.data import default_collate
 
+from lightning_pose.callbacks.compiled_inference import compile_inference_modules
 from lightning_pose.checkpoints import check_checkpoint_fits, read_state_dict
 from lightning_pose.cli import main as cli_main
 from lightning_pose.data.datamodule import PoseDataModule, resolve_data_root, split_indices
@@ -55,6 +60,7 @@ DATASET_CONFIG = REPO / "conf" / "lspet.yaml"
 # Model configs left out by default: the same network as multitask.yaml, trained differently.
 SKIPPED = ("multitask_detection_pretrain.yaml",)
 FORMATS = ("contiguous", "channels_last")
+COMPILED = "channels_last+compiled"
 IMAGE_KEYS = ("image", "image_hr")
 
 
@@ -78,6 +84,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     parser.add_argument(
         "--flip-test", action="store_true", help="also time each heat-map variant with flip_test on"
+    )
+    parser.add_argument(
+        "--compiled",
+        action="store_true",
+        help=f"also time {COMPILED} (the CompiledInference callback's torch.compile)",
     )
     parser.add_argument(
         "--ckpt",
@@ -133,10 +144,14 @@ def validation_images(datamodule: PoseDataModule, max_images: int) -> list[Path]
     return [annotations.image_paths[i] for i in indices]
 
 
+def formats(args: argparse.Namespace) -> tuple[str, ...]:
+    return (*FORMATS, COMPILED) if args.compiled else FORMATS
+
+
 def load_batch(dataset: ImageFolderDataset, items: list[int], fmt: str) -> dict:
     """What the predict loader yields for ``items`` (plus the ``ChannelsLast`` conversion)."""
     batch = default_collate([dataset[i] for i in items])
-    if fmt == "channels_last":
+    if fmt != "contiguous":
         for key in IMAGE_KEYS:
             if key in batch:
                 batch[key] = batch[key].contiguous(memory_format=torch.channels_last)
@@ -151,8 +166,8 @@ def time_variant(
     Measures: ``e2e_b1``, ``load_b1`` (its read + decode + crop + collate part), ``model_b1``
     (``estimate`` alone, on the same batch) and ``e2e_batched`` (batch time / batch size).
     """
-    n, bs = len(dataset), args.batch_size
-    times = {f: {"e2e_b1": [], "load_b1": [], "model_b1": [], "e2e_batched": []} for f in FORMATS}
+    n, bs, fmts = len(dataset), args.batch_size, formats(args)
+    times = {f: {"e2e_b1": [], "load_b1": [], "model_b1": [], "e2e_batched": []} for f in fmts}
 
     def one_image(i: int, fmt: str, record: bool) -> None:
         model = models[fmt]
@@ -177,10 +192,10 @@ def time_variant(
 
     with torch.inference_mode():
         for step in range(args.warmup + n):
-            for fmt in FORMATS[:: 1 if step % 2 == 0 else -1]:
+            for fmt in fmts[:: 1 if step % 2 == 0 else -1]:
                 one_image((step - args.warmup) % n, fmt, record=step >= args.warmup)
         for step in range(args.warmup_batches + -(-n // bs)):
-            for fmt in FORMATS[:: 1 if step % 2 == 0 else -1]:
+            for fmt in fmts[:: 1 if step % 2 == 0 else -1]:
                 one_batch(step - args.warmup_batches, fmt, record=step >= args.warmup_batches)
     return times
 
@@ -215,6 +230,9 @@ def measure(variant: Path, args: argparse.Namespace) -> list[dict]:
         "contiguous": model,
         "channels_last": copy.deepcopy(model).to(memory_format=torch.channels_last),
     }
+    if args.compiled:
+        models[COMPILED] = copy.deepcopy(models["channels_last"])
+        compile_inference_modules(models[COMPILED])
     params = sum(p.numel() for p in model.parameters()) / 1e6
     rows = []
     for flip_test in (
@@ -241,7 +259,7 @@ def measure(variant: Path, args: argparse.Namespace) -> list[dict]:
                 "other_load": other_load,
                 **{key: stats_ms(values) for key, values in times[fmt].items()},
             }
-            for fmt in FORMATS
+            for fmt in formats(args)
         ]
     return rows
 
@@ -265,18 +283,17 @@ def markdown_table(rows: list[dict], batch_size: int) -> str:
     return "\n".join(lines)
 
 
-def speedup_table(rows: list[dict], batch_size: int) -> str:
-    """Contiguous median / channels-last median, per variant."""
+def speedup_table(rows: list[dict], batch_size: int, base: str, faster: str) -> str:
+    """``base`` median / ``faster`` median, per variant that has both formats."""
     keys = {"e2e b1": "e2e_b1", "model b1": "model_b1", f"e2e b{batch_size}": "e2e_batched"}
     lines = ["| variant | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
     by_variant: dict[str, dict[str, dict]] = {}
     for r in rows:
         by_variant.setdefault(r["variant"], {})[r["format"]] = r
     for name, pair in by_variant.items():
-        ratios = [
-            pair["contiguous"][k]["median"] / pair["channels_last"][k]["median"]
-            for k in keys.values()
-        ]
+        if base not in pair or faster not in pair:
+            continue
+        ratios = [pair[base][k]["median"] / pair[faster][k]["median"] for k in keys.values()]
         lines.append(f"| {name} | " + " | ".join(f"{x:.2f}x" for x in ratios) + " |")
     return "\n".join(lines)
 
@@ -318,6 +335,16 @@ def report(rows: list[dict], args: argparse.Namespace, argv: list[str], run: str
         run,
     ]
     bullets = "\n".join(f"- {fact}" for fact in facts)
+    compiled_text = ""
+    if args.compiled:
+        compiled_text = f"""
+*{COMPILED}*: the channels-last model with the networks of its `inference_modules()`
+compiled by `torch.compile` with Inductor's weight freezing, as the `CompiledInference`
+callback does at predict; the compilations (one per input shape) fall in the warm-up.
+Compiled speed-up (channels-last median / compiled median):
+
+{speedup_table(rows, args.batch_size, "channels_last", COMPILED)}
+"""
     return f"""# Predict latency per image on the CPU
 
 Written by `bench/latency.py`; regenerate rather than edit.
@@ -341,8 +368,8 @@ machine is shared, and a row with a load of a core or more is slowed down).
 
 Channels-last speed-up (contiguous median / channels-last median):
 
-{speedup_table(rows, args.batch_size)}
-"""
+{speedup_table(rows, args.batch_size, "contiguous", "channels_last")}
+{compiled_text}"""
 
 
 def write_atomic(path: Path, text: str) -> None:

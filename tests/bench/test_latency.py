@@ -75,3 +75,25 @@ def test_channels_last_batch_has_the_same_values(tiny_root: Path) -> None:
 def test_ckpt_needs_one_variant() -> None:
     with pytest.raises(SystemExit):
         latency.parse_args(["--ckpt", "x.ckpt", "--variants", "a.yaml", "b.yaml"])
+
+
+def test_compiled_rows_and_speedup_table(tiny_root: Path, tmp_path: Path) -> None:
+    output = tmp_path / "latency.md"
+    argv = [
+        "--variants", str(REPO / "conf" / "model" / "deeppose.yaml"),
+        "--data-root", str(tiny_root),
+        "--override=--data.input_size=64",
+        "--override=--model.trunk=lightning_pose.models.ResNetTrunk",  # compiles in seconds
+        "--override=--data.val_every=8",
+        "--max-images", "2", "--batch-size", "2",
+        "--warmup", "1", "--warmup-batches", "1", "--threads", "1",
+        "--compiled", "--output", str(output),
+    ]  # fmt: skip
+    rows = latency.main(argv)
+    assert [r["format"] for r in rows] == ["contiguous", "channels_last", latency.COMPILED]
+    compiled = rows[2]
+    assert all(math.isfinite(v) and v > 0 for v in compiled["model_b1"].values())
+    text = output.read_text()
+    assert "Compiled speed-up (channels-last median / compiled median):" in text
+    ratios = [line for line in text.splitlines() if line.startswith("| deeppose | ")]
+    assert len(ratios) == 3 + 2  # three table rows, a channels-last ratio, a compiled ratio
