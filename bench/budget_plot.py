@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> Path:
     ax.set_ylabel("PCK@0.2, 12 limb joints, LSPet val (%)")
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper right", ncol=2)
     fig.tight_layout()
     output = Path(opts.output)
     tmp = output.with_suffix(".tmp.png")
