@@ -79,7 +79,7 @@ def _frozen_compile(
     ``torch.compile(options={"freezing": True})`` does not freeze (torch 2.14: the weights
     stay graph inputs; ``tests/callbacks/test_compiled_inference.py`` checks it does here),
     so the global setting is patched around every call, when Inductor compiles."""
-    from torch._inductor import config as inductor_config  # imported on use: ~1 s
+    from torch._inductor import config as inductor_config  # imported on use: slow to import
 
     compiled = torch.compile(forward, dynamic=dynamic)
 
@@ -99,9 +99,10 @@ class CompiledInference(pl.Callback):
     Never during ``fit``: its validations see weights that change between them, which a
     frozen graph would not. The estimates agree with eager ones to float rounding (about 1e-7
     of the heat-maps; ``tests/callbacks/test_compiled_inference.py``). On the 2-core CPU of
-    ``docs/latency.md`` the budget heat-map model's batch-1 predict is faster by the margin
-    measured there, after a compilation of tens of seconds per input shape; worth it for a
-    predict over many images, not for a handful. Usage::
+    ``docs/RESULTS.md`` the budget heat-map model's batch-1 predict goes from 31 to 20 ms per
+    image (channels-last, decode included; ``docs/latency_heatmap_budget_compiled.md``), after
+    a compilation of 25-50 s per input shape: worth it for a predict over many images, not for
+    a handful. Usage::
 
         python -m lightning_pose predict -c conf/lspet.yaml -c conf/model/heatmap_budget.yaml \\
             --ckpt_path best.ckpt --data.predict_dir photos/ --data.batch_size=1 \\
