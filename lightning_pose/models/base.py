@@ -68,12 +68,6 @@ class PoseEstimator(pl.LightningModule):
     # ``PredictionWriter`` writes every array it returns).
     prediction_keys: ClassVar[tuple[str, ...]] = ("scores",)
 
-    def inference_modules(self) -> list[str]:
-        """Names (``get_submodule`` paths) of the networks that do the model's arithmetic at
-        inference, each a function of one image tensor: what
-        :class:`~lightning_pose.callbacks.CompiledInference` compiles. Empty here."""
-        return []
-
     def __init__(
         self,
         skeleton: Skeleton,
@@ -141,6 +135,13 @@ class PoseEstimator(pl.LightningModule):
             batch["image"]: (B, 3, S, S) float in [0, 1] (and ``image_hr`` where used).
         """
         raise NotImplementedError
+
+    def inference_modules(self) -> list[str]:
+        """Names (``get_submodule`` paths) of the networks that do the model's arithmetic at
+        inference, each a function of one image tensor: what
+        :class:`~lightning_pose.callbacks.CompiledInference` compiles. None here; each
+        variant names its own."""
+        return []
 
     # --- shared -------------------------------------------------------------------------
     def forward(self, batch: Batch) -> Tensor:
