@@ -47,6 +47,7 @@ import numpy as np
 import torch
 from torch.utils.data import default_collate
 
+from lightning_pose.callbacks import ChannelsLast
 from lightning_pose.callbacks.compiled_inference import compile_inference_modules
 from lightning_pose.checkpoints import check_checkpoint_fits, read_state_dict
 from lightning_pose.cli import main as cli_main
@@ -61,7 +62,6 @@ DATASET_CONFIG = REPO / "conf" / "lspet.yaml"
 SKIPPED = ("multitask_detection_pretrain.yaml",)
 FORMATS = ("contiguous", "channels_last")
 COMPILED = "channels_last+compiled"
-IMAGE_KEYS = ("image", "image_hr")
 
 
 def default_variants() -> list[Path]:
@@ -152,9 +152,7 @@ def load_batch(dataset: ImageFolderDataset, items: list[int], fmt: str) -> dict:
     """What the predict loader yields for ``items`` (plus the ``ChannelsLast`` conversion)."""
     batch = default_collate([dataset[i] for i in items])
     if fmt != "contiguous":
-        for key in IMAGE_KEYS:
-            if key in batch:
-                batch[key] = batch[key].contiguous(memory_format=torch.channels_last)
+        ChannelsLast.convert_batch(batch)
     return batch
 
 

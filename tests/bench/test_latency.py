@@ -22,21 +22,26 @@ def load_latency_module():
 latency = load_latency_module()
 
 
-def test_latency_table(tiny_root: Path, tmp_path: Path) -> None:
-    output = tmp_path / "latency.md"
-    argv = [
+def tiny_argv(tiny_root: Path, output: Path, max_images: int, *extra: str) -> list[str]:
+    """bench/latency.py on DeepPose at 64 px, the generated LSPet, batches of 2, one thread."""
+    return [
         "--variants", str(REPO / "conf" / "model" / "deeppose.yaml"),
         "--data-root", str(tiny_root),
         "--override=--data.input_size=64",
         "--override=--data.val_every=8",  # 24 generated images: im00008, im00016, im00024
-        "--max-images", "3",
+        "--max-images", str(max_images),
         "--batch-size", "2",
         "--warmup", "1",
         "--warmup-batches", "1",
         "--threads", "1",
         "--output", str(output),
+        *extra,
     ]  # fmt: skip
-    rows = latency.main(argv)
+
+
+def test_latency_table(tiny_root: Path, tmp_path: Path) -> None:
+    output = tmp_path / "latency.md"
+    rows = latency.main(tiny_argv(tiny_root, output, 3))
 
     assert [(r["variant"], r["format"]) for r in rows] == [
         ("deeppose", "contiguous"),
@@ -79,17 +84,8 @@ def test_ckpt_needs_one_variant() -> None:
 
 def test_compiled_rows_and_speedup_table(tiny_root: Path, tmp_path: Path) -> None:
     output = tmp_path / "latency.md"
-    argv = [
-        "--variants", str(REPO / "conf" / "model" / "deeppose.yaml"),
-        "--data-root", str(tiny_root),
-        "--override=--data.input_size=64",
-        "--override=--model.trunk=lightning_pose.models.ResNetTrunk",  # compiles in seconds
-        "--override=--data.val_every=8",
-        "--max-images", "2", "--batch-size", "2",
-        "--warmup", "1", "--warmup-batches", "1", "--threads", "1",
-        "--compiled", "--output", str(output),
-    ]  # fmt: skip
-    rows = latency.main(argv)
+    trunk = "--override=--model.trunk=lightning_pose.models.ResNetTrunk"  # compiles in seconds
+    rows = latency.main(tiny_argv(tiny_root, output, 2, trunk, "--compiled"))
     assert [r["format"] for r in rows] == ["contiguous", "channels_last", latency.COMPILED]
     compiled = rows[2]
     assert all(math.isfinite(v) and v > 0 for v in compiled["model_b1"].values())
