@@ -1,22 +1,55 @@
-"""Reading checkpoints safely and checking they fit: ``torch.load(weights_only=True)`` unpickles
-tensors and plain containers only, never arbitrary objects. Loading weights into part of a
-model (cascade stages, detection pre-training); checking a ``--ckpt_path`` against the config
-(its joints and input size) before a run starts.
+"""Writing checkpoints atomically (:class:`AtomicCheckpointIO`), reading them safely and checking
+they fit: ``torch.load(weights_only=True)`` unpickles tensors and plain containers only, never
+arbitrary objects. Loading weights into part of a model (cascade stages, detection
+pre-training); checking a ``--ckpt_path`` against the config (its joints and input size, finite
+weights) before a run starts.
 """
 
 from __future__ import annotations
 
 import pickle
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from torch import Tensor, nn
 
+from lightning_pose.files import atomic_open
 from lightning_pose.skeleton import Skeleton
 
 # ``ckpt_path`` values the Trainer resolves itself (not file names).
 LIGHTNING_CKPT_NAMES = ("last", "best", "hpc", "registry")
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's ``TorchCheckpointIO`` writing each local checkpoint through
+    :func:`lightning_pose.files.atomic_open`: a temporary file in the checkpoint's own folder,
+    fsynced, then renamed onto the target. Lightning's own writer stages the file in the
+    system temp folder and "moves" it, which across filesystems (tmpfs ``/tmp``, ``runs/`` on
+    NFS or Lustre) is a copy that truncates the target first: a kill then left an empty
+    ``last.ckpt``, a full disk a truncated ``best-*.ckpt``. Remote URLs (``s3://``) go to
+    Lightning's writer. The CLI installs it in every trainer that has no other checkpoint IO.
+    """
+
+    def save_checkpoint(
+        self, checkpoint: dict, path: str | Path, storage_options: object | None = None
+    ) -> None:
+        if storage_options is not None or "://" in str(path):
+            super().save_checkpoint(checkpoint, path, storage_options)
+            return
+        with atomic_open(path) as f:
+            torch.save(checkpoint, f)
+
+
+def non_finite_tensors(state: dict[str, Tensor]) -> list[str]:
+    """Names of the floating-point tensors of a state dict holding a NaN or an infinity."""
+    return [
+        name
+        for name, value in state.items()
+        if isinstance(value, Tensor) and value.is_floating_point() and not value.isfinite().all()
+    ]
 
 
 def read_checkpoint(path: str | Path, key: str = "model.init_checkpoint") -> dict:
@@ -38,14 +71,36 @@ def read_checkpoint(path: str | Path, key: str = "model.init_checkpoint") -> dic
         raise ValueError(f"{key}: {path} is empty (0 bytes), expected a Lightning checkpoint")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
+    except pickle.UnpicklingError as err:
+        # torch's message advises retrying with weights_only=False, which runs whatever code
+        # the file holds: the unsafe thing to do with a file of unknown origin. Not repeated.
+        reason = _unpickler_reason(err)
+        if reason.startswith("Unsupported global"):
+            raise ValueError(
+                f"{key}: {path} is not a trusted checkpoint: it holds Python objects other than "
+                "tensors and plain values, which lightning_pose never unpickles (expected a "
+                f"Lightning .ckpt written by lightning_pose; {reason})"
+            ) from None
         raise ValueError(
-            f"{key}: {path} cannot be read as a checkpoint with weights_only=True "
-            f"(expected a Lightning .ckpt of tensors and plain values): {err}"
+            f"{key}: {path} cannot be read as a checkpoint (expected a Lightning .ckpt of "
+            f"tensors and plain values; {reason or 'not a torch file'})"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise ValueError(
+            f"{key}: {path} cannot be read as a checkpoint (expected a Lightning .ckpt of "
+            f"tensors and plain values): {err}"
         ) from err
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
         raise ValueError(f"{key}: {path} has no 'state_dict': not a Lightning checkpoint")
     return checkpoint
+
+
+def _unpickler_reason(err: pickle.UnpicklingError) -> str:
+    """The unpickler's own reason (``Unsupported global: GLOBAL x.Y ...``), without torch's
+    advice around it."""
+    match = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n|$)", str(err))
+    reason = match.group(1) if match else ""
+    return reason.split(" was not an allowed global")[0].strip().rstrip(".")
 
 
 def read_state_dict(path: str | Path, key: str = "model.init_checkpoint") -> dict[str, Tensor]:
@@ -114,13 +169,22 @@ def check_checkpoint_fits(
         key: the config key, for error messages.
 
     Raises:
-        FileNotFoundError, ValueError: an unreadable file (see :func:`read_checkpoint`), or
-            one that differs from the config (see :func:`checkpoint_mismatches`).
+        FileNotFoundError, ValueError: an unreadable file (see :func:`read_checkpoint`), one
+            with non-finite weights (a diverged fit), or one that differs from the config (see
+            :func:`checkpoint_mismatches`).
     """
     path = _local_checkpoint(ckpt_path)
     if path is None:
         return
-    problems = checkpoint_mismatches(read_checkpoint(path, key), skeleton, input_size)
+    checkpoint = read_checkpoint(path, key)
+    bad = non_finite_tensors(checkpoint["state_dict"])
+    if bad:
+        raise ValueError(
+            f"{key}: {path} has non-finite weights (NaN or infinity) in {len(bad)} tensors "
+            f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}): its training diverged; "
+            "use an earlier checkpoint"
+        )
+    problems = checkpoint_mismatches(checkpoint, skeleton, input_size)
     if problems:
         raise ValueError(f"{key}: {path} does not fit the config: {'; and '.join(problems)}")
 

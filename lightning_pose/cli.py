@@ -17,10 +17,12 @@ from __future__ import annotations
 import os
 
 from jsonargparse import Namespace
+from lightning_fabric.plugins import CheckpointIO
+from pytorch_lightning import Trainer
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from lightning_pose.callbacks.wandb_panels import WandbSaveConfigCallback
-from lightning_pose.checkpoints import check_checkpoint_fits, checkpoint_file
+from lightning_pose.checkpoints import AtomicCheckpointIO, check_checkpoint_fits, checkpoint_file
 from lightning_pose.data.datamodule import PoseDataModule
 from lightning_pose.metrics.protocol import EvaluationProtocol
 from lightning_pose.models.base import PoseEstimator
@@ -60,6 +62,18 @@ class PoseLightningCLI(LightningCLI):
         check_checkpoint_fits(ckpt_path, self.datamodule.skeleton, self.datamodule.input_size)
 
     before_validate = before_test = before_predict = before_fit
+
+    def instantiate_trainer(self, **kwargs) -> Trainer:
+        """The configured Trainer, writing checkpoints atomically
+        (:class:`lightning_pose.checkpoints.AtomicCheckpointIO`) unless the config names another
+        checkpoint IO plugin."""
+        plugins = self._get(self.config_init, "trainer", default={}).get("plugins")
+        plugins = (
+            [] if plugins is None else list(plugins if isinstance(plugins, list) else [plugins])
+        )
+        if not any(isinstance(p, CheckpointIO) for p in plugins):
+            plugins.append(AtomicCheckpointIO())
+        return super().instantiate_trainer(**{"plugins": plugins, **kwargs})
 
     def before_instantiate_classes(self) -> None:
         """W&B runs belong to ``fit``: there a ``WandbLogger`` logs in the mode that

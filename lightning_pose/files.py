@@ -1,26 +1,55 @@
-"""Result files are written whole or not at all."""
+"""Files are written whole or not at all.
+
+Every file the package writes (checkpoints, tables, curves, predictions) goes through
+:func:`atomic_open`: a temporary file in the *target's own folder*, flushed to disk, then
+``os.replace``d onto the target. A rename within one folder is atomic on POSIX filesystems
+(local, NFS, Lustre), so a reader, a kill (SIGKILL included) or a full disk never leaves a
+truncated file: the target holds either its old content or the new one. A temporary file in
+the system temp folder (what an fsspec transaction uses) is *not* enough: where it lies on
+another filesystem (a tmpfs ``/tmp``, a project on NFS) the "move" is a copy into the existing
+target, which truncates it first.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pytorch_lightning as pl
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write a temporary file beside ``path`` and rename it into place: a reader never sees a
-    half-written file, and a failed write leaves any earlier file untouched."""
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """A binary file object to write ``path`` through, atomically (see the module docstring).
+
+    On a clean exit the data are flushed and fsynced and the temporary file (``.<name>.*.tmp``
+    beside ``path``) replaces ``path``; on any exception (``OSError`` for a full disk,
+    ``KeyboardInterrupt``) the temporary file is removed, ``path`` is left as it was, and the
+    exception propagates. Creates ``path``'s folder.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through :func:`atomic_open`: a reader never sees a
+    half-written file, and a failed write leaves any earlier file untouched."""
+    with atomic_open(path) as f:
+        f.write(data)
 
 
 def run_dir(trainer: pl.Trainer) -> Path:

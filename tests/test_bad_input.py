@@ -280,7 +280,7 @@ def test_checkpoint_of_another_input_size_is_refused_before_the_run(
     ("content", "message"),
     [
         (b"", r"is empty \(0 bytes\), expected a Lightning checkpoint"),
-        (b"not a checkpoint", "cannot be read as a checkpoint with weights_only=True"),
+        (b"not a checkpoint", r"cannot be read as a checkpoint \(expected a Lightning .ckpt"),
         (None, "has no 'state_dict': not a Lightning checkpoint"),
     ],
     ids=["empty", "text", "no-state-dict"],
@@ -295,3 +295,19 @@ def test_bad_ckpt_path_gives_a_clear_error(
         path.write_bytes(content)
     with pytest.raises(ValueError, match=rf"ckpt_path: {re.escape(str(path))} {message}"):
         main([*PREDICT, f"--ckpt_path={path}"])
+
+
+def test_predict_refuses_a_checkpoint_with_non_finite_weights(
+    lspet_checkpoint: Path, tmp_path: Path
+) -> None:
+    """A diverged fit's checkpoint would give all-NaN predictions."""
+    state = torch.load(lspet_checkpoint, map_location="cpu", weights_only=True)
+    name = next(k for k, v in state["state_dict"].items() if v.is_floating_point())
+    state["state_dict"][name] = torch.full_like(state["state_dict"][name], float("nan"))
+    path = tmp_path / "diverged.ckpt"
+    torch.save(state, path)
+    with pytest.raises(
+        ValueError, match=rf"diverged.ckpt has non-finite weights .*{re.escape(name)}"
+    ):
+        main([*PREDICT, f"--data.predict_dir={tmp_path}", f"--ckpt_path={path}"])
+    assert not (tmp_path / "predictions.npz").exists()

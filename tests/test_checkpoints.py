@@ -3,7 +3,11 @@ says clearly what is wrong with a bad file; a --ckpt_path checked against the co
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -49,8 +53,10 @@ class NotAllowed:
 
 def test_refuses_a_pickled_object_with_weights_only(tmp_path: Path) -> None:
     path = save(tmp_path / "evil.ckpt", small().state_dict(), payload=NotAllowed())
-    with pytest.raises(ValueError, match=r"evil.ckpt cannot be read .* weights_only=True"):
+    with pytest.raises(ValueError, match=r"evil.ckpt is not a trusted checkpoint") as caught:
         read_state_dict(path)
+    # never the advice to retry with weights_only=False (it would run the file's code)
+    assert "weights_only" not in str(caught.value) and "NotAllowed" in str(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -153,3 +159,72 @@ def test_checkpoint_file_checks_a_real_path(tmp_path: Path) -> None:
         checkpoint_file(path)
     torch.save(record(LSP, 64), tmp_path / "good.ckpt")
     assert checkpoint_file(tmp_path / "good.ckpt") == tmp_path / "good.ckpt"
+
+
+# --- writing: AtomicCheckpointIO --------------------------------------------------------------
+SHM = Path("/dev/shm")
+
+
+def _copy_killed_midway(src, dst, *args, **kwargs):
+    """What a SIGKILL during a cross-filesystem "move" leaves: the target truncated, then half
+    written."""
+    with open(dst, "wb") as f:
+        f.write(Path(src).read_bytes()[:100])
+    raise KeyboardInterrupt("killed during the copy")
+
+
+@pytest.mark.skipif(not SHM.is_dir(), reason="no /dev/shm (a tmpfs) on this machine")
+def test_a_kill_while_rewriting_a_checkpoint_keeps_the_old_one_with_tmp_on_another_filesystem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The system temp folder on a tmpfs, the checkpoint on the disk (the cluster case): a kill
+    while last.ckpt is rewritten leaves the previous last.ckpt whole. Lightning's own
+    TorchCheckpointIO (an fsspec transaction staged in the temp folder, then a copy) leaves
+    100 bytes."""
+    from lightning_pose.checkpoints import AtomicCheckpointIO
+
+    other_fs = Path(tempfile.mkdtemp(dir=SHM))
+    try:
+        monkeypatch.setattr("tempfile.tempdir", str(other_fs))
+        monkeypatch.setattr("shutil.copyfile", _copy_killed_midway)
+        last = tmp_path / "checkpoints" / "last.ckpt"
+        io = AtomicCheckpointIO()
+        io.save_checkpoint({"state_dict": {"w": torch.ones(1000)}, "global_step": 3}, last)
+        with contextlib.suppress(KeyboardInterrupt):
+            io.save_checkpoint({"state_dict": {"w": torch.zeros(1000)}, "global_step": 4}, last)
+        state = torch.load(last, weights_only=True)
+        assert state["global_step"] == 4  # the rewrite went through: no copy was involved
+        assert sorted(p.name for p in last.parent.iterdir()) == ["last.ckpt"]
+    finally:
+        shutil.rmtree(other_fs)
+
+
+def test_a_full_disk_leaves_no_truncated_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lightning_pose.checkpoints import AtomicCheckpointIO
+
+    io = AtomicCheckpointIO()
+    best = tmp_path / "best-001.ckpt"
+    io.save_checkpoint({"state_dict": {"w": torch.ones(10)}, "global_step": 1}, best)
+    real_save = torch.save
+
+    def disk_full(obj, f, *args, **kwargs):
+        real_save(obj, f, *args, **kwargs)  # the bytes are written, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        io.save_checkpoint({"state_dict": {"w": torch.zeros(10)}, "global_step": 2}, best)
+    with pytest.raises(OSError, match="No space left"):
+        io.save_checkpoint({"state_dict": {}, "global_step": 2}, tmp_path / "best-002.ckpt")
+    monkeypatch.setattr(torch, "save", real_save)
+    assert torch.load(best, weights_only=True)["global_step"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best-001.ckpt"]
+
+
+def test_refuses_a_checkpoint_with_non_finite_weights(tmp_path: Path) -> None:
+    state = {"head.weight": torch.tensor([1.0, float("nan")]), "head.bias": torch.ones(2)}
+    path = save(tmp_path / "diverged.ckpt", state)
+    with pytest.raises(ValueError, match=r"diverged.ckpt has non-finite weights .*head.weight"):
+        check_checkpoint_fits(path, LSP, 220)
