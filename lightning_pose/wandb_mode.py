@@ -58,13 +58,14 @@ def wandb_mode(reachable: Callable[[str], bool] = host_reachable) -> str | None:
     return "offline"
 
 
-def finish_wandb_run() -> None:
+def finish_wandb_run(exit_code: int = 0) -> None:
     """Close this process's W&B run, if one was started (offline runs too): without it wandb
-    reports the run abandoned at interpreter exit and never records that it finished."""
+    reports the run abandoned at interpreter exit and never records that it finished.
+    ``exit_code`` non-zero marks it failed (a fit stopped by a signal)."""
     import sys
 
     if "wandb" in sys.modules:
         import wandb
 
         if wandb.run is not None:
-            wandb.finish()
+            wandb.finish(exit_code=exit_code)

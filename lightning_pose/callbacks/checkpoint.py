@@ -1,32 +1,62 @@
-"""``last.ckpt`` that holds the latest training state, for ``fit --ckpt_path last``.
+"""``last.ckpt`` that holds the latest *finite* training state, for ``fit --ckpt_path last``;
+saved on SIGTERM and Ctrl-C too.
 
 Lightning's monitored ``ModelCheckpoint(save_last=True)`` rewrites ``last.ckpt`` only in a
 step where it also saved a top-k checkpoint, i.e. when the monitored metric improved (a run
 that ended at step 30 left ``last.ckpt`` at step 10), and at the end of training only if it
 never wrote one. :class:`LatestCheckpoint` is a separate, unmonitored checkpoint callback that
 rewrites ``last.ckpt`` after every validation, at every training epoch's end, at the end of
-training (``max_steps``/``max_time``/``max_epochs``) and, optionally, every N optimiser steps.
-The dataset configs pair it with a monitored ``ModelCheckpoint`` (``save_last: false``) that
-keeps the best checkpoint. Lightning writes each file through an fsspec transaction (a
-temporary file moved into place), so a kill never leaves a half-written ``last.ckpt``.
+training (``max_steps``/``max_time``/``max_epochs``), optionally every N optimiser steps, and
+when the fit is asked to stop by a signal:
+
+* **SIGTERM** (a scheduler's stop, ``scancel``, ``kill``): Lightning records it; at the end of
+  the current training step ``last.ckpt`` is saved at that step, and Lightning stops the fit
+  with its ``SIGTERMException`` whose exit status is set to 143 (Lightning's is 0, so a
+  scheduler took the job for completed).
+* **Ctrl-C** (SIGINT): the same, exit status 130; a second Ctrl-C stops at once (Lightning's
+  ``KeyboardInterrupt`` handling, no save).
+
+A state with a NaN or infinite weight is never written (:func:`finite_state`): the previous
+``last.ckpt`` stays. Every checkpoint is written atomically
+(:class:`lightning_pose.checkpoints.AtomicCheckpointIO`).
 """
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
+from types import FrameType
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_warn
+
+from lightning_pose.checkpoints import non_finite_tensors
+
+
+def exit_status(signum: int) -> int:
+    """The shell's exit status for a process ended by ``signum``: 128 + its number."""
+    return 128 + int(signum)
+
+
+def finite_state(pl_module: pl.LightningModule) -> list[str]:
+    """Names of ``pl_module``'s parameters and buffers holding a NaN or an infinity."""
+    state = {**dict(pl_module.named_parameters()), **dict(pl_module.named_buffers())}
+    return non_finite_tensors(state)
 
 
 class LatestCheckpoint(ModelCheckpoint):
-    """Keeps ``<dirpath>/last.ckpt`` the latest training state.
+    """Keeps ``<dirpath>/last.ckpt`` the latest finite training state (see the module
+    docstring).
 
     Args:
         dirpath: folder of the checkpoint; None = ``<log dir>/checkpoints`` (as
             ``ModelCheckpoint``).
         every_n_train_steps: also save every N optimiser steps (mid-epoch), so a killed run
-            loses at most N steps; None = only after validations, epochs and at the end.
+            loses at most N steps; None = only after validations, epochs, at the end and on a
+            stop signal.
     """
 
     def __init__(self, dirpath: str | None = None, every_n_train_steps: int | None = None) -> None:
@@ -38,11 +68,76 @@ class LatestCheckpoint(ModelCheckpoint):
             every_n_train_steps=every_n_train_steps,
             enable_version_counter=False,  # always last.ckpt, also when resuming into its folder
         )
+        self._stop_signal: int | None = None
+        self._previous_sigint = None
 
     def _save_latest(self, trainer: pl.Trainer) -> None:
         # skips fast_dev_run, sanity checks, non-fit stages and a step already saved
-        if not self._should_skip_saving_checkpoint(trainer):
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        if self._should_skip_saving_checkpoint(trainer):
+            return
+        bad = finite_state(trainer.lightning_module)
+        if bad:
+            rank_zero_warn(
+                f"step {trainer.global_step}: the model has non-finite weights ({bad[0]}, "
+                f"{len(bad)} tensors in all); last.ckpt is not overwritten "
+                f"(it stays at step {self._last_global_step_saved})"
+            )
+            return
+        self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    # --- stop signals -------------------------------------------------------------------
+    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
+        if self._stop_signal is not None:  # the second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self._stop_signal = signum
+        # Lightning's own SIGTERM flag: its loops stop at the end of the current step, after
+        # logging it, with its SIGTERMException (and, under DDP, tell the other processes)
+        self._trainer._signal_connector.received_sigterm = True
+        rank_zero_info(
+            "\nCtrl-C: saving last.ckpt after this training step, then stopping "
+            "(Ctrl-C again to stop at once, without saving)"
+        )
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._stop_signal, self._trainer = None, trainer
+        if threading.current_thread() is threading.main_thread():
+            self._previous_sigint = signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _restore_sigint(self) -> None:
+        if self._previous_sigint is not None and (
+            threading.current_thread() is threading.main_thread()
+        ):
+            signal.signal(signal.SIGINT, self._previous_sigint)
+            self._previous_sigint = None
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._restore_sigint()
+
+    # --- when to save -------------------------------------------------------------------
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        if trainer.received_sigterm:  # the step is complete: the state a resume continues from
+            self._save_latest(trainer)
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        """A fit stopped by SIGTERM or Ctrl-C (Lightning's ``SIGTERMException``, a
+        ``SystemExit``): save the step reached if that was not done at the end of its batch
+        (a stop during validation), and give the exception the signal's exit status (Lightning
+        leaves it 0, "completed" to a scheduler)."""
+        self._restore_sigint()
+        if not isinstance(exception, SIGTERMException):
+            return
+        self._save_latest(trainer)
+        signum = self._stop_signal if self._stop_signal is not None else int(signal.SIGTERM)
+        exception.code = exit_status(signum)
+        path = self.last_model_path
+        where = f"{path} holds step {self._last_global_step_saved}" if path else "nothing saved"
+        rank_zero_info(
+            f"stopped by {signal.Signals(signum).name} at step {trainer.global_step}: {where}; "
+            "continue with `fit ... --ckpt_path last`"
+        )
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._save_latest(trainer)

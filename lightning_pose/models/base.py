@@ -127,6 +127,22 @@ class PoseEstimator(pl.LightningModule):
                 torch.cuda.set_rng_state(rng["cuda"], self.device)
             self._rng_to_restore = None
 
+    def on_before_backward(self, loss: Tensor) -> None:
+        """Stop a diverging fit before its non-finite loss reaches the weights: the optimiser
+        never steps on it, so ``last.ckpt`` keeps the last finite state.
+
+        Raises:
+            FloatingPointError: the training loss is NaN or infinite (names the step).
+        """
+        if not torch.isfinite(loss.detach()).all():
+            raise FloatingPointError(
+                f"non-finite training loss ({loss.detach().float().item()}) at step "
+                f"{self.trainer.global_step} (epoch {self.current_epoch}, batch "
+                f"{self.trainer.fit_loop.epoch_loop.batch_idx}): the fit diverged and was "
+                "stopped; last.ckpt holds the last finite state. Lower the learning rate "
+                "(model.init_args.optimizer) or raise the warm-up, then resume or restart"
+            )
+
     # --- to implement -------------------------------------------------------------------
     def estimate(self, batch: Batch) -> Estimate:
         """The estimate after each stage (see :class:`Estimate`).

@@ -1,0 +1,35 @@
+"""Callbacks that inject a fault into a real fit, for the fault tests (``tests/test_faults.py``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback
+
+
+class SignalAtStep(Callback):
+    """Send ``signum`` to this process at the start of training step ``step`` (mid-batch, as a
+    scheduler's SIGTERM or a Ctrl-C arrives)."""
+
+    def __init__(self, step: int, signum: int = int(signal.SIGTERM)) -> None:
+        self.step, self.signum = step, signum
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), self.signum)
+
+
+class PoisonWeightsAtStep(Callback):
+    """Set one weight to NaN before training step ``step`` (a diverged optimiser step): the loss
+    of that step and every later one is NaN."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            with torch.no_grad():
+                next(p for p in pl_module.parameters() if p.requires_grad).fill_(float("nan"))
