@@ -14,13 +14,22 @@ which has no checkpoint yet), so it starts from scratch with only a warning; and
   run and never another job's.
 * :class:`CSVLogger` keeps the rows of the run it resumes, dropping those from the resumed step
   on (the killed run logged them after its last checkpoint; the resumed run logs them again).
+* **One folder per run.** A new run *creates* its folder (:func:`reserve_run_folder`: an
+  ``os.mkdir`` that fails where the folder exists, so two runs started together in one working
+  folder never share one: ``version_0`` and ``version_1``). Under SLURM the folder is
+  ``slurm_<job id>`` (``slurm_<job id>_<W&B run id>`` for a W&B sweep agent's trial, which
+  ``wandb agent`` gives ``WANDB_RUN_ID``): a requeued job (``--ckpt_path last``) finds its own
+  folder, while a new run in a job whose folder is taken gets ``..._2``, ``..._3`` instead of
+  overwriting it.
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +37,33 @@ from lightning_fabric.loggers.csv_logs import _ExperimentWriter as _FabricExperi
 from pytorch_lightning.loggers import CSVLogger as _LightningCSVLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 from pytorch_lightning.loggers.logger import rank_zero_experiment
-from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_warn
+from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_only, rank_zero_warn
 
 SLURM_JOB_ENV = "SLURM_JOB_ID"
+WANDB_RUN_ENV = "WANDB_RUN_ID"  # set by `wandb agent` for each trial it runs
+WANDB_RUN_ID_FILE = "wandb_run_id"  # in a run folder: the id of its W&B run
+
+
+def reserve_run_folder(root: Path, names: Iterator[str]) -> str:
+    """Create the first of ``names`` that does not exist under ``root`` and return it.
+
+    ``os.mkdir`` fails on an existing folder, so of two processes trying one name only one
+    gets it: a run's folder is never shared. Only the global rank zero creates folders; other
+    processes of a DDP run return the first name that does not exist (their folder is
+    rank zero's, broadcast by the Trainer).
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        if rank_zero_only.rank != 0:
+            if not (root / name).exists():
+                return name
+            continue
+        try:
+            (root / name).mkdir()
+        except FileExistsError:
+            continue
+        return name
+    raise AssertionError("unreachable: the names are endless")
 
 
 class _ResumingWriter(ExperimentWriter):
@@ -64,7 +97,13 @@ class _ResumingWriter(ExperimentWriter):
 class CSVLogger(_LightningCSVLogger):
     """Lightning's ``CSVLogger`` (same arguments) that resumes a run's ``metrics.csv``: opened
     in a folder that already has one, it keeps the rows before the first step the resumed run
-    logs, instead of deleting the file."""
+    logs, instead of deleting the file. Without a ``version`` it creates the next free
+    ``version_N`` folder (:func:`reserve_run_folder`), so concurrent runs never share one."""
+
+    def _get_next_version(self) -> int:
+        start = super()._get_next_version()
+        names = (f"version_{n}" for n in itertools.count(start))
+        return int(reserve_run_folder(Path(self.root_dir), names).removeprefix("version_"))
 
     @property
     @rank_zero_experiment
@@ -116,21 +155,31 @@ def resolve_resume(config: Any) -> None:
     ``config``: the parsed ``fit`` namespace (``ckpt_path``, ``trainer.logger``,
     ``trainer.default_root_dir``). The run folder is that of the first ``CSVLogger`` in
     ``trainer.logger`` (``<save_dir>/<name>/<version>``), whose ``version`` is set to the
-    resumed run's; checkpoints and result files follow it. A W&B logger starts a new W&B run.
+    resumed run's; checkpoints and result files follow it. A W&B logger continues the run
+    folder's W&B run (:func:`_continue_wandb_run`).
 
     Raises:
         FileNotFoundError: ``--ckpt_path`` names a file that does not exist.
     """
     entries = _logger_entries(config.trainer)
     csv_entry = next((e for e in entries if str(e.class_path).endswith("CSVLogger")), None)
-    slurm_job = os.environ.get(SLURM_JOB_ENV)
-    if csv_entry is not None and slurm_job and csv_entry.init_args.get("version") is None:
-        csv_entry.init_args.version = f"slurm_{slurm_job}"
-    ckpt_path = config.get("ckpt_path")
-    if ckpt_path is None or csv_entry is None:
+    if csv_entry is None:
         return
     args = csv_entry.init_args
     root = Path(args.get("save_dir") or ".") / (args.get("name") or "lightning_logs")
+    ckpt_path = config.get("ckpt_path")
+    slurm_job = os.environ.get(SLURM_JOB_ENV)
+    if slurm_job and args.get("version") is None:
+        base = f"slurm_{slurm_job}"
+        if os.environ.get(WANDB_RUN_ENV):  # a sweep agent's trial: one folder per trial
+            base += f"_{os.environ[WANDB_RUN_ENV]}"
+        if ckpt_path is None:  # a new run: never another run's folder
+            names = itertools.chain([base], (f"{base}_{n}" for n in itertools.count(2)))
+            args.version = reserve_run_folder(root, names)
+        else:
+            args.version = base
+    if ckpt_path is None:
+        return
     if ckpt_path == "last":
         version = args.get("version")
         if version is not None:
@@ -151,8 +200,9 @@ def resolve_resume(config: Any) -> None:
         chosen = max(candidates, key=lambda p: p.stat().st_mtime)
         config.ckpt_path = str(chosen)
         rank_zero_info(f"--ckpt_path last: resuming from {chosen}")
-        if chosen != last:
-            return  # the hpc checkpoint: its run folder is the SLURM one, already set
+        if chosen != last:  # the hpc checkpoint: its run folder is the SLURM one, already set
+            _continue_wandb_run(entries, root / _version_folder(args.version))
+            return
         ckpt = chosen
     else:
         ckpt = Path(ckpt_path)
@@ -161,3 +211,20 @@ def resolve_resume(config: Any) -> None:
     run = ckpt.resolve().parents[1]
     if ckpt.resolve().parent.name == "checkpoints" and run.parent == root.resolve():
         args.version = _version_of(run.name)
+        _continue_wandb_run(entries, run)
+
+
+def _continue_wandb_run(entries: list[Any], run: Path) -> None:
+    """A resumed fit logs into the W&B run of the run folder it continues: its id, which
+    :class:`lightning_pose.callbacks.wandb_panels.WandbSaveConfigCallback` keeps in
+    ``<run>/wandb_run_id``, becomes the ``WandbLogger``'s ``version`` (Lightning passes it to
+    ``wandb.init`` with ``resume="allow"``), online and offline (``wandb sync`` then uploads the
+    offline parts into one run). ``WANDB_RUN_ID``, where set (a sweep agent), wins."""
+    id_file = run / WANDB_RUN_ID_FILE
+    if not id_file.is_file() or os.environ.get(WANDB_RUN_ENV):
+        return
+    run_id = id_file.read_text().strip()
+    for entry in entries:
+        if str(entry.class_path).endswith("WandbLogger") and entry.init_args.get("id") is None:
+            entry.init_args.version = run_id
+            rank_zero_info(f"--ckpt_path: continuing W&B run {run_id}")

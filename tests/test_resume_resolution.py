@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.synchronize
 import os
 import subprocess
 from pathlib import Path
@@ -9,7 +11,12 @@ from pathlib import Path
 import pytest
 from jsonargparse import Namespace
 
-from lightning_pose.resume import SLURM_JOB_ENV, resolve_resume
+from lightning_pose.resume import (
+    SLURM_JOB_ENV,
+    WANDB_RUN_ENV,
+    WANDB_RUN_ID_FILE,
+    resolve_resume,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,6 +43,7 @@ def touch(path: Path, mtime: float) -> Path:
 @pytest.fixture(autouse=True)
 def _no_slurm(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(SLURM_JOB_ENV, raising=False)
+    monkeypatch.delenv(WANDB_RUN_ENV, raising=False)
 
 
 def test_last_is_the_newest_run_with_a_last_ckpt_and_its_folder(tmp_path: Path) -> None:
@@ -94,3 +102,71 @@ def test_under_slurm_the_job_has_its_own_run_and_the_newer_checkpoint_wins(
 @pytest.mark.parametrize("script", sorted((REPO / "slurm").glob("*.sbatch")), ids=lambda p: p.name)
 def test_slurm_scripts_parse(script: Path) -> None:
     subprocess.run(["bash", "-n", str(script)], check=True)
+
+
+# --- one folder per run -------------------------------------------------------------------
+def _open_run(save_dir: str, start: multiprocessing.synchronize.Barrier, out) -> None:
+    from lightning_pose.resume import CSVLogger
+
+    start.wait()  # all processes ask for a folder at the same moment
+    out.put(CSVLogger(save_dir=save_dir, name="lspet").log_dir)
+
+
+def test_runs_started_together_get_their_own_folders(tmp_path: Path) -> None:
+    """Before: every process listed the folders, saw none and took ``version_0``."""
+    ctx = multiprocessing.get_context("fork")
+    start, out = ctx.Barrier(4), ctx.Queue()
+    processes = [
+        ctx.Process(target=_open_run, args=(str(tmp_path / "runs"), start, out)) for _ in range(4)
+    ]
+    for p in processes:
+        p.start()
+    folders = sorted(out.get(timeout=120) for _ in processes)
+    for p in processes:
+        p.join(timeout=60)
+    assert [Path(f).name for f in folders] == [f"version_{n}" for n in range(4)]
+    assert all(Path(f).is_dir() for f in folders)  # created (reserved) when chosen
+
+
+def test_under_slurm_a_new_run_never_takes_a_folder_in_use_and_a_requeue_finds_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SLURM_JOB_ENV, "77")
+    monkeypatch.delenv(WANDB_RUN_ENV, raising=False)
+    versions = []
+    for _ in range(2):  # two fits in one job, e.g. a script that runs two in turn
+        config = fit_config(tmp_path, None)
+        resolve_resume(config)
+        versions.append(config.trainer.logger[0].init_args.version)
+    assert versions == ["slurm_77", "slurm_77_2"]
+    # the requeued job (fit.sbatch passes --ckpt_path last) resumes its own folder
+    last = touch(tmp_path / "runs" / "lspet" / "slurm_77" / "checkpoints" / "last.ckpt", 1)
+    config = fit_config(tmp_path, "last")
+    resolve_resume(config)
+    assert config.ckpt_path == str(last)
+    assert config.trainer.logger[0].init_args.version == "slurm_77"
+
+
+def test_sweep_agent_trials_in_one_slurm_job_get_their_own_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SLURM_JOB_ENV, "78")
+    versions = []
+    for trial in ("abc123", "def456"):  # `wandb agent` sets WANDB_RUN_ID for each trial
+        monkeypatch.setenv(WANDB_RUN_ENV, trial)
+        config = fit_config(tmp_path, None)
+        resolve_resume(config)
+        versions.append(config.trainer.logger[0].init_args.version)
+    assert versions == ["slurm_78_abc123", "slurm_78_def456"]
+
+
+def test_a_resumed_fit_continues_the_w_and_b_run_of_its_folder(tmp_path: Path) -> None:
+    run = tmp_path / "runs" / "lspet" / "version_4"
+    touch(run / "checkpoints" / "last.ckpt", 1)
+    (run / WANDB_RUN_ID_FILE).write_text("r4nd0m1d\n")
+    config = fit_config(tmp_path, "last")
+    resolve_resume(config)
+    assert config.trainer.logger[1].init_args.version == "r4nd0m1d"
+    fresh = fit_config(tmp_path, None)
+    resolve_resume(fresh)
+    assert fresh.trainer.logger[1].init_args.version is None

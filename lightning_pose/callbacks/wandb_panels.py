@@ -7,6 +7,8 @@ run discards what it is given.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytorch_lightning as pl
 import torch
@@ -16,7 +18,9 @@ from pytorch_lightning.loggers import WandbLogger
 from torch.utils.data import default_collate
 
 from lightning_pose.codecs.grid import norm_to_grid
+from lightning_pose.files import write_bytes_atomic
 from lightning_pose.plots import draw_comparison
+from lightning_pose.resume import WANDB_RUN_ID_FILE
 
 
 def wandb_loggers(trainer: pl.Trainer) -> list[WandbLogger]:
@@ -25,7 +29,9 @@ def wandb_loggers(trainer: pl.Trainer) -> list[WandbLogger]:
 
 class WandbSaveConfigCallback(SaveConfigCallback):
     """LightningCLI's config callback (``config.yaml`` in the log dir) that also logs the
-    resolved config, once and from rank zero, to each ``WandbLogger`` as the run's config."""
+    resolved config, once and from rank zero, to each ``WandbLogger`` as the run's config, and
+    keeps the W&B run's id in the run folder (``<run>/wandb_run_id``), so that
+    ``fit --ckpt_path last`` continues that W&B run (:mod:`lightning_pose.resume`)."""
 
     def save_config(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         loggers = wandb_loggers(trainer)
@@ -33,6 +39,12 @@ class WandbSaveConfigCallback(SaveConfigCallback):
             config = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
             for logger in loggers:
                 logger.log_hyperparams(config)
+            # the run folder: the first other logger's (never trainer.log_dir here: it is a
+            # collective and this runs on rank zero only)
+            folders = [lg.log_dir for lg in trainer.loggers if lg not in loggers and lg.log_dir]
+            if folders and stage == "fit":
+                run_id = str(loggers[0].version)
+                write_bytes_atomic(Path(folders[0]) / WANDB_RUN_ID_FILE, f"{run_id}\n".encode())
 
 
 def comparison_images(

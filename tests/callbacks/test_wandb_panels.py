@@ -93,3 +93,34 @@ def test_fit_logs_the_config_images_and_curves(
     assert captions[0] == captions[1] and len(captions[0]) == len(cli.datamodule.splits["val"])
     assert all(isinstance(image, wandb.Image) for image in panels[0]["val/skeletons"])
     assert all("val/pdj_curve" in m for m in panels)
+
+
+def test_a_stopped_and_resumed_fit_logs_into_one_offline_w_and_b_run(
+    tiny_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run folder keeps the W&B run's id; ``--ckpt_path last`` continues that run."""
+    import wandb
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_RUN_ID", raising=False)
+    args = [
+        "fit",
+        "-c",
+        str(REPO / "conf" / "lspet.yaml"),
+        *tiny_args(tiny_root),
+        "--trainer.limit_val_batches=1",
+        "--trainer.val_check_interval=1.0",
+    ]
+    first = main([*args, "--trainer.max_steps=2"])
+    run_id = first.trainer.loggers[1].experiment.id
+    wandb.finish()
+    run = tmp_path / "runs" / "lspet" / "version_0"
+    assert (run / "wandb_run_id").read_text().strip() == run_id
+    resumed = main([*args, "--trainer.max_steps=4", "--ckpt_path", "last"])
+    assert resumed.trainer.global_step == 4
+    assert resumed.trainer.loggers[1].experiment.id == run_id
+    wandb.finish()
+    offline_runs = sorted((tmp_path / "runs" / "wandb").glob("offline-run-*"))
+    assert len(offline_runs) == 2 and all(p.name.endswith(run_id) for p in offline_runs)
+    assert sorted(p.name for p in run.parent.iterdir()) == ["version_0"]
