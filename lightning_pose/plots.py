@@ -106,7 +106,9 @@ def draw_skeleton(
 ) -> np.ndarray:
     """Draw joints (dots, ``colour``) and limbs (lines between their end points,
     ``limb_colour``, default ``colour``) on a copy of an RGB image; with ``labelled``, only
-    labelled joints and limbs whose joints are all labelled.
+    labelled joints and limbs whose joints are all labelled. Never fails on a bad estimate:
+    joints with a NaN or infinite coordinate are not drawn (nor their limbs), joints far
+    outside the image are clipped to within 4 image sides of it.
 
     Shapes:
         image: (H, W, 3) uint8. keypoints_px: (K, 2) pixels. labelled: (K,) bool.
@@ -115,6 +117,12 @@ def draw_skeleton(
     out = image.copy()
     K = skeleton.num_joints
     labelled = np.ones(K, dtype=bool) if labelled is None else np.asarray(labelled, dtype=bool)
+    # a diverged model's estimate (NaN, 1e30) is drawn where it can be: non-finite joints are
+    # left out, far ones clipped to a band around the image (OpenCV takes int32 coordinates)
+    keypoints_px = np.asarray(keypoints_px, dtype=np.float64)
+    labelled = labelled & np.isfinite(keypoints_px).all(axis=-1)
+    reach = 4.0 * max(image.shape[:2])
+    keypoints_px = np.clip(np.nan_to_num(keypoints_px), -reach, reach)
     radius = max(2, round(max(image.shape[:2]) / 150))
     weights = skeleton.limb_endpoint_weights()  # (L, 2, K)
     limb_ok = ~((weights > 0) & ~labelled).any(axis=(1, 2))  # (L,)

@@ -44,3 +44,22 @@ def test_figures_have_their_panels() -> None:
     curve = (np.array([0.0, 0.5]), np.array([0.0, 1.0]))
     fig = sweep_comparison_figure(["a", "b"], [0.4, None], "val/pdj@0.2", {"a": curve})
     assert len(fig.axes) == 2 and len(fig.axes[0].patches) == 1  # b failed: no bar
+
+
+def test_draw_skeleton_survives_a_diverged_estimate() -> None:
+    """NaN and huge coordinates (a diverged model) are not drawn and never raise (before: a
+    raw ``cv2.error`` from casting them to int)."""
+    from lightning_pose.plots import draw_skeleton
+    from lightning_pose.skeleton import LSP
+
+    image = np.zeros((20, 20, 3), dtype=np.uint8)
+    keypoints = np.full((14, 2), np.nan)  # LSP: 0 right ankle, 1 right knee (a limb)
+    keypoints[0] = (5.0, 5.0)
+    keypoints[2] = (1e30, -np.inf)
+    out = draw_skeleton(image, keypoints, LSP, (255, 0, 0), limb_colour=(0, 255, 0))
+    assert tuple(out[5, 5]) == (255, 0, 0)  # the finite joint
+    assert out[:, :, 0].sum() == out[3:8, 3:8, 0].sum()  # nothing else drawn in its colour
+    assert not out[:, :, 1].any()  # no limb: each has a non-finite end
+    keypoints[1] = (1e30, 5.0)  # the knee far to the right: the shin is drawn, clipped
+    far = draw_skeleton(image, keypoints, LSP, (255, 0, 0), limb_colour=(0, 255, 0))
+    assert tuple(far[5, 15]) == (0, 255, 0)
