@@ -43,7 +43,8 @@ def _in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_missing_image_file_names_the_path(tiny_root: Path) -> None:
     image = tiny_root / "lspet" / "images" / "im00001.jpg"
     image.unlink()
-    with pytest.raises(FileNotFoundError, match=f"image not found: {re.escape(str(image))}"):
+    # found when fit sets up (all bad images listed), not when a step first draws it
+    with pytest.raises(DatasetError, match=f"image not found: {re.escape(str(image))}"):
         main([*FIT, f"--data.root={tiny_root}"])
 
 
@@ -123,6 +124,29 @@ def test_truncated_jpeg_names_the_path(tiny_root: Path) -> None:
     image.write_bytes(data[: len(data) // 2])  # libjpeg alone would decode it, grey-filled
     with pytest.raises(ValueError, match=rf"{re.escape(str(image))}: truncated JPEG"):
         main([*FIT, f"--data.root={tiny_root}"])
+
+
+def test_fit_lists_every_missing_or_bad_image_before_the_first_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: a missing training image stopped the fit at the step that first drew it (and
+    a resume hit it again). Now every image of the training and validation splits is decoded
+    when fit sets up, and all bad ones are listed; nothing is trained or saved."""
+    root = tmp_path / "data"
+    write_lspet(root / "lspet", 30)  # images 10, 20, 30 validate
+    images = root / "lspet" / "images"
+    (images / "im00007.jpg").unlink()  # a training image
+    (images / "im00020.jpg").write_bytes(b"not a JPEG")  # a validation image
+    monkeypatch.chdir(tmp_path)
+    args = [a for a in FIT if a not in ("--data.max_samples=1", "--trainer.fast_dev_run=true")]
+    with pytest.raises(DatasetError) as error:
+        main([*args, f"--data.root={root}", "--trainer.max_steps=2"])
+    message = str(error.value)
+    assert "2 of 30 images cannot be read" in message and "nothing was trained" in message
+    assert "training split (27 images" in message and "validation split (3 images" in message
+    assert "image not found" in message and "im00007.jpg" in message
+    assert "im00020.jpg: cannot be decoded" in message
+    assert not list(tmp_path.rglob("*.ckpt"))
 
 
 def test_predict_lists_every_unreadable_image_before_predicting(tmp_path: Path) -> None:

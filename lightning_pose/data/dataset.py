@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NotRequired, TypedDict
 
@@ -128,14 +130,18 @@ def load_image(path: Path) -> np.ndarray:
 
 def unreadable_images(paths: list[Path]) -> list[str]:
     """Decode every image of ``paths`` (see :func:`load_image`) and describe each that fails:
-    one line per bad file, naming it and why; empty when all decode."""
-    problems = []
-    for path in paths:
+    one line per bad file, naming it and why, in the order of ``paths``; empty when all
+    decode. Decoded on a thread per CPU core (OpenCV releases the GIL)."""
+
+    def problem(path: Path) -> str | None:
         try:
             load_image(path)
         except (OSError, ValueError) as err:
-            problems.append(str(err))
-    return problems
+            return str(err)
+        return None
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return [p for p in pool.map(problem, paths, chunksize=64) if p is not None]
 
 
 def normaliser_px(
