@@ -81,6 +81,16 @@ class PoseLightningCLI(LightningCLI):
         ``offline``; offline without an API key or a reachable server, never a login prompt).
         ``validate``, ``test`` and ``predict`` keep their other loggers but start no W&B run."""
         config = self.config[self.subcommand] if self.subcommand else self.config
+        if config.trainer.logger in (None, True) and not config.trainer.callbacks:
+            # Lightning's defaults: no dataset config was given (it sets the loggers, the
+            # checkpoints and the result tables); the run would write to lightning_logs/
+            given = [str(path) for path in config.get("config") or []]
+            self.parser.error(
+                f"no dataset config: the config files given ({', '.join(given) or 'none'}) set "
+                "no trainer.logger and no trainer.callbacks, so this run would have no run "
+                "folder, checkpoints or metric tables. Give a dataset config first, e.g. "
+                "`-c conf/lspet.yaml -c conf/model/heatmap_budget.yaml`"
+            )
         if self.subcommand == "fit":
             resolve_resume(config)  # --ckpt_path last -> the run folder it resumes
         loggers = config.trainer.logger

@@ -26,6 +26,7 @@ which has no checkpoint yet), so it starts from scratch with only a warning; and
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import os
 import re
@@ -38,6 +39,8 @@ from pytorch_lightning.loggers import CSVLogger as _LightningCSVLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 from pytorch_lightning.loggers.logger import rank_zero_experiment
 from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_only, rank_zero_warn
+
+from lightning_pose.files import write_bytes_atomic
 
 SLURM_JOB_ENV = "SLURM_JOB_ID"
 WANDB_RUN_ENV = "WANDB_RUN_ID"  # set by `wandb agent` for each trial it runs
@@ -88,10 +91,12 @@ class _ResumingWriter(ExperimentWriter):
         self._trim_pending = False
         with self._fs.open(self.metrics_file_path, "r", newline="") as f:
             rows = [r for r in csv.DictReader(f) if r.get("step") and int(r["step"]) < step]
-        with self._fs.open(self.metrics_file_path, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.metrics_keys)
-            writer.writeheader()
-            writer.writerows(rows)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=self.metrics_keys)
+        writer.writeheader()
+        writer.writerows(rows)
+        # rewritten whole or not at all: a kill here never loses the earlier rows
+        write_bytes_atomic(Path(self.metrics_file_path), text.getvalue().encode())
 
 
 class CSVLogger(_LightningCSVLogger):

@@ -130,10 +130,19 @@ def check_sweep(config: Any, source: str) -> None:
 
 
 def load_sweep(path: Path) -> dict:
-    """Read and check a sweep file (:func:`check_sweep`)."""
+    """Read and check a sweep file (:func:`check_sweep`).
+
+    Raises:
+        SweepError: the file is missing, not YAML, not a mapping, or not a valid sweep.
+    """
     if not path.is_file():
         raise SweepError(f"sweep file not found: {path}")
-    config = yaml.safe_load(path.read_text())
+    try:
+        config = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:  # the parser's message names the line and column
+        raise SweepError(f"{path}: not valid YAML ({err}); expected a W&B sweep file") from None
+    if not isinstance(config, dict):
+        raise SweepError(f"{path}: expected a YAML mapping (a W&B sweep file), got {config!r}")
     check_sweep(config, str(path))
     return config
 

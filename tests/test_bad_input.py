@@ -103,6 +103,35 @@ def test_nonexistent_data_root_names_the_path_and_env_var() -> None:
         main([*FIT, "--data.root=/nonexistent"])
 
 
+def test_a_data_root_that_is_a_file_is_named_as_such(tmp_path: Path) -> None:
+    root = tmp_path / "data.tar"
+    root.write_bytes(b"x")
+    with pytest.raises(DatasetError, match=rf"data root {re.escape(str(root))} .* is a file"):
+        main([*FIT, f"--data.root={root}"])
+
+
+@pytest.mark.parametrize("value", ["0", "-2"])
+def test_a_batch_size_below_one_is_a_parse_error_naming_the_key(
+    value: str, capsys: pytest.CaptureFixture
+) -> None:
+    with pytest.raises(SystemExit):
+        main([*FIT, f"--data.batch_size={value}"])
+    assert 'Parser key "data.batch_size"' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("subcommand", ["fit", "validate"])
+def test_a_model_config_without_a_dataset_config_is_refused(
+    subcommand: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Before: it trained with Lightning's defaults into lightning_logs/."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):
+        main([subcommand, "-c", str(REPO / "conf" / "model" / "deeppose.yaml")])
+    err = capsys.readouterr().err
+    assert "no dataset config" in err and "deeppose.yaml" in err
+    assert not (tmp_path / "lightning_logs").exists()
+
+
 # --- issue 10: bad input never costs a run ---------------------------------------------------
 
 PREDICT = [

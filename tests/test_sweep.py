@@ -137,3 +137,16 @@ def test_two_trial_grid_with_a_failure(
         f"-c {out / 'trial_001' / 'trial.yaml'} --model.init_args.head.init_args.dropout=0.2 "
         + " ".join(extra)
     )
+
+
+@pytest.mark.parametrize("text", ["method: grid\nparameters: [unclosed\n", "just a string\n"])
+def test_a_sweep_file_that_is_not_a_yaml_mapping_is_named(
+    text: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    assert run(["sweep", str(path)]) == 2  # before: a raw yaml traceback
+    err = capsys.readouterr().err
+    assert f"error: {path}:" in err and (
+        "not valid YAML" in err or "expected a YAML mapping" in err
+    )

@@ -9,6 +9,7 @@ from typing import Literal
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from jsonargparse.typing import NonNegativeInt, PositiveInt
 from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -30,7 +31,8 @@ def resolve_data_root(root: str | None) -> Path:
     """``root`` if given, else ``$LIGHTNING_POSE_DATA_ROOT``, else ``../shared/data``.
 
     Raises:
-        DatasetError: the resolved folder does not exist (the message says where it looked).
+        DatasetError: the resolved folder does not exist or is a file (the message says
+            where it looked).
     """
     source = "data.root"
     if root is None:
@@ -38,6 +40,12 @@ def resolve_data_root(root: str | None) -> Path:
     if root is None:
         root, source = DEFAULT_DATA_ROOT, "the default data root"
     path = Path(root).expanduser()
+    if path.exists() and not path.is_dir():
+        raise DatasetError(
+            f"data root {path.resolve()} (from {source}) is a file, expected a folder holding "
+            "the datasets; set `data.root` in the config or the "
+            f"{DATA_ROOT_ENV} environment variable to that folder"
+        )
     if not path.is_dir():
         raise DatasetError(
             f"data root {path.resolve()} (from {source}) does not exist; set `data.root` in the "
@@ -105,11 +113,11 @@ class PoseDataModule(pl.LightningDataModule):
         self,
         dataset: Literal["lspet", "lsp", "flic"] = "lspet",
         root: str | None = None,
-        input_size: int = 220,
-        batch_size: int = 32,
-        num_workers: int = 2,
+        input_size: PositiveInt = 220,
+        batch_size: PositiveInt = 32,
+        num_workers: NonNegativeInt = 2,
         val_every: int = 10,
-        max_samples: int | None = None,
+        max_samples: PositiveInt | None = None,
         torso_box_scale: float = 3.0,
         scale: float = 0.25,
         rotation_deg: float = 30.0,

@@ -301,3 +301,21 @@ def test_cache_reports_an_unreadable_image_at_construction(tmp_path: Path) -> No
     PoseDataset(annotations, np.array([0, 2]), S, cache_images=True)  # the bad one left out
     with pytest.raises(ValueError, match=r"im00002\.jpg: truncated JPEG"):
         PoseDataset(annotations, np.array([0, 1]), S, cache_images=True)
+
+
+def test_load_image_applies_the_exif_orientation(tmp_path: Path) -> None:
+    """Keypoints are in the displayed frame (README, predict): a 20x40 JPEG stored with EXIF
+    orientation 6 (rotate 90° clockwise to display) is read as 40x20."""
+    from PIL import Image
+
+    from lightning_pose.data.dataset import load_image
+
+    stored = np.zeros((20, 40, 3), dtype=np.uint8)
+    stored[:, :10] = 255  # the stored image's left quarter: the displayed top
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "phone.jpg"
+    Image.fromarray(stored).save(path, "JPEG", exif=exif.tobytes(), quality=100)
+    image = load_image(path)
+    assert image.shape == (40, 20, 3)
+    assert image[:8].mean() > 240 and image[12:].mean() < 15
