@@ -17,7 +17,7 @@ import torch
 
 from lightning_pose.cli import main
 from tests.conftest import write_lspet
-from tests.test_resume import STEPS, fit_args, train_losses, val_metrics
+from tests.test_resume import STEPS, fit_args, train_losses, uninterrupted_run, val_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,13 +48,7 @@ def probe(class_path: str, **init_args) -> str:
 def test_a_signal_saves_the_step_reached_exits_non_zero_and_resumes_exactly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signum: int, status: int
 ) -> None:
-    root = tmp_path / "data"
-    write_lspet(root / "lspet", 30)
-    for name in ("uninterrupted", "stopped"):
-        (tmp_path / name).mkdir()
-    monkeypatch.chdir(tmp_path / "uninterrupted")
-    main(fit_args(root))
-    reference = tmp_path / "uninterrupted" / "runs" / "lspet" / "version_0"
+    root, reference = uninterrupted_run(tmp_path, monkeypatch, "stopped")
 
     # the signal arrives during step 4 (0-based), after the validation at step 3 saved last.ckpt
     stopped = run_fit(

@@ -83,17 +83,25 @@ def kill_after_first_checkpoint(args: list[str], cwd: Path) -> int:
     return torch.load(last, map_location="cpu", weights_only=True)["global_step"]
 
 
+def uninterrupted_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interrupted: str
+) -> tuple[Path, Path]:
+    """Generated data and an uninterrupted in-process fit (in ``tmp_path/uninterrupted``), and
+    an empty folder ``tmp_path/<interrupted>`` for the run to compare: (data root, reference
+    run folder)."""
+    root = tmp_path / "data"
+    write_lspet(root / "lspet", 30)
+    for name in ("uninterrupted", interrupted):
+        (tmp_path / name).mkdir()
+    monkeypatch.chdir(tmp_path / "uninterrupted")
+    main(fit_args(root))
+    return root, tmp_path / "uninterrupted" / "runs" / "lspet" / "version_0"
+
+
 def test_killed_mid_epoch_then_resumed_ends_as_an_uninterrupted_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    root = tmp_path / "data"
-    write_lspet(root / "lspet", 30)
-    for name in ("uninterrupted", "killed"):
-        (tmp_path / name).mkdir()
-
-    monkeypatch.chdir(tmp_path / "uninterrupted")
-    main(fit_args(root))
-    reference = tmp_path / "uninterrupted" / "runs" / "lspet" / "version_0"
+    root, reference = uninterrupted_run(tmp_path, monkeypatch, "killed")
 
     killed_at = kill_after_first_checkpoint(fit_args(root), tmp_path / "killed")
     assert 0 < killed_at < STEPS // 2  # mid-epoch: the first epoch has 6 steps

@@ -131,6 +131,11 @@ class PoseDataModule(pl.LightningDataModule):
         super().__init__()
         if dataset not in READERS:
             raise DatasetError(f"data.dataset: unknown dataset {dataset!r}; one of {list(READERS)}")
+        # plain ints in the checkpoint's hyperparameters: jsonargparse's PositiveInt (which
+        # makes `--data.batch_size=0` a parse error naming the key) is not a type that
+        # torch.load(weights_only=True) reads back
+        input_size, batch_size, num_workers = int(input_size), int(batch_size), int(num_workers)
+        max_samples = None if max_samples is None else int(max_samples)
         self.save_hyperparameters()
         self.dataset = dataset
         self.root = root
