@@ -107,7 +107,8 @@ def test_print_config(config: Path, subcommand: str, capsys: pytest.CaptureFixtu
     assert exit_info.value.code == 0
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["model"]["class_path"] == expected_model_class(config)
-    assert printed["data"]["dataset"] in ("lspet", "lsp", "flic")
+    readers = ("LSPet", "LSP", "FLIC")
+    assert printed["data"]["dataset"]["class_path"] in [f"lightning_pose.data.{r}" for r in readers]
     assert printed["evaluation"]["pdj_thresholds"] == [0.05, 0.1, 0.2]
     # linked values are not config keys
     assert "skeleton" not in printed["model"]["init_args"]

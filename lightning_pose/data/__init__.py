@@ -1,5 +1,16 @@
+from lightning_pose.data.annotations import DatasetError, PoseAnnotations, PoseReader
 from lightning_pose.data.datamodule import PoseDataModule
 from lightning_pose.data.dataset import PoseDataset, PoseSample
-from lightning_pose.data.readers import DatasetError, PoseAnnotations
+from lightning_pose.data.readers import FLIC, LSP, LSPet
 
-__all__ = ["DatasetError", "PoseAnnotations", "PoseDataModule", "PoseDataset", "PoseSample"]
+__all__ = [
+    "FLIC",
+    "LSP",
+    "DatasetError",
+    "LSPet",
+    "PoseAnnotations",
+    "PoseDataModule",
+    "PoseDataset",
+    "PoseReader",
+    "PoseSample",
+]

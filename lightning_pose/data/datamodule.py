@@ -1,10 +1,10 @@
-"""One LightningDataModule for every model variant; the dataset is chosen by config."""
+"""One LightningDataModule for every model variant; the dataset is a reader object chosen by
+config (``data.dataset: {class_path: ..., init_args: ...}``)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pytorch_lightning as pl
@@ -12,18 +12,29 @@ import torch
 from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from lightning_pose.data.annotations import DatasetError, PoseAnnotations, PoseReader
 from lightning_pose.data.dataset import ImageFolderDataset, PoseDataset, unreadable_images
-from lightning_pose.data.readers import READERS, DatasetError, PoseAnnotations, list_images
+from lightning_pose.data.readers import LSPet, list_images
 from lightning_pose.data.sampling import (
     ResumableDataLoader,
     ResumableDistributedSampler,
     SeededAugmentation,
 )
 from lightning_pose.data.transforms import build_augmentation
-from lightning_pose.skeleton import SKELETONS, Skeleton
+from lightning_pose.skeleton import Skeleton
 
 DATA_ROOT_ENV = "LIGHTNING_POSE_DATA_ROOT"
 DEFAULT_DATA_ROOT = "../shared/data"
+
+
+def _data_root(root: str | None) -> tuple[Path, str]:
+    """The data root path (unchecked) and where it came from."""
+    source = "data.root"
+    if root is None:
+        root, source = os.environ.get(DATA_ROOT_ENV), DATA_ROOT_ENV
+    if root is None:
+        root, source = DEFAULT_DATA_ROOT, "the default data root"
+    return Path(root).expanduser(), source
 
 
 def resolve_data_root(root: str | None) -> Path:
@@ -32,33 +43,34 @@ def resolve_data_root(root: str | None) -> Path:
     Raises:
         DatasetError: the resolved folder does not exist (the message says where it looked).
     """
-    source = "data.root"
-    if root is None:
-        root, source = os.environ.get(DATA_ROOT_ENV), DATA_ROOT_ENV
-    if root is None:
-        root, source = DEFAULT_DATA_ROOT, "the default data root"
-    path = Path(root).expanduser()
+    path, source = _data_root(root)
     if not path.is_dir():
         raise DatasetError(
             f"data root {path.resolve()} (from {source}) does not exist; set `data.root` in the "
             f"config or the {DATA_ROOT_ENV} environment variable to the folder holding "
-            "lspet/, lsp/ and flic/"
+            "the datasets (e.g. lspet/, coco/)"
         )
     return path
 
 
 def split_indices(annotations: PoseAnnotations, val_every: int) -> dict[str, np.ndarray]:
-    """Deterministic train/val/test split.
+    """Deterministic train/val/test split, from the reader's split flags.
 
-    * LSP and FLIC: the official train/test split; every ``val_every``-th training example
-      (positions ``val_every - 1, 2 * val_every - 1, ...`` of the training examples in file
-      order) is held out for validation and model selection.
-    * LSPet has no official split: every ``val_every``-th image (im00010, im00020, ...) is the
+    * A reader with a validation split (COCO JSON files named per split): train, val as given;
+      test as given, else the validation set.
+    * A reader with an official train/test split only (LSP, FLIC): every ``val_every``-th
+      training example (positions ``val_every - 1, 2 * val_every - 1, ...`` of the training
+      examples in file order) is held out for validation and model selection.
+    * No split (LSPet): every ``val_every``-th image (im00010, im00020, ...) is the
       validation set and also serves as ``test``; the other images train.
     """
     if val_every < 2:
         raise ValueError(f"data.val_every must be >= 2, got {val_every}")
     n = len(annotations)
+    if annotations.is_val is not None and annotations.is_train is not None:
+        val = np.flatnonzero(annotations.is_val)
+        test = val if annotations.is_test is None else np.flatnonzero(annotations.is_test)
+        return {"train": np.flatnonzero(annotations.is_train), "val": val, "test": test}
     if annotations.is_train is None:
         train_pool = np.arange(n)
         test = None
@@ -74,17 +86,18 @@ class PoseDataModule(pl.LightningDataModule):
     """Pose data for DeepPose, the cascade, the heatmap and the multi-task models.
 
     Args:
-        dataset: ``"lspet"``, ``"lsp"`` or ``"flic"`` (official layouts, see
-            ``../shared/data/README.md``).
-        root: folder holding ``lspet/``, ``lsp/``, ``flic/``; None = ``$LIGHTNING_POSE_DATA_ROOT``
-            or ``../shared/data``.
+        dataset: the reader (``lightning_pose.data.LSPet``, ``LSP``, ``FLIC``,
+            ``COCOKeypoints``, ...), which also chooses the box the model sees; None = ``LSPet()``.
+            (No object default: jsonargparse would carry a default's ``init_args`` over to the
+            class a config names.)
+        root: the data root the reader's paths are relative to; None =
+            ``$LIGHTNING_POSE_DATA_ROOT`` or ``../shared/data``.
         input_size: side of the square crop the network sees, pixels (DeepPose: 220).
         batch_size: samples per batch and device.
         num_workers: DataLoader worker processes.
         val_every: every ``val_every``-th training example is held out (see
             :func:`split_indices`).
         max_samples: keep only the first N examples of each split (smoke tests); None = all.
-        torso_box_scale: FLIC box side as a multiple of the torso-box height.
         scale, rotation_deg, translate, flip_prob, color_jitter: training augmentation (see
             :func:`lightning_pose.data.transforms.build_augmentation`).
         predict_dir: folder of unannotated images for ``predict``; None = the test split.
@@ -97,20 +110,19 @@ class PoseDataModule(pl.LightningDataModule):
             and keep their box crops in memory (``PoseDataset``'s ``cache_images``): a sample
             then costs its augmentation only. Measured in ``bench/throughput.py``.
 
-    The box the model sees never comes from the ground-truth joints: the whole image (padded to
-    a square) for LSP/LSPet, a square around the official torso box for FLIC.
+    The box the model sees never comes from the ground-truth joints: the reader's person box,
+    or the whole image padded to a square.
     """
 
     def __init__(
         self,
-        dataset: Literal["lspet", "lsp", "flic"] = "lspet",
+        dataset: PoseReader | None = None,
         root: str | None = None,
         input_size: int = 220,
         batch_size: int = 32,
         num_workers: int = 2,
         val_every: int = 10,
         max_samples: int | None = None,
-        torso_box_scale: float = 3.0,
         scale: float = 0.25,
         rotation_deg: float = 30.0,
         translate: float = 0.1,
@@ -121,9 +133,15 @@ class PoseDataModule(pl.LightningDataModule):
         cache_images: bool = False,
     ) -> None:
         super().__init__()
-        if dataset not in READERS:
-            raise DatasetError(f"data.dataset: unknown dataset {dataset!r}; one of {list(READERS)}")
+        dataset = LSPet() if dataset is None else dataset
+        if not isinstance(dataset, PoseReader):
+            raise DatasetError(
+                f"data.dataset: expected a reader object (a PoseReader such as "
+                f"lightning_pose.data.LSPet), got {dataset!r}"
+            )
         self.save_hyperparameters()
+        if not isinstance(self.hparams.get("dataset"), dict):  # not through the CLI
+            self.hparams["dataset"] = dataset.config()  # plain types: weights_only checkpoints
         self.dataset = dataset
         self.root = root
         self.input_size = input_size
@@ -131,7 +149,6 @@ class PoseDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.val_every = val_every
         self.max_samples = max_samples
-        self.torso_box_scale = torso_box_scale
         self.predict_dir = predict_dir
         self.highres_factor = highres_factor
         self.cache_images = cache_images
@@ -144,21 +161,18 @@ class PoseDataModule(pl.LightningDataModule):
 
     @property
     def skeleton(self) -> Skeleton:
-        return SKELETONS[self.dataset]
+        """The reader's skeleton (linked to ``model.init_args.skeleton``)."""
+        return self.dataset.skeleton(_data_root(self.root)[0])
 
     @property
     def joint_names(self) -> list[str]:
         """Joint names in annotation order (linked to ``model.joint_names``)."""
         return list(self.skeleton.joints)
 
-    @property
-    def box_mode(self) -> str:
-        return "torso" if self.dataset == "flic" else "whole_image"
-
     def load_annotations(self) -> PoseAnnotations:
         if self.annotations is None:
             root = resolve_data_root(self.root)
-            self.annotations = READERS[self.dataset](root / self.dataset)
+            self.annotations = self.dataset.read(root)
         return self.annotations
 
     def make_split(self, split: str, augment: bool) -> PoseDataset:
@@ -169,15 +183,13 @@ class PoseDataModule(pl.LightningDataModule):
         image_dir = annotations.image_paths[0].parent if len(annotations) else None
         if image_dir is not None and not image_dir.is_dir():
             raise DatasetError(
-                f"{self.dataset} images not found: looked for the folder {image_dir.resolve()}"
+                f"{self.dataset.name} images not found: looked for the folder {image_dir.resolve()}"
             )
         return PoseDataset(
             annotations,
             indices,
             self.input_size,
-            box_mode=self.box_mode,
             augmentation=self.augmentation if augment else None,
-            torso_box_scale=self.torso_box_scale,
             highres_factor=self.highres_factor,
             cache_images=self.cache_images,
         )
@@ -187,17 +199,19 @@ class PoseDataModule(pl.LightningDataModule):
         None)", for error messages."""
         word = {"train": "training", "val": "validation", "test": "test"}[split]
         return (
-            f"the {self.dataset} {word} split ({count} images; data.val_every={self.val_every}, "
-            f"data.max_samples={self.max_samples})"
+            f"the {self.dataset.name} {word} split ({count} images; "
+            f"data.val_every={self.val_every}, data.max_samples={self.max_samples})"
         )
 
     def check_split(self, split: str, dataset: PoseDataset, evaluated: bool) -> None:
         """Fail before any work when a split cannot serve its purpose.
 
-        Every split needs an image; an evaluated one (validation, test) also needs an image PDJ
-        can score: both torso joints labelled and apart, the torso diameter being PDJ's
-        normaliser (DeepPose §5). Without one, ``val/pdj@...`` is never logged and a
-        checkpoint monitoring it fails only after the first stretch of training.
+        Every split needs an image; an evaluated one (validation, test) also needs an image its
+        main metric can score. PDJ, where the skeleton has a torso: both torso joints labelled
+        and apart, the torso diameter being PDJ's normaliser (DeepPose §5); without one,
+        ``val/pdj@...`` is never logged and a checkpoint monitoring it fails only after the
+        first stretch of training. Without a torso, bbox-PCK: a labelled joint on an instance
+        with a person box.
 
         Raises:
             DatasetError: naming the split, its size and the settings that made it.
@@ -205,16 +219,26 @@ class PoseDataModule(pl.LightningDataModule):
         if len(dataset) == 0:
             raise DatasetError(
                 f"{self._describe_split(split, 0)} has no images; expected at least one "
-                f"(the {self.dataset} annotations have {len(dataset.annotations)} examples)"
+                f"(the {self.dataset.name} annotations have {len(dataset.annotations)} examples)"
             )
         if not evaluated:
             return
-        ann, (a, b) = dataset.annotations, self.skeleton.torso
+        ann, skeleton = dataset.annotations, dataset.annotations.skeleton
         labelled = ann.labelled[dataset.indices]  # (N, K)
+        if skeleton.torso is None:
+            sizes = np.zeros(len(dataset)) if ann.bbox_size_px is None else ann.bbox_size_px
+            if not (labelled.any(axis=1) & (sizes[dataset.indices] > 0)).any():
+                raise DatasetError(
+                    f"{self._describe_split(split, len(dataset))} has no instance bbox-PCK can "
+                    f"score: skeleton {skeleton.name!r} has no torso (no PDJ), and no instance "
+                    "has a labelled joint and a person box. Expected at least one such instance"
+                )
+            return
+        a, b = skeleton.torso
         keypoints = ann.keypoints_px[dataset.indices]  # (N, K, 2) pixels
         apart = np.linalg.norm(keypoints[:, a] - keypoints[:, b], axis=-1) > 0  # (N,)
         if not (labelled[:, a] & labelled[:, b] & apart).any():
-            joints = f"{self.skeleton.joints[a]}, {self.skeleton.joints[b]}"
+            joints = f"{skeleton.joints[a]}, {skeleton.joints[b]}"
             raise DatasetError(
                 f"{self._describe_split(split, len(dataset))} has no image PDJ can score: "
                 f"none has both torso joints ({joints}) labelled and apart, and the torso "
