@@ -2,6 +2,7 @@ from lightning_pose.data.annotations import DatasetError, PoseAnnotations, PoseR
 from lightning_pose.data.coco import COCOKeypoints
 from lightning_pose.data.datamodule import PoseDataModule
 from lightning_pose.data.dataset import PoseDataset, PoseSample
+from lightning_pose.data.mpii import MPIIKeypoints
 from lightning_pose.data.readers import FLIC, LSP, LSPet
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "LSP",
     "DatasetError",
     "LSPet",
+    "MPIIKeypoints",
     "PoseAnnotations",
     "PoseDataModule",
     "PoseDataset",
