@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lightning_pose.data.annotations import DatasetError, PoseAnnotations, PoseReader
 from lightning_pose.data.dataset import ImageFolderDataset, PoseDataset, unreadable_images
+from lightning_pose.data.detections import PredictInstances, image_id_of, read_detections
 from lightning_pose.data.readers import LSPet, list_images
 from lightning_pose.data.sampling import (
     ResumableDataLoader,
@@ -104,6 +105,11 @@ class PoseDataModule(pl.LightningDataModule):
             ``predict`` decodes every image it will read when it sets up and stops, listing
             every missing, truncated or undecodable file, before the model runs: no image is
             skipped, so ``predictions.npz`` always covers the whole folder.
+        predict_boxes: a COCO detections file (``[{image_id or file_name, bbox, score}]``, see
+            :mod:`lightning_pose.data.detections`) naming images of ``predict_dir``: one
+            estimate per box, cropped as the COCO reader crops (``predict_bbox_scale``).
+            None = the whole image of each file.
+        predict_bbox_scale: square box side as a multiple of the detection's longer side.
         highres_factor: f > 1 adds ``image_hr`` at f x ``input_size`` to each annotated sample
             (the DeepPose cascade re-crops it around each joint; see ``PoseDataset``).
         cache_images: decode the training and evaluation images once, when the split is built,
@@ -129,6 +135,8 @@ class PoseDataModule(pl.LightningDataModule):
         flip_prob: float = 0.5,
         color_jitter: float = 0.2,
         predict_dir: str | None = None,
+        predict_boxes: str | None = None,
+        predict_bbox_scale: float = 1.25,
         highres_factor: int = 1,
         cache_images: bool = False,
     ) -> None:
@@ -150,6 +158,13 @@ class PoseDataModule(pl.LightningDataModule):
         self.val_every = val_every
         self.max_samples = max_samples
         self.predict_dir = predict_dir
+        self.predict_boxes = predict_boxes
+        self.predict_bbox_scale = predict_bbox_scale
+        if predict_boxes is not None and predict_dir is None:
+            raise DatasetError(
+                f"data.predict_boxes={predict_boxes} needs data.predict_dir, the folder of the "
+                "images its detections name"
+            )
         self.highres_factor = highres_factor
         self.cache_images = cache_images
         self.augmentation = build_augmentation(
@@ -158,6 +173,7 @@ class PoseDataModule(pl.LightningDataModule):
         self.annotations: PoseAnnotations | None = None
         self.splits: dict[str, PoseDataset] = {}
         self.predict_paths: list[Path] | None = None
+        self.predict_instances: PredictInstances | None = None
 
     @property
     def skeleton(self) -> Skeleton:
@@ -285,6 +301,10 @@ class PoseDataModule(pl.LightningDataModule):
             if self.predict_dir is not None:
                 self.predict_paths = list_images(Path(self.predict_dir))
                 paths, where = self.predict_paths, f"data.predict_dir={self.predict_dir}"
+                if self.predict_boxes is not None:
+                    self.predict_instances = read_detections(
+                        Path(self.predict_boxes), self.predict_paths, self.predict_bbox_scale
+                    )
             else:
                 split = self.splits["predict"] = self.make_split("test", augment=False)
                 self.check_split("test", split, evaluated=False)
@@ -354,13 +374,29 @@ class PoseDataModule(pl.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         if self.predict_paths is not None:
-            return self._loader(
-                ImageFolderDataset(self.predict_paths, self.input_size, self.highres_factor), False
+            boxes = None if self.predict_instances is None else self.predict_instances.box_px
+            dataset = ImageFolderDataset(
+                self.predict_image_paths(), self.input_size, self.highres_factor, boxes
             )
+            return self._loader(dataset, False)
         return self._loader(self.splits["predict"], shuffle=False)
 
+    def predict_records(self) -> tuple[np.ndarray, np.ndarray]:
+        """``image_ids (M,)`` and box ``scores (M,)`` that a predict sample's ``index`` points
+        into, for COCO results: the detections' where boxes were given; else the annotations'
+        image ids (test split) or the files' numeric stems (``predict_dir``), score 1."""
+        if self.predict_instances is not None:
+            return self.predict_instances.image_ids, self.predict_instances.scores
+        if self.predict_paths is not None:
+            ids = np.array([image_id_of(p, i) for i, p in enumerate(self.predict_paths)])
+        else:
+            ids = self.load_annotations().image_ids
+        return ids, np.ones(len(ids), dtype=np.float32)
+
     def predict_image_paths(self) -> list[Path]:
-        """Image paths that a predict sample's ``index`` points into."""
+        """Image paths that a predict sample's ``index`` points into (one per box)."""
+        if self.predict_instances is not None and self.predict_paths is not None:
+            return [self.predict_paths[i] for i in self.predict_instances.image_index]
         if self.predict_paths is not None:
             return self.predict_paths
         return self.load_annotations().image_paths

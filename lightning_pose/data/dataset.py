@@ -290,23 +290,40 @@ def _optional(values: np.ndarray | None, index: int) -> torch.Tensor:
 
 
 class ImageFolderDataset(Dataset):
-    """Unannotated images for ``predict``: the whole image, padded to a square, is the box.
+    """Unannotated images for ``predict``: by default the whole image, padded to a square, is
+    the box; with ``boxes``, one sample per box (person detections).
 
     Each sample has ``image (3, S, S)``, ``box (4,)``, ``index ()`` and, for
     ``highres_factor`` f > 1, ``image_hr (3, S*f, S*f)`` as in :class:`PoseSample`.
+
+    Args:
+        paths: the image of each sample (an image with several boxes appears once per box).
+        boxes: (N, 4) ``(cx, cy, w, h)`` pixels, one per path; None = the whole images.
     """
 
-    def __init__(self, paths: list[Path], input_size: int, highres_factor: int = 1) -> None:
+    def __init__(
+        self,
+        paths: list[Path],
+        input_size: int,
+        highres_factor: int = 1,
+        boxes: np.ndarray | None = None,
+    ) -> None:
+        if boxes is not None and boxes.shape != (len(paths), 4):
+            raise ValueError(f"boxes must have shape ({len(paths)}, 4), got {boxes.shape}")
         self.paths = paths
         self.input_size = input_size
         self.highres_factor = highres_factor
+        self.boxes = boxes
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         image = load_image(self.paths[i])
-        box = whole_image_box(image.shape[1], image.shape[0])
+        if self.boxes is None:
+            box = whole_image_box(image.shape[1], image.shape[0])
+        else:
+            box = self.boxes[i].astype(np.float32)
         sample = {
             "image": to_tensor(crop_image(image, box, self.input_size)),
             "box": torch.from_numpy(box),
