@@ -110,11 +110,17 @@ class StageMetrics(nn.Module):
         joints, groups = skeleton.joints, skeleton.groups()
         self.pdj = PDJ(joints, protocol.pdj_thresholds, groups)
         self.pckh = PCKh(joints, protocol.pckh_thresholds, groups)
-        self.pcp = PCP(
-            skeleton.limb_names,
-            torch.from_numpy(skeleton.limb_endpoint_weights()),
-            protocol.pcp_thresholds,
-            skeleton.limb_groups(),
+        # PCP needs limbs; a skeleton without any (a COCO category without ``skeleton`` pairs)
+        # has no PCP.
+        self.pcp = (
+            PCP(
+                skeleton.limb_names,
+                torch.from_numpy(skeleton.limb_endpoint_weights()),
+                protocol.pcp_thresholds,
+                skeleton.limb_groups(),
+            )
+            if skeleton.limbs
+            else None
         )
         self.curve = PDJ(joints, protocol.curve_thresholds, groups=None, prefix="curve")
         self.pck_bbox = PCK(joints, protocol.pck_bbox_thresholds, groups, prefix="pck_bbox")
@@ -127,7 +133,8 @@ class StageMetrics(nn.Module):
         self.images.update(float(labelled.shape[0]))
         self.pdj.update(pred_px, target, labelled, batch["torso_diameter_px"])
         self.pckh.update(pred_px, target, labelled, batch["head_size_px"])
-        self.pcp.update(pred_px, target, labelled)
+        if self.pcp is not None:
+            self.pcp.update(pred_px, target, labelled)
         self.curve.update(pred_px, target, labelled, batch["torso_diameter_px"])
         if "bbox_size_px" in batch:
             self.pck_bbox.update(pred_px, target, labelled, batch["bbox_size_px"])
@@ -149,6 +156,8 @@ class StageMetrics(nn.Module):
         every process."""
         out: dict[str, Tensor] = {}
         for metric in (self.pdj, self.pckh, self.pcp, self.pck_bbox):
+            if metric is None:
+                continue
             out |= {k: v for k, v in metric.compute().items() if groups or "/" not in k}
         if self.oks is not None:
             out |= self.oks.compute()
@@ -163,7 +172,7 @@ class StageMetrics(nn.Module):
             "count/images": self.images.compute(),
             "count/pdj": _synced_total(self.pdj),
             "count/pckh": _synced_total(self.pckh),
-            "count/pcp": _synced_total(self.pcp),
+            "count/pcp": torch.zeros(()) if self.pcp is None else _synced_total(self.pcp),
             "count/pck_bbox": _synced_total(self.pck_bbox),
         }
         limb_joints = (self.pdj.groups or {}).get("limb_joints")

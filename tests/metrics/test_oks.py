@@ -1,5 +1,5 @@
-"""OKS AP through pycocotools: known answers, bbox-PCK and OKS in StageMetrics, and two gloo
-processes with uneven shards giving the one-process numbers."""
+"""OKS AP through pycocotools: known answers, and two gloo processes with uneven shards giving
+the one-process numbers."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import math
 import torch
 
 from lightning_pose.metrics.oks import OKSAveragePrecision, oks_average_precision
-from lightning_pose.metrics.protocol import EvaluationProtocol, StageMetrics
-from lightning_pose.skeleton import Limb, Skeleton
 from tests.gloo import requires_gloo, run_on_gloo, update_on_shards
 
 SIGMA, AREA = 0.1, 100.0
@@ -69,32 +67,6 @@ def test_wrong_sigma_count_is_an_error() -> None:
 
     with pytest.raises(ValueError, match=r"sigmas has 2 values, expected K=1"):
         oks_average_precision(**two_instances(), sigmas=[0.1, 0.1])
-
-
-def test_stage_metrics_without_torso_report_bbox_pck_and_oks_not_pdj() -> None:
-    skeleton = Skeleton("dot", ("a", "b"), (), None, None, (Limb("ab", (0,), (1,)),), (0.1, 0.1))
-    metrics = StageMetrics(skeleton, EvaluationProtocol(pck_bbox_thresholds=(0.1,)))
-    target = torch.tensor([[[0.0, 0.0], [10.0, 0.0]]])  # (1, 2, 2)
-    pred = target + torch.tensor([[[0.5, 0.0], [3.0, 0.0]]])  # errors 0.5 and 3 pixels
-    batch = {
-        "keypoints_px": target,
-        "labelled": torch.ones(1, 2, dtype=torch.bool),
-        "visible": torch.ones(1, 2, dtype=torch.bool),
-        "torso_diameter_px": torch.zeros(1),
-        "head_size_px": torch.zeros(1),
-        "bbox_size_px": torch.tensor([20.0]),  # bbox-PCK@0.1: within 2 px -> joint a only
-        "area_px2": torch.tensor([400.0]),
-        "image_id": torch.tensor([0]),
-        "index": torch.tensor([0]),
-    }
-    metrics.update(pred, batch)
-    out = metrics.compute()
-    assert not any(k.startswith(("pdj", "pckh")) for k in out)
-    torch.testing.assert_close(
-        out["pck_bbox@0.1"], torch.tensor(0.5, dtype=torch.float64), rtol=0, atol=0
-    )
-    assert {"oks_ap", "oks_ap50", "oks_ap75", "oks_ar"} <= set(out)
-    assert float(metrics.counts()["count/pck_bbox"]) == 2
 
 
 def _all() -> dict[str, torch.Tensor]:
