@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from lightning_pose.data.annotations import DatasetError, PoseAnnotations, PoseReader
 from lightning_pose.data.dataset import ImageFolderDataset, PoseDataset, unreadable_images
 from lightning_pose.data.detections import PredictInstances, image_id_of, read_detections
-from lightning_pose.data.readers import LSPet, list_images
+from lightning_pose.data.readers import list_images
 from lightning_pose.data.sampling import (
     ResumableDataLoader,
     ResumableDistributedSampler,
@@ -88,9 +88,8 @@ class PoseDataModule(pl.LightningDataModule):
 
     Args:
         dataset: the reader (``lightning_pose.data.LSPet``, ``LSP``, ``FLIC``,
-            ``COCOKeypoints``, ...), which also chooses the box the model sees; None = ``LSPet()``.
-            (No object default: jsonargparse would carry a default's ``init_args`` over to the
-            class a config names.)
+            ``COCOKeypoints``, ``MPIIKeypoints``, ...), which also chooses the box the model
+            sees. Required: the datamodule knows no dataset by name.
         root: the data root the reader's paths are relative to; None =
             ``$LIGHTNING_POSE_DATA_ROOT`` or ``../shared/data``.
         input_size: side of the square crop the network sees, pixels (DeepPose: 220).
@@ -122,7 +121,7 @@ class PoseDataModule(pl.LightningDataModule):
 
     def __init__(
         self,
-        dataset: PoseReader | None = None,
+        dataset: PoseReader,
         root: str | None = None,
         input_size: int = 220,
         batch_size: int = 32,
@@ -141,7 +140,6 @@ class PoseDataModule(pl.LightningDataModule):
         cache_images: bool = False,
     ) -> None:
         super().__init__()
-        dataset = LSPet() if dataset is None else dataset
         if not isinstance(dataset, PoseReader):
             raise DatasetError(
                 f"data.dataset: expected a reader object (a PoseReader such as "
