@@ -17,6 +17,7 @@ dataset is one reader class.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,14 +126,13 @@ class PoseReader:
         return self.read(root).skeleton
 
     def config(self) -> dict:
-        """``{"class_path": ..., "init_args": ...}`` in plain types, as the config would give
-        it: the public attributes a reader keeps from its constructor arguments."""
+        """``{"class_path": ..., "init_args": ...}`` as a config would give it: each constructor
+        argument's value, kept by the reader as an attribute of its name (or ``_name``)."""
         cls = type(self)
-        init_args = {
-            k: v
-            for k, v in vars(self).items()
-            if not k.startswith("_") and isinstance(v, str | int | float | bool | list | None)
-        }
+        init_args = {}
+        for name in list(inspect.signature(cls.__init__).parameters)[1:]:
+            value = getattr(self, f"_{name}", getattr(self, name, None))
+            init_args[name] = value
         return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": init_args}
 
 

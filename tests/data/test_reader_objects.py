@@ -108,3 +108,22 @@ def test_flic_box_is_the_scaled_square_around_the_torso_box(shared_data: Path) -
 def test_a_string_is_not_a_reader() -> None:
     with pytest.raises(DatasetError, match=r"data.dataset: expected a reader object.*'lspet'"):
         PoseDataModule(dataset="lspet")  # type: ignore[arg-type]
+
+
+def test_the_reader_is_recorded_in_plain_types(tmp_path: Path) -> None:
+    """Outside the CLI too, the datamodule's hyperparameters hold the reader as its config, so
+    checkpoints load with ``weights_only=True``."""
+    import torch
+
+    from lightning_pose.data import COCOKeypoints
+
+    reader = COCOKeypoints("a.json", "b.json", "img", torso=("l", "r"), name="mine")
+    dm = PoseDataModule(dataset=reader, root=str(tmp_path))
+    expected_args = {"train_json": "a.json", "val_json": "b.json", "image_dir": "img"}
+    recorded = dm.hparams["dataset"]
+    assert recorded["class_path"] == "lightning_pose.data.coco.COCOKeypoints"
+    assert recorded["init_args"].items() >= (expected_args | {"name": "mine"}).items()
+    assert recorded["init_args"]["torso"] == ["l", "r"]
+    torch.save({"hp": dict(dm.hparams)}, tmp_path / "hp.pt")
+    loaded = torch.load(tmp_path / "hp.pt", weights_only=True)
+    assert loaded["hp"]["dataset"] == recorded
