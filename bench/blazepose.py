@@ -456,8 +456,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     import mediapipe as mp
 
     from lightning_pose.data.datamodule import PoseDataModule, split_indices
+    from lightning_pose.data.readers import LSPet
 
-    data = PoseDataModule(dataset="lspet", root=args.root)
+    data = PoseDataModule(dataset=LSPet(), root=args.root)
     ann = data.load_annotations()
     val = split_indices(ann, data.val_every)["val"][: args.max_images]  # (N,)
     paths = [ann.image_paths[i] for i in val]

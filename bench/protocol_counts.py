@@ -17,14 +17,15 @@ import torch
 
 from lightning_pose.codecs.segments import segment_lengths
 from lightning_pose.data.datamodule import resolve_data_root, split_indices
-from lightning_pose.data.readers import READERS
+from lightning_pose.data.readers import FLIC, LSP, LSPet
 from lightning_pose.metrics.protocol import EvaluationProtocol, StageMetrics
 
 SPLITS = {"lspet": "val", "lsp": "test", "flic": "test"}
+READERS = {"lspet": LSPet(), "lsp": LSP(), "flic": FLIC()}
 
 
 def counts(dataset: str, root, flags: str) -> dict[str, int]:
-    ann = READERS[dataset](root / dataset)
+    ann = READERS[dataset].read(root)
     index = split_indices(ann, val_every=10)[SPLITS[dataset]]
     keypoints = torch.from_numpy(ann.keypoints_px[index])  # (N, K, 2)
     labelled = torch.from_numpy(getattr(ann, flags)[index])  # (N, K)

@@ -1,11 +1,13 @@
-"""Joint definitions of the supported datasets: names, flip pairs, limbs, normaliser joints.
+"""Joint definitions: names, flip pairs, limbs, normaliser joints, OKS sigmas.
 
 A :class:`Skeleton` is the one place that says which index is which joint, which joints swap on
 a horizontal flip, which joints define the torso diameter (DeepPose §5, PDJ: left shoulder to
 right hip) and the head segment (PCKh on LSP-style data: neck to head top), and which sticks
 (limbs) PCP scores, overlays draw and the multi-task model detects as body parts. It reaches
 the models from the data through ``link_arguments`` (``data.skeleton`` -> ``model.skeleton``):
-nothing outside this module finds a joint by its name.
+nothing outside this module finds a joint by its name. A reader (``lightning_pose.data``) returns
+the skeleton of its dataset: :data:`LSP` and :data:`FLIC` below, or one built from a COCO
+category (:mod:`lightning_pose.data.coco`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class Limb:
 
 
 class Skeleton:
-    """Joint layout of one dataset.
+    """Joint layout of one dataset (MMPose's dataset metainfo, as a plain object).
 
     A plain class rather than a dataclass so that LightningCLI links the object itself
     (``data.skeleton`` -> ``model.init_args.skeleton``) instead of expanding its fields into
@@ -43,13 +45,16 @@ class Skeleton:
         joints: joint names in annotation order, length K.
         flip_pairs: index pairs ``(left, right)`` swapped by a horizontal flip.
         torso: ``(left_shoulder, right_hip)`` indices; their distance is the torso diameter
-            (DeepPose §5).
+            (DeepPose §5). None where the skeleton has no torso (PDJ is then absent).
         head: ``(neck, head_top)`` indices for the head segment, or None where the dataset
             has no head-top joint (FLIC).
         limbs: the sticks scored by PCP, drawn on overlays and detected as body parts.
+        oks_sigmas: K per-keypoint OKS constants (COCO keypoint evaluation, ``sigmas`` of
+            pycocotools' ``COCOeval``), or None where OKS AP is not computed.
 
     Raises:
-        ValueError: an index outside [0, K) or a limb with an empty end.
+        ValueError: an index outside [0, K), a limb with an empty end, or ``oks_sigmas`` whose
+            length is not K or with a value <= 0.
     """
 
     def __init__(
@@ -57,18 +62,28 @@ class Skeleton:
         name: str,
         joints: tuple[str, ...],
         flip_pairs: tuple[tuple[int, int], ...],
-        torso: tuple[int, int],
+        torso: tuple[int, int] | None,
         head: tuple[int, int] | None,
         limbs: tuple[Limb, ...],
+        oks_sigmas: tuple[float, ...] | None = None,
     ) -> None:
         self.name = name
         self.joints = tuple(joints)
         self.flip_pairs = tuple(tuple(p) for p in flip_pairs)
-        self.torso = tuple(torso)
+        self.torso = None if torso is None else tuple(torso)
         self.head = None if head is None else tuple(head)
         self.limbs = tuple(limbs)
+        self.oks_sigmas = None if oks_sigmas is None else tuple(float(s) for s in oks_sigmas)
         k = len(self.joints)
-        used = [*self.torso, *(self.head or ()), *(j for a, b in self.flip_pairs for j in (a, b))]
+        if self.oks_sigmas is not None and (
+            len(self.oks_sigmas) != k or min(self.oks_sigmas, default=1.0) <= 0
+        ):
+            raise ValueError(
+                f"skeleton {name!r}: oks_sigmas has {len(self.oks_sigmas)} values "
+                f"{list(self.oks_sigmas)}; expected {k} (one per joint), each > 0"
+            )
+        used = [*(self.torso or ()), *(self.head or ())]
+        used += [j for a, b in self.flip_pairs for j in (a, b)]
         used += [j for limb in self.limbs for j in (*limb.start, *limb.end)]
         bad = sorted({j for j in used if not 0 <= j < k})
         if bad or any(not limb.start or not limb.end for limb in self.limbs):
@@ -134,9 +149,10 @@ class Skeleton:
             "name": self.name,
             "joints": list(self.joints),
             "flip_pairs": [list(p) for p in self.flip_pairs],
-            "torso": list(self.torso),
+            "torso": None if self.torso is None else list(self.torso),
             "head": None if self.head is None else list(self.head),
             "limbs": [[limb.name, list(limb.start), list(limb.end)] for limb in self.limbs],
+            "oks_sigmas": None if self.oks_sigmas is None else list(self.oks_sigmas),
         }
 
 
@@ -227,5 +243,3 @@ FLIC = Skeleton(
         Limb("torso", (6, 7), (0, 3)),
     ),
 )
-
-SKELETONS: dict[str, Skeleton] = {"lsp": LSP, "lspet": LSP, "flic": FLIC}

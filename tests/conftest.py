@@ -12,7 +12,7 @@ import scipy.io
 import torch
 
 from lightning_pose.data.datamodule import split_indices
-from lightning_pose.data.readers import READERS
+from lightning_pose.data.readers import FLIC, LSP
 
 os.environ.setdefault("WANDB_MODE", "disabled")  # never block on or log in to W&B in tests
 os.environ.setdefault("WANDB_SILENT", "true")
@@ -90,7 +90,7 @@ def tiny_root(tmp_path: Path, shared_data: Path) -> Path:
         (root / name).mkdir()
         mat = "joints.mat" if name == "lsp" else "examples.mat"
         os.symlink(shared_data / name / mat, root / name / mat)
-        annotations = READERS[name](root / name)
+        annotations = {"lsp": LSP(), "flic": FLIC()}[name].read(root)
         splits = split_indices(annotations, val_every=10)
         for indices in splits.values():
             for i in indices[:TINY_SAMPLES]:

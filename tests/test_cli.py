@@ -57,14 +57,17 @@ def assert_fit_produced_a_validation(cli, config: Path) -> None:
 
 
 @pytest.mark.parametrize("config", DATA_CONFIGS, ids=lambda p: p.stem)
-def test_fast_dev_run_each_dataset_config(config: Path, tiny_root: Path, tmp_path: Path) -> None:
+def test_fast_dev_run_each_dataset_config(
+    config: Path, tiny_root: Path, shared_data: Path, tmp_path: Path
+) -> None:
+    root = shared_data if config.stem.startswith("coco") else tiny_root  # real COCO images
     cli = run(
         [
             "fit",
             "-c",
             str(config),
             *FAST,
-            f"--data.root={tiny_root}",
+            f"--data.root={root}",
             "--data.input_size=64",
             "--trainer.fast_dev_run=true",
             f"--trainer.default_root_dir={tmp_path}",
@@ -107,7 +110,8 @@ def test_print_config(config: Path, subcommand: str, capsys: pytest.CaptureFixtu
     assert exit_info.value.code == 0
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["model"]["class_path"] == expected_model_class(config)
-    assert printed["data"]["dataset"] in ("lspet", "lsp", "flic")
+    readers = ("LSPet", "LSP", "FLIC", "COCOKeypoints")
+    assert printed["data"]["dataset"]["class_path"] in [f"lightning_pose.data.{r}" for r in readers]
     assert printed["evaluation"]["pdj_thresholds"] == [0.05, 0.1, 0.2]
     # linked values are not config keys
     assert "skeleton" not in printed["model"]["init_args"]

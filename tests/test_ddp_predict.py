@@ -54,7 +54,8 @@ def test_predict_under_two_processes_writes_one_file_in_input_order(
         else:
             run_cli(args, cwd)
         out = cwd / "pred"
-        assert sorted(p.name for p in out.iterdir()) == ["overlays", "predictions.npz"]
+        files = sorted(p.name for p in out.iterdir())
+        assert files == ["overlays", "predictions.npz", "predictions_coco.json"]
         overlays = sorted(p.name for p in (out / "overlays").iterdir())
         assert overlays == sorted(f"{Path(n).stem}.png" for n in names)
         results[run] = dict(np.load(out / "predictions.npz"))

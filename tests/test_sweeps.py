@@ -15,7 +15,7 @@ from lightning_pose.train_cascade import parse
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEPS = sorted((REPO / "sweeps").glob("*.yaml"))
-PDJ_THRESHOLDS = yaml.safe_load((REPO / "conf" / "lspet.yaml").read_text())["evaluation"][
+PDJ_THRESHOLDS = yaml.safe_load((REPO / "conf" / "shared" / "evaluation.yaml").read_text())[
     "pdj_thresholds"
 ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import tempfile
 from collections import Counter
@@ -17,6 +18,7 @@ import torch.distributed as dist
 from pytorch_lightning.callbacks import BasePredictionWriter
 
 from lightning_pose.data.dataset import load_image
+from lightning_pose.data.detections import coco_results
 from lightning_pose.files import write_bytes_atomic
 from lightning_pose.plots import draw_skeleton
 from lightning_pose.skeleton import Skeleton
@@ -113,10 +115,14 @@ def merge_shards(shards: Sequence[Shard | None]) -> Shard:
 
 class PredictionWriter(BasePredictionWriter):
     """Collects ``predict_step`` outputs and writes ``<output_dir>/predictions.npz`` with
-    ``names`` (N,) image file names, ``keypoints_px`` (N, K, 2) original-image pixels and,
+    ``names`` (N,) image file names (an instance's image), ``keypoints_px`` (N, K, 2)
+    original-image pixels, ``boxes_px`` (N, 4) ``(cx, cy, w, h)`` the boxes estimated from and,
     for models with per-joint confidences, ``scores`` (N, K), in the order of the predicted
-    images. Under several processes the shards are gathered and rank zero writes the one file
-    (each image once, in input order); each process draws the overlays of its own images.
+    instances; and beside it ``predictions_coco.json``, the COCO keypoint results
+    (:func:`lightning_pose.data.detections.coco_results`; image ids and box scores from the
+    datamodule's ``predict_records``). Under several processes the shards are gathered and rank
+    zero writes the files (each instance once, in input order); each process draws the overlays
+    of its own images.
 
     Before predict starts it checks that ``output_dir`` is writable and that no two images
     would share an overlay file (``x.jpg`` and ``x.png``); images that cannot be read stop
@@ -168,6 +174,12 @@ class PredictionWriter(BasePredictionWriter):
             arrays = {key: value.astype(np.float32) for key, value in merged.items()}
             names = np.array([paths[i].name for i in index])
             save_npz_atomic(self.output_dir / "predictions.npz", names=names, **arrays)
+            records = getattr(trainer.datamodule, "predict_records", None)
+            if records is not None:  # COCO keypoint results beside it, for any COCO tool
+                image_ids, scores = records()
+                results = coco_results(arrays["keypoints_px"], image_ids[index], scores[index])
+                text = json.dumps(results).encode()
+                write_bytes_atomic(self.output_dir / "predictions_coco.json", text)
         if self.draw_overlays and local is not None:
             self.write_overlays(trainer, paths, merge_shards([local]))  # in order, each once
 

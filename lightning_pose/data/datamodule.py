@@ -1,10 +1,10 @@
-"""One LightningDataModule for every model variant; the dataset is chosen by config."""
+"""One LightningDataModule for every model variant; the dataset is a reader object chosen by
+config (``data.dataset: {class_path: ..., init_args: ...}``)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pytorch_lightning as pl
@@ -13,18 +13,30 @@ from jsonargparse.typing import NonNegativeInt, PositiveInt
 from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from lightning_pose.data.annotations import DatasetError, PoseAnnotations, PoseReader
 from lightning_pose.data.dataset import ImageFolderDataset, PoseDataset, unreadable_images
-from lightning_pose.data.readers import READERS, DatasetError, PoseAnnotations, list_images
+from lightning_pose.data.detections import PredictInstances, image_id_of, read_detections
+from lightning_pose.data.readers import list_images
 from lightning_pose.data.sampling import (
     ResumableDataLoader,
     ResumableDistributedSampler,
     SeededAugmentation,
 )
 from lightning_pose.data.transforms import build_augmentation
-from lightning_pose.skeleton import SKELETONS, Skeleton
+from lightning_pose.skeleton import Skeleton
 
 DATA_ROOT_ENV = "LIGHTNING_POSE_DATA_ROOT"
 DEFAULT_DATA_ROOT = "../shared/data"
+
+
+def _data_root(root: str | None) -> tuple[Path, str]:
+    """The data root path (unchecked) and where it came from."""
+    source = "data.root"
+    if root is None:
+        root, source = os.environ.get(DATA_ROOT_ENV), DATA_ROOT_ENV
+    if root is None:
+        root, source = DEFAULT_DATA_ROOT, "the default data root"
+    return Path(root).expanduser(), source
 
 
 def resolve_data_root(root: str | None) -> Path:
@@ -34,12 +46,7 @@ def resolve_data_root(root: str | None) -> Path:
         DatasetError: the resolved folder does not exist or is a file (the message says
             where it looked).
     """
-    source = "data.root"
-    if root is None:
-        root, source = os.environ.get(DATA_ROOT_ENV), DATA_ROOT_ENV
-    if root is None:
-        root, source = DEFAULT_DATA_ROOT, "the default data root"
-    path = Path(root).expanduser()
+    path, source = _data_root(root)
     if path.exists() and not path.is_dir():
         raise DatasetError(
             f"data root {path.resolve()} (from {source}) is a file, expected a folder holding "
@@ -50,23 +57,29 @@ def resolve_data_root(root: str | None) -> Path:
         raise DatasetError(
             f"data root {path.resolve()} (from {source}) does not exist; set `data.root` in the "
             f"config or the {DATA_ROOT_ENV} environment variable to the folder holding "
-            "lspet/, lsp/ and flic/"
+            "the datasets (e.g. lspet/, coco/)"
         )
     return path
 
 
 def split_indices(annotations: PoseAnnotations, val_every: int) -> dict[str, np.ndarray]:
-    """Deterministic train/val/test split.
+    """Deterministic train/val/test split, from the reader's split flags.
 
-    * LSP and FLIC: the official train/test split; every ``val_every``-th training example
-      (positions ``val_every - 1, 2 * val_every - 1, ...`` of the training examples in file
-      order) is held out for validation and model selection.
-    * LSPet has no official split: every ``val_every``-th image (im00010, im00020, ...) is the
+    * A reader with a validation split (COCO JSON files named per split): train, val as given;
+      test as given, else the validation set.
+    * A reader with an official train/test split only (LSP, FLIC): every ``val_every``-th
+      training example (positions ``val_every - 1, 2 * val_every - 1, ...`` of the training
+      examples in file order) is held out for validation and model selection.
+    * No split (LSPet): every ``val_every``-th image (im00010, im00020, ...) is the
       validation set and also serves as ``test``; the other images train.
     """
     if val_every < 2:
         raise ValueError(f"data.val_every must be >= 2, got {val_every}")
     n = len(annotations)
+    if annotations.is_val is not None and annotations.is_train is not None:
+        val = np.flatnonzero(annotations.is_val)
+        test = val if annotations.is_test is None else np.flatnonzero(annotations.is_test)
+        return {"train": np.flatnonzero(annotations.is_train), "val": val, "test": test}
     if annotations.is_train is None:
         train_pool = np.arange(n)
         test = None
@@ -82,61 +95,72 @@ class PoseDataModule(pl.LightningDataModule):
     """Pose data for DeepPose, the cascade, the heatmap and the multi-task models.
 
     Args:
-        dataset: ``"lspet"``, ``"lsp"`` or ``"flic"`` (official layouts, see
-            ``../shared/data/README.md``).
-        root: folder holding ``lspet/``, ``lsp/``, ``flic/``; None = ``$LIGHTNING_POSE_DATA_ROOT``
-            or ``../shared/data``.
+        dataset: the reader (``lightning_pose.data.LSPet``, ``LSP``, ``FLIC``,
+            ``COCOKeypoints``, ``MPIIKeypoints``, ...), which also chooses the box the model
+            sees. Required: the datamodule knows no dataset by name.
+        root: the data root the reader's paths are relative to; None =
+            ``$LIGHTNING_POSE_DATA_ROOT`` or ``../shared/data``.
         input_size: side of the square crop the network sees, pixels (DeepPose: 220).
         batch_size: samples per batch and device.
         num_workers: DataLoader worker processes.
         val_every: every ``val_every``-th training example is held out (see
             :func:`split_indices`).
         max_samples: keep only the first N examples of each split (smoke tests); None = all.
-        torso_box_scale: FLIC box side as a multiple of the torso-box height.
         scale, rotation_deg, translate, flip_prob, color_jitter: training augmentation (see
             :func:`lightning_pose.data.transforms.build_augmentation`).
         predict_dir: folder of unannotated images for ``predict``; None = the test split.
             ``predict`` decodes every image it will read when it sets up and stops, listing
             every missing, truncated or undecodable file, before the model runs: no image is
             skipped, so ``predictions.npz`` always covers the whole folder.
+        predict_boxes: a COCO detections file (``[{image_id or file_name, bbox, score}]``, see
+            :mod:`lightning_pose.data.detections`) naming images of ``predict_dir``: one
+            estimate per box, cropped as the COCO reader crops (``predict_bbox_scale``).
+            None = the whole image of each file.
+        predict_bbox_scale: square box side as a multiple of the detection's longer side.
         highres_factor: f > 1 adds ``image_hr`` at f x ``input_size`` to each annotated sample
             (the DeepPose cascade re-crops it around each joint; see ``PoseDataset``).
         cache_images: decode the training and evaluation images once, when the split is built,
             and keep their box crops in memory (``PoseDataset``'s ``cache_images``): a sample
             then costs its augmentation only. Measured in ``bench/throughput.py``.
 
-    The box the model sees never comes from the ground-truth joints: the whole image (padded to
-    a square) for LSP/LSPet, a square around the official torso box for FLIC.
+    The box the model sees never comes from the ground-truth joints: the reader's person box,
+    or the whole image padded to a square.
     """
 
     def __init__(
         self,
-        dataset: Literal["lspet", "lsp", "flic"] = "lspet",
+        dataset: PoseReader,
         root: str | None = None,
         input_size: PositiveInt = 220,
         batch_size: PositiveInt = 32,
         num_workers: NonNegativeInt = 2,
         val_every: int = 10,
         max_samples: PositiveInt | None = None,
-        torso_box_scale: float = 3.0,
         scale: float = 0.25,
         rotation_deg: float = 30.0,
         translate: float = 0.1,
         flip_prob: float = 0.5,
         color_jitter: float = 0.2,
         predict_dir: str | None = None,
+        predict_boxes: str | None = None,
+        predict_bbox_scale: float = 1.25,
         highres_factor: int = 1,
         cache_images: bool = False,
     ) -> None:
         super().__init__()
-        if dataset not in READERS:
-            raise DatasetError(f"data.dataset: unknown dataset {dataset!r}; one of {list(READERS)}")
+        if not isinstance(dataset, PoseReader):
+            raise DatasetError(
+                f"data.dataset: expected a reader object (a PoseReader such as "
+                f"lightning_pose.data.LSPet), got {dataset!r}"
+            )
         # plain ints in the checkpoint's hyperparameters: jsonargparse's PositiveInt (which
         # makes `--data.batch_size=0` a parse error naming the key) is not a type that
         # torch.load(weights_only=True) reads back
         input_size, batch_size, num_workers = int(input_size), int(batch_size), int(num_workers)
         max_samples = None if max_samples is None else int(max_samples)
         self.save_hyperparameters()
+        if not isinstance(self.hparams.get("dataset"), dict):  # not through the CLI
+            self.hparams["dataset"] = dataset.config()  # plain types: weights_only checkpoints
         self.dataset = dataset
         self.root = root
         self.input_size = input_size
@@ -144,8 +168,14 @@ class PoseDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.val_every = val_every
         self.max_samples = max_samples
-        self.torso_box_scale = torso_box_scale
         self.predict_dir = predict_dir
+        self.predict_boxes = predict_boxes
+        self.predict_bbox_scale = predict_bbox_scale
+        if predict_boxes is not None and predict_dir is None:
+            raise DatasetError(
+                f"data.predict_boxes={predict_boxes} needs data.predict_dir, the folder of the "
+                "images its detections name"
+            )
         self.highres_factor = highres_factor
         self.cache_images = cache_images
         self.augmentation = build_augmentation(
@@ -155,24 +185,22 @@ class PoseDataModule(pl.LightningDataModule):
         self.splits: dict[str, PoseDataset] = {}
         self._checked_images: set[Path] = set()  # decoded once by check_images
         self.predict_paths: list[Path] | None = None
+        self.predict_instances: PredictInstances | None = None
 
     @property
     def skeleton(self) -> Skeleton:
-        return SKELETONS[self.dataset]
+        """The reader's skeleton (linked to ``model.init_args.skeleton``)."""
+        return self.dataset.skeleton(_data_root(self.root)[0])
 
     @property
     def joint_names(self) -> list[str]:
         """Joint names in annotation order (linked to ``model.joint_names``)."""
         return list(self.skeleton.joints)
 
-    @property
-    def box_mode(self) -> str:
-        return "torso" if self.dataset == "flic" else "whole_image"
-
     def load_annotations(self) -> PoseAnnotations:
         if self.annotations is None:
             root = resolve_data_root(self.root)
-            self.annotations = READERS[self.dataset](root / self.dataset)
+            self.annotations = self.dataset.read(root)
         return self.annotations
 
     def split_indices(self, split: str) -> np.ndarray:
@@ -188,9 +216,7 @@ class PoseDataModule(pl.LightningDataModule):
             annotations,
             indices,
             self.input_size,
-            box_mode=self.box_mode,
             augmentation=self.augmentation if augment else None,
-            torso_box_scale=self.torso_box_scale,
             highres_factor=self.highres_factor,
             cache_images=self.cache_images,
         )
@@ -200,17 +226,19 @@ class PoseDataModule(pl.LightningDataModule):
         None)", for error messages."""
         word = {"train": "training", "val": "validation", "test": "test"}[split]
         return (
-            f"the {self.dataset} {word} split ({count} images; data.val_every={self.val_every}, "
-            f"data.max_samples={self.max_samples})"
+            f"the {self.dataset.name} {word} split ({count} images; "
+            f"data.val_every={self.val_every}, data.max_samples={self.max_samples})"
         )
 
     def check_split(self, split: str, dataset: PoseDataset, evaluated: bool) -> None:
         """Fail before any work when a split cannot serve its purpose.
 
-        Every split needs an image; an evaluated one (validation, test) also needs an image PDJ
-        can score: both torso joints labelled and apart, the torso diameter being PDJ's
-        normaliser (DeepPose §5). Without one, ``val/pdj@...`` is never logged and a
-        checkpoint monitoring it fails only after the first stretch of training.
+        Every split needs an image; an evaluated one (validation, test) also needs an image its
+        main metric can score. PDJ, where the skeleton has a torso: both torso joints labelled
+        and apart, the torso diameter being PDJ's normaliser (DeepPose §5); without one,
+        ``val/pdj@...`` is never logged and a checkpoint monitoring it fails only after the
+        first stretch of training. Without a torso, bbox-PCK: a labelled joint on an instance
+        with a person box.
 
         Raises:
             DatasetError: naming the split, its size and the settings that made it.
@@ -218,16 +246,26 @@ class PoseDataModule(pl.LightningDataModule):
         if len(dataset) == 0:
             raise DatasetError(
                 f"{self._describe_split(split, 0)} has no images; expected at least one "
-                f"(the {self.dataset} annotations have {len(dataset.annotations)} examples)"
+                f"(the {self.dataset.name} annotations have {len(dataset.annotations)} examples)"
             )
         if not evaluated:
             return
-        ann, (a, b) = dataset.annotations, self.skeleton.torso
+        ann, skeleton = dataset.annotations, dataset.annotations.skeleton
         labelled = ann.labelled[dataset.indices]  # (N, K)
+        if skeleton.torso is None:
+            sizes = np.zeros(len(dataset)) if ann.bbox_size_px is None else ann.bbox_size_px
+            if not (labelled.any(axis=1) & (sizes[dataset.indices] > 0)).any():
+                raise DatasetError(
+                    f"{self._describe_split(split, len(dataset))} has no instance bbox-PCK can "
+                    f"score: skeleton {skeleton.name!r} has no torso (no PDJ), and no instance "
+                    "has a labelled joint and a person box. Expected at least one such instance"
+                )
+            return
+        a, b = skeleton.torso
         keypoints = ann.keypoints_px[dataset.indices]  # (N, K, 2) pixels
         apart = np.linalg.norm(keypoints[:, a] - keypoints[:, b], axis=-1) > 0  # (N,)
         if not (labelled[:, a] & labelled[:, b] & apart).any():
-            joints = f"{self.skeleton.joints[a]}, {self.skeleton.joints[b]}"
+            joints = f"{skeleton.joints[a]}, {skeleton.joints[b]}"
             raise DatasetError(
                 f"{self._describe_split(split, len(dataset))} has no image PDJ can score: "
                 f"none has both torso joints ({joints}) labelled and apart, and the torso "
@@ -262,7 +300,7 @@ class PoseDataModule(pl.LightningDataModule):
         image_dir = annotations.image_paths[0].parent if len(annotations) else None
         if image_dir is not None and not image_dir.is_dir():
             raise DatasetError(
-                f"{self.dataset} images not found: looked for the folder {image_dir.resolve()}"
+                f"{self.dataset.name} images not found: looked for the folder {image_dir.resolve()}"
             )
 
     def check_split_images(self, splits: list[str], consequence: str) -> None:
@@ -307,6 +345,10 @@ class PoseDataModule(pl.LightningDataModule):
             if self.predict_dir is not None:
                 self.predict_paths = list_images(Path(self.predict_dir))
                 paths, where = self.predict_paths, f"data.predict_dir={self.predict_dir}"
+                if self.predict_boxes is not None:
+                    self.predict_instances = read_detections(
+                        Path(self.predict_boxes), self.predict_paths, self.predict_bbox_scale
+                    )
             else:
                 split = self.splits["predict"] = self.make_split("test", augment=False)
                 self.check_split("test", split, evaluated=False)
@@ -376,13 +418,29 @@ class PoseDataModule(pl.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         if self.predict_paths is not None:
-            return self._loader(
-                ImageFolderDataset(self.predict_paths, self.input_size, self.highres_factor), False
+            boxes = None if self.predict_instances is None else self.predict_instances.box_px
+            dataset = ImageFolderDataset(
+                self.predict_image_paths(), self.input_size, self.highres_factor, boxes
             )
+            return self._loader(dataset, False)
         return self._loader(self.splits["predict"], shuffle=False)
 
+    def predict_records(self) -> tuple[np.ndarray, np.ndarray]:
+        """``image_ids (M,)`` and box ``scores (M,)`` that a predict sample's ``index`` points
+        into, for COCO results: the detections' where boxes were given; else the annotations'
+        image ids (test split) or the files' numeric stems (``predict_dir``), score 1."""
+        if self.predict_instances is not None:
+            return self.predict_instances.image_ids, self.predict_instances.scores
+        if self.predict_paths is not None:
+            ids = np.array([image_id_of(p, i) for i, p in enumerate(self.predict_paths)])
+        else:
+            ids = self.load_annotations().image_ids
+        return ids, np.ones(len(ids), dtype=np.float32)
+
     def predict_image_paths(self) -> list[Path]:
-        """Image paths that a predict sample's ``index`` points into."""
+        """Image paths that a predict sample's ``index`` points into (one per box)."""
+        if self.predict_instances is not None and self.predict_paths is not None:
+            return [self.predict_paths[i] for i in self.predict_instances.image_index]
         if self.predict_paths is not None:
             return self.predict_paths
         return self.load_annotations().image_paths

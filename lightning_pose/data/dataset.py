@@ -13,11 +13,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from lightning_pose.codecs.box import encode, torso_box_to_person_box, whole_image_box
+from lightning_pose.codecs.box import encode, whole_image_box
 from lightning_pose.codecs.crop import crop_image
 from lightning_pose.codecs.grid import grid_to_norm, norm_to_grid
 from lightning_pose.codecs.segments import segment_lengths
-from lightning_pose.data.readers import PoseAnnotations
+from lightning_pose.data.annotations import PoseAnnotations
 from lightning_pose.data.transforms import augment
 from lightning_pose.skeleton import Skeleton
 
@@ -34,11 +34,18 @@ class PoseSample(TypedDict):
             losses and metrics count labelled joints. Follows the joints through a flip.
         visible: (K,) bool: labelled as not occluded; when augmenting, also inside the
             augmented crop (joints pushed out of the frame stay in the sample, still labelled).
-        box: (4,) ``(cx, cy, w, h)`` original-image pixels: the box the model sees.
+        box: (4,) ``(cx, cy, w, h)`` original-image pixels: the box the model sees (the
+            reader's ``box_px``, or the whole image padded to a square).
         torso_diameter_px: () left shoulder to right hip, pixels (DeepPose §5); 0 where either
-            joint is not labelled (the sample is then left out of PDJ).
-        head_size_px: () neck to head top, pixels (PCKh); 0 where undefined.
-        index: () int, position in the annotation file.
+            joint is not labelled or the skeleton has no torso (the sample is then left out of
+            PDJ).
+        head_size_px: () the reader's head size (MPII: 0.6 x head-box diagonal), else neck to
+            head top, pixels (PCKh); 0 where undefined.
+        bbox_size_px: () ``max(w, h)`` of the annotated person box, pixels (bbox-PCK); 0 where
+            the dataset has no person boxes.
+        area_px2: () object area, pixels² (OKS); 0 where the dataset gives none.
+        image_id: () int64, shared by the instances of one image (COCO ``image_id``).
+        index: () int, position in the annotations (one instance).
         image_hr: (3, S*f, S*f) float32, the same (augmented) view at ``highres_factor`` f > 1
             times the resolution, for models that re-crop it (the DeepPose cascade); absent
             when f = 1.
@@ -52,6 +59,9 @@ class PoseSample(TypedDict):
     box: torch.Tensor
     torso_diameter_px: torch.Tensor
     head_size_px: torch.Tensor
+    bbox_size_px: torch.Tensor
+    area_px2: torch.Tensor
+    image_id: torch.Tensor
     index: torch.Tensor
     image_hr: NotRequired[torch.Tensor]
 
@@ -158,15 +168,14 @@ def normaliser_px(
 class PoseDataset(Dataset):
     """Samples of a subset of :class:`PoseAnnotations`.
 
+    The crop is taken from the reader's ``box_px`` (never derived from the ground-truth
+    joints), or from the whole image padded to a square where the reader gives no box.
+
     Args:
         annotations: the whole dataset's annotations.
-        indices: positions of this subset's examples in ``annotations``.
+        indices: positions of this subset's instances in ``annotations``.
         input_size: side S of the square crop the network sees, pixels.
-        box_mode: how the box is chosen, never from the ground-truth joints:
-            ``"whole_image"`` (LSP/LSPet, DeepPose stage 1) or ``"torso"`` (FLIC: square box
-            around the official ``torsobox``, side ``torso_box_scale`` x its height).
         augmentation: albumentations pipeline for training, None for val/test/predict.
-        torso_box_scale: see ``box_mode``.
         highres_factor: f > 1 adds ``image_hr``, the view at f x ``input_size`` (augmentation
             is applied at that resolution, then ``image`` is resized from it).
         cache_images: decode every image once, in the constructor, and keep its box crop at
@@ -185,24 +194,16 @@ class PoseDataset(Dataset):
         annotations: PoseAnnotations,
         indices: np.ndarray,
         input_size: int,
-        box_mode: str = "whole_image",
         augmentation: A.Compose | None = None,
-        torso_box_scale: float = 3.0,
         highres_factor: int = 1,
         cache_images: bool = False,
     ) -> None:
         if highres_factor < 1:
             raise ValueError(f"highres_factor must be >= 1, got {highres_factor}")
-        if box_mode not in ("whole_image", "torso"):
-            raise ValueError(f"box_mode must be 'whole_image' or 'torso', got {box_mode!r}")
-        if box_mode == "torso" and annotations.torsobox is None:
-            raise ValueError("box_mode='torso' needs annotations with a torsobox (FLIC)")
         self.annotations = annotations
         self.indices = np.asarray(indices, dtype=np.int64)
         self.input_size = input_size
-        self.box_mode = box_mode
         self.augmentation = augmentation
-        self.torso_box_scale = torso_box_scale
         self.highres_factor = highres_factor
         self.skeleton: Skeleton = annotations.skeleton
         self._flip_permutation = self.skeleton.flip_permutation()
@@ -231,10 +232,10 @@ class PoseDataset(Dataset):
         return len(self.indices)
 
     def box(self, index: int, image: np.ndarray) -> np.ndarray:
-        """The box the model sees for example ``index``: (4,) ``(cx, cy, w, h)`` pixels."""
-        if self.box_mode == "torso":
-            torsobox = self.annotations.torsobox[index]  # type: ignore[index]
-            return torso_box_to_person_box(torsobox, self.torso_box_scale)
+        """The box the model sees for instance ``index``: (4,) ``(cx, cy, w, h)`` pixels, the
+        reader's ``box_px`` or, where it gives none, the whole image padded to a square."""
+        if self.annotations.box_px is not None:
+            return self.annotations.box_px[index]
         return whole_image_box(image.shape[1], image.shape[0])
 
     def __getitem__(self, i: int) -> PoseSample:
@@ -272,30 +273,63 @@ class PoseDataset(Dataset):
             visible=torch.from_numpy(visible.copy()),
             box=torch.from_numpy(box.astype(np.float32)),
             torso_diameter_px=normaliser_px(keypoints_px, truth_labelled, self.skeleton.torso),
-            head_size_px=normaliser_px(keypoints_px, truth_labelled, self.skeleton.head),
+            head_size_px=self._head_size(index, keypoints_px, truth_labelled),
+            bbox_size_px=_optional(ann.bbox_size_px, index),
+            area_px2=_optional(ann.area_px2, index),
+            image_id=torch.tensor(int(ann.image_ids[index])),  # type: ignore[index]
             index=torch.tensor(index),
             **extra,
         )
 
+    def _head_size(
+        self, index: int, keypoints_px: np.ndarray, labelled: np.ndarray
+    ) -> torch.Tensor:
+        """The reader's head size where it gives one (MPII head boxes), else the head segment."""
+        if self.annotations.head_size_px is not None:
+            return torch.tensor(float(self.annotations.head_size_px[index]))
+        return normaliser_px(keypoints_px, labelled, self.skeleton.head)
+
+
+def _optional(values: np.ndarray | None, index: int) -> torch.Tensor:
+    """``values[index]`` as a () float32 tensor, 0 where the reader gives no such values."""
+    return torch.tensor(0.0 if values is None else float(values[index]))
+
 
 class ImageFolderDataset(Dataset):
-    """Unannotated images for ``predict``: the whole image, padded to a square, is the box.
+    """Unannotated images for ``predict``: by default the whole image, padded to a square, is
+    the box; with ``boxes``, one sample per box (person detections).
 
     Each sample has ``image (3, S, S)``, ``box (4,)``, ``index ()`` and, for
     ``highres_factor`` f > 1, ``image_hr (3, S*f, S*f)`` as in :class:`PoseSample`.
+
+    Args:
+        paths: the image of each sample (an image with several boxes appears once per box).
+        boxes: (N, 4) ``(cx, cy, w, h)`` pixels, one per path; None = the whole images.
     """
 
-    def __init__(self, paths: list[Path], input_size: int, highres_factor: int = 1) -> None:
+    def __init__(
+        self,
+        paths: list[Path],
+        input_size: int,
+        highres_factor: int = 1,
+        boxes: np.ndarray | None = None,
+    ) -> None:
+        if boxes is not None and boxes.shape != (len(paths), 4):
+            raise ValueError(f"boxes must have shape ({len(paths)}, 4), got {boxes.shape}")
         self.paths = paths
         self.input_size = input_size
         self.highres_factor = highres_factor
+        self.boxes = boxes
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         image = load_image(self.paths[i])
-        box = whole_image_box(image.shape[1], image.shape[0])
+        if self.boxes is None:
+            box = whole_image_box(image.shape[1], image.shape[0])
+        else:
+            box = self.boxes[i].astype(np.float32)
         sample = {
             "image": to_tensor(crop_image(image, box, self.input_size)),
             "box": torch.from_numpy(box),

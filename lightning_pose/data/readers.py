@@ -17,38 +17,14 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from lightning_pose.skeleton import FLIC, FLIC_COORD_INDICES, LSP, Skeleton
+from lightning_pose.codecs.box import torso_box_to_person_box
+from lightning_pose.data.annotations import DatasetError, PoseAnnotations, PoseReader, require
+from lightning_pose.skeleton import FLIC as FLIC_SKELETON
+from lightning_pose.skeleton import FLIC_COORD_INDICES, Skeleton
+from lightning_pose.skeleton import LSP as LSP_SKELETON
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
-
-
-class DatasetError(ValueError):
-    """A dataset file or folder is missing or does not have the expected layout."""
-
-
-@dataclass
-class PoseAnnotations:
-    """Annotations of one dataset, in file order.
-
-    Shapes:
-        image_paths: N paths. keypoints_px: (N, K, 2) float32 pixels (0 = centre of the
-        top-left pixel). labelled: (N, K) bool, the position is annotated. visible: (N, K)
-        bool, not occluded. torsobox: (N, 4) ``(x1, y1, x2, y2)`` pixels for
-        FLIC, else None. is_train / is_test: (N,) bool official split, or None where the
-        dataset has none (LSPet).
-    """
-
-    skeleton: Skeleton
-    image_paths: list[Path]
-    keypoints_px: np.ndarray
-    labelled: np.ndarray
-    visible: np.ndarray
-    torsobox: np.ndarray | None = None
-    is_train: np.ndarray | None = None
-    is_test: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return len(self.image_paths)
+__all__ = ["FLIC", "LSP", "DatasetError", "LSPet", "PoseAnnotations", "list_images"]
 
 
 @dataclass
@@ -57,15 +33,6 @@ class _Names:
 
     image_names: list[str]
     joint_names: tuple[str, ...]
-
-
-def _require(path: Path, what: str, layout: str) -> Path:
-    if not path.exists():
-        raise DatasetError(
-            f"{what} not found: looked for {path.resolve()}. Expected layout: {layout}. "
-            "Set `data.root` in the config or the LIGHTNING_POSE_DATA_ROOT environment variable."
-        )
-    return path
 
 
 def _load_mat(path: Path, key: str) -> np.ndarray:
@@ -83,7 +50,7 @@ def _read_joints(
     directory: Path, name: str, layout: str, leading: tuple[int, int], axes: str
 ) -> np.ndarray:
     """``joints.mat``'s ``joints`` array, checked to have shape ``(*leading, N)``, float32."""
-    mat_path = _require(directory / "joints.mat", f"{name} annotations", layout)
+    mat_path = require(directory / "joints.mat", f"{name} annotations", layout)
     joints = _load_mat(mat_path, "joints")
     if joints.ndim != 3 or joints.shape[:2] != leading:
         raise DatasetError(
@@ -151,12 +118,12 @@ def read_lspet(directory: Path) -> PoseAnnotations:
     joints = np.transpose(joints, (2, 0, 1))  # (N, 14, 3)
     n = joints.shape[0]
     paths = [directory / "images" / f"im{i + 1:05d}.jpg" for i in range(n)]
-    names = _Names([p.name for p in paths], LSP.joints)
+    names = _Names([p.name for p in paths], LSP_SKELETON.joints)
     _flags(directory / "joints.mat", joints[..., 2], names)
     labelled = joints[..., 2] == 1
     keypoints = joints[..., :2] - 1.0  # MATLAB 1-based -> 0-based pixel centres
     return PoseAnnotations(
-        skeleton=LSP,
+        skeleton=LSP_SKELETON,
         image_paths=paths,
         keypoints_px=_finite(directory / "joints.mat", keypoints, labelled, names),
         labelled=labelled,
@@ -179,12 +146,12 @@ def read_lsp(directory: Path) -> PoseAnnotations:
     joints = np.transpose(joints, (2, 1, 0))  # (N, 14, 3)
     n = joints.shape[0]
     paths = [directory / "images" / f"im{i + 1:04d}.jpg" for i in range(n)]
-    names = _Names([p.name for p in paths], LSP.joints)
+    names = _Names([p.name for p in paths], LSP_SKELETON.joints)
     _flags(directory / "joints.mat", joints[..., 2], names)
     labelled = np.ones((n, 14), dtype=bool)
     index = np.arange(n)
     return PoseAnnotations(
-        skeleton=LSP,
+        skeleton=LSP_SKELETON,
         image_paths=paths,
         keypoints_px=_finite(directory / "joints.mat", joints[..., :2] - 1.0, labelled, names),
         labelled=labelled,
@@ -194,15 +161,18 @@ def read_lsp(directory: Path) -> PoseAnnotations:
     )
 
 
-def read_flic(directory: Path) -> PoseAnnotations:
+def read_flic(directory: Path, torso_box_scale: float = 3.0) -> PoseAnnotations:
     """FLIC (Sapp & Taskar, CVPR 2013): ``examples.mat`` with fields ``coords`` (2, 29),
     ``filepath``, ``torsobox`` (x1, y1, x2, y2), ``istrain``, ``istest``. Keeps the 11 joints
     labelled in every example (:data:`lightning_pose.skeleton.FLIC`); all are labelled and visible.
+    The box is a square centred on the official ``torsobox``, side ``torso_box_scale`` x its
+    height (``codecs.box.torso_box_to_person_box``): the standard FLIC protocol of starting
+    from the torso detection, never from the ground-truth joints.
 
     Raises:
         DatasetError: the file is missing, unreadable, lacks a field, or a labelled joint is NaN.
     """
-    mat_path = _require(directory / "examples.mat", "FLIC annotations", FLIC_LAYOUT)
+    mat_path = require(directory / "examples.mat", "FLIC annotations", FLIC_LAYOUT)
     examples = _load_mat(mat_path, "examples").ravel()
     needed = ("coords", "filepath", "torsobox", "istrain", "istest")
     names = examples.dtype.names or ()
@@ -214,16 +184,16 @@ def read_flic(directory: Path) -> PoseAnnotations:
         raise DatasetError(f"{mat_path}: 'coords' has shape {coords.shape[1:]}, expected (2, 29)")
     keypoints = np.transpose(coords[:, :, list(FLIC_COORD_INDICES)], (0, 2, 1)) - 1.0
     paths = [directory / "images" / str(e["filepath"].item()) for e in examples]
-    names = _Names([p.name for p in paths], FLIC.joints)
+    names = _Names([p.name for p in paths], FLIC_SKELETON.joints)
     keypoints = _finite(mat_path, keypoints, np.ones(keypoints.shape[:2], dtype=bool), names)
     torsobox = np.stack([np.asarray(e["torsobox"], np.float32).ravel() for e in examples]) - 1.0
     return PoseAnnotations(
-        skeleton=FLIC,
+        skeleton=FLIC_SKELETON,
         image_paths=paths,
         keypoints_px=keypoints,
         labelled=np.ones(keypoints.shape[:2], dtype=bool),
         visible=np.ones(keypoints.shape[:2], dtype=bool),
-        torsobox=torsobox,
+        box_px=torso_box_to_person_box(torsobox, torso_box_scale),
         is_train=np.array([bool(e["istrain"].item()) for e in examples]),
         is_test=np.array([bool(e["istest"].item()) for e in examples]),
     )
@@ -250,4 +220,68 @@ def list_images(directory: Path, key: str = "data.predict_dir") -> list[Path]:
     return paths
 
 
-READERS = {"lspet": read_lspet, "lsp": read_lsp, "flic": read_flic}
+class LSPet(PoseReader):
+    """LSPet in its official layout (see :func:`read_lspet`); the box is the whole image.
+
+    Args:
+        folder: the dataset folder under the data root.
+    """
+
+    def __init__(self, folder: str = "lspet") -> None:
+        self.folder = folder
+
+    @property
+    def name(self) -> str:
+        return "lspet"
+
+    def read(self, root: Path) -> PoseAnnotations:
+        return read_lspet(root / self.folder)
+
+    def skeleton(self, root: Path) -> Skeleton:
+        return LSP_SKELETON
+
+
+class LSP(PoseReader):
+    """LSP in its official layout (see :func:`read_lsp`); the box is the whole image.
+
+    Args:
+        folder: the dataset folder under the data root.
+    """
+
+    def __init__(self, folder: str = "lsp") -> None:
+        self.folder = folder
+
+    @property
+    def name(self) -> str:
+        return "lsp"
+
+    def read(self, root: Path) -> PoseAnnotations:
+        return read_lsp(root / self.folder)
+
+    def skeleton(self, root: Path) -> Skeleton:
+        return LSP_SKELETON
+
+
+class FLIC(PoseReader):
+    """FLIC in its official layout (see :func:`read_flic`); the box is a square around the
+    official torso box.
+
+    Args:
+        folder: the dataset folder under the data root.
+        torso_box_scale: box side as a multiple of the torso-box height (3.0 holds 99.9 % of
+            the labelled FLIC joints, measured on the official ``examples.mat``).
+    """
+
+    def __init__(self, folder: str = "flic", torso_box_scale: float = 3.0) -> None:
+        self.folder = folder
+        self.torso_box_scale = torso_box_scale
+
+    @property
+    def name(self) -> str:
+        return "flic"
+
+    def read(self, root: Path) -> PoseAnnotations:
+        return read_flic(root / self.folder, self.torso_box_scale)
+
+    def skeleton(self, root: Path) -> Skeleton:
+        return FLIC_SKELETON

@@ -1,5 +1,5 @@
-"""The evaluation protocol, configured once for every model: which thresholds PDJ, PCKh and
-PCP report and the PDJ curve's grid; and the metrics of one stage built from it.
+"""The evaluation protocol, configured once for every model: which thresholds PDJ, PCKh, PCP and
+bbox-PCK report and the PDJ curve's grid; and the metrics of one stage built from it.
 
 In the CLI it is the top-level ``evaluation:`` group, linked to ``model.init_args.evaluation``
 (``lightning_pose.cli``), so no model signature or model YAML repeats a threshold.
@@ -14,7 +14,8 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import Metric, SumMetric
 
-from lightning_pose.metrics.pck import PDJ, PCKh
+from lightning_pose.metrics.oks import OKSAveragePrecision
+from lightning_pose.metrics.pck import PCK, PDJ, PCKh
 from lightning_pose.metrics.pcp import PCP
 from lightning_pose.skeleton import Skeleton
 
@@ -32,6 +33,9 @@ class EvaluationProtocol:
             uses 0.5).
         curve_max, curve_points: the PDJ-versus-distance curve (DeepPose Fig. 5) is sampled at
             ``curve_points`` thresholds evenly spaced in [0, curve_max].
+        pck_bbox_thresholds: bbox-PCK thresholds, fractions of ``max(w, h)`` of the annotated
+            person box (mmpose's ``PCKAccuracy(norm_item="bbox")``; mmpose reports 0.05 on
+            animal datasets, 0.2 is common too); reported where the dataset has person boxes.
 
     Raises:
         ValueError: an empty threshold list or fewer than 2 curve points.
@@ -44,11 +48,13 @@ class EvaluationProtocol:
         pcp_thresholds: Sequence[float] = (0.5,),
         curve_max: float = 0.5,
         curve_points: int = 51,
+        pck_bbox_thresholds: Sequence[float] = (0.05, 0.1, 0.2),
     ) -> None:
         for name, values in (
             ("pdj_thresholds", pdj_thresholds),
             ("pckh_thresholds", pckh_thresholds),
             ("pcp_thresholds", pcp_thresholds),
+            ("pck_bbox_thresholds", pck_bbox_thresholds),
         ):
             if len(values) == 0:
                 raise ValueError(f"evaluation.{name} must list at least one threshold")
@@ -62,6 +68,7 @@ class EvaluationProtocol:
         self.pcp_thresholds = tuple(float(t) for t in pcp_thresholds)
         self.curve_max = float(curve_max)
         self.curve_points = int(curve_points)
+        self.pck_bbox_thresholds = tuple(float(t) for t in pck_bbox_thresholds)
 
     @property
     def curve_thresholds(self) -> tuple[float, ...]:
@@ -76,19 +83,26 @@ class EvaluationProtocol:
             "pcp_thresholds": list(self.pcp_thresholds),
             "curve_max": self.curve_max,
             "curve_points": self.curve_points,
+            "pck_bbox_thresholds": list(self.pck_bbox_thresholds),
         }
 
 
 class StageMetrics(nn.Module):
-    """PDJ, PCKh, PCP and the PDJ curve of one stage's estimates, in original-image pixels.
+    """PDJ, PCKh, PCP, bbox-PCK, OKS AP and the PDJ curve of one stage's estimates, in
+    original-image pixels.
 
     Counted: labelled joints (occluded ones included) of samples whose normaliser can be
-    measured (PDJ: both torso joints labelled; PCKh: neck and head top labelled); for PCP,
-    limbs whose end joints are all labelled.
+    measured (PDJ: both torso joints labelled; PCKh: a head size; bbox-PCK: a person box);
+    for PCP, limbs whose end joints are all labelled. A metric that counted nothing is absent
+    from :meth:`compute` (PDJ on a skeleton without a torso, PCKh without a head, bbox-PCK
+    without person boxes). OKS AP (:class:`~lightning_pose.metrics.oks.OKSAveragePrecision`)
+    where the skeleton has ``oks_sigmas``, over the instances with an ``area_px2``.
 
     Shapes:
         update: pred_px (B, K, 2) pixels; batch with ``keypoints_px (B, K, 2)``,
-        ``labelled (B, K)``, ``torso_diameter_px (B,)``, ``head_size_px (B,)``.
+        ``labelled (B, K)``, ``torso_diameter_px (B,)``, ``head_size_px (B,)`` and, where
+        present, ``bbox_size_px (B,)`` (bbox-PCK) and ``visible (B, K)``, ``area_px2 (B,)``,
+        ``image_id (B,)``, ``index (B,)`` (OKS AP).
     """
 
     def __init__(self, skeleton: Skeleton, protocol: EvaluationProtocol) -> None:
@@ -96,13 +110,22 @@ class StageMetrics(nn.Module):
         joints, groups = skeleton.joints, skeleton.groups()
         self.pdj = PDJ(joints, protocol.pdj_thresholds, groups)
         self.pckh = PCKh(joints, protocol.pckh_thresholds, groups)
-        self.pcp = PCP(
-            skeleton.limb_names,
-            torch.from_numpy(skeleton.limb_endpoint_weights()),
-            protocol.pcp_thresholds,
-            skeleton.limb_groups(),
+        # PCP needs limbs; a skeleton without any (a COCO category without ``skeleton`` pairs)
+        # has no PCP.
+        self.pcp = (
+            PCP(
+                skeleton.limb_names,
+                torch.from_numpy(skeleton.limb_endpoint_weights()),
+                protocol.pcp_thresholds,
+                skeleton.limb_groups(),
+            )
+            if skeleton.limbs
+            else None
         )
         self.curve = PDJ(joints, protocol.curve_thresholds, groups=None, prefix="curve")
+        self.pck_bbox = PCK(joints, protocol.pck_bbox_thresholds, groups, prefix="pck_bbox")
+        sigmas = skeleton.oks_sigmas
+        self.oks = None if sigmas is None else OKSAveragePrecision(sigmas)
         self.images = SumMetric()
 
     def update(self, pred_px: Tensor, batch: Batch) -> None:
@@ -110,16 +133,34 @@ class StageMetrics(nn.Module):
         self.images.update(float(labelled.shape[0]))
         self.pdj.update(pred_px, target, labelled, batch["torso_diameter_px"])
         self.pckh.update(pred_px, target, labelled, batch["head_size_px"])
-        self.pcp.update(pred_px, target, labelled)
+        if self.pcp is not None:
+            self.pcp.update(pred_px, target, labelled)
         self.curve.update(pred_px, target, labelled, batch["torso_diameter_px"])
+        if "bbox_size_px" in batch:
+            self.pck_bbox.update(pred_px, target, labelled, batch["bbox_size_px"])
+        if self.oks is not None and "area_px2" in batch:
+            self.oks.update(
+                pred_px,
+                target,
+                labelled,
+                batch["visible"],
+                batch["area_px2"],
+                batch["image_id"],
+                batch["index"],
+            )
 
     def compute(self, groups: bool = True) -> dict[str, Tensor]:
-        """``pdj@t``, ``pckh@t``, ``pcp@t`` (pooled), and with ``groups`` also per joint or limb
-        group (``pdj@0.2/wrist``, ``pcp@0.5/upper_arm``). A collective under DDP: call it on
+        """``pdj@t``, ``pckh@t``, ``pcp@t``, ``pck_bbox@t`` (pooled), and with ``groups`` also
+        per joint or limb group (``pdj@0.2/wrist``, ``pcp@0.5/upper_arm``); ``oks_ap``,
+        ``oks_ap50``, ``oks_ap75``, ``oks_ar`` where scored. A collective under DDP: call it on
         every process."""
         out: dict[str, Tensor] = {}
-        for metric in (self.pdj, self.pckh, self.pcp):
+        for metric in (self.pdj, self.pckh, self.pcp, self.pck_bbox):
+            if metric is None:
+                continue
             out |= {k: v for k, v in metric.compute().items() if groups or "/" not in k}
+        if self.oks is not None:
+            out |= self.oks.compute()
         return out
 
     def counts(self) -> dict[str, Tensor]:
@@ -131,7 +172,8 @@ class StageMetrics(nn.Module):
             "count/images": self.images.compute(),
             "count/pdj": _synced_total(self.pdj),
             "count/pckh": _synced_total(self.pckh),
-            "count/pcp": _synced_total(self.pcp),
+            "count/pcp": torch.zeros(()) if self.pcp is None else _synced_total(self.pcp),
+            "count/pck_bbox": _synced_total(self.pck_bbox),
         }
         limb_joints = (self.pdj.groups or {}).get("limb_joints")
         if limb_joints:

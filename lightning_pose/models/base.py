@@ -223,12 +223,14 @@ class PoseEstimator(pl.LightningModule):
         self._log_evaluation("test")
 
     def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, Tensor]:
-        """Returns ``index (B,)``, ``keypoints_px (B, K, 2)`` original-image pixels and the
-        entries of :attr:`prediction_keys` the estimate has (``scores (B, K)``)."""
+        """Returns ``index (B,)``, ``keypoints_px (B, K, 2)`` original-image pixels, the boxes
+        ``boxes_px (B, 4)`` they were estimated from and the entries of
+        :attr:`prediction_keys` the estimate has (``scores (B, K)``)."""
         estimate = self.estimate(batch)
         out = {
             "index": batch["index"],
             "keypoints_px": decode(estimate["stages"][-1], batch["box"]),
+            "boxes_px": batch["box"],
         }
         for key in self.prediction_keys:
             if key in estimate:

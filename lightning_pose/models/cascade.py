@@ -83,6 +83,12 @@ class DeepPoseCascade(PoseEstimator):
                 f"model.error_stats_images >= 2; got {sigma}, {samples_per_image}, "
                 f"{error_stats_images}"
             )
+        if skeleton.torso is None:
+            raise ValueError(
+                f"the DeepPose cascade measures displacements in torso diameters (§3.2); "
+                f"skeleton {skeleton.name!r} has no torso: name its joints in the dataset "
+                "(e.g. data.dataset.init_args.torso: [left_shoulder, right_hip])"
+            )
         self.save_hyperparameters(ignore=list(NOT_HPARAMS))
         self.torso = skeleton.torso
         self.sigma = sigma

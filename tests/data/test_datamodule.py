@@ -17,7 +17,7 @@ from lightning_pose.data.datamodule import (
     split_indices,
 )
 from lightning_pose.data.dataset import PoseDataset
-from lightning_pose.data.readers import DatasetError, read_flic, read_lsp, read_lspet
+from lightning_pose.data.readers import DatasetError, LSPet, read_flic, read_lsp, read_lspet
 from tests.conftest import TINY_SAMPLES
 
 
@@ -70,7 +70,7 @@ def test_val_every_below_two_is_rejected(shared_data: Path) -> None:
 
 
 def test_datamodule_max_samples_keeps_the_first_of_each_split(shared_data: Path) -> None:
-    dm = PoseDataModule(root=str(shared_data), input_size=32, max_samples=3, num_workers=0)
+    dm = PoseDataModule(LSPet(), root=str(shared_data), input_size=32, max_samples=3, num_workers=0)
     dm.setup("fit")
     np.testing.assert_array_equal(dm.splits["train"].indices, [0, 1, 2])
     np.testing.assert_array_equal(dm.splits["val"].indices, [9, 19, 29])
@@ -114,15 +114,10 @@ def test_default_root_is_relative_to_the_working_directory(
         resolve_data_root(None)
 
 
-def test_unknown_dataset_is_rejected_by_the_datamodule() -> None:
-    with pytest.raises(DatasetError, match=r"data.dataset: unknown dataset 'coco'.*'lspet'"):
-        PoseDataModule(dataset="coco")  # type: ignore[arg-type]
-
-
 def test_missing_image_folder_is_named(tiny_root: Path) -> None:
     images = tiny_root / "lspet" / "images"
     images.rename(tiny_root / "lspet" / "moved")
-    dm = PoseDataModule(root=str(tiny_root), max_samples=TINY_SAMPLES, num_workers=0)
+    dm = PoseDataModule(LSPet(), root=str(tiny_root), max_samples=TINY_SAMPLES, num_workers=0)
     with pytest.raises(DatasetError, match=rf"lspet images not found: .*{re.escape(str(images))}"):
         dm.setup("fit")
 
@@ -136,7 +131,9 @@ def repeated_image_loader(shared_data: Path, num_workers: int, seed: int) -> lis
     With identical inputs, any difference between samples is the augmentation's doing.
     """
     pl.seed_everything(seed, verbose=False)
-    dm = PoseDataModule(root=str(shared_data), input_size=32, batch_size=1, num_workers=num_workers)
+    dm = PoseDataModule(
+        LSPet(), root=str(shared_data), input_size=32, batch_size=1, num_workers=num_workers
+    )
     ann = dm.load_annotations()
     dm.splits["train"] = PoseDataset(ann, np.zeros(4, np.int64), 32, augmentation=dm.augmentation)
     loader = dm.train_dataloader()

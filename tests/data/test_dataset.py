@@ -42,6 +42,9 @@ def test_sample_keys_shapes_and_dtypes(lspet: PoseAnnotations) -> None:
         "box": ((4,), torch.float32),
         "torso_diameter_px": ((), torch.float32),
         "head_size_px": ((), torch.float32),
+        "bbox_size_px": ((), torch.float32),
+        "area_px2": ((), torch.float32),
+        "image_id": ((), torch.int64),
         "index": ((), torch.int64),
     }
     assert set(sample) == set(expected)  # no image_hr at highres_factor 1
@@ -157,7 +160,7 @@ def test_flip_only_augmentation_mirrors_and_swaps_joints(lspet: PoseAnnotations)
 def test_flic_box_comes_from_the_torso_box(tiny_root: Path) -> None:
     flic = read_flic(tiny_root / "flic")
     indices = np.flatnonzero(flic.is_test)[:TINY_SAMPLES]
-    dataset = PoseDataset(flic, indices, S, box_mode="torso", torso_box_scale=3.0)
+    dataset = PoseDataset(flic, indices, S)
     raw = scipy.io.loadmat(tiny_root / "flic" / "examples.mat")["examples"].ravel()
     for i, index in enumerate(indices):
         sample = dataset[i]
@@ -165,7 +168,7 @@ def test_flic_box_comes_from_the_torso_box(tiny_root: Path) -> None:
         x1, y1, x2, y2 = np.asarray(raw[index]["torsobox"], np.float64).ravel() - 1.0
         by_hand = torch.tensor([(x1 + x2) / 2, (y1 + y2) / 2, 3 * (y2 - y1), 3 * (y2 - y1)])
         torch.testing.assert_close(sample["box"], by_hand.float(), rtol=1e-6, atol=1e-3)
-        expected = torso_box_to_person_box(flic.torsobox[index], 3.0)
+        expected = torso_box_to_person_box(np.array([x1, y1, x2, y2], np.float32), 3.0)
         torch.testing.assert_close(sample["box"], torch.from_numpy(expected), rtol=0, atol=0)
         # Not the whole 720x480 image and not the joints' bounding box.
         joints = flic.keypoints_px[index]
@@ -174,11 +177,6 @@ def test_flic_box_comes_from_the_torso_box(tiny_root: Path) -> None:
         assert not np.allclose(sample["box"][:2].numpy(), joints_centre, atol=1.0)
         decoded = decode(sample["keypoints_norm"], sample["box"])
         torch.testing.assert_close(decoded, torch.from_numpy(joints), rtol=0, atol=1e-3)
-
-
-def test_torso_box_mode_needs_a_torsobox(lspet: PoseAnnotations) -> None:
-    with pytest.raises(ValueError, match="box_mode='torso' needs annotations with a torsobox"):
-        PoseDataset(lspet, np.array([0]), S, box_mode="torso")
 
 
 def test_lsp_occluded_joints_are_labelled_and_keep_the_normalisers(tiny_root: Path) -> None:

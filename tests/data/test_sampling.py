@@ -11,6 +11,7 @@ import torch
 
 from lightning_pose.data.datamodule import PoseDataModule
 from lightning_pose.data.dataset import PoseDataset
+from lightning_pose.data.readers import LSPet
 from lightning_pose.data.sampling import (
     ResumableDataLoader,
     ResumableDistributedSampler,
@@ -24,7 +25,7 @@ N = 10  # training samples: one real LSPet image repeated, so only augmentation 
 def make_loader(
     shared_data: Path, seed: int, num_workers: int = 0, done: int = 0
 ) -> ResumableDataLoader:
-    dm = PoseDataModule(root=str(shared_data), input_size=32, batch_size=2, num_workers=0)
+    dm = PoseDataModule(LSPet(), root=str(shared_data), input_size=32, batch_size=2, num_workers=0)
     dataset = PoseDataset(
         dm.load_annotations(), np.zeros(N, np.int64), 32, augmentation=dm.augmentation
     )

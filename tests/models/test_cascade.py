@@ -90,6 +90,14 @@ def test_refinement_trains_only_the_last_stage() -> None:
     }
 
 
+def test_a_skeleton_without_torso_is_refused() -> None:
+    from lightning_pose.skeleton import Limb, Skeleton
+
+    dot = Skeleton("dot", ("a", "b"), (), None, None, (Limb("ab", (0,), (1,)),))
+    with pytest.raises(ValueError, match=r"torso diameters .* skeleton 'dot' has no torso"):
+        DeepPoseCascade(TinyTrunk(), dot, num_stages=2)
+
+
 def test_stage_two_needs_the_high_resolution_view() -> None:
     model = DeepPoseCascade(TinyTrunk(), LSP, num_stages=2)
     batch = make_batch()

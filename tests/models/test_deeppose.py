@@ -67,6 +67,7 @@ def test_predict_step_decodes_with_the_box() -> None:
         out = model.predict_step(batch, 0)
     pred_px = out["keypoints_px"]
     assert pred_px.shape == (2, K, 2)
+    torch.testing.assert_close(out["boxes_px"], batch["box"], rtol=0, atol=0)  # written as is
     # joint 0: centre + (0.25 w, -0.5 h); every other joint: the box centre
     torch.testing.assert_close(pred_px[0, 0], torch.tensor([35.0, -5.0]), rtol=0, atol=1e-5)
     torch.testing.assert_close(pred_px[1, 0], torch.tensor([2.0, -2.0]), rtol=0, atol=1e-5)

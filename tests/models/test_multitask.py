@@ -129,6 +129,7 @@ def test_estimate_scores_are_the_best_window_of_each_joint() -> None:
     assert set(out) == {
         "index",
         "keypoints_px",
+        "boxes_px",
         "scores",
         "joint_window_scores",
         "part_window_scores",

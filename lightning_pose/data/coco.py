@@ -1,0 +1,366 @@
+"""COCO keypoint JSON (``person_keypoints_*.json``, as CVAT and Label Studio export): any skeleton.
+
+Layout (Lin et al., ECCV 2014; https://cocodataset.org/#format-data): ``images`` (``id``,
+``file_name``), ``annotations`` (``image_id``, ``category_id``, ``bbox`` [x, y, w, h],
+``keypoints`` K x (x, y, v), ``num_keypoints``, ``iscrowd``, ``area``), ``categories`` (``id``,
+``name``, ``keypoints`` names, ``skeleton`` 1-based pairs).
+
+Conventions, converted once here:
+
+* **Pixels**: COCO's coordinates are continuous with 0 at the top-left *corner* of the image
+  (as the COCO keypoint evaluation reads them); ours put 0 at the *centre* of the top-left
+  pixel, so ``x_ours = x_coco - 0.5`` (and ``y``), for keypoints and boxes alike.
+  (Detectron2 reads COCO keypoints the other way, as pixel indices; OKS and the metrics do not
+  depend on the shift, the crop does by half a pixel.)
+* **Flags**: ``v = 0`` not labelled, ``v = 1`` labelled but not visible, ``v = 2`` labelled and
+  visible -> ``labelled = v > 0``, ``visible = v == 2``.
+* **Instances**: one per annotation of the category with ``iscrowd`` 0 and at least one
+  labelled keypoint; crowd annotations and annotations without a labelled keypoint are
+  excluded and counted in the log. Any number of people per image.
+* **Box**: the annotation's ``bbox``, made square (the network input is square) by growing its
+  shorter side, then enlarged by ``bbox_scale`` (1.25 as in mmpose and HRNet, Sun et al. 2019).
+  bbox-PCK's normaliser is ``max(w, h)`` of the annotated ``bbox`` itself (mmpose's
+  ``PCKAccuracy(norm_item="bbox")``); OKS's scale is the annotation's ``area``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from pytorch_lightning.utilities import rank_zero_info
+
+from lightning_pose.data.annotations import DatasetError, PoseAnnotations, PoseReader, require
+from lightning_pose.skeleton import Limb, Skeleton
+
+COCO_LAYOUT = (
+    "a COCO keypoint JSON file (images, annotations with bbox and keypoints K x (x, y, v), "
+    "categories with keypoints and skeleton)"
+)
+# COCO's per-keypoint OKS constants for its 17-keypoint person category (pycocotools
+# COCOeval.Params.setKpParams, kpt_oks_sigmas), in COCO keypoint order.
+COCO_PERSON_KEYPOINTS = (
+    "nose",
+    "left_eye",
+    "right_eye",
+    "left_ear",
+    "right_ear",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+)
+COCO_PERSON_SIGMAS = tuple(
+    s / 10.0
+    for s in (
+        0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72,
+        0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89,
+    )
+)  # fmt: skip
+SIDE_PREFIXES = (("left_", "right_"), ("l_", "r_"))
+SIGMAS_KEY = "data.dataset.init_args.oks_sigmas"
+
+
+def load_coco_json(path: Path) -> dict:
+    """A COCO keypoint file's content, checked for its top-level lists.
+
+    Raises:
+        DatasetError: missing, not JSON, or without ``images``/``annotations``/``categories``.
+    """
+    require(path, "COCO keypoint file", COCO_LAYOUT)
+    try:
+        content = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DatasetError(f"{path}: not a JSON file ({err}); expected {COCO_LAYOUT}") from err
+    if not isinstance(content, dict):
+        raise DatasetError(f"{path}: expected a JSON object ({COCO_LAYOUT})")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(content.get(key), list):
+            raise DatasetError(f"{path}: missing the list '{key}'; expected {COCO_LAYOUT}")
+    return content
+
+
+def flip_pairs_from_names(names: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
+    """Index pairs ``(left, right)`` of joints named ``left_x``/``right_x`` or ``l_x``/``r_x``."""
+    index = {name: i for i, name in enumerate(names)}
+    pairs = []
+    for i, name in enumerate(names):
+        for left, right in SIDE_PREFIXES:
+            if name.startswith(left) and right + name[len(left) :] in index:
+                pairs.append((i, index[right + name[len(left) :]]))
+    return tuple(pairs)
+
+
+def _limb_name(a: str, b: str) -> str:
+    """``left_knee``, ``left_ankle`` -> ``left_knee_ankle`` (so left and right limbs pool)."""
+    for side in ("left_", "right_", "l_", "r_"):
+        if a.startswith(side) and b.startswith(side):
+            return f"{side}{a[len(side) :]}_{b[len(side) :]}"
+    return f"{a}_{b}"
+
+
+class COCOKeypoints(PoseReader):
+    """A keypoint dataset in COCO keypoint JSON (see the module docstring for conventions).
+
+    Args:
+        train_json, val_json: the training and validation files (paths relative to the data
+            root, or absolute).
+        image_dir: folder of the training images (``file_name`` is relative to it).
+        test_json: the test file; None = the validation file serves as test.
+        val_image_dir, test_image_dir: their image folders; None = ``image_dir``.
+        bbox_scale: the square box is ``bbox_scale`` x the longer side of ``bbox``.
+        category_id: the category to read; None = the one category with keypoints.
+        flip_pairs: joint name pairs ``[left, right]``; None = from ``left_``/``right_`` and
+            ``l_``/``r_`` name prefixes.
+        torso: ``[left_shoulder, right_hip]`` joint names for PDJ's torso diameter, or None
+            (no PDJ; bbox-PCK is reported).
+        head: ``[neck, head_top]`` joint names for PCKh's head segment, or None (no PCKh).
+        oks_sigmas: K OKS constants; None = COCO's own for its 17-keypoint person category,
+            an error for any other skeleton.
+        name: short name for logs and error messages.
+
+    Raises:
+        DatasetError: on reading: a file that is missing or malformed (naming the file and its
+            first bad entry), a skeleton pair outside 1..K, an unknown joint name, or
+            ``oks_sigmas`` missing or of the wrong length.
+    """
+
+    def __init__(
+        self,
+        train_json: str,
+        val_json: str,
+        image_dir: str,
+        test_json: str | None = None,
+        val_image_dir: str | None = None,
+        test_image_dir: str | None = None,
+        bbox_scale: float = 1.25,
+        category_id: int | None = None,
+        flip_pairs: list[tuple[str, str]] | None = None,
+        torso: tuple[str, str] | None = None,
+        head: tuple[str, str] | None = None,
+        oks_sigmas: list[float] | None = None,
+        name: str = "coco",
+    ) -> None:
+        if bbox_scale <= 0:
+            raise DatasetError(f"data.dataset.init_args.bbox_scale must be > 0, got {bbox_scale}")
+        self.train_json = train_json
+        self.val_json = val_json
+        self.image_dir = image_dir
+        self.test_json = test_json
+        self.val_image_dir = val_image_dir
+        self.test_image_dir = test_image_dir
+        self.bbox_scale = bbox_scale
+        self.category_id = category_id
+        self.flip_pairs = None if flip_pairs is None else [list(p) for p in flip_pairs]
+        self.torso = None if torso is None else list(torso)
+        self.head = None if head is None else list(head)
+        self.oks_sigmas = None if oks_sigmas is None else list(oks_sigmas)
+        self._name = name
+        self._files: dict[Path, dict] = {}
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def _load(self, path: Path) -> dict:
+        if path not in self._files:
+            self._files[path] = load_coco_json(path)
+        return self._files[path]
+
+    def _category(self, path: Path, content: dict) -> dict:
+        with_keypoints = [c for c in content["categories"] if c.get("keypoints")]
+        if self.category_id is not None:
+            found = [c for c in content["categories"] if c.get("id") == self.category_id]
+            if not found or not found[0].get("keypoints"):
+                raise DatasetError(
+                    f"{path}: no category with id {self.category_id} and a 'keypoints' list "
+                    f"(data.dataset.init_args.category_id); categories with keypoints: "
+                    f"{[c.get('id') for c in with_keypoints]}"
+                )
+            return found[0]
+        if len(with_keypoints) != 1:
+            raise DatasetError(
+                f"{path}: expected exactly one category with a 'keypoints' list, found "
+                f"{len(with_keypoints)} ({[c.get('id') for c in with_keypoints]}); set "
+                "data.dataset.init_args.category_id"
+            )
+        return with_keypoints[0]
+
+    def skeleton(self, root: Path) -> Skeleton:
+        """The skeleton of the training file's category (names, limbs, flip pairs, OKS)."""
+        path = root / self.train_json
+        category = self._category(path, self._load(path))
+        return self._skeleton(path, category)
+
+    def _skeleton(self, path: Path, category: dict) -> Skeleton:
+        names = tuple(str(n) for n in category["keypoints"])
+        k = len(names)
+        index = {n: i for i, n in enumerate(names)}
+
+        def joints(key: str, pair: list[str] | None) -> tuple[int, int] | None:
+            if pair is None:
+                return None
+            unknown = [n for n in pair if n not in index]
+            if len(pair) != 2 or unknown:
+                raise DatasetError(
+                    f"data.dataset.init_args.{key}: expected two joint names of {path}'s "
+                    f"category {category.get('name')!r} ({', '.join(names)}), got {pair}"
+                )
+            return index[pair[0]], index[pair[1]]
+
+        limbs = []
+        for pair in category.get("skeleton") or []:
+            if len(pair) != 2 or not all(isinstance(j, int) and 1 <= j <= k for j in pair):
+                raise DatasetError(
+                    f"{path}: category {category.get('name')!r} has skeleton pair {pair}; "
+                    f"expected two 1-based joint indices in 1..{k}"
+                )
+            a, b = pair[0] - 1, pair[1] - 1
+            limbs.append(Limb(_limb_name(names[a], names[b]), (a,), (b,)))
+        if self.flip_pairs is None:
+            flips = flip_pairs_from_names(names)
+        else:
+            flips = tuple(joints("flip_pairs", p) for p in self.flip_pairs)  # type: ignore[misc]
+        sigmas = self.oks_sigmas
+        if sigmas is None and names == COCO_PERSON_KEYPOINTS:
+            sigmas = list(COCO_PERSON_SIGMAS)
+        if sigmas is None or len(sigmas) != k:
+            got = "missing" if sigmas is None else f"{len(sigmas)} values"
+            raise DatasetError(
+                f"{SIGMAS_KEY}: {got}; expected {k} per-keypoint OKS constants for {path}'s "
+                f"category {category.get('name')!r} ({', '.join(names)}). COCO's own are used "
+                "only for its 17-keypoint person category"
+            )
+        return Skeleton(
+            name=str(category.get("name", self.name)),
+            joints=names,
+            flip_pairs=flips,
+            torso=joints("torso", self.torso),
+            head=joints("head", self.head),
+            limbs=tuple(limbs),
+            oks_sigmas=tuple(sigmas),
+        )
+
+    def read(self, root: Path) -> PoseAnnotations:
+        """Every instance of the train, val (and test) files, in file order, split-flagged.
+
+        Raises:
+            DatasetError: see the class docstring.
+        """
+        skeleton = self.skeleton(root)
+        image_dir = self.image_dir
+        val_dir = self.val_image_dir or image_dir
+        files = [("train", self.train_json, image_dir), ("val", self.val_json, val_dir)]
+        if self.test_json is not None:
+            files.append(("test", self.test_json, self.test_image_dir or val_dir))
+        parts = [
+            self._read_file(root, split, name, folder, skeleton) for split, name, folder in files
+        ]
+        splits = np.concatenate(
+            [np.full(len(p["paths"]), f[0]) for f, p in zip(files, parts, strict=True)]
+        )
+        return PoseAnnotations(
+            skeleton=skeleton,
+            image_paths=[path for p in parts for path in p["paths"]],
+            keypoints_px=np.concatenate([p["keypoints_px"] for p in parts]),
+            labelled=np.concatenate([p["labelled"] for p in parts]),
+            visible=np.concatenate([p["visible"] for p in parts]),
+            box_px=np.concatenate([p["box_px"] for p in parts]),
+            bbox_size_px=np.concatenate([p["bbox_size_px"] for p in parts]),
+            area_px2=np.concatenate([p["area_px2"] for p in parts]),
+            image_ids=np.concatenate([p["image_ids"] for p in parts]),
+            is_train=splits == "train",
+            is_val=splits == "val",
+            is_test=None if self.test_json is None else splits == "test",
+        )
+
+    def _read_file(
+        self, root: Path, split: str, name: str, folder: str, skeleton: Skeleton
+    ) -> dict:
+        path = root / name
+        content = self._load(path)
+        category = self._category(path, content)
+        if tuple(category["keypoints"]) != skeleton.joints:
+            raise DatasetError(
+                f"{path}: category keypoints {category['keypoints']} differ from the training "
+                f"file's {list(skeleton.joints)}; expected one skeleton in every split"
+            )
+        k = skeleton.num_joints
+        images = {}
+        for image in content["images"]:
+            if "id" not in image or "file_name" not in image:
+                raise DatasetError(f"{path}: image entry {image} lacks 'id' or 'file_name'")
+            images[image["id"]] = image["file_name"]
+        rows, crowd, unlabelled = [], 0, 0
+        for ann in content["annotations"]:
+            if ann.get("category_id") != category["id"]:
+                continue
+            rows.append(_instance(path, ann, images, k))
+            if ann.get("iscrowd", 0):
+                crowd += 1
+                rows.pop()
+            elif not (rows[-1][0][:, 2] > 0).any():
+                unlabelled += 1
+                rows.pop()
+        rank_zero_info(
+            f"{self.name} {split} ({path.name}): {len(rows)} instances in "
+            f"{len({r[2] for r in rows})} images; excluded {crowd} crowd annotations and "
+            f"{unlabelled} without a labelled keypoint"
+        )
+        kp = np.array([r[0] for r in rows], dtype=np.float64).reshape(len(rows), k, 3)
+        bbox = np.array([r[1] for r in rows], dtype=np.float64).reshape(len(rows), 4)
+        side = np.maximum(bbox[:, 2], bbox[:, 3])  # (N,) the longer side, pixels
+        centre = bbox[:, :2] + bbox[:, 2:] / 2 - 0.5  # (N, 2) COCO corner frame -> ours
+        box_side = self.bbox_scale * side
+        return {
+            "paths": [root / folder / images[r[2]] for r in rows],
+            # COCO frame -> ours; unlabelled joints stay at 0
+            "keypoints_px": np.where(kp[..., 2:] > 0, kp[..., :2] - 0.5, 0.0).astype(np.float32),
+            "labelled": kp[..., 2] > 0,
+            "visible": kp[..., 2] == 2,
+            "box_px": np.column_stack([centre, box_side, box_side]).astype(np.float32),
+            "bbox_size_px": side.astype(np.float32),
+            "area_px2": np.array([r[3] for r in rows], dtype=np.float32),
+            "image_ids": np.array([r[2] for r in rows], dtype=np.int64),
+        }
+
+
+def _instance(path: Path, ann: dict, images: dict, k: int) -> tuple:
+    """``(keypoints (K, 3), bbox (4,), image_id, area)`` of one annotation, checked.
+
+    Raises:
+        DatasetError: naming the file and the annotation (its ``id``).
+    """
+    where = f"{path}: annotation id {ann.get('id')} (image_id {ann.get('image_id')})"
+    if ann.get("image_id") not in images:
+        raise DatasetError(f"{where}: its image_id is not in 'images'")
+    keypoints = ann.get("keypoints")
+    if not isinstance(keypoints, list) or len(keypoints) != 3 * k:
+        got = len(keypoints) if isinstance(keypoints, list) else type(keypoints).__name__
+        raise DatasetError(f"{where}: 'keypoints' has {got} values, expected 3 x {k} (x, y, v)")
+    kp = np.asarray(keypoints, dtype=np.float64).reshape(k, 3)
+    bad_v = ~np.isin(kp[:, 2], (0, 1, 2))
+    if bad_v.any():
+        raise DatasetError(f"{where}: visibility flag {kp[bad_v][0, 2]:g}; expected 0, 1 or 2")
+    labelled = kp[:, 2] > 0
+    if not np.isfinite(kp[labelled, :2]).all():
+        raise DatasetError(f"{where}: a labelled keypoint has a non-finite coordinate")
+    kp[~labelled, :2] = 0.0
+    bbox = ann.get("bbox")
+    if ann.get("iscrowd", 0) or not labelled.any():
+        return kp, [0.0, 0.0, 0.0, 0.0], ann["image_id"], 0.0
+    if not isinstance(bbox, list) or len(bbox) != 4 or not np.isfinite(bbox).all():
+        raise DatasetError(f"{where}: 'bbox' is {bbox}; expected [x, y, w, h], finite")
+    if bbox[2] <= 0 or bbox[3] <= 0:
+        raise DatasetError(f"{where}: 'bbox' {bbox} has a width or height <= 0")
+    area = float(ann.get("area", bbox[2] * bbox[3]))  # COCOeval.loadRes uses w x h likewise
+    return kp, bbox, ann["image_id"], area

@@ -1,0 +1,52 @@
+"""LSPet converted to COCO keypoint JSON and read back through the COCO reader gives the LSPet
+reader's samples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lightning_pose.data import COCOKeypoints, PoseDataset
+from lightning_pose.data.convert import main
+from lightning_pose.data.readers import read_lspet
+from lightning_pose.skeleton import LSP
+
+N, S = 6, 64
+
+
+def test_lspet_round_trip_gives_the_same_samples(shared_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lspet_coco.json"
+    main(["lspet", str(shared_data), str(out), "--max-samples", str(N)])
+    content = json.loads(out.read_text())
+    assert len(content["images"]) == len(content["annotations"]) == N
+    assert content["categories"][0]["keypoints"] == list(LSP.joints)
+    assert len(content["categories"][0]["skeleton"]) == 9  # LSP's 10 sticks less the torso
+    reader = COCOKeypoints(
+        train_json=str(out),
+        val_json=str(out),
+        image_dir=str(shared_data / "lspet" / "images"),
+        bbox_scale=1.0,
+        torso=["left_shoulder", "right_hip"],
+        head=["neck", "head_top"],
+        oks_sigmas=[0.05] * 14,
+    )
+    coco = reader.read(tmp_path)
+    lspet = read_lspet(shared_data / "lspet")
+    assert coco.skeleton.flip_permutation() == LSP.flip_permutation()
+    assert (coco.skeleton.torso, coco.skeleton.head) == (LSP.torso, LSP.head)
+    np.testing.assert_array_equal(coco.labelled[:N], lspet.labelled[:N])
+    np.testing.assert_array_equal(coco.visible[:N], lspet.visible[:N])
+    assert coco.image_paths[:N] == lspet.image_paths[:N]
+    for i in range(N):
+        ours = PoseDataset(lspet, np.array([i]), S)[0]
+        back = PoseDataset(coco, np.array([i]), S)[0]
+        lab = ours["labelled"]
+        torch.testing.assert_close(back["box"], ours["box"], rtol=0, atol=1e-4)
+        torch.testing.assert_close(back["image"], ours["image"], rtol=0, atol=1.5 / 255)
+        for key in ("keypoints_px", "keypoints_norm"):  # unlabelled: placeholders vs 0
+            torch.testing.assert_close(back[key][lab], ours[key][lab], rtol=0, atol=1e-5)
+        for key in ("torso_diameter_px", "head_size_px"):
+            torch.testing.assert_close(back[key], ours[key], rtol=1e-6, atol=1e-4)
