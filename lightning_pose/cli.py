@@ -15,6 +15,7 @@ every model).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from jsonargparse import Namespace
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
@@ -45,6 +46,13 @@ class PoseLightningCLI(LightningCLI):
         parser.link_arguments("data.skeleton", "model.init_args.skeleton", apply_on="instantiate")
         parser.link_arguments("evaluation", "model.init_args.evaluation", apply_on="instantiate")
         parser.set_defaults({"model": DEFAULT_MODEL})
+        parser.add_argument(
+            "--onnx",
+            type=str | None,
+            default=None,
+            help="predict only: run this file from `lightning-pose export` with ONNX Runtime "
+            "instead of the model's weights (its joints and input size must fit the config)",
+        )
 
     def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
         """Parse, then refuse a ``ckpt_path`` that is not a readable checkpoint (empty, not a
@@ -59,7 +67,23 @@ class PoseLightningCLI(LightningCLI):
         ckpt_path = self.config_init[self.subcommand].get("ckpt_path")
         check_checkpoint_fits(ckpt_path, self.datamodule.skeleton, self.datamodule.input_size)
 
-    before_validate = before_test = before_predict = before_fit
+    before_validate = before_test = before_fit
+
+    def before_predict(self) -> None:
+        """As :meth:`before_fit`; with ``--onnx FILE`` the exported file, checked to fit the
+        config's joints and input size, stands in for the model's ``estimate``
+        (:func:`lightning_pose.onnx_inference.attach_onnx`)."""
+        onnx = self.config_init.predict.get("onnx")
+        if onnx is None:
+            return self.before_fit()
+        from lightning_pose.onnx_inference import attach_onnx
+
+        if self.config_init.predict.get("ckpt_path") is not None:
+            raise ValueError(
+                f"--onnx {onnx} and --ckpt_path: give one; the ONNX file holds the weights"
+            )
+        data = self.datamodule
+        attach_onnx(self.model, Path(onnx), data.skeleton, data.input_size, data.highres_factor)
 
     def before_instantiate_classes(self) -> None:
         """W&B runs belong to ``fit``: there a ``WandbLogger`` logs in the mode that
@@ -67,6 +91,8 @@ class PoseLightningCLI(LightningCLI):
         ``offline``; offline without an API key or a reachable server, never a login prompt).
         ``validate``, ``test`` and ``predict`` keep their other loggers but start no W&B run."""
         config = self.config[self.subcommand] if self.subcommand else self.config
+        if self.subcommand != "predict" and config.get("onnx") is not None:
+            raise ValueError(f"--onnx is for predict only, not {self.subcommand}")
         if self.subcommand == "fit":
             resolve_resume(config)  # --ckpt_path last -> the run folder it resumes
         loggers = config.trainer.logger
