@@ -4,6 +4,8 @@
 * ``fit | validate | test | predict``: LightningCLI (:mod:`.cli`);
 * ``sweep <sweep.yaml> [-- extra args]``: the offline sweep runner (:mod:`.sweep`);
 * ``export -c ... --ckpt_path ... --format onnx OUT.onnx``: ONNX export (:mod:`.export`);
+* ``train [--budget-min M] [--steps N]``: the main job, train then validate and predict with
+  overlays (:mod:`.main_job`; ``make train``).
 
 ``lightning-pose --help`` lists them all; ``lightning-pose <subcommand> --help`` tells one.
 """
@@ -18,6 +20,8 @@ SUBCOMMANDS = {
     "split, from a checkpoint (--ckpt_path) or an exported ONNX file (--onnx)",
     "sweep": "run a hyperparameter sweep offline: sweep <sweep.yaml> [-- extra args]",
     "export": "export a checkpoint to ONNX: export -c ... --ckpt_path X --format onnx OUT.onnx",
+    "train": "the main job (make train): train the best CPU recipe for a budget, validate, "
+    "predict a handful of validation images with overlays",
 }
 
 
@@ -48,6 +52,10 @@ def run(argv: list[str] | None = None) -> int:
 
         export_main(args[1:])
         return 0
+    if args[0] == "train":
+        from lightning_pose.main_job import main as train_main
+
+        return train_main(args[1:])
     from lightning_pose.cli import main
     from lightning_pose.wandb_mode import finish_wandb_run
 

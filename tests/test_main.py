@@ -12,7 +12,7 @@ import pytest
 from lightning_pose.__main__ import SUBCOMMANDS, run
 
 SCRIPT = Path(sys.executable).parent / "lightning-pose"
-EVERY = ("fit", "validate", "test", "predict", "sweep", "export")
+EVERY = ("fit", "validate", "test", "predict", "sweep", "export", "train")
 
 
 def test_console_script_help_lists_every_subcommand() -> None:
@@ -34,6 +34,7 @@ def test_no_subcommand_prints_the_help_and_fails(capsys: pytest.CaptureFixture) 
         ("fit", "--trainer"),  # LightningCLI's parser
         ("predict", "--onnx"),
         ("export", "--ckpt_path"),  # lightning_pose.export's parser
+        ("train", "--budget-min"),  # lightning_pose.main_job's
     ],
 )
 def test_each_subcommand_has_its_own_help(
