@@ -132,9 +132,10 @@ def onnx_metadata(
     input_size: int,
     highres_factor: int,
     outputs: Sequence[str],
-    checkpoint: Path,
+    checkpoint: Path | None,
 ) -> dict[str, str]:
-    """The ``metadata_props`` of an exported file (every value a string; lists as JSON)."""
+    """The ``metadata_props`` of an exported file (every value a string; lists as JSON).
+    ``checkpoint`` None: the config's initialisation (benchmarks), recorded as ``"none"``."""
     return {
         "lightning_pose.version": lightning_pose.__version__,
         "model_class": f"{type(model).__module__}.{type(model).__name__}",
@@ -147,8 +148,8 @@ def onnx_metadata(
         "input_range": "RGB float32 in [0, 1]; the trunk's normalisation is inside the graph",
         "box_convention": BOX_CONVENTION,
         "outputs": json.dumps(list(outputs)),
-        "source_checkpoint": str(checkpoint.resolve()),
-        "source_checkpoint_sha256": file_sha256(checkpoint),
+        "source_checkpoint": str(checkpoint.resolve()) if checkpoint else "none",
+        "source_checkpoint_sha256": file_sha256(checkpoint) if checkpoint else "none",
     }
 
 
@@ -157,7 +158,7 @@ def export_onnx(
     skeleton: Skeleton,
     input_size: int,
     highres_factor: int,
-    checkpoint: Path,
+    checkpoint: Path | None,
     output: Path,
     opset: int = OPSET,
 ) -> dict[str, str]:
@@ -168,7 +169,8 @@ def export_onnx(
         model: the model, its weights already loaded from ``checkpoint``.
         skeleton, input_size, highres_factor: the config's data (``data.skeleton``,
             ``data.input_size``, ``data.highres_factor``).
-        checkpoint: the source checkpoint, recorded in the metadata.
+        checkpoint: the source checkpoint, recorded in the metadata (None: the config's
+            initialisation, for benchmarks).
         output: the ``.onnx`` file.
         opset: the ONNX opset (>= 16: ``GridSample``, which the refinement and the cascade use).
     """

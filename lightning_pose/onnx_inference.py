@@ -75,18 +75,22 @@ class OnnxEstimate:
     Args:
         path: the ``.onnx`` file.
         input_size: S (checked against the file by :func:`check_onnx_fits`).
+        threads: ONNX Runtime's intra-op threads; None = its default (every core).
 
     Shapes:
         __call__: batch["image"] (B, 3, S, S) [, batch["image_hr"]] -> ``stages`` [(B, K, 2)]
         box-normalised, ``scores`` (B, K).
     """
 
-    def __init__(self, path: Path, input_size: int) -> None:
+    def __init__(self, path: Path, input_size: int, threads: int | None = None) -> None:
         import onnxruntime as ort
 
         self.path = Path(path)
         self.input_size = input_size
-        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.outputs = [o.name for o in self.session.get_outputs()]
 
