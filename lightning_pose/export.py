@@ -21,6 +21,10 @@ mode, traced by ``torch.onnx.export`` (nothing here writes graph code), wrapped 
   its detectors' ``joint_window_scores`` and ``part_window_scores`` as predict writes them.
 * the batch dimension B is dynamic.
 
+What the model does at predict is what the graph does: a heat-map model configured with
+``flip_test`` (``--model.init_args.flip_test=true``) has the mirrored pass and the averaging
+of the heat-maps inside the graph.
+
 The file's ``metadata_props`` say what it is (:func:`onnx_metadata`): joint names, flip pairs,
 input size, high-resolution factor, the box and pixel convention, the outputs, the package
 version, the model class and the source checkpoint (path and SHA-256).
@@ -245,11 +249,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     from unittest import mock
 
     from lightning_pose.callbacks.prediction_writer import check_writable
-    from lightning_pose.checkpoints import check_checkpoint_fits, read_state_dict
+    from lightning_pose.checkpoints import check_checkpoint_fits, checkpoint_file, read_state_dict
     from lightning_pose.cli import main as cli_main
 
     args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
     check_writable(args.output.parent, f"export output {args.output}")
+    checkpoint_file(args.ckpt_path, "--ckpt_path")  # a readable checkpoint, before the model
     cli_args = [a for c in args.config for a in ("-c", c)]
     cli_args += ["--trainer.logger=false", "--trainer.accelerator=cpu", "--trainer.devices=1"]
     with mock.patch.object(sys, "argv", sys.argv[:1]):

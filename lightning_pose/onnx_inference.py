@@ -88,6 +88,9 @@ class OnnxEstimate:
         self.path = Path(path)
         self.input_size = input_size
         options = ort.SessionOptions()
+        # No busy-waiting between runs: spinning intra-op threads would take the cores from
+        # torch and the loader workers that run between two batches.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads is not None:
             options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

@@ -171,3 +171,10 @@ def test_exported_keypoints_are_input_pixels(tmp_path: Path, shared_data: Path) 
     with torch.no_grad():
         keypoints_norm = model.estimate(batch)["stages"][-1].numpy()
     np.testing.assert_allclose(keypoints_px, (keypoints_norm + 0.5) * 64 - 0.5, atol=1e-4, rtol=0)
+
+
+def test_export_names_a_missing_checkpoint(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.ckpt"
+    with pytest.raises(FileNotFoundError, match=rf"--ckpt_path: {missing} does not exist"):
+        export_main(export_args(tmp_path, missing, tmp_path / "model.onnx"))
+    assert not (tmp_path / "model.onnx").exists()
