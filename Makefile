@@ -2,9 +2,12 @@
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
-# CPU budget of the main job; on a GPU raise it or drop it (--trainer.max_time=null).
-TRAIN_TIME ?= 00:00:25:00
-TRAIN_ARGS ?= -c conf/lspet.yaml -c conf/model/deeppose.yaml
+# The main job (lightning_pose/main_job.py): fit the best CPU recipe (conf/model/heatmap_budget.yaml)
+# for TRAIN_BUDGET_MIN minutes of wall time, then validate and predict overlays. Its steps (and
+# cosine schedule) are sized to the budget on the CPU; on a GPU it trains 20,000 steps within
+# the budget. TRAIN_STEPS sets them (e.g. make train TRAIN_BUDGET_MIN=240 TRAIN_STEPS=60000).
+TRAIN_BUDGET_MIN ?= 60
+TRAIN_STEPS ?=
 
 .PHONY: setup train test lint
 
@@ -18,7 +21,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 setup: $(VENV)/.installed
 
 train: setup
-	$(PY) -m lightning_pose fit $(TRAIN_ARGS) --trainer.max_time=$(TRAIN_TIME)
+	$(PY) -m lightning_pose train --budget-min $(TRAIN_BUDGET_MIN) $(if $(TRAIN_STEPS),--steps $(TRAIN_STEPS))
 
 test: setup
 	WANDB_MODE=disabled $(PY) -m pytest -q

@@ -14,10 +14,13 @@ decoded to original-image pixels (``codecs.box.decode``). Timed:
 * end to end at ``--batch-size`` (time per image = batch time / batch size);
 * the model alone (``estimate``) at batch 1, on the batch just loaded.
 
-The two memory formats (contiguous NCHW, and model and input in ``torch.channels_last``), and
-with ``--compiled`` the channels-last model with its networks compiled as the
+The two memory formats (contiguous NCHW, and model and input in ``torch.channels_last``), with
+``--compiled`` the channels-last model with its networks compiled as the
 ``CompiledInference`` callback compiles them (``torch.compile``, weights frozen; compilation
-happens in the warm-up), are timed alternately, image by image and batch by batch (the order
+happens in the warm-up), and with ``--onnxruntime`` the model exported by
+``lightning-pose export`` (:func:`lightning_pose.export.export_onnx`, to a temporary file) and
+run by ONNX Runtime with ``--threads`` intra-op threads as ``predict --onnx`` runs it, are
+timed alternately, image by image and batch by batch (the order
 flips every time), so that the machine's noise falls on all alike. Images: the LSPet
 validation split (every 10th image), the first ``--max-images``. The table goes to stdout
 and, atomically, to ``--output``.
@@ -26,6 +29,7 @@ Usage (from the repository root; one process per core, nothing else running):
     taskset -c 0,1 .venv/bin/python bench/latency.py --threads 2
     .venv/bin/python bench/latency.py --variants conf/model/deeppose.yaml --ckpt best.ckpt
     .venv/bin/python bench/latency.py --variants conf/model/heatmap_budget.yaml --compiled
+    .venv/bin/python bench/latency.py --variants conf/model/heatmap_budget.yaml --onnxruntime
 """
 
 from __future__ import annotations
@@ -53,8 +57,10 @@ from lightning_pose.checkpoints import check_checkpoint_fits, read_state_dict
 from lightning_pose.cli import main as cli_main
 from lightning_pose.data.datamodule import PoseDataModule, resolve_data_root, split_indices
 from lightning_pose.data.dataset import ImageFolderDataset
+from lightning_pose.export import export_onnx
 from lightning_pose.models.base import PoseEstimator
 from lightning_pose.models.heatmap import HeatmapPose
+from lightning_pose.onnx_inference import OnnxEstimate
 
 REPO = Path(__file__).resolve().parents[1]
 DATASET_CONFIG = REPO / "conf" / "lspet.yaml"
@@ -62,6 +68,7 @@ DATASET_CONFIG = REPO / "conf" / "lspet.yaml"
 SKIPPED = ("multitask_detection_pretrain.yaml",)
 FORMATS = ("contiguous", "channels_last")
 COMPILED = "channels_last+compiled"
+ONNXRUNTIME = "onnxruntime"
 
 
 def default_variants() -> list[Path]:
@@ -89,6 +96,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--compiled",
         action="store_true",
         help=f"also time {COMPILED} (the CompiledInference callback's torch.compile)",
+    )
+    parser.add_argument(
+        "--onnxruntime",
+        action="store_true",
+        help=f"also time {ONNXRUNTIME} (the model exported to ONNX, as predict --onnx runs it)",
     )
     parser.add_argument(
         "--ckpt",
@@ -145,13 +157,13 @@ def validation_images(datamodule: PoseDataModule, max_images: int) -> list[Path]
 
 
 def formats(args: argparse.Namespace) -> tuple[str, ...]:
-    return (*FORMATS, COMPILED) if args.compiled else FORMATS
+    return (*FORMATS, *([COMPILED] * args.compiled), *([ONNXRUNTIME] * args.onnxruntime))
 
 
 def load_batch(dataset: ImageFolderDataset, items: list[int], fmt: str) -> dict:
     """What the predict loader yields for ``items`` (plus the ``ChannelsLast`` conversion)."""
     batch = default_collate([dataset[i] for i in items])
-    if fmt != "contiguous":
+    if fmt not in ("contiguous", ONNXRUNTIME):
         ChannelsLast.convert_batch(batch)
     return batch
 
@@ -218,6 +230,21 @@ def stats_ms(seconds: list[float]) -> dict[str, float]:
     }
 
 
+def onnxruntime_model(
+    model: PoseEstimator, datamodule: PoseDataModule, args: argparse.Namespace, folder: Path
+) -> PoseEstimator:
+    """A copy of ``model`` whose ``estimate`` is its ONNX export run by ONNX Runtime (as
+    ``predict --onnx`` runs it); the file goes to ``folder``."""
+    onnx_model = copy.deepcopy(model)
+    path = folder / f"{len(list(folder.iterdir()))}.onnx"
+    export_onnx(
+        onnx_model, datamodule.skeleton, datamodule.input_size, datamodule.highres_factor,
+        args.ckpt, path,
+    )  # fmt: skip
+    onnx_model.estimate = OnnxEstimate(path, datamodule.input_size, threads=args.threads)
+    return onnx_model
+
+
 def measure(variant: Path, args: argparse.Namespace) -> list[dict]:
     """One table row per memory format for ``variant`` (and, with ``--flip-test``, as many
     again with flip test on, for a heat-map model)."""
@@ -241,8 +268,14 @@ def measure(variant: Path, args: argparse.Namespace) -> list[dict]:
         for m in models.values():
             if isinstance(m, HeatmapPose):
                 m.flip_test = flip_test
+        onnx_dir = None
+        if args.onnxruntime:  # exported after flip_test is set: it is traced into the graph
+            onnx_dir = tempfile.TemporaryDirectory()
+            models[ONNXRUNTIME] = onnxruntime_model(model, datamodule, args, Path(onnx_dir.name))
         busy, own, wall = busy_cpu_seconds(), time.process_time(), time.perf_counter()
         times = time_variant(models, dataset, args)
+        if onnx_dir is not None:
+            onnx_dir.cleanup()
         # Cores' worth of CPU that anything else took while this variant was timed.
         other = busy_cpu_seconds() - busy - (time.process_time() - own)
         other_load = max(other, 0.0) / (time.perf_counter() - wall)
@@ -334,8 +367,17 @@ def report(rows: list[dict], args: argparse.Namespace, argv: list[str], run: str
     ]
     bullets = "\n".join(f"- {fact}" for fact in facts)
     compiled_text = ""
+    if args.onnxruntime:
+        compiled_text += f"""
+*{ONNXRUNTIME}*: the model exported by `lightning-pose export` (ONNX, opset 18, trunk
+normalisation and heat-map decoding inside the graph) and run by ONNX Runtime
+{ort_version()} on the CPU with {args.threads} intra-op threads, as `predict --onnx` runs it;
+its input is contiguous (NCHW). ONNX Runtime speed-up (contiguous median / onnxruntime median):
+
+{speedup_table(rows, args.batch_size, "contiguous", ONNXRUNTIME)}
+"""
     if args.compiled:
-        compiled_text = f"""
+        compiled_text += f"""
 *{COMPILED}*: the channels-last model with the networks of its `inference_modules()`
 compiled by `torch.compile` with Inductor's weight freezing, as the `CompiledInference`
 callback does at predict; the compilations (one per input shape) fall in the warm-up.
@@ -368,6 +410,12 @@ Channels-last speed-up (contiguous median / channels-last median):
 
 {speedup_table(rows, args.batch_size, "contiguous", "channels_last")}
 {compiled_text}"""
+
+
+def ort_version() -> str:
+    import onnxruntime
+
+    return onnxruntime.__version__
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -1,6 +1,13 @@
-"""``python -m lightning_pose fit|validate|test|predict ...`` (LightningCLI, :mod:`.cli`) and
-``python -m lightning_pose sweep <sweep.yaml> [-- extra args]`` (the offline sweep runner,
-:mod:`.sweep`).
+"""The command line: ``lightning-pose <subcommand> ...`` (the console script) or
+``python -m lightning_pose <subcommand> ...``.
+
+* ``fit | validate | test | predict``: LightningCLI (:mod:`.cli`);
+* ``sweep <sweep.yaml> [-- extra args]``: the offline sweep runner (:mod:`.sweep`);
+* ``export -c ... --ckpt_path ... --format onnx OUT.onnx``: ONNX export (:mod:`.export`);
+* ``train [--budget-min M] [--steps N]``: the main job, train then validate and predict with
+  overlays (:mod:`.main_job`; ``make train``).
+
+``lightning-pose --help`` lists them all; ``lightning-pose <subcommand> --help`` tells one.
 
 Exit status: 0 when the command completed; 143 when a fit was stopped by SIGTERM, 130 by
 Ctrl-C (after saving ``last.ckpt``: :class:`lightning_pose.callbacks.LatestCheckpoint`); 1 on
@@ -9,20 +16,57 @@ an error."""
 import signal
 import sys
 
+SUBCOMMANDS = {
+    "fit": "train a model (python -m lightning_pose fit -c conf/lspet.yaml -c conf/model/X.yaml)",
+    "validate": "evaluate a checkpoint on the validation split (--ckpt_path)",
+    "test": "evaluate a checkpoint on the test split (--ckpt_path)",
+    "predict": "predict images (data.predict_dir), a video (data.predict_video), or the test "
+    "split, from a checkpoint (--ckpt_path) or an exported ONNX file (--onnx)",
+    "sweep": "run a hyperparameter sweep offline: sweep <sweep.yaml> [-- extra args]",
+    "export": "export a checkpoint to ONNX: export -c ... --ckpt_path X --format onnx OUT.onnx",
+    "train": "the main job (make train): train the best CPU recipe for a budget, validate, "
+    "predict a handful of validation images with overlays",
+}
+
+
+def usage() -> str:
+    width = max(map(len, SUBCOMMANDS))
+    lines = [f"  {name:<{width}}  {text}" for name, text in SUBCOMMANDS.items()]
+    return (
+        "usage: lightning-pose <subcommand> [options]   (or: python -m lightning_pose ...)\n\n"
+        "Classic 2D pose estimators (DeepPose and its cascade, Tompson et al. 2015 heat-maps, "
+        "Li & Chan 2014 multi-task) in PyTorch Lightning.\n\nsubcommands:\n"
+        + "\n".join(lines)
+        + "\n\n`lightning-pose <subcommand> --help` tells one subcommand's options.\n"
+    )
+
 
 def run(argv: list[str] | None = None) -> int:
     """Dispatch ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     args = sys.argv[1:] if argv is None else argv
-    if args[:1] == ["sweep"]:
+    if not args or args[0] in ("-h", "--help"):
+        print(usage())
+        return 0 if args else 2
+    if args[0] == "sweep":
         from lightning_pose.sweep import main as sweep_main
 
         return sweep_main(args[1:])
+    if args[0] == "export":
+        from lightning_pose.export import main as export_main
+
+        export_main(args[1:])
+        return 0
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-    from lightning_pose.cli import main
     from lightning_pose.wandb_mode import finish_wandb_run
 
     try:
+        if args[0] == "train":
+            from lightning_pose.main_job import main as train_main
+
+            return train_main(args[1:])
+        from lightning_pose.cli import main
+
         main(argv)  # None: LightningCLI reads sys.argv itself
     except SIGTERMException as stop:
         # Lightning's SIGTERM exit has no status (0: "completed" to a scheduler); a fit that
@@ -33,5 +77,10 @@ def run(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """The ``lightning-pose`` console script."""
     sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -15,6 +15,7 @@ every model).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from jsonargparse import Namespace
 from lightning_fabric.plugins import CheckpointIO
@@ -47,6 +48,13 @@ class PoseLightningCLI(LightningCLI):
         parser.link_arguments("data.skeleton", "model.init_args.skeleton", apply_on="instantiate")
         parser.link_arguments("evaluation", "model.init_args.evaluation", apply_on="instantiate")
         parser.set_defaults({"model": DEFAULT_MODEL})
+        parser.add_argument(
+            "--onnx",
+            type=str | None,
+            default=None,
+            help="predict only: run this file from `lightning-pose export` with ONNX Runtime "
+            "instead of the model's weights (its joints and input size must fit the config)",
+        )
 
     def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
         """Parse, then refuse a ``ckpt_path`` that is not a readable checkpoint (empty, not a
@@ -61,7 +69,23 @@ class PoseLightningCLI(LightningCLI):
         ckpt_path = self.config_init[self.subcommand].get("ckpt_path")
         check_checkpoint_fits(ckpt_path, self.datamodule.skeleton, self.datamodule.input_size)
 
-    before_validate = before_test = before_predict = before_fit
+    before_validate = before_test = before_fit
+
+    def before_predict(self) -> None:
+        """As :meth:`before_fit`; with ``--onnx FILE`` the exported file, checked to fit the
+        config's joints and input size, stands in for the model's ``estimate``
+        (:func:`lightning_pose.onnx_inference.attach_onnx`)."""
+        onnx = self.config_init.predict.get("onnx")
+        if onnx is None:
+            return self.before_fit()
+        from lightning_pose.onnx_inference import attach_onnx
+
+        if self.config_init.predict.get("ckpt_path") is not None:
+            raise ValueError(
+                f"--onnx {onnx} and --ckpt_path: give one; the ONNX file holds the weights"
+            )
+        data = self.datamodule
+        attach_onnx(self.model, Path(onnx), data.skeleton, data.input_size, data.highres_factor)
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
         """The configured Trainer, writing checkpoints atomically
@@ -91,6 +115,8 @@ class PoseLightningCLI(LightningCLI):
                 "folder, checkpoints or metric tables. Give a dataset config first, e.g. "
                 "`-c conf/lspet.yaml -c conf/model/heatmap_budget.yaml`"
             )
+        if self.subcommand != "predict" and config.get("onnx") is not None:
+            raise ValueError(f"--onnx is for predict only, not {self.subcommand}")
         if self.subcommand == "fit":
             resolve_resume(config)  # --ckpt_path last -> the run folder it resumes
         loggers = config.trainer.logger

@@ -17,6 +17,7 @@ import torch
 import torch.distributed as dist
 from pytorch_lightning.callbacks import BasePredictionWriter
 
+from lightning_pose.callbacks.video_outputs import write_video_predictions
 from lightning_pose.data.dataset import load_image
 from lightning_pose.data.detections import coco_results
 from lightning_pose.files import write_bytes_atomic
@@ -128,6 +129,10 @@ class PredictionWriter(BasePredictionWriter):
     would share an overlay file (``x.jpg`` and ``x.png``); images that cannot be read stop
     predict when the data sets up (see ``PoseDataModule``), so every image is predicted.
 
+    For a video (``data.predict_video``) it writes ``predictions.npz``, ``predictions.csv``
+    and, with ``draw_overlays``, ``overlay.mp4`` instead (rank zero;
+    :func:`~lightning_pose.callbacks.video_outputs.write_video_predictions`).
+
     Args:
         output_dir: folder for the results (created).
         draw_overlays: also write ``overlays/<stem>.png`` with the predicted pose drawn (see
@@ -148,6 +153,8 @@ class PredictionWriter(BasePredictionWriter):
         if stage != "predict":
             return
         check_writable(self.output_dir, "PredictionWriter.output_dir")
+        if getattr(trainer.datamodule, "video_info", None) is not None:
+            return  # a video: predictions.csv and overlay.mp4 (see write_video_predictions)
         if self.draw_overlays:
             overlay_names(trainer.datamodule.predict_image_paths())
 
@@ -167,6 +174,15 @@ class PredictionWriter(BasePredictionWriter):
             dist.all_gather_object(shards, local)  # a collective: every rank, before the check
         else:
             shards = [local]
+        video = getattr(trainer.datamodule, "video_info", None)
+        if video is not None:
+            if trainer.is_global_zero:
+                skeleton = trainer.datamodule.skeleton
+                merged = merge_shards(shards)
+                write_video_predictions(
+                    self.output_dir, video, skeleton, merged, self.draw_overlays
+                )
+            return
         paths = trainer.datamodule.predict_image_paths()
         if trainer.is_global_zero:
             merged = merge_shards(shards)

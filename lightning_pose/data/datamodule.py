@@ -23,6 +23,7 @@ from lightning_pose.data.sampling import (
     SeededAugmentation,
 )
 from lightning_pose.data.transforms import build_augmentation
+from lightning_pose.data.video import VideoFrames, probe_video
 from lightning_pose.skeleton import Skeleton
 
 DATA_ROOT_ENV = "LIGHTNING_POSE_DATA_ROOT"
@@ -122,6 +123,11 @@ class PoseDataModule(pl.LightningDataModule):
         cache_images: decode the training and evaluation images once, when the split is built,
             and keep their box crops in memory (``PoseDataset``'s ``cache_images``): a sample
             then costs its augmentation only. Measured in ``bench/throughput.py``.
+        predict_video: a video file for ``predict`` (instead of ``predict_dir``): its frames,
+            decoded in order one at a time (:mod:`lightning_pose.data.video`; at most one
+            loader worker), the whole frame as the box. A video that cannot be opened or has
+            no frames stops predict when it sets up; a frame that fails to decode, or changes
+            size, stops it there, naming the frame.
 
     The box the model sees never comes from the ground-truth joints: the reader's person box,
     or the whole image padded to a square.
@@ -146,6 +152,7 @@ class PoseDataModule(pl.LightningDataModule):
         predict_bbox_scale: float = 1.25,
         highres_factor: int = 1,
         cache_images: bool = False,
+        predict_video: str | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(dataset, PoseReader):
@@ -178,6 +185,10 @@ class PoseDataModule(pl.LightningDataModule):
             )
         self.highres_factor = highres_factor
         self.cache_images = cache_images
+        self.predict_video = predict_video
+        self.video_info = None  # VideoInfo of predict_video, set when predict sets up
+        if predict_video is not None and predict_dir is not None:
+            raise ValueError("data.predict_video and data.predict_dir: give one")
         self.augmentation = build_augmentation(
             scale, rotation_deg, translate, flip_prob, color_jitter
         )
@@ -342,6 +353,9 @@ class PoseDataModule(pl.LightningDataModule):
             self.splits["test"] = self.make_split("test", augment=False)
             self.check_split("test", self.splits["test"], evaluated=True)
         elif stage == "predict":
+            if self.predict_video is not None:
+                self.video_info = probe_video(Path(self.predict_video))
+                return
             if self.predict_dir is not None:
                 self.predict_paths = list_images(Path(self.predict_dir))
                 paths, where = self.predict_paths, f"data.predict_dir={self.predict_dir}"
@@ -417,6 +431,10 @@ class PoseDataModule(pl.LightningDataModule):
         return self._loader(dataset, shuffle=False, sampler=self._eval_sampler(dataset))
 
     def predict_dataloader(self) -> DataLoader:
+        if self.video_info is not None:
+            frames = VideoFrames(self.video_info, self.input_size, self.highres_factor)
+            workers = min(self.num_workers, 1)  # one reader: frames in order, each once
+            return DataLoader(frames, batch_size=self.batch_size, num_workers=workers)
         if self.predict_paths is not None:
             boxes = None if self.predict_instances is None else self.predict_instances.box_px
             dataset = ImageFolderDataset(

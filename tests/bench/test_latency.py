@@ -93,3 +93,15 @@ def test_compiled_rows_and_speedup_table(tiny_root: Path, tmp_path: Path) -> Non
     assert "Compiled speed-up (channels-last median / compiled median):" in text
     ratios = [line for line in text.splitlines() if line.startswith("| deeppose | ")]
     assert len(ratios) == 3 + 2  # three table rows, a channels-last ratio, a compiled ratio
+
+
+def test_onnxruntime_rows_and_speedup_table(tiny_root: Path, tmp_path: Path) -> None:
+    output = tmp_path / "latency.md"
+    rows = latency.main(tiny_argv(tiny_root, output, 2, "--onnxruntime"))
+    assert [r["format"] for r in rows] == ["contiguous", "channels_last", latency.ONNXRUNTIME]
+    for measure in ("e2e_b1", "model_b1", "e2e_batched"):
+        assert all(math.isfinite(v) and v > 0 for v in rows[2][measure].values())
+    text = output.read_text()
+    assert "ONNX Runtime speed-up (contiguous median / onnxruntime median):" in text
+    ratios = [line for line in text.splitlines() if line.startswith("| deeppose | ")]
+    assert len(ratios) == 3 + 2  # three table rows, a channels-last ratio, an onnxruntime ratio

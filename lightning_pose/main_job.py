@@ -1,0 +1,169 @@
+"""The main job (``make train``, ``lightning-pose train``): train the package's best CPU recipe
+for a wall-clock budget, then show what the model does.
+
+1. ``fit`` ``conf/lspet.yaml`` + :data:`RECIPE` (today ``conf/model/heatmap_budget.yaml``, the
+   coarse heat-map model that reached 36 % PCK@0.2 on the LSPet limb joints in an hour on a
+   2-core CPU; ``docs/RESULTS.md``) with channels-last, stopped at ``--steps`` optimiser steps
+   or ``trainer.max_time`` = ``--budget-min``, whichever comes first. ``--steps`` is also the
+   length of the cosine learning-rate schedule, so that it decays to zero at the end of the
+   budget: by default :data:`CPU_STEPS_PER_MIN` x the budget (the one-hour run's rate,
+   validations included, as ``bench/budget.py`` sizes it), and on a GPU
+   :data:`GPU_STEPS` (longer training, still capped by the budget; the knob is ``--steps``).
+2. ``validate`` the final state (``last.ckpt``) on the 900 validation images: the metrics
+   table ``<run>/validate/val_metrics.md`` (per joint group, per limb group).
+3. ``predict`` the first :data:`HANDFUL` validation images (a fixed handful) with overlays:
+   ``<run>/predict/overlays/*.png``, and ``<run>/predict/overlays_grid.png`` with all of them.
+4. Print where the table and the pictures are.
+
+Usage::
+
+    lightning-pose train [--budget-min 60] [--steps N] [-- extra CLI overrides]
+
+The overrides after ``--`` go to all three commands (e.g. ``--data.root=...``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from lightning_pose.files import write_bytes_atomic
+
+REPO = Path(__file__).resolve().parents[1]
+DATASET = "conf/lspet.yaml"
+RECIPE = "conf/model/heatmap_budget.yaml"
+CPU_STEPS_PER_MIN = 50  # the one-hour run: 2,900 steps in 54.6 min of fit wall (RESULTS.md)
+GPU_STEPS = 20_000  # about 79 epochs of the 8,100 training images at batch 32
+WARMUP_STEPS = 100
+HANDFUL = 8
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="lightning-pose train",
+        description="The main job: train the best CPU recipe for a budget, validate the final "
+        "checkpoint, predict a handful of validation images with overlays.",
+    )
+    parser.add_argument(
+        "--budget-min", type=float, default=60.0, help="wall-clock budget of fit, minutes"
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help=f"optimiser steps (and cosine schedule length); default {CPU_STEPS_PER_MIN} x "
+        f"budget on the CPU, {GPU_STEPS} on a GPU",
+    )
+    parser.add_argument("--recipe", default=RECIPE, help=f"model config (default {RECIPE})")
+    parser.add_argument("overrides", nargs="*", help="after --: CLI overrides for every command")
+    args = parser.parse_args(list(argv))
+    if args.budget_min <= 0:
+        parser.error(f"--budget-min must be > 0 minutes, got {args.budget_min}")
+    if args.steps is not None and args.steps < 1:
+        parser.error(f"--steps must be >= 1, got {args.steps}")
+    return args
+
+
+def default_steps(budget_min: float) -> int:
+    """Steps the budget buys: :data:`GPU_STEPS` on a GPU, else the CPU rate x the budget."""
+    if torch.cuda.is_available():
+        return GPU_STEPS
+    return max(1, round(CPU_STEPS_PER_MIN * budget_min))
+
+
+def max_time(minutes: float) -> str:
+    """``trainer.max_time`` for ``minutes``: ``DD:HH:MM:SS``."""
+    seconds = max(1, int(round(minutes * 60)))
+    return f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def fit_args(configs: list[str], steps: int, budget_min: float) -> list[str]:
+    warmup = min(WARMUP_STEPS, max(steps // 10, 0))
+    return [
+        "fit", *configs,
+        f"--trainer.max_steps={steps}",
+        f"--trainer.max_time={max_time(budget_min)}",
+        f"--model.init_args.scheduler.init_args.total_steps={steps}",
+        f"--model.init_args.scheduler.init_args.warmup_steps={warmup}",
+        "--trainer.callbacks+=lightning_pose.callbacks.ChannelsLast",
+        "--trainer.callbacks+=lightning_pose.callbacks.WallClock",
+    ]  # fmt: skip
+
+
+def overlay_grid(paths: Sequence[Path], side: int = 256, columns: int = 4) -> np.ndarray:
+    """The overlay images, each letterboxed to ``side`` x ``side``, in a grid (BGR uint8)."""
+    tiles = []
+    for path in paths:
+        image = cv2.imread(str(path))
+        if image is None:
+            raise ValueError(f"main job: cannot read the overlay {path}")
+        scale = side / max(image.shape[:2])
+        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        tile = np.zeros((side, side, 3), np.uint8)
+        h, w = image.shape[:2]
+        tile[(side - h) // 2 : (side - h) // 2 + h, (side - w) // 2 : (side - w) // 2 + w] = image
+        tiles.append(tile)
+    tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % columns)
+    rows = [np.hstack(tiles[i : i + columns]) for i in range(0, len(tiles), columns)]
+    return np.vstack(rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the job; returns 0. See the module docstring.
+
+    Raises:
+        FileNotFoundError: fit wrote no ``last.ckpt``.
+    """
+    from lightning_pose.cli import main as cli_main
+    from lightning_pose.wandb_mode import finish_wandb_run
+
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    steps = args.steps or default_steps(args.budget_min)
+    configs = ["-c", str(REPO / DATASET), "-c", str(REPO / args.recipe)]
+    device = "a GPU" if torch.cuda.is_available() else "the CPU"
+    print(f"main job: fit {args.recipe} on {device}, {steps} steps, budget {args.budget_min} min")
+
+    start = time.perf_counter()
+    cli = cli_main([*fit_args(configs, steps, args.budget_min), *args.overrides])
+    finish_wandb_run()
+    fit_s = time.perf_counter() - start
+    run = Path(cli.trainer.log_dir).resolve()
+    ckpt = run / "checkpoints" / "last.ckpt"
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"main job: fit wrote no {ckpt}")
+    steps_done = cli.trainer.global_step
+
+    base = [*configs, f"--ckpt_path={ckpt}", "--trainer.logger=false"]
+    cli_main(["validate", *base, f"--trainer.default_root_dir={run / 'validate'}", *args.overrides])
+    table = run / "validate" / "val_metrics.md"
+
+    predicted = run / "predict"
+    cli_main(
+        [
+            "predict", *base, f"--trainer.default_root_dir={predicted}", *args.overrides,
+            f"--data.max_samples={HANDFUL}",  # the first validation images (LSPet: test = val)
+            f"--trainer.callbacks.output_dir={predicted}",
+            "--trainer.callbacks.draw_overlays=true",
+        ]
+    )  # fmt: skip
+    overlays = sorted((predicted / "overlays").glob("*.png"))
+    grid = predicted / "overlays_grid.png"
+    ok, png = cv2.imencode(".png", overlay_grid(overlays))
+    if not ok:
+        raise OSError(f"main job: cannot encode {grid}")
+    write_bytes_atomic(grid, png.tobytes())
+
+    print(
+        f"\nmain job done: fit {fit_s / 60:.1f} min ({steps_done} steps), checkpoint {ckpt}\n"
+        f"  metrics table: {table}\n"
+        f"  predictions:   {predicted / 'predictions.npz'}\n"
+        f"  overlays:      {predicted / 'overlays'} ({len(overlays)} images), all in {grid}"
+    )
+    return 0

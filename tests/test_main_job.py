@@ -1,0 +1,56 @@
+"""The main job's plumbing at tiny scale: fit -> validate -> predict with overlays, and what it
+prints; the step sizing of the budget."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from lightning_pose.main_job import (
+    CPU_STEPS_PER_MIN,
+    HANDFUL,
+    default_steps,
+    fit_args,
+    main,
+    max_time,
+)
+
+
+def test_budget_sets_steps_schedule_and_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert default_steps(60) == 60 * CPU_STEPS_PER_MIN == 3000  # heatmap_budget.yaml's 3000
+    assert max_time(58.5) == "00:00:58:30" and max_time(90) == "00:01:30:00"
+    args = fit_args([], 150, 3)
+    assert "--trainer.max_steps=150" in args
+    assert "--model.init_args.scheduler.init_args.total_steps=150" in args
+    assert "--model.init_args.scheduler.init_args.warmup_steps=15" in args
+    assert "--trainer.max_time=00:00:03:00" in args
+
+
+def test_main_job_ends_with_a_model_its_table_and_overlays(
+    tiny_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    overrides = [
+        f"--data.root={tiny_root}", "--data.input_size=64", "--data.batch_size=2",
+        "--data.num_workers=0", "--data.max_samples=4", "--data.cache_images=false",
+        "--trainer.accelerator=cpu", "--trainer.devices=1",
+    ]  # fmt: skip
+    assert main(["--budget-min", "5", "--steps", "2", "--", *overrides]) == 0
+    run = next((tmp_path / "runs" / "lspet").glob("version_*"))
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    table = (run / "validate" / "val_metrics.md").read_text()
+    assert "pdj@0.2" in table and "| **mean** |" in table
+    result = np.load(run / "predict" / "predictions.npz")
+    # the tiny LSPet's validation images (im00010, im00020): fewer than the handful
+    assert list(result["names"]) == ["im00010.jpg", "im00020.jpg"] and HANDFUL >= 2
+    overlays = sorted(p.name for p in (run / "predict" / "overlays").iterdir())
+    assert overlays == ["im00010.png", "im00020.png"]
+    grid = cv2.imread(str(run / "predict" / "overlays_grid.png"))
+    assert grid.shape == (256, 4 * 256, 3)
+    printed = capsys.readouterr().out
+    assert f"metrics table: {run / 'validate' / 'val_metrics.md'}" in printed
+    assert f"overlays:      {run / 'predict' / 'overlays'} (2 images)" in printed
