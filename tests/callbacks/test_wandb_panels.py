@@ -104,6 +104,7 @@ def test_a_stopped_and_resumed_fit_logs_into_one_offline_w_and_b_run(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.delenv("WANDB_RUN_ID", raising=False)
+    wandb.teardown()  # wandb's process-wide settings keep the mode of an earlier test's run
     args = [
         "fit",
         "-c",
@@ -124,3 +125,4 @@ def test_a_stopped_and_resumed_fit_logs_into_one_offline_w_and_b_run(
     offline_runs = sorted((tmp_path / "runs" / "wandb").glob("offline-run-*"))
     assert len(offline_runs) == 2 and all(p.name.endswith(run_id) for p in offline_runs)
     assert sorted(p.name for p in run.parent.iterdir()) == ["version_0"]
+    wandb.teardown()  # later tests: back to WANDB_MODE=disabled
