@@ -3,6 +3,7 @@ config (``data.dataset: {class_path: ..., init_args: ...}``)."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -15,7 +16,12 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lightning_pose.data.annotations import DatasetError, PoseAnnotations, PoseReader
 from lightning_pose.data.dataset import ImageFolderDataset, PoseDataset, unreadable_images
-from lightning_pose.data.detections import PredictInstances, image_id_of, read_detections
+from lightning_pose.data.detections import (
+    PredictInstances,
+    image_id_of,
+    read_detections,
+    read_video_detections,
+)
 from lightning_pose.data.readers import list_images
 from lightning_pose.data.sampling import (
     ResumableDataLoader,
@@ -25,6 +31,8 @@ from lightning_pose.data.sampling import (
 from lightning_pose.data.transforms import build_augmentation
 from lightning_pose.data.video import VideoFrames, probe_video
 from lightning_pose.skeleton import Skeleton
+
+log = logging.getLogger(__name__)
 
 DATA_ROOT_ENV = "LIGHTNING_POSE_DATA_ROOT"
 DEFAULT_DATA_ROOT = "../shared/data"
@@ -116,7 +124,9 @@ class PoseDataModule(pl.LightningDataModule):
         predict_boxes: a COCO detections file (``[{image_id or file_name, bbox, score}]``, see
             :mod:`lightning_pose.data.detections`) naming images of ``predict_dir``: one
             estimate per box, cropped as the COCO reader crops (``predict_bbox_scale``).
-            None = the whole image of each file.
+            With ``predict_video``, ``image_id`` is the 0-based frame index and each frame
+            keeps its best-scoring box; a frame without one uses the whole frame. None = the
+            whole image (frame) each time.
         predict_bbox_scale: square box side as a multiple of the detection's longer side.
         highres_factor: f > 1 adds ``image_hr`` at f x ``input_size`` to each annotated sample
             (the DeepPose cascade re-crops it around each joint; see ``PoseDataset``).
@@ -125,9 +135,9 @@ class PoseDataModule(pl.LightningDataModule):
             then costs its augmentation only. Measured in ``bench/throughput.py``.
         predict_video: a video file for ``predict`` (instead of ``predict_dir``): its frames,
             decoded in order one at a time (:mod:`lightning_pose.data.video`; at most one
-            loader worker), the whole frame as the box. A video that cannot be opened or has
-            no frames stops predict when it sets up; a frame that fails to decode, or changes
-            size, stops it there, naming the frame.
+            loader worker), the whole frame as the box unless ``predict_boxes`` gives one. A
+            video that cannot be opened or has no frames stops predict when it sets up; a
+            frame that fails to decode, or changes size, stops it there, naming the frame.
 
     The box the model sees never comes from the ground-truth joints: the reader's person box,
     or the whole image padded to a square.
@@ -178,15 +188,16 @@ class PoseDataModule(pl.LightningDataModule):
         self.predict_dir = predict_dir
         self.predict_boxes = predict_boxes
         self.predict_bbox_scale = predict_bbox_scale
-        if predict_boxes is not None and predict_dir is None:
+        if predict_boxes is not None and predict_dir is None and predict_video is None:
             raise DatasetError(
-                f"data.predict_boxes={predict_boxes} needs data.predict_dir, the folder of the "
-                "images its detections name"
+                f"data.predict_boxes={predict_boxes} needs data.predict_dir (the folder of the "
+                "images its detections name) or data.predict_video (whose frames they name)"
             )
         self.highres_factor = highres_factor
         self.cache_images = cache_images
         self.predict_video = predict_video
         self.video_info = None  # VideoInfo of predict_video, set when predict sets up
+        self.video_boxes: np.ndarray | None = None  # (frames, 4) from predict_boxes, NaN: none
         if predict_video is not None and predict_dir is not None:
             raise ValueError("data.predict_video and data.predict_dir: give one")
         self.augmentation = build_augmentation(
@@ -355,6 +366,17 @@ class PoseDataModule(pl.LightningDataModule):
         elif stage == "predict":
             if self.predict_video is not None:
                 self.video_info = probe_video(Path(self.predict_video))
+                if self.predict_boxes is not None:
+                    self.video_boxes = read_video_detections(
+                        Path(self.predict_boxes), self.video_info.frames, self.predict_bbox_scale
+                    )
+                    found = int(np.isfinite(self.video_boxes).all(axis=1).sum())
+                    log.info(
+                        "data.predict_boxes: %d of %d frames have a detection (the best-scoring "
+                        "box); the others use the whole frame",
+                        found,
+                        self.video_info.frames,
+                    )
                 return
             if self.predict_dir is not None:
                 self.predict_paths = list_images(Path(self.predict_dir))
@@ -432,7 +454,9 @@ class PoseDataModule(pl.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         if self.video_info is not None:
-            frames = VideoFrames(self.video_info, self.input_size, self.highres_factor)
+            frames = VideoFrames(
+                self.video_info, self.input_size, self.highres_factor, self.video_boxes
+            )
             workers = min(self.num_workers, 1)  # one reader: frames in order, each once
             return DataLoader(frames, batch_size=self.batch_size, num_workers=workers)
         if self.predict_paths is not None:

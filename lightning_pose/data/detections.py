@@ -6,7 +6,8 @@ COCO's corner pixel frame. An entry names its image by ``file_name`` (a file of
 ``data.predict_dir``) or by ``image_id`` (the image whose file stem is that number, COCO's
 naming: ``000000397133.jpg`` is image 397133). Each box is one instance to estimate, cropped as
 the COCO reader crops: a square on the box centre (``x - 0.5`` to our pixel-centre frame), side
-``bbox_scale`` x its longer side.
+``bbox_scale`` x its longer side. For a video (``data.predict_video``) the ``image_id`` is the
+0-based frame index and each frame keeps its highest-scoring box (:func:`read_video_detections`).
 
 Results out: ``[{"image_id", "category_id", "keypoints": [x1, y1, v1, ...], "score"}]`` in COCO's
 corner frame (``x + 0.5``), the layout pycocotools' ``COCO.loadRes`` and other COCO tools read.
@@ -47,6 +48,51 @@ def image_id_of(path: Path, position: int) -> int:
     return int(path.stem) if path.stem.isdigit() else position
 
 
+def _load_entries(path: Path, layout: str) -> list:
+    """The entries of a detections file: a non-empty JSON list.
+
+    Raises:
+        DatasetError: the file is missing, not JSON or not a non-empty list.
+    """
+    if not path.is_file():
+        raise DatasetError(f"data.predict_boxes: {path} not found; expected {layout}")
+    try:
+        entries = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DatasetError(f"{path}: not a JSON file ({err}); expected {layout}") from err
+    if not isinstance(entries, list) or not entries:
+        raise DatasetError(f"{path}: expected a non-empty list {layout}")
+    return entries
+
+
+def _entry_box(where: str, entry: object, layout: str) -> tuple[list[float], float]:
+    """An entry's ``bbox [x, y, w, h]`` (COCO's corner frame) and ``score`` (1 if absent).
+
+    Raises:
+        DatasetError: the entry is not an object with a finite ``bbox`` of positive size.
+    """
+    if not isinstance(entry, dict) or "bbox" not in entry:
+        raise DatasetError(f"{where}: {entry!r} lacks 'bbox'; expected {layout}")
+    bbox = entry["bbox"]
+    ok = isinstance(bbox, list) and len(bbox) == 4
+    ok = ok and all(isinstance(v, int | float) and math.isfinite(v) for v in bbox)
+    if not ok or bbox[2] <= 0 or bbox[3] <= 0:
+        raise DatasetError(f"{where}: bbox {bbox}; expected [x, y, w, h], finite, w, h > 0")
+    return bbox, float(entry.get("score", 1.0))
+
+
+def crop_boxes(bboxes: np.ndarray, bbox_scale: float) -> np.ndarray:
+    """COCO ``[x, y, w, h]`` boxes (corner frame) as crop boxes ``(cx, cy, s, s)`` in our
+    pixel-centre frame: a square on the box centre, side ``bbox_scale`` x the longer side.
+
+    Shapes:
+        bboxes: (N, 4); returns (N, 4) float32.
+    """
+    side = bbox_scale * np.maximum(bboxes[:, 2], bboxes[:, 3])
+    centre = bboxes[:, :2] + bboxes[:, 2:] / 2 - 0.5  # COCO corner frame -> ours
+    return np.column_stack([centre, side, side]).astype(np.float32)
+
+
 def read_detections(path: Path, images: list[Path], bbox_scale: float = 1.25) -> PredictInstances:
     """The boxes of a COCO detections file, on the images of ``images``, in file order.
 
@@ -55,23 +101,13 @@ def read_detections(path: Path, images: list[Path], bbox_scale: float = 1.25) ->
             lacks a key, names an image not in ``images``, or has a box that is not finite
             or has a width or height <= 0.
     """
-    if not path.is_file():
-        raise DatasetError(f"data.predict_boxes: {path} not found; expected {DETECTIONS_LAYOUT}")
-    try:
-        entries = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DatasetError(
-            f"{path}: not a JSON file ({err}); expected {DETECTIONS_LAYOUT}"
-        ) from err
-    if not isinstance(entries, list) or not entries:
-        raise DatasetError(f"{path}: expected a non-empty list {DETECTIONS_LAYOUT}")
+    entries = _load_entries(path, DETECTIONS_LAYOUT)
     by_name = {p.name: i for i, p in enumerate(images)}
     by_id = {image_id_of(p, i): i for i, p in enumerate(images)}
     rows = []
     for n, entry in enumerate(entries):
         where = f"{path}: detection {n} (0-based)"
-        if not isinstance(entry, dict) or "bbox" not in entry:
-            raise DatasetError(f"{where}: {entry!r} lacks 'bbox'; expected {DETECTIONS_LAYOUT}")
+        bbox, score = _entry_box(where, entry, DETECTIONS_LAYOUT)
         if "file_name" in entry:
             image = by_name.get(str(entry["file_name"]))
         elif "image_id" in entry:
@@ -84,23 +120,52 @@ def read_detections(path: Path, images: list[Path], bbox_scale: float = 1.25) ->
                 f"{where}: image {named!r} is not among the {len(images)} images of "
                 "data.predict_dir (by file name, or by image_id = the file's numeric stem)"
             )
-        bbox = entry["bbox"]
-        ok = isinstance(bbox, list) and len(bbox) == 4
-        ok = ok and all(isinstance(v, int | float) and math.isfinite(v) for v in bbox)
-        if not ok or bbox[2] <= 0 or bbox[3] <= 0:
-            raise DatasetError(f"{where}: bbox {bbox}; expected [x, y, w, h], finite, w, h > 0")
-        score = float(entry.get("score", 1.0))
         rows.append((image, *bbox, score))
     table = np.array(rows, dtype=np.float64)  # (N, 6)
-    side = bbox_scale * np.maximum(table[:, 3], table[:, 4])
-    centre = table[:, 1:3] + table[:, 3:5] / 2 - 0.5  # COCO corner frame -> ours
     image_index = table[:, 0].astype(np.int64)
     return PredictInstances(
         image_index=image_index,
-        box_px=np.column_stack([centre, side, side]).astype(np.float32),
+        box_px=crop_boxes(table[:, 1:5], bbox_scale),
         image_ids=np.array([image_id_of(images[i], i) for i in image_index], dtype=np.int64),
         scores=table[:, 5].astype(np.float32),
     )
+
+
+VIDEO_DETECTIONS_LAYOUT = (
+    '[{"image_id": <0-based frame index>, "bbox": [x, y, w, h], "score"}, ...]'
+)
+
+
+def read_video_detections(path: Path, frames: int, bbox_scale: float = 1.25) -> np.ndarray:
+    """One person box per video frame from a COCO detections file whose ``image_id`` is the
+    0-based frame index (a detector run frame by frame): the highest-scoring box of each frame
+    (the video outputs hold one person per frame), cropped as :func:`read_detections` crops.
+
+    Returns:
+        ``(frames, 4)`` float32 crop boxes ``(cx, cy, s, s)`` in our pixels; a frame with no
+        detection is a row of NaN (predict then uses the whole frame).
+
+    Raises:
+        DatasetError: the file is missing or not JSON, or an entry (named by its position)
+            has no integer ``image_id`` in ``0..frames-1`` or a box that is not finite or has
+            a width or height <= 0.
+    """
+    entries = _load_entries(path, VIDEO_DETECTIONS_LAYOUT)
+    boxes = np.full((frames, 4), np.nan, dtype=np.float32)
+    best = np.full(frames, -np.inf)
+    for n, entry in enumerate(entries):
+        where = f"{path}: detection {n} (0-based)"
+        bbox, score = _entry_box(where, entry, VIDEO_DETECTIONS_LAYOUT)
+        frame = entry.get("image_id")
+        if isinstance(frame, bool) or not isinstance(frame, int) or not 0 <= frame < frames:
+            raise DatasetError(
+                f"{where}: image_id {frame!r}; expected the 0-based index of one of the "
+                f"video's {frames} frames"
+            )
+        if score > best[frame]:
+            best[frame] = score
+            boxes[frame] = crop_boxes(np.array([bbox], dtype=np.float64), bbox_scale)[0]
+    return boxes
 
 
 def coco_results(

@@ -1,8 +1,9 @@
 """Frames of a video for ``predict --data.predict_video=clip.mp4``: decoded with OpenCV in
 order, one at a time (never the whole video in memory), each frame a predict sample.
 
-The person box of every frame is the whole frame padded to a square, as for a folder of images
-(:class:`~lightning_pose.data.dataset.ImageFolderDataset`).
+The person box of a frame is its detection where a detections file gives one
+(:func:`~lightning_pose.data.detections.read_video_detections`), else the whole frame padded to a
+square, as for a folder of images (:class:`~lightning_pose.data.dataset.ImageFolderDataset`).
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ def read_frames(info: VideoInfo, key: str = "data.predict_video") -> Iterator[np
 
 class VideoFrames(IterableDataset):
     """The frames of one video as predict samples, in order: ``image (3, S, S)``, ``box (4,)``
-    (the whole frame padded to a square), ``index ()`` the frame index and, for
+    (the frame's row of ``boxes`` where it is finite, else the whole frame padded to a square;
+    ``(cx, cy, w, h)`` pixels), ``index ()`` the frame index and, for
     ``highres_factor`` f > 1, ``image_hr (3, S f, S f)``, as in
     :class:`~lightning_pose.data.dataset.ImageFolderDataset`.
 
@@ -120,11 +122,31 @@ class VideoFrames(IterableDataset):
         RuntimeError: iterated in a loader with more than one worker.
     """
 
-    def __init__(self, info: VideoInfo, input_size: int, highres_factor: int = 1) -> None:
+    def __init__(
+        self,
+        info: VideoInfo,
+        input_size: int,
+        highres_factor: int = 1,
+        boxes: np.ndarray | None = None,
+    ) -> None:
+        """``boxes``: ``(info.frames, 4)`` per-frame person boxes, NaN rows for none.
+
+        Raises:
+            ValueError: ``boxes`` does not have one row per frame.
+        """
         self.info = info
         self.input_size = input_size
         self.highres_factor = highres_factor
-        self.box = whole_image_box(info.width, info.height)
+        whole = whole_image_box(info.width, info.height)  # (4,)
+        if boxes is None:
+            boxes = np.tile(whole, (info.frames, 1))
+        if boxes.shape != (info.frames, 4):
+            raise ValueError(
+                f"VideoFrames: {info.path}: boxes of shape {boxes.shape}, expected "
+                f"({info.frames}, 4), one per frame"
+            )
+        found = np.isfinite(boxes).all(axis=1)
+        self.boxes = np.where(found[:, None], boxes, whole).astype(whole.dtype)  # (F, 4)
 
     def __len__(self) -> int:
         return self.info.frames
@@ -137,12 +159,13 @@ class VideoFrames(IterableDataset):
                 "expected at most 1 (each would read every frame)"
             )
         for index, frame in enumerate(read_frames(self.info)):
+            box = self.boxes[index]
             sample = {
-                "image": to_tensor(crop_image(frame, self.box, self.input_size)),
-                "box": torch.from_numpy(self.box),
+                "image": to_tensor(crop_image(frame, box, self.input_size)),
+                "box": torch.from_numpy(box),
                 "index": torch.tensor(index),
             }
             if self.highres_factor > 1:
                 size = self.input_size * self.highres_factor
-                sample["image_hr"] = to_tensor(crop_image(frame, self.box, size))
+                sample["image_hr"] = to_tensor(crop_image(frame, box, size))
             yield sample

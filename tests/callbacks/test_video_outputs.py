@@ -60,7 +60,8 @@ def test_predict_on_a_real_clip_writes_npz_csv_and_overlay(
     predict_video(tmp_path, clip, out, "--trainer.callbacks.draw_overlays=true")
 
     result = np.load(out / "predictions.npz")
-    assert sorted(result.files) == ["frame_index", "keypoints_px", "scores", "time_s"]
+    assert sorted(result.files) == ["boxes_px", "frame_index", "keypoints_px", "scores", "time_s"]
+    np.testing.assert_array_equal(result["boxes_px"], [[79.5, 59.5, 160.0, 160.0]] * 6)
     np.testing.assert_array_equal(result["frame_index"], np.arange(6))
     np.testing.assert_allclose(result["time_s"], np.arange(6) / 10.0, atol=1e-9, rtol=0)
     assert result["keypoints_px"].shape == (6, 14, 2) and result["scores"].shape == (6, 14)
@@ -97,3 +98,36 @@ def test_an_unopenable_video_stops_predict_before_the_model_runs(tmp_path: Path)
     bad.write_text("not a video")
     with pytest.raises(VideoError, match=rf"data.predict_video: {bad} cannot be opened"):
         predict_video(tmp_path, bad, tmp_path / "pred")
+
+
+def test_predict_on_a_clip_crops_each_frame_s_detection(tmp_path: Path, shared_data: Path) -> None:
+    """A detections file (image_id = frame index): frames with a box are cropped from it (the
+    best-scoring one), the others from the whole frame; boxes_px says which box each used."""
+    import json
+
+    clip = write_clip(tmp_path / "clip.mp4", shared_data)  # 6 frames, 160 x 120
+    dets = tmp_path / "dets.json"
+    entries = [
+        {"image_id": 1, "bbox": [40, 20, 40, 80], "score": 0.9},
+        {"image_id": 1, "bbox": [0, 0, 10, 10], "score": 0.2},
+        {"image_id": 4, "bbox": [100, 30, 50, 60], "score": 0.7},
+    ]
+    dets.write_text(json.dumps(entries))
+    out, whole = tmp_path / "pred", tmp_path / "whole"
+    predict_video(tmp_path, clip, out, f"--data.predict_boxes={dets}")
+    predict_video(tmp_path, clip, whole)
+    boxed, plain = np.load(out / "predictions.npz"), np.load(whole / "predictions.npz")
+    expected = np.array([[79.5, 59.5, 160.0, 160.0]] * 6)
+    expected[1] = [59.5, 59.5, 100.0, 100.0]  # centre (60, 60) - 0.5, side 1.25 x 80
+    expected[4] = [124.5, 59.5, 75.0, 75.0]
+    np.testing.assert_allclose(boxed["boxes_px"], expected, rtol=0, atol=1e-4)
+    same = [0, 2, 3, 5]  # no detection: the whole frame, as without a file
+    np.testing.assert_allclose(
+        boxed["keypoints_px"][same], plain["keypoints_px"][same], rtol=0, atol=1e-3
+    )
+    moved = np.abs(boxed["keypoints_px"][[1, 4]] - plain["keypoints_px"][[1, 4]]).max()
+    assert moved > 1.0  # another crop, another estimate
+    # the estimate of a cropped frame lies in that crop's box, in frame pixels
+    for frame in (1, 4):
+        cx, cy, side, _ = expected[frame]
+        assert (np.abs(boxed["keypoints_px"][frame] - [cx, cy]) <= side / 2 + 1e-3).all()

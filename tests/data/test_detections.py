@@ -9,7 +9,11 @@ import numpy as np
 import pytest
 
 from lightning_pose.data import DatasetError
-from lightning_pose.data.detections import coco_results, read_detections
+from lightning_pose.data.detections import (
+    coco_results,
+    read_detections,
+    read_video_detections,
+)
 
 IMAGES = [Path("imgs/000000000042.jpg"), Path("imgs/frame.png")]
 
@@ -72,3 +76,37 @@ def test_coco_results_are_in_the_corner_frame() -> None:
             "score": 0.25,
         }
     ]
+
+
+def test_video_detections_keep_each_frame_s_best_box(tmp_path: Path) -> None:
+    """image_id = frame index; the higher score wins; a frame without a box is NaN."""
+    path = write(
+        tmp_path,
+        [
+            {"image_id": 2, "bbox": [1, 1, 2, 2], "score": 0.3},
+            {"image_id": 0, "bbox": [2, 4, 8, 6], "score": 0.5},
+            {"image_id": 2, "bbox": [0, 0, 4, 10], "score": 0.9},
+            {"image_id": 2, "bbox": [5, 5, 1, 1], "score": 0.1},
+        ],
+    )
+    boxes = read_video_detections(path, frames=3)
+    assert boxes.shape == (3, 4) and boxes.dtype == np.float32
+    np.testing.assert_allclose(boxes[0], [5.5, 6.5, 10.0, 10.0], rtol=0, atol=1e-6)
+    assert np.isnan(boxes[1]).all()
+    np.testing.assert_allclose(boxes[2], [1.5, 4.5, 12.5, 12.5], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("frame", [3, -1, "0", 1.0, None])
+def test_video_detections_name_a_frame_outside_the_video(tmp_path: Path, frame) -> None:
+    entry = {"bbox": [0, 0, 4, 4]} | ({} if frame is None else {"image_id": frame})
+    path = write(tmp_path, [{"image_id": 0, "bbox": [0, 0, 4, 4]}, entry])
+    with pytest.raises(
+        DatasetError, match=rf"{path}: detection 1 \(0-based\): image_id .*3 frames"
+    ):
+        read_video_detections(path, frames=3)
+
+
+def test_video_detections_check_boxes_as_image_detections_do(tmp_path: Path) -> None:
+    path = write(tmp_path, [{"image_id": 0, "bbox": [0, 0, float("nan"), 4]}])
+    with pytest.raises(DatasetError, match=r"detection 0 \(0-based\): bbox .*finite"):
+        read_video_detections(path, frames=3)
