@@ -22,6 +22,25 @@ from typing import BinaryIO
 import pytorch_lightning as pl
 
 
+def _process_umask() -> int:
+    """The process's umask (read without changing it where ``/proc`` tells it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (not thread-safe, but brief)
+    os.umask(mask)
+    return mask
+
+
+def new_file_mode() -> int:
+    """The permission bits ``open()`` gives a new file: ``0o666`` less the umask (``mkstemp``
+    would leave ``0o600``, hiding results from the group a cluster project shares)."""
+    return 0o666 & ~_process_umask()
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """A binary file object to write ``path`` through, atomically (see the module docstring).
@@ -29,12 +48,14 @@ def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
     On a clean exit the data are flushed and fsynced and the temporary file (``.<name>.*.tmp``
     beside ``path``) replaces ``path``; on any exception (``OSError`` for a full disk,
     ``KeyboardInterrupt``) the temporary file is removed, ``path`` is left as it was, and the
-    exception propagates. Creates ``path``'s folder.
+    exception propagates. Creates ``path``'s folder. The file gets the mode a plain
+    ``open()`` would give it (``0o666`` less the umask).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, new_file_mode())  # as a plain open() would create it
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()

@@ -4,6 +4,8 @@ never truncated, and no temporary file is left behind."""
 from __future__ import annotations
 
 import errno
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -50,3 +52,17 @@ def test_the_temporary_file_is_in_the_targets_folder(
         f.write(b"data")
     assert seen == [target.parent]
     assert list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_a_written_file_has_the_mode_open_would_give_it(tmp_path: Path, umask: int) -> None:
+    """0o666 less the umask (mkstemp alone would leave 0o600: results hidden from the group)."""
+    old = os.umask(umask)
+    try:
+        write_bytes_atomic(tmp_path / "table.csv", b"x")
+        with open(tmp_path / "plain.csv", "wb") as f:
+            f.write(b"x")
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE((tmp_path / "table.csv").stat().st_mode)
+    assert mode == 0o666 & ~umask == stat.S_IMODE((tmp_path / "plain.csv").stat().st_mode)

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from lightning_pose.data.video import VideoInfo, read_frames
-from lightning_pose.files import write_bytes_atomic
+from lightning_pose.files import new_file_mode, write_bytes_atomic
 from lightning_pose.plots import draw_skeleton
 from lightning_pose.skeleton import Skeleton
 
@@ -106,6 +106,7 @@ def write_overlay_video(
         OSError: OpenCV cannot open a writer for ``path``.
     """
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".mp4")
+    os.fchmod(fd, new_file_mode())  # as a plain open() would create it
     os.close(fd)
     writer = cv2.VideoWriter(
         tmp, cv2.VideoWriter_fourcc(*"mp4v"), info.fps, (info.width, info.height)
