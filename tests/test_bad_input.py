@@ -120,10 +120,16 @@ def test_a_batch_size_below_one_is_a_parse_error_naming_the_key(
 def test_a_model_config_without_a_dataset_config_is_refused(
     subcommand: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    """Before: it trained with Lightning's defaults into lightning_logs/."""
+    """Before: it trained with Lightning's defaults into lightning_logs/. Without a dataset
+    the parser names the missing key; with a reader given on the command line but no dataset
+    config (no loggers, checkpoints or tables), the run is refused naming the configs given."""
     monkeypatch.chdir(tmp_path)
+    model = str(REPO / "conf" / "model" / "deeppose.yaml")
     with pytest.raises(SystemExit):
-        main([subcommand, "-c", str(REPO / "conf" / "model" / "deeppose.yaml")])
+        main([subcommand, "-c", model])
+    assert f"required: {subcommand}.data.dataset" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([subcommand, "-c", model, "--data.dataset=lightning_pose.data.LSPet"])
     err = capsys.readouterr().err
     assert "no dataset config" in err and "deeppose.yaml" in err
     assert not (tmp_path / "lightning_logs").exists()

@@ -49,7 +49,9 @@ def test_predict_with_onnx_writes_what_the_checkpoint_writes(
     main(predict_args(tmp_path, shared_data, tmp_path / "onnx", f"--onnx={onnx}"))
     eager = np.load(tmp_path / "eager" / "predictions.npz")
     from_onnx = np.load(tmp_path / "onnx" / "predictions.npz")
-    assert sorted(from_onnx.files) == sorted(eager.files) == ["keypoints_px", "names", "scores"]
+    keys = ["boxes_px", "keypoints_px", "names", "scores"]
+    assert sorted(from_onnx.files) == sorted(eager.files) == keys
+    np.testing.assert_array_equal(from_onnx["boxes_px"], eager["boxes_px"])
     assert list(from_onnx["names"]) == list(eager["names"]) == REAL_IMAGES[:3]
     # original-image pixels; see tests/test_export.py for the tolerance
     np.testing.assert_allclose(from_onnx["keypoints_px"], eager["keypoints_px"], atol=0.01, rtol=0)
@@ -60,7 +62,10 @@ def test_predict_with_onnx_writes_what_the_checkpoint_writes(
     ("override", "message"),
     [
         ("--data.input_size=96", r"its input is 64 px, the config asks for data.input_size=96"),
-        ("--data.dataset=flic", r"it estimates the 14 joints .* the config's data the 11 of"),
+        (
+            "--data.dataset=lightning_pose.data.FLIC",
+            r"it estimates the 14 joints .* the config's data the 11 of",
+        ),
     ],
 )
 def test_predict_refuses_an_onnx_file_that_does_not_fit(
