@@ -172,7 +172,8 @@ def joint_groups(joint_names: Sequence[str]) -> dict[str, list[int]]:
     return out
 
 
-def _stick(name: str, a: int, b: int) -> Limb:
+def stick(name: str, a: int, b: int) -> Limb:
+    """A limb from joint ``a`` to joint ``b`` (each end a single joint)."""
     return Limb(name, (a,), (b,))
 
 
@@ -201,16 +202,16 @@ LSP = Skeleton(
     # lower legs, upper arms, forearms, head). LSP has no pelvis or neck-base joint pair for
     # the torso stick: it runs from the hip midpoint to the shoulder midpoint.
     limbs=(
-        _stick("right_lower_leg", 0, 1),
-        _stick("right_upper_leg", 1, 2),
-        _stick("left_lower_leg", 5, 4),
-        _stick("left_upper_leg", 4, 3),
-        _stick("right_lower_arm", 6, 7),
-        _stick("right_upper_arm", 7, 8),
-        _stick("left_lower_arm", 11, 10),
-        _stick("left_upper_arm", 10, 9),
+        stick("right_lower_leg", 0, 1),
+        stick("right_upper_leg", 1, 2),
+        stick("left_lower_leg", 5, 4),
+        stick("left_upper_leg", 4, 3),
+        stick("right_lower_arm", 6, 7),
+        stick("right_upper_arm", 7, 8),
+        stick("left_lower_arm", 11, 10),
+        stick("left_upper_arm", 10, 9),
         Limb("torso", (2, 3), (8, 9)),
-        _stick("head", 12, 13),
+        stick("head", 12, 13),
     ),
 )
 
@@ -236,10 +237,10 @@ FLIC = Skeleton(
     torso=(0, 7),  # left shoulder, right hip
     head=None,
     limbs=(
-        _stick("left_upper_arm", 1, 0),
-        _stick("left_lower_arm", 2, 1),
-        _stick("right_upper_arm", 4, 3),
-        _stick("right_lower_arm", 5, 4),
+        stick("left_upper_arm", 1, 0),
+        stick("left_lower_arm", 2, 1),
+        stick("right_upper_arm", 4, 3),
+        stick("right_lower_arm", 5, 4),
         Limb("torso", (6, 7), (0, 3)),
     ),
 )

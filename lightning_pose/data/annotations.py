@@ -18,6 +18,7 @@ dataset is one reader class.
 from __future__ import annotations
 
 import inspect
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,3 +149,16 @@ def require(path: Path, what: str, layout: str) -> Path:
             "Set `data.root` in the config or the LIGHTNING_POSE_DATA_ROOT environment variable."
         )
     return path
+
+
+def read_json(path: Path, layout: str) -> object:
+    """The parsed content of the JSON file ``path``.
+
+    Raises:
+        DatasetError: it is not JSON (or not UTF-8); the message names the file, the parser's
+            complaint and the expected layout.
+    """
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DatasetError(f"{path}: not a JSON file ({err}); expected {layout}") from err

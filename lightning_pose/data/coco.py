@@ -25,13 +25,18 @@ Conventions, converted once here:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 from pytorch_lightning.utilities import rank_zero_info
 
-from lightning_pose.data.annotations import DatasetError, PoseAnnotations, PoseReader, require
+from lightning_pose.data.annotations import (
+    DatasetError,
+    PoseAnnotations,
+    PoseReader,
+    read_json,
+    require,
+)
 from lightning_pose.skeleton import Limb, Skeleton
 
 COCO_LAYOUT = (
@@ -77,10 +82,7 @@ def load_coco_json(path: Path) -> dict:
         DatasetError: missing, not JSON, or without ``images``/``annotations``/``categories``.
     """
     require(path, "COCO keypoint file", COCO_LAYOUT)
-    try:
-        content = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DatasetError(f"{path}: not a JSON file ({err}); expected {COCO_LAYOUT}") from err
+    content = read_json(path, COCO_LAYOUT)
     if not isinstance(content, dict):
         raise DatasetError(f"{path}: expected a JSON object ({COCO_LAYOUT})")
     for key in ("images", "annotations", "categories"):

@@ -15,14 +15,13 @@ corner frame (``x + 0.5``), the layout pycocotools' ``COCO.loadRes`` and other C
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from lightning_pose.data.annotations import DatasetError
+from lightning_pose.data.annotations import DatasetError, read_json
 
 DETECTIONS_LAYOUT = '[{"image_id" or "file_name", "bbox": [x, y, w, h], "score"}, ...]'
 
@@ -56,10 +55,7 @@ def _load_entries(path: Path, layout: str) -> list:
     """
     if not path.is_file():
         raise DatasetError(f"data.predict_boxes: {path} not found; expected {layout}")
-    try:
-        entries = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DatasetError(f"{path}: not a JSON file ({err}); expected {layout}") from err
+    entries = read_json(path, layout)
     if not isinstance(entries, list) or not entries:
         raise DatasetError(f"{path}: expected a non-empty list {layout}")
     return entries

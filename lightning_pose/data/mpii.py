@@ -20,24 +20,25 @@ Conventions, as HRNet's and MMPose 0.x's readers:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 from pytorch_lightning.utilities import rank_zero_info
 
-from lightning_pose.data.annotations import DatasetError, PoseAnnotations, PoseReader, require
-from lightning_pose.skeleton import Limb, Skeleton
+from lightning_pose.data.annotations import (
+    DatasetError,
+    PoseAnnotations,
+    PoseReader,
+    read_json,
+    require,
+)
+from lightning_pose.skeleton import Skeleton, stick
 
 MPII_LAYOUT = (
     "a JSON list of people with image, center [x, y], scale, joints (16 x [x, y]) and "
     "joints_vis (16), as HRNet's and MMPose's mpii_train.json / mpii_val.json"
 )
 HEAD_BOX_SCALE = 0.6  # the official PCKh's SC_BIAS: head size = 0.6 x head-box diagonal
-
-
-def _stick(name: str, a: int, b: int) -> Limb:
-    return Limb(name, (a,), (b,))
 
 
 MPII = Skeleton(
@@ -64,16 +65,16 @@ MPII = Skeleton(
     torso=(13, 2),  # left shoulder, right hip (DeepPose §5)
     head=(8, 9),  # upper neck, head top
     limbs=(
-        _stick("right_lower_leg", 0, 1),
-        _stick("right_upper_leg", 1, 2),
-        _stick("left_lower_leg", 5, 4),
-        _stick("left_upper_leg", 4, 3),
-        _stick("right_lower_arm", 10, 11),
-        _stick("right_upper_arm", 11, 12),
-        _stick("left_lower_arm", 15, 14),
-        _stick("left_upper_arm", 14, 13),
-        _stick("torso", 6, 7),  # pelvis to thorax
-        _stick("head", 8, 9),
+        stick("right_lower_leg", 0, 1),
+        stick("right_upper_leg", 1, 2),
+        stick("left_lower_leg", 5, 4),
+        stick("left_upper_leg", 4, 3),
+        stick("right_lower_arm", 10, 11),
+        stick("right_upper_arm", 11, 12),
+        stick("left_lower_arm", 15, 14),
+        stick("left_upper_arm", 14, 13),
+        stick("torso", 6, 7),  # pelvis to thorax
+        stick("head", 8, 9),
     ),
 )
 
@@ -162,10 +163,7 @@ class MPIIKeypoints(PoseReader):
 
 def _read_json(path: Path, image_dir: Path, bbox_scale: float) -> dict:
     require(path, "MPII annotations", MPII_LAYOUT)
-    try:
-        people = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DatasetError(f"{path}: not a JSON file ({err}); expected {MPII_LAYOUT}") from err
+    people = read_json(path, MPII_LAYOUT)
     if not isinstance(people, list):
         raise DatasetError(f"{path}: expected {MPII_LAYOUT}")
     k = MPII.num_joints
