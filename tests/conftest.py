@@ -96,3 +96,23 @@ def tiny_root(tmp_path: Path, shared_data: Path) -> Path:
             for i in indices[:TINY_SAMPLES]:
                 write_image(annotations.image_paths[i], *size, seed=int(i))
     return root
+
+
+@pytest.fixture(scope="session")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Generated LSPet-layout data (30 images) and one uninterrupted in-process fit on it
+    (``tests.test_resume.fit_args``), run once per session: (data root, its run folder). The
+    interrupted-and-resumed fits of the resume and fault tests end as this one does."""
+    from lightning_pose.cli import main
+    from tests.test_resume import fit_args
+
+    base = tmp_path_factory.mktemp("uninterrupted")
+    root = base / "data"
+    write_lspet(root / "lspet", 30)
+    old = os.getcwd()
+    os.chdir(base)
+    try:
+        main(fit_args(root))
+    finally:
+        os.chdir(old)
+    return root, base / "runs" / "lspet" / "version_0"

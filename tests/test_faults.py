@@ -17,7 +17,7 @@ import torch
 
 from lightning_pose.cli import main
 from tests.conftest import write_lspet
-from tests.test_resume import STEPS, fit_args, train_losses, uninterrupted_run, val_metrics
+from tests.test_resume import STEPS, fit_args, train_losses, val_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,11 +44,20 @@ def probe(class_path: str, **init_args) -> str:
     return "--trainer.callbacks+=" + json.dumps({"class_path": class_path, "init_args": init_args})
 
 
-@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+@pytest.mark.parametrize(
+    ("signum", "status", "resume"), [(signal.SIGTERM, 143, True), (signal.SIGINT, 130, False)]
+)
 def test_a_signal_saves_the_step_reached_exits_non_zero_and_resumes_exactly(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signum: int, status: int
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    uninterrupted: tuple[Path, Path],
+    signum: int,
+    status: int,
+    resume: bool,
 ) -> None:
-    root, reference = uninterrupted_run(tmp_path, monkeypatch, "stopped")
+    """Both signals take one path to last.ckpt (LatestCheckpoint); SIGTERM's is resumed."""
+    root, reference = uninterrupted
+    (tmp_path / "stopped").mkdir()
 
     # the signal arrives during step 4 (0-based), after the validation at step 3 saved last.ckpt
     stopped = run_fit(
@@ -60,7 +69,8 @@ def test_a_signal_saves_the_step_reached_exits_non_zero_and_resumes_exactly(
     run = tmp_path / "stopped" / "runs" / "lspet" / "version_0"
     last = run / "checkpoints" / "last.ckpt"
     assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 5
-
+    if not resume:
+        return
     monkeypatch.chdir(tmp_path / "stopped")
     cli = main([*fit_args(root), "--ckpt_path", "last"])
     assert Path(cli.trainer.ckpt_path).resolve() == last

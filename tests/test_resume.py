@@ -17,7 +17,6 @@ import pytest
 import torch
 
 from lightning_pose.cli import main
-from tests.conftest import write_lspet
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = 12  # 2 epochs of 6 batches (27 training images, batch 4); validation every 3 steps
@@ -83,25 +82,11 @@ def kill_after_first_checkpoint(args: list[str], cwd: Path) -> int:
     return torch.load(last, map_location="cpu", weights_only=True)["global_step"]
 
 
-def uninterrupted_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interrupted: str
-) -> tuple[Path, Path]:
-    """Generated data and an uninterrupted in-process fit (in ``tmp_path/uninterrupted``), and
-    an empty folder ``tmp_path/<interrupted>`` for the run to compare: (data root, reference
-    run folder)."""
-    root = tmp_path / "data"
-    write_lspet(root / "lspet", 30)
-    for name in ("uninterrupted", interrupted):
-        (tmp_path / name).mkdir()
-    monkeypatch.chdir(tmp_path / "uninterrupted")
-    main(fit_args(root))
-    return root, tmp_path / "uninterrupted" / "runs" / "lspet" / "version_0"
-
-
 def test_killed_mid_epoch_then_resumed_ends_as_an_uninterrupted_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uninterrupted: tuple[Path, Path]
 ) -> None:
-    root, reference = uninterrupted_run(tmp_path, monkeypatch, "killed")
+    root, reference = uninterrupted
+    (tmp_path / "killed").mkdir()
 
     killed_at = kill_after_first_checkpoint(fit_args(root), tmp_path / "killed")
     assert 0 < killed_at < STEPS // 2  # mid-epoch: the first epoch has 6 steps
