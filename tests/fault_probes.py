@@ -12,13 +12,14 @@ from pytorch_lightning.callbacks import Callback
 
 class SignalAtStep(Callback):
     """Send ``signum`` to this process at the start of training step ``step`` (mid-batch, as a
-    scheduler's SIGTERM or a Ctrl-C arrives)."""
+    scheduler's SIGTERM or a Ctrl-C arrives); under several processes, on rank ``rank`` only
+    (None: every rank, as SLURM signals every task)."""
 
-    def __init__(self, step: int, signum: int = int(signal.SIGTERM)) -> None:
-        self.step, self.signum = step, signum
+    def __init__(self, step: int, signum: int = int(signal.SIGTERM), rank: int | None = None):
+        self.step, self.signum, self.rank = step, signum, rank
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module, batch, batch_idx) -> None:
-        if trainer.global_step == self.step:
+        if trainer.global_step == self.step and self.rank in (None, trainer.global_rank):
             os.kill(os.getpid(), self.signum)
 
 

@@ -140,3 +140,46 @@ def test_rank_zero_alone_writes_run_folder_checkpoints_and_wandb_run(lspet50: Pa
     assert last["global_step"] == 3
     record = json.loads((run / "val_metrics.json").read_text())
     assert record["val/count/images"] == VAL_IMAGES and record["step"] == 2  # last validation
+
+
+@requires_gloo
+@pytest.mark.parametrize("rank", [None, 1], ids=["every rank", "rank 1 alone"])
+def test_sigterm_under_two_processes_saves_the_step_reached_and_exits_143(
+    lspet50: Path, tmp_path: Path, rank: int | None
+) -> None:
+    """SLURM signals every task; a `kill` reaches one (here rank 1, which Lightning's own
+    broadcast from rank 0 never heard). Either way: no hang, every process stops after the
+    same step, last.ckpt holds it, exit 143. Before: a collective inside Lightning's signal
+    handler crashed the fit (gloo::EnforceNotMet, exit 1)."""
+    from tests.test_faults import probe
+
+    args = [
+        "fit",
+        "-c", str(REPO / "conf" / "lspet.yaml"),
+        f"--data.root={lspet50}", "--data.input_size=32", "--data.batch_size=2",
+        "--data.num_workers=0", "--model.trunk=lightning_pose.models.ResNetTrunk",
+        "--trainer.accelerator=cpu", "--trainer.devices=2", "--trainer.strategy=ddp",
+        "--trainer.max_steps=40", "--trainer.val_check_interval=3",
+        probe("tests.fault_probes.SignalAtStep", step=4, rank=rank),
+    ]  # fmt: skip
+    env = os.environ | {"WANDB_MODE": "disabled", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lightning_pose", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, _ = process.communicate(timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, _ = process.communicate()
+        pytest.fail(f"a SIGTERM under DDP hung:\n{out[-3000:]}")
+    assert process.returncode == 143, out[-5000:]
+    last = tmp_path / "runs" / "lspet" / "version_0" / "checkpoints" / "last.ckpt"
+    state = torch.load(last, map_location="cpu", weights_only=True)
+    assert state["global_step"] == 5, out[-3000:]  # the signal came during step 4 (0-based)
+    assert "stopped by SIGTERM at step 5" in out

@@ -9,12 +9,19 @@ rewrites ``last.ckpt`` after every validation, at every training epoch's end, at
 training (``max_steps``/``max_time``/``max_epochs``), optionally every N optimiser steps, and
 when the fit is asked to stop by a signal:
 
-* **SIGTERM** (a scheduler's stop, ``scancel``, ``kill``): Lightning records it; at the end of
-  the current training step ``last.ckpt`` is saved at that step, and Lightning stops the fit
-  with its ``SIGTERMException`` whose exit status is set to 143 (Lightning's is 0, so a
-  scheduler took the job for completed).
+* **SIGTERM** (a scheduler's stop, ``scancel``, ``kill``): recorded by this callback's handler;
+  at the end of the current training step ``last.ckpt`` is saved at that step, and Lightning
+  stops the fit with its ``SIGTERMException`` whose exit status is set to 143 (Lightning's is
+  0, so a scheduler took the job for completed).
 * **Ctrl-C** (SIGINT): the same, exit status 130; a second Ctrl-C stops at once (Lightning's
   ``KeyboardInterrupt`` handling, no save).
+* **Under several processes** (DDP) the processes agree to stop at the end of one training
+  step: each step ends with an all-reduce of the signals received (one integer), so a signal
+  that reached one process (``kill``) or every process at different moments (SLURM) stops
+  all of them after the same step, all save together, and all exit 143. Lightning's own
+  SIGTERM handler (replaced here while training) broadcasts from *inside the signal handler*,
+  which under gloo mismatches the collective the process was in and crashed the fit
+  (``gloo::EnforceNotMet``, exit 1, nothing saved; ``tests/test_ddp.py``).
 
 A state with a NaN or infinite weight is never written (:func:`finite_state`): the previous
 ``last.ckpt`` stays. Every checkpoint is written atomically
@@ -29,6 +36,8 @@ from pathlib import Path
 from types import FrameType
 
 import pytorch_lightning as pl
+import torch
+import torch.distributed as dist
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_warn
@@ -86,22 +95,55 @@ class LatestCheckpoint(ModelCheckpoint):
         self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     # --- stop signals -------------------------------------------------------------------
-    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
-        if self._stop_signal is not None:  # the second Ctrl-C: stop now
-            raise KeyboardInterrupt
-        self._stop_signal = signum
-        # Lightning's own SIGTERM flag: its loops stop at the end of the current step, after
-        # logging it, with its SIGTERMException (and, under DDP, tell the other processes)
-        self._trainer._signal_connector.received_sigterm = True
-        rank_zero_info(
-            "\nCtrl-C: saving last.ckpt after this training step, then stopping "
-            "(Ctrl-C again to stop at once, without saving)"
-        )
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM and SIGINT: record the signal, nothing else (no collective, no I/O inside a
+        signal handler); :meth:`_agree_to_stop` acts on it at the end of the step."""
+        if signum == signal.SIGINT and self._stop_signal is not None:
+            raise KeyboardInterrupt  # the second Ctrl-C: stop now
+        if self._stop_signal is None:
+            self._stop_signal = signum
+
+    def _install_handlers(self, trainer: pl.Trainer) -> None:
+        """Our SIGINT and SIGTERM handlers, in place of Lightning's SIGTERM one (registered
+        after ``on_fit_start``; its teardown restores the handler from before the fit)."""
+        self._trainer = trainer
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGINT) != self._on_signal:
+            self._previous_sigint = signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+
+    def _agree_to_stop(self, trainer: pl.Trainer) -> bool:
+        """At the end of a training step, on every process: did any process receive a stop
+        signal? If so every process takes it (the first one's number) and sets Lightning's
+        ``received_sigterm``, so that its loops stop after this step on every process."""
+        signum = self._stop_signal or 0
+        if trainer.world_size > 1 and dist.is_available() and dist.is_initialized():
+            flag = torch.tensor([signum], device=trainer.strategy.root_device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            signum = int(flag.item())
+        if not signum:
+            return False
+        if self._stop_signal is None:
+            self._stop_signal = signum
+        if not trainer.received_sigterm:
+            rank_zero_info(
+                f"\n{signal.Signals(signum).name}: saving last.ckpt at step "
+                f"{trainer.global_step}, then stopping"
+                + (" (Ctrl-C again to stop at once)" if signum == signal.SIGINT else "")
+            )
+        trainer._signal_connector.received_sigterm = True
+        return True
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._stop_signal, self._trainer = None, trainer
-        if threading.current_thread() is threading.main_thread():
-            self._previous_sigint = signal.signal(signal.SIGINT, self._on_sigint)
+        self._stop_signal = None
+        self._install_handlers(trainer)
+
+    def on_sanity_check_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._install_handlers(trainer)  # Lightning registered its SIGTERM handler by now
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._install_handlers(trainer)
 
     def _restore_sigint(self) -> None:
         if self._previous_sigint is not None and (
@@ -116,7 +158,7 @@ class LatestCheckpoint(ModelCheckpoint):
     # --- when to save -------------------------------------------------------------------
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
-        if trainer.received_sigterm:  # the step is complete: the state a resume continues from
+        if self._agree_to_stop(trainer):  # the step is complete: what a resume continues from
             self._save_latest(trainer)
 
     def on_exception(
