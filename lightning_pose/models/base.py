@@ -25,6 +25,7 @@ from torchmetrics import MeanMetric
 from lightning_pose.codecs.box import decode
 from lightning_pose.losses import coordinate_l2_loss
 from lightning_pose.metrics.protocol import EvaluationProtocol, StageMetrics
+from lightning_pose.precision import compute_record
 from lightning_pose.skeleton import Skeleton
 
 Batch = dict[str, Tensor]
@@ -103,11 +104,17 @@ class PoseEstimator(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Record what the weights mean, in plain types: ``checkpoint["pose"]`` holds the
-        skeleton (joint names, flip pairs, torso, head, limbs) and the evaluation protocol."""
+        skeleton (joint names, flip pairs, torso, head, limbs), the evaluation protocol and
+        what trained the weights (``"compute"``, when a Trainer saves it: the Trainer's
+        precision, accelerator, CPU and its native-bf16 feature;
+        :func:`lightning_pose.precision.compute_record`)."""
         checkpoint["pose"] = {
             "skeleton": self.skeleton.to_dict(),
             "evaluation": self.evaluation.to_dict(),
         }
+        if self._trainer is not None:  # None: saved by hand, outside a Trainer
+            trainer = self._trainer
+            checkpoint["pose"]["compute"] = compute_record(trainer.precision, trainer.accelerator)
         # torch's generator (dropout, the cascade's sampled displacements): a resumed fit
         # restores it before its first step, so it continues as the run it resumes.
         checkpoint["rng"] = {"torch": torch.get_rng_state()}
