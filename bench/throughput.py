@@ -138,12 +138,24 @@ def build(variant: str, data_root: str, overrides: list[str]):
     return cli.model, cli.datamodule
 
 
-def measure(model, loader_or_dm, warmup: int, seconds: float, channels_last: bool) -> float:
+def measure(
+    model,
+    loader_or_dm,
+    warmup: int,
+    seconds: float,
+    channels_last: bool,
+    precision: str = "32-true",
+    callbacks: tuple[pl.Callback, ...] = (),
+) -> float:
+    """Images per second of ``seconds`` of optimiser steps after ``warmup`` untimed ones, in a
+    fresh CPU Trainer at ``precision`` (Lightning's, e.g. ``"bf16-mixed"``) with ``callbacks``
+    added."""
     timer = StepTimer(warmup, seconds)
-    callbacks: list[pl.Callback] = [timer] + ([ChannelsLast()] if channels_last else [])
+    callbacks = [timer, *callbacks] + ([ChannelsLast()] if channels_last else [])
     trainer = pl.Trainer(
         accelerator="cpu",
         devices=1,
+        precision=precision,
         max_epochs=-1,
         max_steps=10**9,
         logger=False,
@@ -161,17 +173,21 @@ def measure(model, loader_or_dm, warmup: int, seconds: float, channels_last: boo
     return timer.images_per_s
 
 
+def synthetic_loader(dm: pl.LightningDataModule, warmup: int) -> DataLoader:
+    """One real training batch of ``dm`` (set up for fit) as random tensors of its shapes
+    (:func:`synthetic_batch`), repeated: the model-only measurement's loader."""
+    real = next(iter(dm.train_dataloader()))
+    batches = max(warmup + 10, 10_000)
+    return DataLoader(RepeatedBatch(synthetic_batch(real), batches), batch_size=None, num_workers=0)
+
+
 def run_variant(variant: str, opts: argparse.Namespace, overrides: list[str]) -> dict:
     model, dm = build(variant, opts.data_root, overrides)
     start = time.perf_counter()
     dm.trainer = None
     dm.setup("fit")  # annotations, splits and (data.cache_images) the crop cache
     setup_s = time.perf_counter() - start
-    real = next(iter(dm.train_dataloader()))
-    batches = max(opts.warmup + 10, 10_000)
-    synthetic = DataLoader(
-        RepeatedBatch(synthetic_batch(real), batches), batch_size=None, num_workers=0
-    )
+    synthetic = synthetic_loader(dm, opts.warmup)
     pipeline, steps_only = [], []
     for _ in range(opts.repeats):
         pipeline.append(measure(model, dm, opts.warmup, opts.seconds, opts.channels_last))
