@@ -35,9 +35,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -48,7 +46,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from throughput import VARIANTS, build, machine, measure, synthetic_loader  # noqa: E402
+from throughput import (  # noqa: E402
+    VARIANTS,
+    build,
+    measure,
+    provenance,
+    split_overrides,
+    synthetic_loader,
+)
 
 from lightning_pose.files import write_bytes_atomic  # noqa: E402
 from lightning_pose.precision import native_bf16_flag  # noqa: E402
@@ -207,10 +212,7 @@ def table(rows: list[dict]) -> str:
 
 
 def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
-    overrides: list[str] = []
-    if "--" in argv:
-        cut = argv.index("--")
-        argv, overrides = argv[:cut], argv[cut + 1 :]
+    argv, overrides = split_overrides(argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", nargs="+", default=["heatmap_budget", *VARIANTS])
     parser.add_argument("--precisions", nargs="+", default=["32-true", "bf16-mixed"])
@@ -240,17 +242,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for variant in opts.variants:
         rows += run_variant(variant, opts, overrides)
         print("\n".join(table(rows).splitlines()[-len(opts.precisions) :]), flush=True)
-    commit = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
-    flag = native_bf16_flag()
     report = (
         "# FLOPs of a training step against the CPU's peak\n\n"
-        f"Command: `python bench/flops.py {' '.join(argv)}`  \n"
-        f"Commit {commit}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-        f"{machine()}, {opts.threads} torch threads"
-        f"{', channels-last' if opts.channels_last else ''}; native bf16: "
-        f"{flag or 'no (emulated)'}.  \n"
+        + provenance("flops.py", argv, opts.threads, opts.channels_last)
+        + f"; native bf16: {native_bf16_flag() or 'no (emulated)'}.  \n"
         f"Peak = {opts.threads} cores x {opts.fp32_flop_per_cycle:g} (fp32) or "
         f"{opts.bf16_flop_per_cycle:g} (bf16, native only) FLOP/cycle x {opts.ghz:.3f} GHz. "
         f"img/s: model-only steps (synthetic batch) over {opts.seconds:g} s after "

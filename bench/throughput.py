@@ -235,11 +235,29 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores visible, torch {torch.__version__}"
 
 
+def provenance(script: str, argv: list[str], threads: int, channels_last: bool) -> str:
+    """A report's first lines, without the final full stop: the command
+    (``python bench/SCRIPT ARGV``), the commit, the UTC time, the machine, the threads."""
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    return (
+        f"Command: `python bench/{script} {' '.join(argv)}`  \n"
+        f"Commit {commit}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"{machine()}, {threads} torch threads{', channels-last' if channels_last else ''}"
+    )
+
+
+def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``[options] -- [CLI overrides]`` -> (options, overrides)."""
+    if "--" not in argv:
+        return argv, []
+    cut = argv.index("--")
+    return argv[:cut], argv[cut + 1 :]
+
+
 def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
-    overrides: list[str] = []
-    if "--" in argv:
-        cut = argv.index("--")
-        argv, overrides = argv[:cut], argv[cut + 1 :]
+    argv, overrides = split_overrides(argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS) + ["heatmap_budget"])
     parser.add_argument("--seconds", type=float, default=30.0, help="timed seconds per run")
@@ -264,16 +282,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for variant in opts.variants:
         rows.append(run_variant(variant, opts, overrides))
         print(table(rows[-1:]).splitlines()[-1], flush=True)
-    commit = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
     report = (
         "# Training throughput: real fit loop vs model only\n\n"
-        f"Command: `python bench/throughput.py {' '.join(argv)}`  \n"
-        f"Commit {commit}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-        f"{machine()}, {opts.threads} torch threads"
-        f"{', channels-last' if opts.channels_last else ''}"
-        f"{', denormals flushed to zero' if opts.flush_denormal else ''}.  \n"
+        + provenance("throughput.py", argv, opts.threads, opts.channels_last)
+        + f"{', denormals flushed to zero' if opts.flush_denormal else ''}.  \n"
         f"Each cell: images/s over {opts.seconds:g} s of optimiser steps after {opts.warmup} "
         f"untimed steps, {opts.repeats} alternating runs (pipeline, model, pipeline, model, "
         "...); ratio = mean pipeline / mean model. Setup: building the splits (and the crop "

@@ -58,16 +58,23 @@ def test_choose_precision_on_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
     assert choose_precision("cpu", AVX2_ONLY).precision == "32-true"  # the CPU, not the GPU
 
 
+def recipe(root: Path) -> list[str]:
+    """The budget recipe on LSPet, made tiny: a ResNet-18 trunk at 64 px, 4 images a split."""
+    return [
+        "-c", str(REPO / "conf" / "lspet.yaml"),
+        "-c", str(REPO / "conf" / "model" / "heatmap_budget.yaml"),
+        *tiny_args(root),
+        "--data.cache_images=false",
+    ]  # fmt: skip
+
+
 def fit_tiny(root: Path, run_dir: Path, *extra: str):
     """One training step of the budget recipe (a ResNet-18 trunk at 64 px); writes the run's
     config.yaml and last.ckpt."""
     return main(
         [
             "fit",
-            "-c", str(REPO / "conf" / "lspet.yaml"),
-            "-c", str(REPO / "conf" / "model" / "heatmap_budget.yaml"),
-            *tiny_args(root),
-            "--data.cache_images=false",
+            *recipe(root),
             "--trainer.max_steps=1",
             "--trainer.limit_val_batches=1",
             "--trainer.num_sanity_val_steps=0",
@@ -114,10 +121,7 @@ def test_budget_recipe_picks_and_records_the_precision(
     validated = main(
         [
             "validate",
-            "-c", str(REPO / "conf" / "lspet.yaml"),
-            "-c", str(REPO / "conf" / "model" / "heatmap_budget.yaml"),
-            *tiny_args(tiny_root),
-            "--data.cache_images=false",
+            *recipe(tiny_root),
             "--trainer.precision=32-true",
             "--trainer.limit_val_batches=1",
             "--trainer.logger=false",
@@ -136,9 +140,7 @@ def test_explicit_precision_wins_over_auto(
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: MappingProxyType(ZEN4))
     cli = main(
         [
-            "-c", str(REPO / "conf" / "lspet.yaml"),
-            "-c", str(REPO / "conf" / "model" / "heatmap_budget.yaml"),
-            *tiny_args(tiny_root),
+            *recipe(tiny_root),
             "--trainer.precision=32-true",
             "--trainer.logger=false",
         ],
