@@ -1,8 +1,8 @@
 """FLOPs of one training step per model variant, and how near the CPU's peak each step runs.
 
     python bench/flops.py [--variants heatmap_budget deeppose ...] [--precisions 32-true
-        bf16-mixed] [--seconds 20] [--warmup 3] [--threads 2] [--channels-last] [--ghz 2.6]
-        [--fp32-flop-per-cycle 32] [--bf16-flop-per-cycle 64] [--output docs/flops.md]
+        bf16-mixed] [--seconds 20] [--warmup 3] [--repeats 1] [--threads 2] [--channels-last]
+        [--ghz 2.6] [--fp32-flop-per-cycle 32] [--bf16-flop-per-cycle 64] [--output docs/flops.md]
         [-- CLI overrides]
 
 For each variant (``conf/lspet.yaml`` + ``conf/model/VARIANT.yaml``) and each precision, the
@@ -48,6 +48,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from throughput import (  # noqa: E402
     VARIANTS,
+    StepTimer,
     build,
     measure,
     provenance,
@@ -163,32 +164,39 @@ def peak_gflops(opts: argparse.Namespace, precision: str) -> float:
 
 
 def run_variant(variant: str, opts: argparse.Namespace, overrides: list[str]) -> list[dict]:
-    """One row per precision: FLOPs per step, images/s, GFLOP/s, share of the peak."""
+    """One row per precision: FLOPs per step, images/s (mean of ``--repeats`` runs, the
+    precisions alternating: A B A B), images per CPU-second, GFLOP/s, share of the peak."""
     model, dm = build(variant, opts.data_root, overrides)
     dm.trainer = None
     dm.setup("fit")
     loader = synthetic_loader(dm, opts.warmup)
+    rates: dict[str, list[tuple[float, float]]] = {p: [] for p in opts.precisions}
+    counters: dict[str, StepFlops] = {}
+    for _ in range(opts.repeats):
+        for precision in opts.precisions:
+            counter = counters.setdefault(precision, StepFlops(step=1))  # counts once
+            timer = StepTimer(opts.warmup, opts.seconds)
+            args = (opts.warmup, opts.seconds, opts.channels_last, precision, (counter,), timer)
+            rates[precision].append((measure(model, loader, *args), timer.images_per_cpu_s))
     rows = []
     for precision in opts.precisions:
-        counter = StepFlops(step=1)
-        rate = measure(
-            model, loader, opts.warmup, opts.seconds, opts.channels_last, precision, (counter,)
-        )
+        counter = counters[precision]
         if counter.flops is None:
             raise RuntimeError(f"{variant}: step 1 was not counted (--warmup must be >= 2)")
-        gflop = counter.flops / 1e9
-        achieved = gflop * rate / dm.batch_size
-        peak = peak_gflops(opts, precision)
+        wall = [r for r, _ in rates[precision]]
+        rate = sum(wall) / len(wall)
         rows.append(
             {
                 "variant": variant,
                 "input": dm.input_size,
                 "batch": dm.batch_size,
                 "precision": precision,
-                "gflop_step": gflop,
+                "gflop_step": counter.flops / 1e9,
+                "runs": wall,
                 "images_per_s": rate,
-                "gflops": achieved,
-                "peak": peak,
+                "images_per_cpu_s": sum(c for _, c in rates[precision]) / len(wall),
+                "gflops": counter.flops / 1e9 * rate / dm.batch_size,
+                "peak": peak_gflops(opts, precision),
                 "depthwise": counter.depthwise_share,
             }
         )
@@ -197,14 +205,16 @@ def run_variant(variant: str, opts: argparse.Namespace, overrides: list[str]) ->
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| variant | input px | batch | precision | GFLOP / step | img/s | GFLOP/s | peak GFLOP/s "
-        "| % of peak | depthwise share of forward conv FLOPs |",
-        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| variant | input px | batch | precision | GFLOP / step | img/s (runs) | img per CPU s "
+        "| GFLOP/s | peak GFLOP/s | % of peak | depthwise share of forward conv FLOPs |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
+        runs = " / ".join(f"{v:.1f}" for v in r["runs"])
         lines.append(
             f"| {r['variant']} | {r['input']} | {r['batch']} | {r['precision']} | "
-            f"{r['gflop_step']:.1f} | {r['images_per_s']:.1f} | {r['gflops']:.1f} | "
+            f"{r['gflop_step']:.1f} | {r['images_per_s']:.1f} ({runs}) | "
+            f"{r['images_per_cpu_s']:.2f} | {r['gflops']:.1f} | "
             f"{r['peak']:.0f} | {100 * r['gflops'] / r['peak']:.1f} | "
             f"{100 * r['depthwise']:.1f} % |"
         )
@@ -218,6 +228,7 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--precisions", nargs="+", default=["32-true", "bf16-mixed"])
     parser.add_argument("--seconds", type=float, default=20.0, help="timed seconds per run")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps (>= 2)")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per precision, alternating")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--ghz", type=float, default=None, help="default: /proc/cpuinfo")
@@ -249,8 +260,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
         f"Peak = {opts.threads} cores x {opts.fp32_flop_per_cycle:g} (fp32) or "
         f"{opts.bf16_flop_per_cycle:g} (bf16, native only) FLOP/cycle x {opts.ghz:.3f} GHz. "
         f"img/s: model-only steps (synthetic batch) over {opts.seconds:g} s after "
-        f"{opts.warmup} untimed steps; GFLOP / step: FlopCounterMode over step 1 (forward, "
-        "loss, backward; convolutions and matrix products).\n\n" + table(rows)
+        f"{opts.warmup} untimed steps, mean of {opts.repeats} alternating runs (each in "
+        "brackets); img per CPU s: per second of this process's CPU time; GFLOP / step: "
+        "FlopCounterMode over step 1 (forward, loss, backward; convolutions and matrix "
+        "products).\n\n" + table(rows)
     )
     print("\n" + report)
     write_bytes_atomic(Path(opts.output), report.encode())

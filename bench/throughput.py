@@ -70,29 +70,38 @@ def flush_denormals() -> bool:
 
 
 class StepTimer(pl.Callback):
-    """Time the steps after ``warmup`` and stop ``seconds`` later: images per second."""
+    """Time the steps after ``warmup`` and stop ``seconds`` later: images per second, and per
+    second of this process's CPU time (all its threads: on a shared machine, the rate per
+    CPU-second it actually got)."""
 
     def __init__(self, warmup: int, seconds: float) -> None:
         self.warmup, self.seconds = warmup, seconds
         self.start: float | None = None
+        self.cpu_start = 0.0
         self.images = 0
         self.elapsed = 0.0
+        self.cpu_elapsed = 0.0
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if trainer.global_step == self.warmup and self.start is None:
-            self.start = time.perf_counter()
+            self.start, self.cpu_start = time.perf_counter(), time.process_time()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self.start is None:
             return
         self.images += int(batch["image"].shape[0])
         self.elapsed = time.perf_counter() - self.start
+        self.cpu_elapsed = time.process_time() - self.cpu_start
         if self.elapsed >= self.seconds:
             trainer.should_stop = True
 
     @property
     def images_per_s(self) -> float:
         return self.images / self.elapsed if self.elapsed > 0 else float("nan")
+
+    @property
+    def images_per_cpu_s(self) -> float:
+        return self.images / self.cpu_elapsed if self.cpu_elapsed > 0 else float("nan")
 
 
 class RepeatedBatch(Dataset):
@@ -146,11 +155,12 @@ def measure(
     channels_last: bool,
     precision: str = "32-true",
     callbacks: tuple[pl.Callback, ...] = (),
+    timer: StepTimer | None = None,
 ) -> float:
     """Images per second of ``seconds`` of optimiser steps after ``warmup`` untimed ones, in a
     fresh CPU Trainer at ``precision`` (Lightning's, e.g. ``"bf16-mixed"``) with ``callbacks``
-    added."""
-    timer = StepTimer(warmup, seconds)
+    added; ``timer``: a :class:`StepTimer` to time with (read its CPU time after)."""
+    timer = timer or StepTimer(warmup, seconds)
     callbacks = [timer, *callbacks] + ([ChannelsLast()] if channels_last else [])
     trainer = pl.Trainer(
         accelerator="cpu",
