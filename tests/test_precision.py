@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from types import MappingProxyType
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -131,6 +132,22 @@ def test_budget_recipe_picks_and_records_the_precision(
     )  # fmt: skip
     assert validated.trainer.precision == "32-true"
     assert torch.isfinite(torch.tensor(float(validated.trainer.callback_metrics["val/loss"])))
+    # predict through the recipe, as the main job does: its precision again, float32 pixels
+    predicted = main(
+        [
+            "predict",
+            *recipe(tiny_root),
+            "--trainer.logger=false",
+            f"--trainer.default_root_dir={tmp_path / 'predict'}",
+            f"--trainer.callbacks.output_dir={tmp_path / 'predict'}",
+            f"--ckpt_path={ckpt}",
+        ]
+    )
+    assert predicted.trainer.precision == expected
+    result = np.load(tmp_path / "predict" / "predictions.npz")
+    assert result["keypoints_px"].dtype == np.float32 and result["scores"].dtype == np.float32
+    assert result["keypoints_px"].shape == (2, 14, 2)  # the 2 validation images of 24
+    assert np.isfinite(result["keypoints_px"]).all()
 
 
 def test_explicit_precision_wins_over_auto(
