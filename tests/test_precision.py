@@ -1,0 +1,185 @@
+"""``trainer.precision: auto`` (lightning_pose/precision.py): the CPU's bf16 detection, and the
+CLI choosing, logging and recording the precision on a tiny real fit."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from lightning_pose import precision
+from lightning_pose.cli import main
+from lightning_pose.precision import PrecisionChoice, choose_precision, native_bf16_flag
+from tests.conftest import tiny_args
+
+REPO = Path(__file__).resolve().parents[1]
+# torch.cpu.get_capabilities() of the 2-core AMD EPYC (Zen 4) of docs/RESULTS.md, abridged,
+# and of an AVX2-only CPU (the other machines this package runs on) and an Intel Sapphire Rapids.
+ZEN4 = {"cpu_name": "AMD EPYC", "avx2": True, "avx512_f": True, "avx512_bf16": True,
+        "amx_bf16": False, "amx_tile": False, "architecture": "x86_64"}  # fmt: skip
+AVX2_ONLY = {"cpu_name": "AMD EPYC", "avx2": True, "avx512_f": False, "avx512_bf16": False,
+             "amx_bf16": False, "architecture": "x86_64"}  # fmt: skip
+SAPPHIRE_RAPIDS = {"cpu_name": "Intel Xeon Platinum 8480+", "avx512_bf16": True,
+                   "amx_bf16": True, "architecture": "x86_64"}  # fmt: skip
+ARM64 = {"cpu_name": "Neoverse-V1", "bf16": True, "sve_bf16": True, "architecture": "aarch64"}
+
+
+@pytest.mark.parametrize(
+    "capabilities, flag",
+    [(ZEN4, "avx512_bf16"), (AVX2_ONLY, None), (SAPPHIRE_RAPIDS, "amx_bf16"), (ARM64, None),
+     ({}, None)],
+    ids=["zen4", "avx2-only", "sapphire-rapids", "arm64", "empty"],
+)  # fmt: skip
+def test_native_bf16_flag(capabilities: dict, flag: str | None) -> None:
+    assert native_bf16_flag(MappingProxyType(capabilities)) == flag
+
+
+def test_choose_precision_on_the_cpu() -> None:
+    assert choose_precision("cpu", ZEN4) == PrecisionChoice(
+        "bf16-mixed", "CPU has native bf16 (avx512_bf16; AMD EPYC)"
+    )
+    assert choose_precision("cpu", AVX2_ONLY) == PrecisionChoice(
+        "32-true", "CPU has no native bf16 (no amx_bf16 or avx512_bf16; AMD EPYC)"
+    )
+    assert choose_precision("mps", ZEN4).precision == "32-true"
+
+
+def test_choose_precision_on_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H200")
+    for supported, expected in ((True, "bf16-mixed"), (False, "32-true")):
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda supported=supported: supported)
+        for accelerator in ("gpu", "cuda", "auto"):
+            assert choose_precision(accelerator, AVX2_ONLY).precision == expected
+    assert choose_precision("cpu", AVX2_ONLY).precision == "32-true"  # the CPU, not the GPU
+
+
+def recipe(root: Path) -> list[str]:
+    """The budget recipe on LSPet, made tiny: a ResNet-18 trunk at 64 px, 4 images a split."""
+    return [
+        "-c", str(REPO / "conf" / "lspet.yaml"),
+        "-c", str(REPO / "conf" / "model" / "heatmap_budget.yaml"),
+        *tiny_args(root),
+        "--data.cache_images=false",
+    ]  # fmt: skip
+
+
+def fit_tiny(root: Path, run_dir: Path, *extra: str):
+    """One training step of the budget recipe (a ResNet-18 trunk at 64 px); writes the run's
+    config.yaml and last.ckpt."""
+    return main(
+        [
+            "fit",
+            *recipe(root),
+            "--trainer.max_steps=1",
+            "--trainer.limit_val_batches=1",
+            "--trainer.num_sanity_val_steps=0",
+            f"--trainer.logger.init_args.save_dir={run_dir}",
+            f"--trainer.default_root_dir={run_dir}",
+            *extra,
+        ]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("capabilities, expected", [(ZEN4, "bf16-mixed"), (AVX2_ONLY, "32-true")])
+def test_budget_recipe_picks_and_records_the_precision(
+    capabilities: dict,
+    expected: str,
+    tiny_root: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: MappingProxyType(capabilities))
+    with caplog.at_level(logging.INFO):
+        cli = fit_tiny(tiny_root, tmp_path / "runs")
+    assert cli.trainer.precision == expected
+    assert cli.trainer.global_step == 1
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("precision ")]
+    assert lines == [choose_precision("cpu", capabilities).log_line()]
+    # the run's config.yaml records the choice, not "auto"
+    (config_file,) = (tmp_path / "runs").rglob("config.yaml")
+    assert yaml.safe_load(config_file.read_text())["trainer"]["precision"] == expected
+    # so does the checkpoint; its weights are fp32 under bf16-mixed too
+    (ckpt,) = (tmp_path / "runs").rglob("last.ckpt")
+    checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True)
+    assert checkpoint["pose"]["compute"] == {
+        "precision": expected,
+        "accelerator": "cpu",
+        "cpu": "AMD EPYC",
+        "cpu_native_bf16": native_bf16_flag(MappingProxyType(capabilities)),
+        "cuda_device": None,
+    }
+    dtypes = {t.dtype for t in checkpoint["state_dict"].values() if t.is_floating_point()}
+    assert dtypes == {torch.float32}
+    # and a bf16-trained checkpoint validates in fp32 as any other
+    validated = main(
+        [
+            "validate",
+            *recipe(tiny_root),
+            "--trainer.precision=32-true",
+            "--trainer.limit_val_batches=1",
+            "--trainer.logger=false",
+            f"--trainer.default_root_dir={tmp_path / 'validate'}",
+            f"--ckpt_path={ckpt}",
+        ]
+    )  # fmt: skip
+    assert validated.trainer.precision == "32-true"
+    assert torch.isfinite(torch.tensor(float(validated.trainer.callback_metrics["val/loss"])))
+    # predict through the recipe, as the main job does: its precision again, float32 pixels
+    predicted = main(
+        [
+            "predict",
+            *recipe(tiny_root),
+            "--trainer.logger=false",
+            f"--trainer.default_root_dir={tmp_path / 'predict'}",
+            f"--trainer.callbacks.output_dir={tmp_path / 'predict'}",
+            f"--ckpt_path={ckpt}",
+        ]
+    )
+    assert predicted.trainer.precision == expected
+    result = np.load(tmp_path / "predict" / "predictions.npz")
+    assert result["keypoints_px"].dtype == np.float32 and result["scores"].dtype == np.float32
+    assert result["keypoints_px"].shape == (2, 14, 2)  # the 2 validation images of 24
+    assert np.isfinite(result["keypoints_px"]).all()
+
+
+def test_explicit_precision_wins_over_auto(
+    tiny_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: MappingProxyType(ZEN4))
+    cli = main(
+        [
+            *recipe(tiny_root),
+            "--trainer.precision=32-true",
+            "--trainer.logger=false",
+        ],
+        run=False,
+    )  # fmt: skip
+    assert cli.trainer.precision == "32-true"
+    assert cli.config.trainer.precision == "32-true"
+
+
+def test_auto_is_the_budget_recipe_only() -> None:
+    """The budget recipe asks for ``auto``; the dataset configs (and so every other model
+    config, none of which sets it) keep fp32, whose accuracy is the one measured."""
+    recipe = yaml.safe_load((REPO / "conf" / "model" / "heatmap_budget.yaml").read_text())
+    assert recipe["trainer"]["precision"] == precision.AUTO
+    for config in sorted((REPO / "conf").glob("*.yaml")):
+        assert yaml.safe_load(config.read_text())["trainer"]["precision"] == "32-true", config
+    for config in sorted((REPO / "conf" / "model").glob("*.yaml")):
+        if config.stem != "heatmap_budget":
+            assert "precision" not in (yaml.safe_load(config.read_text()).get("trainer") or {})
+
+
+def test_precision_rejects_unknown_values(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        main(["-c", str(REPO / "conf" / "lspet.yaml"), "--trainer.precision=automatic"], run=False)
+    assert "trainer.precision" in capsys.readouterr().err
