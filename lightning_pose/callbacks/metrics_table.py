@@ -114,6 +114,13 @@ class MetricsTableWriter(pl.Callback):
         self.output_dir = output_dir
         self.monitor = monitor
         self.best: float | None = None
+        self._evaluated: tuple[int, int] | None = None  # (epoch, step) of a loaded checkpoint
+
+    def on_load_checkpoint(self, trainer: pl.Trainer, pl_module, checkpoint: dict) -> None:
+        """``validate``/``test`` of a checkpoint: the tables name its epoch and step (the
+        trainer's own counters start at 0 outside ``fit``)."""
+        if trainer.state.fn != "fit":
+            self._evaluated = (int(checkpoint["epoch"]), int(checkpoint["global_step"]))
 
     def _dir(self, trainer: pl.Trainer) -> Path:
         return Path(self.output_dir) if self.output_dir else run_dir(trainer)
@@ -135,8 +142,12 @@ class MetricsTableWriter(pl.Callback):
         report = evaluation_report(
             metrics, stage, list(skeleton.groups()), list(skeleton.limb_groups())
         )
-        header = f"epoch {trainer.current_epoch}, step {trainer.global_step}\n\n"
-        record = {"epoch": trainer.current_epoch, "step": trainer.global_step, **metrics}
+        epoch, step = trainer.current_epoch, trainer.global_step
+        header = f"epoch {epoch}, step {step}\n\n"
+        if trainer.state.fn != "fit" and self._evaluated is not None:
+            epoch, step = self._evaluated
+            header = f"checkpoint {trainer.ckpt_path}: epoch {epoch}, step {step}\n\n"
+        record = {"epoch": epoch, "step": step, **metrics}
         for name in names:
             write_bytes_atomic(out / f"{name}.md", (header + report).encode())
             write_bytes_atomic(out / f"{name}.json", (json.dumps(record, indent=2) + "\n").encode())
