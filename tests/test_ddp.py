@@ -31,9 +31,11 @@ def lspet50(tmp_path: Path) -> Path:
 
 
 def run_cli(
-    args: list[str], cwd: Path, wandb_mode: str = "disabled"
+    args: list[str], cwd: Path, wandb_mode: str = "disabled", returncode: int = 0
 ) -> subprocess.CompletedProcess:
-    env = os.environ | {"WANDB_MODE": wandb_mode, "PYTHONUNBUFFERED": "1"}
+    """``python -m lightning_pose *args`` in ``cwd`` (``tests`` importable, for the fault
+    probes), its output; fails the test past ``TIMEOUT_S`` or on another exit status."""
+    env = os.environ | {"WANDB_MODE": wandb_mode, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
         [sys.executable, "-m", "lightning_pose", *args],
         cwd=cwd,
@@ -49,7 +51,7 @@ def run_cli(
         os.killpg(process.pid, signal.SIGKILL)
         out, _ = process.communicate()
         pytest.fail(f"{args[:1]} did not finish within {TIMEOUT_S} s (a hang?):\n{out[-3000:]}")
-    assert process.returncode == 0, out[-5000:]
+    assert process.returncode == returncode, out[-5000:]
     return subprocess.CompletedProcess(args, process.returncode, out, None)
 
 
@@ -162,23 +164,7 @@ def test_sigterm_under_two_processes_saves_the_step_reached_and_exits_143(
         "--trainer.max_steps=40", "--trainer.val_check_interval=3",
         probe("tests.fault_probes.SignalAtStep", step=4, rank=rank),
     ]  # fmt: skip
-    env = os.environ | {"WANDB_MODE": "disabled", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lightning_pose", *args],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        out, _ = process.communicate(timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        out, _ = process.communicate()
-        pytest.fail(f"a SIGTERM under DDP hung:\n{out[-3000:]}")
-    assert process.returncode == 143, out[-5000:]
+    out = run_cli(args, tmp_path, returncode=143).stdout
     last = tmp_path / "runs" / "lspet" / "version_0" / "checkpoints" / "last.ckpt"
     state = torch.load(last, map_location="cpu", weights_only=True)
     assert state["global_step"] == 5, out[-3000:]  # the signal came during step 4 (0-based)
