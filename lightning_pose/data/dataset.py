@@ -295,6 +295,26 @@ def _optional(values: np.ndarray | None, index: int) -> torch.Tensor:
     return torch.tensor(0.0 if values is None else float(values[index]))
 
 
+def predict_sample(
+    image: np.ndarray, box: np.ndarray, index: int, input_size: int, highres_factor: int = 1
+) -> dict[str, torch.Tensor]:
+    """A predict sample: ``image (3, S, S)`` the box resampled to ``S = input_size``, ``box
+    (4,)`` ``(cx, cy, w, h)`` pixels, ``index ()`` and, for ``highres_factor`` f > 1,
+    ``image_hr (3, S f, S f)`` (the DeepPose cascade's sub-images are cut from it).
+
+    Shapes:
+        image: (H, W, 3) RGB uint8; box: (4,) float32.
+    """
+    sample = {
+        "image": to_tensor(crop_image(image, box, input_size)),
+        "box": torch.from_numpy(box),
+        "index": torch.tensor(index),
+    }
+    if highres_factor > 1:
+        sample["image_hr"] = to_tensor(crop_image(image, box, input_size * highres_factor))
+    return sample
+
+
 class ImageFolderDataset(Dataset):
     """Unannotated images for ``predict``: by default the whole image, padded to a square, is
     the box; with ``boxes``, one sample per box (person detections).
@@ -330,12 +350,4 @@ class ImageFolderDataset(Dataset):
             box = whole_image_box(image.shape[1], image.shape[0])
         else:
             box = self.boxes[i].astype(np.float32)
-        sample = {
-            "image": to_tensor(crop_image(image, box, self.input_size)),
-            "box": torch.from_numpy(box),
-            "index": torch.tensor(i),
-        }
-        if self.highres_factor > 1:
-            size = self.input_size * self.highres_factor
-            sample["image_hr"] = to_tensor(crop_image(image, box, size))
-        return sample
+        return predict_sample(image, box, i, self.input_size, self.highres_factor)

@@ -18,8 +18,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from lightning_pose.codecs.box import whole_image_box
-from lightning_pose.codecs.crop import crop_image
-from lightning_pose.data.dataset import to_tensor
+from lightning_pose.data.dataset import predict_sample
 
 
 class VideoError(ValueError):
@@ -159,13 +158,6 @@ class VideoFrames(IterableDataset):
                 "expected at most 1 (each would read every frame)"
             )
         for index, frame in enumerate(read_frames(self.info)):
-            box = self.boxes[index]
-            sample = {
-                "image": to_tensor(crop_image(frame, box, self.input_size)),
-                "box": torch.from_numpy(box),
-                "index": torch.tensor(index),
-            }
-            if self.highres_factor > 1:
-                size = self.input_size * self.highres_factor
-                sample["image_hr"] = to_tensor(crop_image(frame, box, size))
-            yield sample
+            yield predict_sample(
+                frame, self.boxes[index], index, self.input_size, self.highres_factor
+            )
