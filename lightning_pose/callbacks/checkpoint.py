@@ -103,15 +103,18 @@ class LatestCheckpoint(ModelCheckpoint):
         if self._stop_signal is None:
             self._stop_signal = signum
 
-    def _install_handlers(self, trainer: pl.Trainer) -> None:
-        """Our SIGINT and SIGTERM handlers, in place of Lightning's SIGTERM one (registered
-        after ``on_fit_start``; its teardown restores the handler from before the fit)."""
+    def _install_handlers(self, trainer: pl.Trainer, sigterm: bool) -> None:
+        """Our SIGINT handler and, with ``sigterm``, our SIGTERM one in place of Lightning's.
+        Lightning registers its SIGTERM handler after ``on_fit_start`` and its teardown
+        restores the handler it found then, so ours is installed only after that (installed
+        earlier, it would be what Lightning restores, outliving the fit)."""
         self._trainer = trainer
         if threading.current_thread() is not threading.main_thread():
             return
         if signal.getsignal(signal.SIGINT) != self._on_signal:
             self._previous_sigint = signal.signal(signal.SIGINT, self._on_signal)
-        signal.signal(signal.SIGTERM, self._on_signal)
+        if sigterm:
+            signal.signal(signal.SIGTERM, self._on_signal)
 
     def _agree_to_stop(self, trainer: pl.Trainer) -> bool:
         """At the end of a training step, on every process: did any process receive a stop
@@ -137,13 +140,13 @@ class LatestCheckpoint(ModelCheckpoint):
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._stop_signal = None
-        self._install_handlers(trainer)
+        self._install_handlers(trainer, sigterm=False)
 
     def on_sanity_check_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._install_handlers(trainer)  # Lightning registered its SIGTERM handler by now
+        self._install_handlers(trainer, sigterm=True)  # Lightning's is registered by now
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._install_handlers(trainer)
+        self._install_handlers(trainer, sigterm=True)
 
     def _restore_sigint(self) -> None:
         if self._previous_sigint is not None and (

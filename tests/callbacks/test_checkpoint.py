@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ def test_last_ckpt_is_the_final_step_with_the_dataset_configs_callbacks(
     tiny_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     cli = main(
         [
             "fit",
@@ -31,6 +33,8 @@ def test_last_ckpt_is_the_final_step_with_the_dataset_configs_callbacks(
         ]
     )
     assert cli.trainer.global_step == 7
+    # the fit's SIGTERM and Ctrl-C handlers end with it
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == handlers
     best, last = best_and_last(cli.trainer)
     assert best is not None and best.name.startswith("best-")
     assert last is not None and last.name == "last.ckpt" and last.parent == best.parent
