@@ -7,8 +7,8 @@
    ``--cores`` (taskset) with ``--threads`` torch threads, validating on the 900 validation
    images as the config says (each validation logs ``time/fit_s``: the accuracy-against-time
    curve), stopped at ``--steps`` optimiser steps or ``trainer.max_time`` = the budget, whichever
-   comes first. ``--steps`` also sets ``WarmupCosineLR``'s ``total_steps`` where the model's
-   scheduler has one, so the learning rate reaches its floor at the end of the budget: take it
+   comes first. ``WarmupCosineLR`` takes its length from ``--steps`` (``trainer.max_steps``), so the
+   learning rate reaches its floor at the end of the budget: take ``--steps``
    from ``bench/throughput.py``'s pipeline rate x the budget / batch size, less the validations.
 2. ``validate`` the final state (``last.ckpt``) on the 900 validation images (not in the
    budget).
@@ -88,8 +88,6 @@ def fit_command(opts: argparse.Namespace, user: list[str]) -> list[str]:
         cmd.append("--trainer.callbacks+=lightning_pose.callbacks.ChannelsLast")
     if opts.steps is not None:
         cmd.append(f"--trainer.max_steps={opts.steps}")
-        if opts.cosine_steps:
-            cmd.append(f"--model.init_args.scheduler.init_args.total_steps={opts.steps}")
     return cmd
 
 
@@ -146,13 +144,7 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("name")
     parser.add_argument("--budget-min", type=float, required=True, help="wall-clock minutes")
-    parser.add_argument("--steps", type=int, help="optimiser steps (and cosine total_steps)")
-    parser.add_argument(
-        "--no-cosine-steps",
-        dest="cosine_steps",
-        action="store_false",
-        help="leave model.init_args.scheduler alone (a config without WarmupCosineLR)",
-    )
+    parser.add_argument("--steps", type=int, help="optimiser steps (also the cosine length)")
     parser.add_argument("--cores", default="0,1", help="taskset CPU list")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--channels-last", action="store_true")

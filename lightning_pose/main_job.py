@@ -94,7 +94,6 @@ def fit_args(configs: list[str], steps: int, budget_min: float) -> list[str]:
         "fit", *configs,
         f"--trainer.max_steps={steps}",
         f"--trainer.max_time={max_time(budget_min)}",
-        f"--model.init_args.scheduler.init_args.total_steps={steps}",
         f"--model.init_args.scheduler.init_args.warmup_steps={warmup}",
         "--trainer.callbacks+=lightning_pose.callbacks.ChannelsLast",
         "--trainer.callbacks+=lightning_pose.callbacks.WallClock",

@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
-from torch.optim.lr_scheduler import LambdaLR
+from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, SequentialLR
 
 
-class WarmupCosineLR(LambdaLR):
-    """Linear warm-up from 0, then cosine decay to ``final_lr_fraction`` x the base rate at
-    ``total_steps`` (Loshchilov & Hutter, ICLR 2017, SGDR without restarts; warm-up: Goyal et
-    al. 2017). Past ``total_steps`` the rate stays at its final value.
+class WarmupCosineLR(SequentialLR):
+    """Linear warm-up from ``1 / (warmup_steps + 1)`` of the peak, then cosine decay to
+    ``final_lr_fraction`` x the peak at ``total_steps`` (Loshchilov & Hutter, ICLR 2017, SGDR
+    without restarts; warm-up: Goyal et al. 2017): PyTorch's own ``SequentialLR`` of a
+    ``LinearLR`` and a ``CosineAnnealingLR``, only its length set by the run.
 
-    ``PoseEstimator.configure_optimizers`` steps it after every optimiser step (its
-    ``interval``). Set ``total_steps`` to the run's ``trainer.max_steps``; for a wall-clock
-    budget, ``bench/budget.py`` derives both from the measured training throughput.
+    The rate at step ``s < warmup_steps`` is ``(s + 1) / (warmup_steps + 1)`` x the peak; at
+    ``s >= warmup_steps`` it is ``eta + (1 - eta) (1 + cos(pi (s - w) / (T - w))) / 2`` x the
+    peak, ``eta = final_lr_fraction``, ``w = warmup_steps``, ``T = total_steps``. Past
+    ``total_steps`` the cosine continues (do not train past the run length it was given).
+
+    ``total_steps`` is the run's length: left unset (the default, and what the configs do),
+    ``PoseEstimator.configure_optimizers`` passes ``trainer.estimated_stepping_batches`` (=
+    ``trainer.max_steps`` where set), so the decay ends with the run without repeating its
+    length. ``PoseEstimator.configure_optimizers`` steps it after every optimiser step (its
+    ``interval``).
 
     Args:
         optimizer: the optimiser whose groups' ``lr`` is the peak rate.
-        total_steps: optimiser steps to the end of the decay.
+        total_steps: optimiser steps to the end of the decay; None: set by the trainer.
         warmup_steps: steps of the linear warm-up.
-        final_lr_fraction: the rate at ``total_steps``, a fraction of the peak.
+        final_lr_fraction: the rate at ``total_steps``, a fraction of the peak (> 0 needs every
+            parameter group to share one peak rate: ``CosineAnnealingLR`` takes one absolute
+            ``eta_min``).
 
     Raises:
-        ValueError: ``total_steps < 1``, ``warmup_steps`` not in [0, total_steps), or
-            ``final_lr_fraction`` not in [0, 1].
+        ValueError: ``total_steps`` not set or < 1, ``warmup_steps`` not in [0, total_steps),
+            ``final_lr_fraction`` not in [0, 1], or > 0 with groups of different peak rates.
     """
 
     interval = "step"
@@ -33,10 +41,15 @@ class WarmupCosineLR(LambdaLR):
     def __init__(
         self,
         optimizer: torch.optim.Optimizer,
-        total_steps: int,
+        total_steps: int | None = None,
         warmup_steps: int = 0,
         final_lr_fraction: float = 0.0,
     ) -> None:
+        if total_steps is None:
+            raise ValueError(
+                "WarmupCosineLR: total_steps is not set (PoseEstimator.configure_optimizers "
+                "sets it to trainer.estimated_stepping_batches; elsewhere pass it)"
+            )
         if total_steps < 1:
             raise ValueError(f"WarmupCosineLR: total_steps must be >= 1, got {total_steps!r}")
         if not 0 <= warmup_steps < total_steps:
@@ -48,15 +61,21 @@ class WarmupCosineLR(LambdaLR):
             raise ValueError(
                 f"WarmupCosineLR: final_lr_fraction must be in [0, 1], got {final_lr_fraction!r}"
             )
+        peaks = {group["lr"] for group in optimizer.param_groups}
+        if final_lr_fraction > 0 and len(peaks) > 1:
+            raise ValueError(
+                "WarmupCosineLR: final_lr_fraction > 0 needs one peak rate for every parameter "
+                f"group, got {sorted(peaks)}"
+            )
         self.total_steps = total_steps
         self.warmup_steps = warmup_steps
         self.final_lr_fraction = final_lr_fraction
-        super().__init__(optimizer, self.factor)
-
-    def factor(self, step: int) -> float:
-        """The rate at optimiser step ``step`` as a fraction of the peak."""
-        if step < self.warmup_steps:
-            return (step + 1) / (self.warmup_steps + 1)
-        progress = min(1.0, (step - self.warmup_steps) / (self.total_steps - self.warmup_steps))
-        cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
-        return self.final_lr_fraction + (1.0 - self.final_lr_fraction) * cosine
+        eta_min = final_lr_fraction * max(peaks)
+        cosine = CosineAnnealingLR(optimizer, T_max=total_steps - warmup_steps, eta_min=eta_min)
+        if warmup_steps == 0:
+            super().__init__(optimizer, [cosine], milestones=[])
+            return
+        # LinearLR's factor at step s: start + (1 - start) s / w = (s + 1) / (w + 1)
+        start = 1.0 / (warmup_steps + 1)
+        warmup = LinearLR(optimizer, start_factor=start, total_iters=warmup_steps)
+        super().__init__(optimizer, [warmup, cosine], milestones=[warmup_steps])

@@ -1,4 +1,5 @@
-"""WarmupCosineLR: known values, bad arguments, and per-step stepping in a real fit."""
+"""WarmupCosineLR: known values, bad arguments, and per-step stepping in a real fit whose
+length (``trainer.max_steps``) sets the schedule's."""
 
 from __future__ import annotations
 
@@ -27,16 +28,16 @@ def rates(scheduler: WarmupCosineLR, steps: int) -> list[float]:
 
 def test_warmup_then_cosine_known_values() -> None:
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=2.0)
-    lrs = rates(WarmupCosineLR(optimizer, total_steps=5, warmup_steps=1), 7)
-    # step 0: warm-up (0 + 1) / (1 + 1); steps 1..5: cosine over 4 steps; then flat at 0
-    expected = [1.0] + [2.0 * 0.5 * (1 + math.cos(math.pi * k / 4)) for k in range(5)] + [0.0]
+    lrs = rates(WarmupCosineLR(optimizer, total_steps=5, warmup_steps=1), 6)
+    # step 0: warm-up (0 + 1) / (1 + 1); steps 1..5: cosine over 4 steps, 0 at total_steps
+    expected = [1.0] + [2.0 * 0.5 * (1 + math.cos(math.pi * k / 4)) for k in range(5)]
     assert lrs == pytest.approx(expected, abs=1e-12)
 
 
 def test_final_fraction_is_the_floor() -> None:
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    lrs = rates(WarmupCosineLR(optimizer, total_steps=4, final_lr_fraction=0.1), 6)
-    assert lrs[0] == pytest.approx(1.0) and lrs[4:] == pytest.approx([0.1, 0.1])
+    lrs = rates(WarmupCosineLR(optimizer, total_steps=4, final_lr_fraction=0.1), 5)
+    assert lrs[0] == pytest.approx(1.0, abs=1e-12) and lrs[4] == pytest.approx(0.1, abs=1e-12)
     assert all(a >= b for a, b in zip(lrs, lrs[1:], strict=False))
 
 
@@ -46,12 +47,34 @@ def test_final_fraction_is_the_floor() -> None:
         ({"total_steps": 0}, "total_steps must be >= 1"),
         ({"total_steps": 5, "warmup_steps": 5}, r"warmup_steps must be in \[0, total_steps=5\)"),
         ({"total_steps": 5, "final_lr_fraction": 1.5}, r"final_lr_fraction must be in \[0, 1\]"),
+        ({}, "total_steps is not set"),
     ],
 )
 def test_bad_arguments_raise(kwargs: dict, match: str) -> None:
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     with pytest.raises(ValueError, match=match):
         WarmupCosineLR(optimizer, **kwargs)
+
+
+def test_a_floor_needs_one_peak_rate() -> None:
+    groups = [{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": lr} for lr in (1.0, 0.1)]
+    optimizer = torch.optim.SGD(groups, lr=1.0)
+    with pytest.raises(ValueError, match=r"one peak rate .* \[0.1, 1.0\]"):
+        WarmupCosineLR(optimizer, total_steps=4, final_lr_fraction=0.1)
+    scheduler = WarmupCosineLR(optimizer, total_steps=4)  # no floor: each group decays to 0
+    rates(scheduler, 4)
+    assert scheduler.get_last_lr() == pytest.approx([0.0, 0.0], abs=1e-12)
+
+
+def test_matches_the_closed_form_over_a_budget_run() -> None:
+    """The SequentialLR composition gives the closed form at every step of a 3,000-step run
+    (the recursive cosine of CosineAnnealingLR does not drift)."""
+    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=2e-3)
+    lrs = rates(WarmupCosineLR(optimizer, total_steps=3000, warmup_steps=100), 3001)
+    warmup = [(s + 1) / 101 for s in range(100)]
+    cosine = [0.5 * (1 + math.cos(math.pi * (s - 100) / 2900)) for s in range(100, 3001)]
+    expected = [2e-3 * f for f in warmup + cosine]
+    assert lrs == pytest.approx(expected, rel=0, abs=1e-15)
 
 
 def test_fit_steps_the_schedule_every_optimiser_step(
@@ -71,7 +94,6 @@ def test_fit_steps_the_schedule_every_optimiser_step(
             "--model.optimizer=torch.optim.SGD",
             "--model.optimizer.lr=0.1",
             "--model.scheduler=lightning_pose.schedules.WarmupCosineLR",
-            "--model.scheduler.total_steps=6",
             "--model.scheduler.warmup_steps=2",
         ]
     )
@@ -85,3 +107,21 @@ def test_fit_steps_the_schedule_every_optimiser_step(
     warmup = [0.1 / 3, 0.2 / 3]
     cosine = [0.1 * 0.5 * (1 + math.cos(math.pi * k / 4)) for k in range(4)]
     assert logged == pytest.approx(warmup + cosine, abs=1e-9)
+
+
+def test_state_dict_resumes_the_schedule_at_its_step() -> None:
+    """What a checkpoint stores (the optimiser's and the schedule's state) continues the
+    schedule where it stopped: the rates after resuming at step 7 equal an unbroken run's."""
+
+    def build() -> WarmupCosineLR:
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        return WarmupCosineLR(optimizer, total_steps=12, warmup_steps=3)
+
+    unbroken = rates(build(), 12)
+    first = build()
+    rates(first, 7)
+    resumed = build()
+    resumed.optimizer.load_state_dict(first.optimizer.state_dict())
+    resumed.load_state_dict(first.state_dict())
+    assert resumed.last_epoch == 7
+    assert rates(resumed, 5) == pytest.approx(unbroken[7:], rel=0, abs=1e-15)

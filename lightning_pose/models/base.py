@@ -13,6 +13,8 @@ variants.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import ClassVar, NotRequired, TypedDict
 
 import numpy as np
@@ -264,11 +266,24 @@ class PoseEstimator(pl.LightningModule):
         with ``requires_grad_(False)``, and it is left out here."""
         return [p for p in self.parameters() if p.requires_grad]
 
+    def _run_length(self, factory) -> dict[str, int]:
+        """``{"total_steps": trainer.estimated_stepping_batches}`` for a schedule configured
+        with ``total_steps`` left unset (``WarmupCosineLR``'s default: its decay ends with the
+        run, whose length is ``trainer.max_steps``, or the epochs' batches), else ``{}``."""
+        if isinstance(factory, functools.partial):
+            unset = factory.keywords.get("total_steps", 0) is None  # LightningCLI's partial
+        else:
+            parameter = inspect.signature(factory).parameters.get("total_steps")
+            unset = parameter is not None and parameter.default is None
+        if not unset:
+            return {}
+        return {"total_steps": int(self.trainer.estimated_stepping_batches)}
+
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.trainable_parameters())
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = self.scheduler_factory(optimizer)
+        scheduler = self.scheduler_factory(optimizer, **self._run_length(self.scheduler_factory))
         # Per optimiser step for schedules that say so (``WarmupCosineLR``), else per epoch.
         config = {"scheduler": scheduler, "interval": getattr(scheduler, "interval", "epoch")}
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
