@@ -18,9 +18,8 @@ class WarmupCosineLR(SequentialLR):
     ``total_steps`` the cosine continues (do not train past the run length it was given).
 
     ``total_steps`` is the run's length: left unset (the default, and what the configs do),
-    ``PoseEstimator.configure_optimizers`` passes ``trainer.estimated_stepping_batches`` (=
-    ``trainer.max_steps`` where set), so the decay ends with the run without repeating its
-    length. ``PoseEstimator.configure_optimizers`` steps it after every optimiser step (its
+    ``PoseEstimator.configure_optimizers`` passes ``trainer.max_steps``, so the decay ends
+    with the run without repeating its length. It is stepped after every optimiser step (its
     ``interval``).
 
     Args:
@@ -48,7 +47,7 @@ class WarmupCosineLR(SequentialLR):
         if total_steps is None:
             raise ValueError(
                 "WarmupCosineLR: total_steps is not set (PoseEstimator.configure_optimizers "
-                "sets it to trainer.estimated_stepping_batches; elsewhere pass it)"
+                "sets it to trainer.max_steps; elsewhere pass it)"
             )
         if total_steps < 1:
             raise ValueError(f"WarmupCosineLR: total_steps must be >= 1, got {total_steps!r}")

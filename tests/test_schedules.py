@@ -125,3 +125,23 @@ def test_state_dict_resumes_the_schedule_at_its_step() -> None:
     resumed.load_state_dict(first.state_dict())
     assert resumed.last_epoch == 7
     assert rates(resumed, 5) == pytest.approx(unbroken[7:], rel=0, abs=1e-15)
+
+
+def test_a_run_without_max_steps_is_refused_with_the_key(
+    tiny_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = [
+        "fit",
+        "-c",
+        str(REPO / "conf" / "lspet.yaml"),
+        *tiny_args(tiny_root, max_samples=None),
+        "--trainer.devices=1",
+        "--trainer.max_epochs=1",
+        "--model.scheduler=lightning_pose.schedules.WarmupCosineLR",
+    ]
+    with pytest.raises(ValueError, match=r"trainer\.max_steps, which is not set"):
+        main(args)
+    # a length given to the schedule itself needs no max_steps
+    cli = main([*args, "--model.scheduler.total_steps=3", "--trainer.limit_val_batches=0"])
+    assert cli.trainer.lr_scheduler_configs[0].scheduler.total_steps == 3

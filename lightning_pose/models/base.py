@@ -267,9 +267,18 @@ class PoseEstimator(pl.LightningModule):
         return [p for p in self.parameters() if p.requires_grad]
 
     def _run_length(self, factory) -> dict[str, int]:
-        """``{"total_steps": trainer.estimated_stepping_batches}`` for a schedule configured
-        with ``total_steps`` left unset (``WarmupCosineLR``'s default: its decay ends with the
-        run, whose length is ``trainer.max_steps``, or the epochs' batches), else ``{}``."""
+        """``{"total_steps": trainer.max_steps}`` for a schedule configured with
+        ``total_steps`` left unset (``WarmupCosineLR``'s default: its decay ends with the run),
+        else ``{}``.
+
+        Not ``trainer.estimated_stepping_batches``: calling it here builds the training loader
+        before a resumed fit restores the loader's state, which Lightning 2.6 then never loads
+        (Lightning issue #20550), and the resumed epoch repeats its first batches; seen in
+        ``tests/test_resume.py`` (step 3's loss 0.149 against the uninterrupted run's 0.188).
+
+        Raises:
+            ValueError: the run has no ``trainer.max_steps``.
+        """
         if isinstance(factory, functools.partial):
             unset = factory.keywords.get("total_steps", 0) is None  # LightningCLI's partial
         else:
@@ -277,7 +286,12 @@ class PoseEstimator(pl.LightningModule):
             unset = parameter is not None and parameter.default is None
         if not unset:
             return {}
-        return {"total_steps": int(self.trainer.estimated_stepping_batches)}
+        if self.trainer.max_steps < 1:
+            raise ValueError(
+                "model.scheduler (WarmupCosineLR) takes its length from trainer.max_steps, "
+                "which is not set: set --trainer.max_steps (or the scheduler's total_steps)"
+            )
+        return {"total_steps": int(self.trainer.max_steps)}
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.trainable_parameters())
