@@ -10,9 +10,9 @@ for a wall-clock budget, then show what the model does.
    validations included, as ``bench/budget.py`` sizes it), and on a GPU
    :data:`GPU_STEPS` (longer training, still capped by the budget; the knob is ``--steps``).
    The recipe's ``trainer.precision: auto`` trains in ``bf16-mixed`` where the CPU (AVX512-BF16,
-   AMX) or the GPU computes bf16 natively (:mod:`lightning_pose.precision`); the CPU rate was
-   measured in fp32 on an AVX2 machine, so on a bf16 machine the default steps end before the
-   budget: raise ``--steps`` there.
+   AMX) or the GPU computes bf16 natively (:mod:`lightning_pose.precision`), and the default
+   steps follow: :data:`BF16_CPU_STEPS_PER_MIN` a minute there, :data:`CPU_STEPS_PER_MIN` in
+   fp32 (a ``--trainer.precision=...`` override after ``--`` counts).
 2. ``validate`` the final state (``last.ckpt``) on the 900 validation images: the metrics
    table ``<run>/validate/val_metrics.md`` (per joint group, per limb group).
 3. ``predict`` the first :data:`HANDFUL` validation images (a fixed handful) with overlays:
@@ -39,11 +39,15 @@ import numpy as np
 import torch
 
 from lightning_pose.files import write_bytes_atomic
+from lightning_pose.precision import AUTO, choose_precision
 
 REPO = Path(__file__).resolve().parents[1]
 DATASET = "conf/lspet.yaml"
 RECIPE = "conf/model/heatmap_budget.yaml"
 CPU_STEPS_PER_MIN = 50  # the one-hour run: 2,900 steps in 54.6 min of fit wall (RESULTS.md)
+# bf16-mixed on a CPU with native bf16: the fp32 rate x 1.29, the fit loop's measured speed-up
+# on a quiet Zen 4 with avx512_bf16 (0.97 vs 0.75 steps/s, RESULTS.md "bf16 against fp32")
+BF16_CPU_STEPS_PER_MIN = 64
 GPU_STEPS = 20_000  # about 79 epochs of the 8,100 training images at batch 32
 WARMUP_STEPS = 100
 HANDFUL = 8
@@ -63,7 +67,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         type=int,
         default=None,
         help=f"optimiser steps (and cosine schedule length); default {CPU_STEPS_PER_MIN} x "
-        f"budget on the CPU, {GPU_STEPS} on a GPU",
+        f"budget on the CPU ({BF16_CPU_STEPS_PER_MIN} x where it trains in bf16), {GPU_STEPS} "
+        "on a GPU",
     )
     parser.add_argument("--recipe", default=RECIPE, help=f"model config (default {RECIPE})")
     parser.add_argument("overrides", nargs="*", help="after --: CLI overrides for every command")
@@ -75,11 +80,23 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
-def default_steps(budget_min: float) -> int:
-    """Steps the budget buys: :data:`GPU_STEPS` on a GPU, else the CPU rate x the budget."""
+def default_steps(budget_min: float, precision: str | None = None) -> int:
+    """Steps the budget buys: :data:`GPU_STEPS` on a GPU, else the CPU's rate x the budget:
+    :data:`BF16_CPU_STEPS_PER_MIN` where the fit trains in ``bf16-mixed`` (``precision``, or
+    what the recipe's ``auto`` picks on this CPU: ``precision.choose_precision``), else
+    :data:`CPU_STEPS_PER_MIN` (fp32)."""
     if torch.cuda.is_available():
         return GPU_STEPS
-    return max(1, round(CPU_STEPS_PER_MIN * budget_min))
+    if precision is None or precision == AUTO:
+        precision = choose_precision("cpu").precision
+    rate = BF16_CPU_STEPS_PER_MIN if precision.startswith("bf16") else CPU_STEPS_PER_MIN
+    return max(1, round(rate * budget_min))
+
+
+def forced_precision(overrides: Sequence[str]) -> str | None:
+    """The ``--trainer.precision`` among the user's overrides (the last one), else None."""
+    values = [o.split("=", 1)[1] for o in overrides if o.startswith("--trainer.precision=")]
+    return values[-1] if values else None
 
 
 def max_time(minutes: float) -> str:
@@ -128,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from lightning_pose.wandb_mode import finish_wandb_run
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    steps = args.steps or default_steps(args.budget_min)
+    steps = args.steps or default_steps(args.budget_min, forced_precision(args.overrides))
     configs = ["-c", str(REPO / DATASET), "-c", str(REPO / args.recipe)]
     device = "a GPU" if torch.cuda.is_available() else "the CPU"
     print(f"main job: fit {args.recipe} on {device}, {steps} steps, budget {args.budget_min} min")

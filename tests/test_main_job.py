@@ -10,18 +10,26 @@ import numpy as np
 import pytest
 
 from lightning_pose.main_job import (
+    BF16_CPU_STEPS_PER_MIN,
     CPU_STEPS_PER_MIN,
     HANDFUL,
     default_steps,
     fit_args,
+    forced_precision,
     main,
     max_time,
 )
+from lightning_pose.precision import choose_precision
 
 
 def test_budget_sets_steps_schedule_and_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
-    assert default_steps(60) == 60 * CPU_STEPS_PER_MIN == 3000  # heatmap_budget.yaml's 3000
+    assert default_steps(60, "32-true") == 60 * CPU_STEPS_PER_MIN == 3000
+    assert default_steps(60, "bf16-mixed") == 60 * BF16_CPU_STEPS_PER_MIN == 3840
+    native = choose_precision("cpu").precision == "bf16-mixed"  # what auto picks here
+    assert default_steps(60) == (3840 if native else 3000) == default_steps(60, "auto")
+    assert forced_precision(["--data.root=x", "--trainer.precision=32-true"]) == "32-true"
+    assert forced_precision(["--data.root=x"]) is None
     assert max_time(58.5) == "00:00:58:30" and max_time(90) == "00:01:30:00"
     args = fit_args([], 150, 3)
     assert "--trainer.max_steps=150" in args
