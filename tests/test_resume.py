@@ -30,7 +30,7 @@ def fit_args(root: Path) -> list[str]:
         f"--data.root={root}",
         "--data.input_size=32",
         "--data.batch_size=4",
-        "--data.num_workers=0",
+        "--data.num_workers=1",  # a worker: its start must not shift training's randomness
         "--model.trunk=lightning_pose.models.ResNetTrunk",
         "--trainer.accelerator=cpu",
         "--trainer.devices=1",
