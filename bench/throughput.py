@@ -156,14 +156,16 @@ def measure(
     precision: str = "32-true",
     callbacks: tuple[pl.Callback, ...] = (),
     timer: StepTimer | None = None,
+    accelerator: str = "cpu",
 ) -> float:
     """Images per second of ``seconds`` of optimiser steps after ``warmup`` untimed ones, in a
-    fresh CPU Trainer at ``precision`` (Lightning's, e.g. ``"bf16-mixed"``) with ``callbacks``
-    added; ``timer``: a :class:`StepTimer` to time with (read its CPU time after)."""
+    fresh one-device Trainer on ``accelerator`` (``"cpu"``; ``"gpu"``: bench/gpu_convergence.py)
+    at ``precision`` (Lightning's, e.g. ``"bf16-mixed"``) with ``callbacks`` added; ``timer``:
+    a :class:`StepTimer` to time with (read its CPU time after)."""
     timer = timer or StepTimer(warmup, seconds)
     callbacks = [timer, *callbacks] + ([ChannelsLast()] if channels_last else [])
     trainer = pl.Trainer(
-        accelerator="cpu",
+        accelerator=accelerator,
         devices=1,
         precision=precision,
         max_epochs=-1,
