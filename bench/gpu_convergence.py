@@ -220,6 +220,8 @@ def run_module(command: list[str], log: Path, cores: list[int], env: dict[str, s
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # Python-level writes too
+    sys.stderr = open(2, "w", buffering=1, closefd=False)
     module = command[command.index("-m") + 1]
     sys.argv = [module, *command[command.index("-m") + 2 :]]
     runpy.run_module(module, run_name="__main__", alter_sys=True)

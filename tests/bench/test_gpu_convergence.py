@@ -130,3 +130,30 @@ def test_smoke_writes_a_row_per_job_with_the_validation_metrics(tmp_path: Path) 
     assert "| families/deeppose | ok |" in table and "conf/model/tompson.yaml | 64 | 4 |" in table
     assert "best (maximize val/pdj@0.2)" in (out / "sweep_cascade_depth.md").read_text()
     assert (out / "sweep_tompson_pooling.md").is_file()
+
+
+def test_the_deadline_stops_a_running_job_and_rows_say_why(tmp_path: Path, monkeypatch) -> None:
+    """Lane 0 runs a job that outlasts the deadline (stopped: partial), so the job queued after
+    it never starts; lane 1 a job that ends without a validation, then one that fails. The jobs
+    are tiny modules run as ``python -m`` in the forked children. ~15 s of wall, no CPU."""
+    names = ("sleeper", "never", "quiet", "broken")
+    for name, code in zip(names, ("import time\ntime.sleep(60)", "", "print('quiet')",
+                                  "raise SystemExit(3)"), strict=True):  # fmt: skip
+        (tmp_path / f"{name}.py").write_text(code + "\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    jobs = [job(str(tmp_path / name), 1, None) for name in names]
+    for j, name in zip(jobs, names, strict=True):
+        j.command = ["python", "-m", name]
+    rates = {"startup_s": 0.0, "batch": 4, "loader_samples_s": 1.0, "model_samples_s": 1.0}
+    probe = {"gpu": "g", "n_train": 16, "n_val": 6, "configs": {jobs[0].model_config: rates}}
+    opts = gc.parse(["--smoke", "--budget-s", "16", "--reserve-s", "2", "--data-root", "x"])
+    writes = []
+    gc.run_jobs([jobs[:2], jobs[2:]], [[0], [0]], opts, probe, lambda: writes.append(1))
+    assert gc.time.time() < opts.deadline  # stopped at the deadline less the reserve
+    assert [j.row["status"] for j in jobs] == [
+        "partial: stopped at the deadline", "not run: deadline", "failed: no validation",
+        f"failed: exit 3 (see {jobs[3].folder / 'log.txt'})",
+    ]  # fmt: skip
+    assert jobs[0].row["wall s"] >= 12 and len(writes) == 3
+    assert (jobs[2].folder / "log.txt").read_text() == "quiet\n"
+    assert not jobs[1].folder.exists()
