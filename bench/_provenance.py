@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import platform
 import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+_UNCOMMITTED = " (working tree with uncommitted changes)"
 
 
 def run_text(command: list[str], cwd: Path = REPO) -> str:
@@ -22,13 +24,13 @@ def run_text(command: list[str], cwd: Path = REPO) -> str:
 
 
 def commit(paths: list[str] | None = None, repo: Path = REPO) -> str:
-    """The short commit of ``repo``'s HEAD, with " (working tree with uncommitted changes)"
-    where ``paths`` (default: the whole tree) differ from it; "unknown" outside a git checkout
-    (e.g. a copy of the tree on a device machine)."""
+    """The short commit of ``repo``'s HEAD, marked where ``paths`` (default: the whole working
+    tree) differ from it: " (PATHS modified)", " (working tree with uncommitted changes)";
+    "unknown" outside a git checkout (e.g. a copy of the tree on a device machine)."""
     found = run_text(["git", "rev-parse", "--short", "HEAD"], repo) or "unknown"
     status = ["git", "status", "--porcelain", "--", *(paths or [])]
     if found != "unknown" and run_text(status, repo):
-        found += " (working tree with uncommitted changes)"
+        found += f" ({', '.join(paths)} modified)" if paths else _UNCOMMITTED
     return found
 
 
@@ -40,12 +42,10 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def native_bf16() -> str | None:
-    """The CPU feature that computes bf16 natively (``amx_bf16``, ``avx512_bf16``), or None
-    (:func:`lightning_pose.precision.native_bf16_flag`)."""
-    import sys
-
+def native_bf16() -> str:
+    """The CPU feature that computes bf16 natively (``amx_bf16``, ``avx512_bf16``), else
+    "no (emulated)" (:func:`lightning_pose.precision.native_bf16_flag`; imports torch)."""
     sys.path.insert(0, str(REPO))
     from lightning_pose.precision import native_bf16_flag
 
-    return native_bf16_flag()
+    return native_bf16_flag() or "no (emulated)"
