@@ -336,7 +336,7 @@ def probe(configs: list[str], opts: argparse.Namespace, cores: list[int], path: 
         batches = iter(dm.train_dataloader())
         next(batches)  # the workers start: not timed
         samples, timed = 0, time.perf_counter()
-        for batch in batches:  # the rest of one pass at most
+        for batch in batches:  # the rest of one pass at most: hand-timed, the workers run ahead
             samples += int(batch["image"].shape[0])
             if time.perf_counter() - timed >= opts.probe_s:
                 break
