@@ -1,5 +1,6 @@
-"""bench/gpu_convergence.sh: the plan (lanes, cores, epochs, the arguments that size a fit) and
-the whole script at tiny scale on the CPU (``--smoke``), checked by the table it writes."""
+"""bench/gpu_convergence.sh: the plan (bench/gpu_plan.py: lanes, cores, epochs, the arguments
+that size a fit), the deadline, and the whole script at tiny scale on the CPU (``--smoke``),
+checked by the table it writes."""
 
 from __future__ import annotations
 
@@ -17,24 +18,25 @@ from tests.conftest import write_lspet
 
 REPO = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("gpu_convergence", REPO / "bench/gpu_convergence.py")
-gc = sys.modules["gpu_convergence"] = importlib.util.module_from_spec(spec)  # its dataclass
-spec.loader.exec_module(gc)
+gc = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(gc)  # puts bench/ on sys.path
+import gpu_plan as plan  # noqa: E402
 
 
-def job(name: str, fits: int, sweep: str | None = "s") -> gc.Job:
-    return gc.Job(name, sweep, "conf/model/deeppose.yaml", [], Path(name), fits)
+def job(name: str, fits: int, sweep: str | None = "s") -> plan.Job:
+    return plan.Job(name, sweep, "conf/model/deeppose.yaml", [], Path(name), fits)
 
 
 def test_lanes_take_the_most_fits_first_and_families_before_trials() -> None:
     jobs = [job("f1", 1, None), job("t1", 1), job("c3", 3), job("c2", 2), job("f2", 1, None)]
-    lanes = gc.assign_lanes(jobs, 2)
+    lanes = plan.assign_lanes(jobs, 2)
     assert [[j.name for j in lane] for lane in lanes] == [["c3", "f2"], ["c2", "f1", "t1"]]
 
 
 def test_lane_cores_leave_one_core_to_the_driver() -> None:
-    assert gc.lane_cores(list(range(16)), 5) == [[1, 2, 3], [4, 5, 6], [7, 8, 9], [10, 11, 12],
+    assert plan.lane_cores(list(range(16)), 5) == [[1, 2, 3], [4, 5, 6], [7, 8, 9], [10, 11, 12],
                                                   [13, 14, 15]]  # fmt: skip
-    assert gc.lane_cores([0, 1], 2) == [[1], [1]]  # fewer cores than lanes: shared
+    assert plan.lane_cores([0, 1], 2) == [[1], [1]]  # fewer cores than lanes: shared
 
 
 @pytest.mark.parametrize(
@@ -46,7 +48,7 @@ def test_epochs_are_bought_at_the_slower_of_loader_and_shared_model(
 ) -> None:
     rates = {"loader_samples_s": loader, "model_samples_s": model}
     # 80 s at 1000 (or 3000 / 5) samples/s over 8,100 + 900 images an epoch: 8.9 (5.3)
-    assert gc.epochs_for(80.0, rates, lanes, 8100, 900) == epochs
+    assert plan.epochs_for(80.0, rates, lanes, 8100, 900) == epochs
 
 
 def test_budget_args_size_the_cosine_schedule_and_leave_a_plateau_schedule_alone() -> None:
@@ -62,17 +64,17 @@ def test_budget_args_size_the_cosine_schedule_and_leave_a_plateau_schedule_alone
     opts = gc.parse(["--lanes", "2"])
     cosine = job("h", 1)
     cosine.model_config = "conf/model/heatmap_budget.yaml"
-    args = gc.budget_args(cosine, probe, opts, fit_s=120.0)  # 100 s: 10 epochs of 253 steps
+    args = plan.budget_args(cosine, probe, opts, fit_s=120.0)  # 100 s: 10 epochs of 253 steps
     assert "--trainer.max_time=00:00:01:40" in args and "--trainer.max_epochs=10" in args
     assert "--model.init_args.scheduler.init_args.total_steps=2530" in args
     assert "--trainer.max_steps=2530" in args
-    plateau = gc.budget_args(job("d", 2), probe, opts, fit_s=120.0)
+    plateau = plan.budget_args(job("d", 2), probe, opts, fit_s=120.0)
     assert "--trainer.max_steps=-1" in plateau and not any("total_steps" in a for a in plateau)
     assert "--trainer.check_val_every_n_epoch=1" in plateau  # ReduceLROnPlateau: every epoch
 
 
 def test_jobs_are_the_families_and_the_sweep_trials_without_wandb(tmp_path: Path) -> None:
-    jobs = gc.make_jobs(tmp_path, ["deeppose"], list(gc.SWEEPS), count=None)
+    jobs = plan.make_jobs(tmp_path, ["deeppose"], list(plan.SWEEPS), count=None)
     assert [j.name for j in jobs][:4] == [
         "families/deeppose", "cascade_depth/trial_001", "cascade_depth/trial_002",
         "cascade_depth/trial_003",
@@ -80,7 +82,7 @@ def test_jobs_are_the_families_and_the_sweep_trials_without_wandb(tmp_path: Path
     assert [j.fits for j in jobs if j.sweep == "cascade_depth"] == [1, 2, 3]
     assert len([j for j in jobs if j.sweep == "tompson_pooling"]) == 8
     assert all(j.command[1] == "-m" for j in jobs)  # the interpreter, -m, the module
-    text = gc.csv_only(gc.trial_config(tmp_path, "x", "p"))
+    text = plan.csv_only(gc.trial_config(tmp_path, "x", "p"))
     assert "Wandb" not in text and "CSVLogger" in text
 
 
