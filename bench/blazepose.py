@@ -57,9 +57,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import platform
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -75,6 +73,9 @@ from lightning_pose.codecs.segments import segment_lengths
 from lightning_pose.files import write_bytes_atomic
 from lightning_pose.metrics.protocol import EvaluationProtocol, StageMetrics
 from lightning_pose.skeleton import LSP, Skeleton
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _provenance  # noqa: E402
 
 # BlazePose's 33 landmarks (MediaPipe pose landmark model card): the ones used here. The 12
 # limb joints have the same names in LSP (lightning_pose.skeleton.LSP).
@@ -279,7 +280,9 @@ def make_solution(model: str) -> Detect:
 
 def run(detect: Detect, paths: Sequence[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Landmarks of every image and the time per image: the ``detect`` call alone, and with
-    reading and decoding the JPEG. One untimed warm-up call on the first image.
+    reading and decoding the JPEG. One untimed warm-up call on the first image. Hand-timed,
+    not ``torch.utils.benchmark.Timer``: one call per distinct image, whose result is kept,
+    split into its read and detect stages (a ``Timer`` repeats one statement on one input).
 
     Shapes:
         returns landmarks_px (N, 33, 2) NaN where nothing was detected; detect_ms (N,);
@@ -387,30 +390,6 @@ def write_atomic(path: Path, text: str) -> None:
     write_bytes_atomic(path, text.encode())
 
 
-def _cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or "unknown"
-    names = [ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")]
-    return names[0] if names else "unknown"
-
-
-def _git_commit() -> str:
-    repo = Path(__file__).resolve().parent.parent
-    cmd = ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"]
-    try:
-        commit = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    dirty = subprocess.run(
-        ["git", "-C", str(repo), "status", "--porcelain", "--", "bench/blazepose.py"],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    return commit + (" (bench/blazepose.py modified)" if dirty else "")
-
-
 def _cpus() -> str:
     return ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
 
@@ -510,8 +489,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "mediapipe": mp.__version__,
         "model": model,
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "git commit": _git_commit(),
-        "CPU": f"{_cpu_model()}; the process may run on CPUs {_cpus()}",
+        "git commit": _provenance.commit(["bench/blazepose.py"]),
+        "CPU": f"{_provenance.cpu_model()}; the process may run on CPUs {_cpus()}",
         "threads": threads + (" (Pose solution: the default)" if args.solution_check else ""),
         "load average (1 min) before / after the runs": (
             f"{load_before:.2f} / {os.getloadavg()[0]:.2f} (other work on the machine slows "

@@ -36,7 +36,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "bench")]
+
+import _provenance  # noqa: E402
 
 from lightning_pose.files import write_bytes_atomic  # noqa: E402
 
@@ -179,9 +181,7 @@ def main(argv: list[str] | None = None) -> dict:
     import torch  # after the subprocesses: not needed to launch them
 
     steps = int(torch.load(last, map_location="cpu", weights_only=True)["global_step"])
-    commit = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
+    commit = _provenance.commit()
     batch = (
         next((int(a.split("=")[1]) for a in user if a.startswith("--data.batch_size=")), None)
         or int(points[-1]["time/train_images"] / max(1, steps))

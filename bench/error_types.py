@@ -33,7 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from latency import build, run_text  # noqa: E402
+import _provenance  # noqa: E402
+from latency import build  # noqa: E402
 
 from lightning_pose.codecs.box import decode  # noqa: E402
 from lightning_pose.files import write_bytes_atomic  # noqa: E402
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> list[tuple[float, dict[str, int]]]:
                 for k, v in counts.items():
                     totals[t][k] += v
     rows = [(t, totals[t]) for t in args.thresholds]
-    commit = run_text(["git", "rev-parse", "--short", "HEAD"]) or "unknown"
+    commit = _provenance.commit()
     report = (
         "# Misses of the limb joints: left/right swaps and the rest\n\n"
         f"Command: `python bench/error_types.py {shlex.join(argv)}`  \n"

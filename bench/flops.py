@@ -46,6 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+import _provenance  # noqa: E402
 from throughput import (  # noqa: E402
     VARIANTS,
     StepTimer,
@@ -256,7 +257,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     report = (
         "# FLOPs of a training step against the CPU's peak\n\n"
         + provenance("flops.py", argv, opts.threads, opts.channels_last)
-        + f"; native bf16: {native_bf16_flag() or 'no (emulated)'}.  \n"
+        + f"; native bf16: {_provenance.native_bf16()}.  \n"
         f"Peak = {opts.threads} cores x {opts.fp32_flop_per_cycle:g} (fp32) or "
         f"{opts.bf16_flop_per_cycle:g} (bf16, native only) FLOP/cycle x {opts.ghz:.3f} GHz. "
         f"img/s: model-only steps (synthetic batch) over {opts.seconds:g} s after "

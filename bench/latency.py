@@ -37,9 +37,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import platform
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -63,6 +61,9 @@ from lightning_pose.models.heatmap import HeatmapPose
 from lightning_pose.onnx_inference import OnnxEstimate
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+import _provenance  # noqa: E402
+
 DATASET_CONFIG = REPO / "conf" / "lspet.yaml"
 # Model configs left out by default: the same network as multitask.yaml, trained differently.
 SKIPPED = ("multitask_detection_pretrain.yaml",)
@@ -175,6 +176,11 @@ def time_variant(
 
     Measures: ``e2e_b1``, ``load_b1`` (its read + decode + crop + collate part), ``model_b1``
     (``estimate`` alone, on the same batch) and ``e2e_batched`` (batch time / batch size).
+
+    Hand-timed, not ``torch.utils.benchmark.Timer``: each time is one call on a different
+    image (the report gives the median, mean and 90th percentile over the images, not the mean
+    of one statement repeated on one input), split into the stages of that one call, with the
+    formats alternating image by image; a ``Timer`` repeats one statement.
     """
     n, bs, fmts = len(dataset), args.batch_size, formats(args)
     times = {f: {"e2e_b1": [], "load_b1": [], "model_b1": [], "e2e_batched": []} for f in fmts}
@@ -329,24 +335,8 @@ def speedup_table(rows: list[dict], batch_size: int, base: str, faster: str) -> 
     return "\n".join(lines)
 
 
-def run_text(command: list[str], cwd: Path = REPO) -> str:
-    try:
-        return subprocess.run(command, cwd=cwd, capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return ""
-
-
-def cpu_model() -> str:
-    for line in run_text(["lscpu"]).splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
 def report(rows: list[dict], args: argparse.Namespace, argv: list[str], run: str) -> str:
-    commit = run_text(["git", "rev-parse", "--short", "HEAD"]) or "unknown"
-    if run_text(["git", "status", "--porcelain"]):
-        commit += " (working tree with uncommitted changes)"
+    commit, cpu = _provenance.commit(), _provenance.cpu_model()
     cpus = sorted(os.sched_getaffinity(0))
     weights = f"`{args.ckpt}`" if args.ckpt else "each config's initialisation (random/ImageNet)"
     n, root = (rows[0]["images"], rows[0]["root"]) if rows else (0, "-")
@@ -355,7 +345,7 @@ def report(rows: list[dict], args: argparse.Namespace, argv: list[str], run: str
         f"Command: `python bench/latency.py {shlex.join(argv)}`",
         f"Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"Commit: {commit}",
-        f"CPU: {cpu_model()}; {os.cpu_count()} logical CPUs, this process pinned to {cpus}",
+        f"CPU: {cpu}; {os.cpu_count()} logical CPUs, this process pinned to {cpus}",
         f"Threads: torch.set_num_threads({args.threads}); torch {torch.__version__}",
         f"Images timed: {n} of the LSPet validation split (every 10th image; `{root}`), each "
         f"once per measure and memory format; batched: {batches} batches of {args.batch_size}, "

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,7 +38,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "bench")]
+
+import _provenance  # noqa: E402
 
 from lightning_pose.callbacks import ChannelsLast  # noqa: E402
 from lightning_pose.cli import main as cli_main  # noqa: E402
@@ -72,7 +72,11 @@ def flush_denormals() -> bool:
 class StepTimer(pl.Callback):
     """Time the steps after ``warmup`` and stop ``seconds`` later: images per second, and per
     second of this process's CPU time (all its threads: on a shared machine, the rate per
-    CPU-second it actually got)."""
+    CPU-second it actually got).
+
+    Hand-timed from Lightning's hooks, not ``torch.utils.benchmark.Timer``: what is timed is
+    ``Trainer.fit``'s own loop (the loader and its workers running ahead, the hooks, the
+    optimiser step), which runs the steps itself; a ``Timer`` times a statement it calls."""
 
     def __init__(self, warmup: int, seconds: float) -> None:
         self.warmup, self.seconds = warmup, seconds
@@ -156,14 +160,16 @@ def measure(
     precision: str = "32-true",
     callbacks: tuple[pl.Callback, ...] = (),
     timer: StepTimer | None = None,
+    accelerator: str = "cpu",
 ) -> float:
     """Images per second of ``seconds`` of optimiser steps after ``warmup`` untimed ones, in a
-    fresh CPU Trainer at ``precision`` (Lightning's, e.g. ``"bf16-mixed"``) with ``callbacks``
-    added; ``timer``: a :class:`StepTimer` to time with (read its CPU time after)."""
+    fresh one-device Trainer on ``accelerator`` (``"cpu"``; ``"gpu"``: bench/gpu_convergence.py)
+    at ``precision`` (Lightning's, e.g. ``"bf16-mixed"``) with ``callbacks`` added; ``timer``:
+    a :class:`StepTimer` to time with (read its CPU time after)."""
     timer = timer or StepTimer(warmup, seconds)
     callbacks = [timer, *callbacks] + ([ChannelsLast()] if channels_last else [])
     trainer = pl.Trainer(
-        accelerator="cpu",
+        accelerator=accelerator,
         devices=1,
         precision=precision,
         max_epochs=-1,
@@ -234,26 +240,15 @@ def table(rows: list[dict]) -> str:
 
 
 def machine() -> str:
-    try:
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.split("\n")
-            if line.startswith("Model name")
-        )
-    except (StopIteration, OSError):
-        cpu = platform.processor() or "unknown CPU"
-    return f"{cpu}, {os.cpu_count()} cores visible, torch {torch.__version__}"
+    return f"{_provenance.cpu_model()}, {os.cpu_count()} cores visible, torch {torch.__version__}"
 
 
 def provenance(script: str, argv: list[str], threads: int, channels_last: bool) -> str:
     """A report's first lines, without the final full stop: the command
     (``python bench/SCRIPT ARGV``), the commit, the UTC time, the machine, the threads."""
-    commit = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
     return (
         f"Command: `python bench/{script} {' '.join(argv)}`  \n"
-        f"Commit {commit}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"Commit {_provenance.commit()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
         f"{machine()}, {threads} torch threads{', channels-last' if channels_last else ''}"
     )
 

@@ -1,0 +1,151 @@
+"""What bench/gpu_convergence.py runs and how long each fit may take: the jobs (a fit per family,
+every trial of the sweeps, in the sweep runner's trial folders), their lanes and cores, and the
+arguments that size a fit to its share of the deadline from the probe's rates. Pure functions
+of the probe's numbers (tests/bench/test_gpu_convergence.py)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+from lightning_pose.main_job import WARMUP_STEPS, max_time  # noqa: E402
+from lightning_pose.sweep import trial_command  # noqa: E402
+from lightning_pose.sweep_config import load_sweep, trials  # noqa: E402
+
+FAMILIES = {
+    "deeppose": "conf/model/deeppose.yaml",
+    "tompson": "conf/model/tompson.yaml",
+    "multitask": "conf/model/multitask.yaml",
+    "heatmap_budget": "conf/model/heatmap_budget.yaml",
+}
+SWEEPS = ("sweeps/cascade_depth.yaml", "sweeps/pooling.yaml")
+# The probe times a cascade's stage 1 (a later stage needs the data module when its fit starts,
+# to estimate the stage-1 errors: DeepPose section 3.2); later stages, slower, are held to the
+# same trainer.max_time.
+PROBE_ARGS = {"conf/model/deeppose_cascade.yaml": ["--model.init_args.num_stages=1"]}
+TAIL_S = 5.0  # after max_time: the stop's validation, last.ckpt, teardown
+
+
+@dataclass
+class Job:
+    """One fit (a family) or sweep trial (one or more fits), run as ``python -m ...``."""
+
+    name: str  # families/deeppose, cascade_depth/trial_002
+    sweep: str | None  # the sweep's name; None for a family fit
+    model_config: str  # conf/model/X.yaml: the probe's key
+    command: list[str]  # [python, -m, module, args...], without the budget's arguments
+    folder: Path
+    fits: int = 1
+    values: dict = field(default_factory=dict)  # swept parameters
+    row: dict = field(default_factory=dict)
+
+
+def model_config_of(command: list[str]) -> str:
+    """The ``-c conf/model/X.yaml`` of a command."""
+    return next(c for c in command if c.startswith("conf/model/"))
+
+
+def csv_only(trial_yaml: str) -> str:
+    """The sweep runner's trial config without its W&B logger."""
+    config = yaml.safe_load(trial_yaml)
+    loggers = config["trainer"]["logger"]
+    config["trainer"]["logger"] = [x for x in loggers if "Wandb" not in x["class_path"]]
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def make_jobs(work: Path, families: list[str], sweeps: list[str], count: int | None) -> list[Job]:
+    """The family fits and the sweeps' trials (the first ``count`` of each sweep, or all)."""
+    jobs = []
+    for family in families:
+        folder = work / "families" / family
+        command = ["python", "-m", "lightning_pose", "fit", "-c", "conf/lspet.yaml"]
+        command += ["-c", FAMILIES[family], "-c", str(folder / "trial.yaml")]
+        jobs.append(Job(f"families/{family}", None, FAMILIES[family], command, folder))
+    for path in sweeps:
+        config = load_sweep(REPO / path)
+        name = config.get("name") or Path(path).stem
+        for i, values in enumerate(trials(config, count), start=1):
+            folder = work / name / f"trial_{i:03d}"
+            command = trial_command(config, values, folder / "trial.yaml", [])
+            command = command[command.index("-m") - 1 :]  # from the interpreter on
+            cascade = "lightning_pose.train_cascade" in command
+            fits = int(values["depth"]) if cascade else 1
+            job = Job(f"{name}/{folder.name}", name, model_config_of(command), command, folder)
+            job.fits, job.values = fits, values
+            jobs.append(job)
+    return jobs
+
+
+def assign_lanes(jobs: list[Job], lanes: int) -> list[list[Job]]:
+    """Jobs to lanes, most fits first, each to the lane with the fewest fits (LPT); family fits
+    before sweep trials of the same size, so that a short budget still has every family."""
+    out: list[list[Job]] = [[] for _ in range(lanes)]
+    for job in sorted(jobs, key=lambda j: (-j.fits, j.sweep is not None)):
+        min(out, key=lambda lane: sum(j.fits for j in lane)).append(job)
+    return out
+
+
+def lane_cores(cores: list[int], lanes: int) -> list[list[int]]:
+    """Each lane's cores: the first core is left to this process; with fewer cores than lanes,
+    lanes share them."""
+    spare = cores[1:] or cores
+    per = max(1, len(spare) // lanes)
+    return [
+        spare[i * per : (i + 1) * per] if len(spare) >= lanes else [spare[i % len(spare)]]
+        for i in range(lanes)
+    ]
+
+
+def epochs_for(seconds: float, rates: dict, lanes: int, n_train: int, n_val: int) -> int:
+    """Epochs of ``n_train`` training images (each followed by ``n_val`` validation images)
+    that ``seconds`` buy at min(loader, model / lanes) samples/s; at least 1."""
+    rate = min(rates["loader_samples_s"], rates["model_samples_s"] / lanes)
+    return max(1, int(rate * seconds / (n_train + n_val)))
+
+
+def budget_args(job: Job, probe: dict, opts: argparse.Namespace, fit_s: float) -> list[str]:
+    """The command-line arguments that size one fit of ``job`` to ``fit_s`` seconds of wall."""
+    rates = probe["configs"][job.model_config]
+    run_s = max(1.0, fit_s - rates["startup_s"] - TAIL_S)
+    epochs = epochs_for(run_s, rates, opts.lanes, probe["n_train"], probe["n_val"])
+    if opts.max_epochs:
+        epochs = min(epochs, opts.max_epochs)
+    args = [
+        f"--trainer.max_time={max_time(run_s / 60)}",
+        f"--trainer.max_epochs={epochs}",
+        "--trainer.val_check_interval=1.0",
+        "--trainer.check_val_every_n_epoch=1",
+    ]
+    scheduler = yaml.safe_load((REPO / job.model_config).read_text())["model"]["init_args"]
+    if str((scheduler.get("scheduler") or {}).get("class_path", "")).endswith("WarmupCosineLR"):
+        steps = epochs * max(1, probe["n_train"] // rates["batch"])
+        args += [
+            f"--trainer.max_steps={steps}",
+            f"--model.init_args.scheduler.init_args.total_steps={steps}",
+            f"--model.init_args.scheduler.init_args.warmup_steps={min(WARMUP_STEPS, steps // 10)}",
+        ]
+    else:
+        args.append("--trainer.max_steps=-1")
+    job.row.update({"planned epochs": epochs * job.fits, "max_time s": round(run_s)})
+    return args
+
+
+def common_args(opts: argparse.Namespace, workers: int) -> list[str]:
+    """Every fit's arguments: data, device, precision, channels-last, the wall clock."""
+    args = [
+        f"--data.root={opts.data_root}",
+        "--data.cache_images=true",
+        f"--data.num_workers={workers}",
+        f"--trainer.accelerator={opts.accelerator}",
+        "--trainer.devices=1",
+        f"--trainer.precision={opts.precision}",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.callbacks+=lightning_pose.callbacks.ChannelsLast",
+        "--trainer.callbacks+=lightning_pose.callbacks.WallClock",
+    ]
+    return args + opts.smoke_args

@@ -1,0 +1,161 @@
+"""bench/gpu_convergence.sh: the plan (bench/gpu_plan.py: lanes, cores, epochs, the arguments
+that size a fit), the deadline, and the whole script at tiny scale on the CPU (``--smoke``),
+checked by the table it writes."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import write_lspet
+
+REPO = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location("gpu_convergence", REPO / "bench/gpu_convergence.py")
+gc = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(gc)  # puts bench/ on sys.path
+import gpu_plan as plan  # noqa: E402
+
+
+def job(name: str, fits: int, sweep: str | None = "s") -> plan.Job:
+    return plan.Job(name, sweep, "conf/model/deeppose.yaml", [], Path(name), fits)
+
+
+def test_lanes_take_the_most_fits_first_and_families_before_trials() -> None:
+    jobs = [job("f1", 1, None), job("t1", 1), job("c3", 3), job("c2", 2), job("f2", 1, None)]
+    lanes = plan.assign_lanes(jobs, 2)
+    assert [[j.name for j in lane] for lane in lanes] == [["c3", "f2"], ["c2", "f1", "t1"]]
+
+
+def test_lane_cores_leave_one_core_to_the_driver() -> None:
+    assert plan.lane_cores(list(range(16)), 5) == [[1, 2, 3], [4, 5, 6], [7, 8, 9], [10, 11, 12],
+                                                  [13, 14, 15]]  # fmt: skip
+    assert plan.lane_cores([0, 1], 2) == [[1], [1]]  # fewer cores than lanes: shared
+
+
+@pytest.mark.parametrize(
+    ("loader", "model", "lanes", "epochs"),
+    [(1000.0, 10_000.0, 5, 8), (1000.0, 3000.0, 5, 5), (1.0, 1.0, 1, 1)],
+)
+def test_epochs_are_bought_at_the_slower_of_loader_and_shared_model(
+    loader: float, model: float, lanes: int, epochs: int
+) -> None:
+    rates = {"loader_samples_s": loader, "model_samples_s": model}
+    # 80 s at 1000 (or 3000 / 5) samples/s over 8,100 + 900 images an epoch: 8.9 (5.3)
+    assert plan.epochs_for(80.0, rates, lanes, 8100, 900) == epochs
+
+
+def test_budget_args_size_the_cosine_schedule_and_leave_a_plateau_schedule_alone() -> None:
+    probe = {
+        "n_train": 8100,
+        "n_val": 900,
+        "configs": {
+            c: {"startup_s": 15.0, "batch": 32, "loader_samples_s": 900.0,
+                "model_samples_s": 9000.0}
+            for c in ("conf/model/heatmap_budget.yaml", "conf/model/deeppose.yaml")
+        },
+    }  # fmt: skip
+    opts = gc.parse(["--lanes", "2"])
+    cosine = job("h", 1)
+    cosine.model_config = "conf/model/heatmap_budget.yaml"
+    args = plan.budget_args(cosine, probe, opts, fit_s=120.0)  # 100 s: 10 epochs of 253 steps
+    assert "--trainer.max_time=00:00:01:40" in args and "--trainer.max_epochs=10" in args
+    assert "--model.init_args.scheduler.init_args.total_steps=2530" in args
+    assert "--trainer.max_steps=2530" in args
+    plateau = plan.budget_args(job("d", 2), probe, opts, fit_s=120.0)
+    assert "--trainer.max_steps=-1" in plateau and not any("total_steps" in a for a in plateau)
+    assert "--trainer.check_val_every_n_epoch=1" in plateau  # ReduceLROnPlateau: every epoch
+
+
+def test_jobs_are_the_families_and_the_sweep_trials_without_wandb(tmp_path: Path) -> None:
+    jobs = plan.make_jobs(tmp_path, ["deeppose"], list(plan.SWEEPS), count=None)
+    assert [j.name for j in jobs][:4] == [
+        "families/deeppose", "cascade_depth/trial_001", "cascade_depth/trial_002",
+        "cascade_depth/trial_003",
+    ]  # fmt: skip
+    assert [j.fits for j in jobs if j.sweep == "cascade_depth"] == [1, 2, 3]
+    assert len([j for j in jobs if j.sweep == "tompson_pooling"]) == 8
+    assert all(j.command[1] == "-m" for j in jobs)  # the interpreter, -m, the module
+    text = plan.csv_only(gc.trial_config(tmp_path, "x", "p"))
+    assert "Wandb" not in text and "CSVLogger" in text
+
+
+def test_smoke_writes_a_row_per_job_with_the_validation_metrics(tmp_path: Path) -> None:
+    """The whole script on the CPU: 64 px, 16 images a split, one epoch a fit, two lanes; the
+    four families, two trials of each sweep. ~40 s of CPU."""
+    write_lspet(tmp_path / "data" / "lspet", 60)
+    out = tmp_path / "out"
+    env = os.environ | {"OUT": str(out), "PYTHON": sys.executable, "WANDB_MODE": "disabled"}
+    done = subprocess.run(
+        ["bash", str(REPO / "bench/gpu_convergence.sh"), "--smoke", "--data-root",
+         str(tmp_path / "data"), "--work", str(tmp_path / "work")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = list(csv.DictReader((out / "gpu_convergence.csv").open()))
+    assert [r["job"] for r in rows] == [
+        "families/deeppose", "families/tompson", "families/multitask", "families/heatmap_budget",
+        "cascade_depth/trial_001", "cascade_depth/trial_002", "tompson_pooling/trial_001",
+        "tompson_pooling/trial_002",
+    ]  # fmt: skip
+    fits = {"cascade_depth/trial_002": 2}
+    for row in rows:
+        assert row["status"] == "ok" and row["GPU"] == "none (CPU)", row
+        values = {name: float(row[name]) for name in gc.METRICS}
+        assert all(0.0 <= v <= 1.0 for v in values.values()), row
+        assert values["PDJ@0.05"] <= values["PDJ@0.1"] <= values["PDJ@0.2"], row
+        # one epoch of the 16 training images (4 batches of 4) a fit
+        assert int(row["samples"]) == 16 * fits.get(row["job"], 1), row
+        assert float(row["epochs"]) == fits.get(row["job"], 1), row
+        assert float(row["wall s"]) > 0 and float(row["max_time s"]) > 0, row
+        folder = tmp_path / "work" / row["job"]
+        logged = json.loads(gc.latest_results(folder).joinpath("val_metrics.json").read_text())
+        assert values["PCK@0.2 limb joints"] == pytest.approx(logged["val/pdj@0.2/limb_joints"])
+        assert values["PCKh@0.5"] == pytest.approx(logged["val/pckh@0.5"])
+    # the pooling sweep's first trial is tompson.yaml as it stands: the same fit, seed and data
+    same = [r for r in rows if r["job"] in ("families/tompson", "tompson_pooling/trial_001")]
+    assert [r[m] for m in gc.METRICS for r in same[:1]] == [r[m] for m in gc.METRICS
+                                                            for r in same[1:]]  # fmt: skip
+    probe = json.loads((out / "probe.json").read_text())
+    assert probe["n_train"] == 16 and probe["n_val"] == 6 and len(probe["configs"]) == 5
+    for rates in probe["configs"].values():
+        assert rates["loader_samples_s"] > 0 and rates["model_samples_s"] > 0
+        assert (rates["input"], rates["batch"]) == (64, 4)
+    table = (out / "gpu_convergence.md").read_text()
+    assert "| job | status | PCK@0.2 limb joints | PDJ@0.05 |" in table
+    assert "| families/deeppose | ok |" in table and "conf/model/tompson.yaml | 64 | 4 |" in table
+    assert "best (maximize val/pdj@0.2)" in (out / "sweep_cascade_depth.md").read_text()
+    assert (out / "sweep_tompson_pooling.md").is_file()
+
+
+def test_the_deadline_stops_a_running_job_and_rows_say_why(tmp_path: Path, monkeypatch) -> None:
+    """Lane 0 runs a job that outlasts the deadline (stopped: partial), so the job queued after
+    it never starts; lane 1 a job that ends without a validation, then one that fails. The jobs
+    are tiny modules run as ``python -m`` in the forked children. ~15 s of wall, no CPU."""
+    names = ("sleeper", "never", "quiet", "broken")
+    for name, code in zip(names, ("import time\ntime.sleep(60)", "", "print('quiet')",
+                                  "raise SystemExit(3)"), strict=True):  # fmt: skip
+        (tmp_path / f"{name}.py").write_text(code + "\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    jobs = [job(str(tmp_path / name), 1, None) for name in names]
+    for j, name in zip(jobs, names, strict=True):
+        j.command = ["python", "-m", name]
+    rates = {"startup_s": 0.0, "batch": 4, "loader_samples_s": 1.0, "model_samples_s": 1.0}
+    probe = {"gpu": "g", "n_train": 16, "n_val": 6, "configs": {jobs[0].model_config: rates}}
+    opts = gc.parse(["--smoke", "--budget-s", "16", "--reserve-s", "2", "--data-root", "x"])
+    writes = []
+    gc.run_jobs([jobs[:2], jobs[2:]], [[0], [0]], opts, probe, lambda: writes.append(1))
+    assert gc.time.time() < opts.deadline  # stopped at the deadline less the reserve
+    assert [j.row["status"] for j in jobs] == [
+        "partial: stopped at the deadline", "not run: deadline", "failed: no validation",
+        f"failed: exit 3 (see {jobs[3].folder / 'log.txt'})",
+    ]  # fmt: skip
+    assert jobs[0].row["wall s"] >= 12 and len(writes) == 3
+    assert (jobs[2].folder / "log.txt").read_text() == "quiet\n"
+    assert not jobs[1].folder.exists()
