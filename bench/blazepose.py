@@ -49,7 +49,7 @@ only the readers and the metrics from the package.
 Usage:
     taskset -c 0,1 /tmp/mpvenv/bin/python bench/blazepose.py [--model full|lite|heavy]
         [--model-path PATH.task] [--max-images N] [--threads N] [--solution-check]
-        [--root DATA_ROOT] [--output docs/blazepose_lspet.md]
+        [--root DATA_ROOT] [--output docs/results/blazepose_lspet.md]
 """
 
 from __future__ import annotations
@@ -417,7 +417,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, help="XNNPACK threads (default: MediaPipe's, 1)")
     p.add_argument("--solution-check", action="store_true", help="also run the Pose solution")
     p.add_argument("--root", help="data root holding lspet/ (default: as PoseDataModule)")
-    p.add_argument("--output", type=Path, default=Path("docs/blazepose_lspet.md"))
+    p.add_argument("--output", type=Path, default=Path("docs/results/blazepose_lspet.md"))
     args = p.parse_args(argv)
     if args.threads is not None and args.threads < 1:
         p.error(f"--threads must be >= 1, got {args.threads}")

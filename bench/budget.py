@@ -1,7 +1,8 @@
 """Train a config on LSPet for a wall-clock budget, evaluate it, append a row to a results file.
 
     python bench/budget.py NAME --budget-min 60 --steps 3100 [--cores 0,1] [--threads 2]
-        [--channels-last] [--results docs/budget_results.md] -- -c conf/model/X.yaml [overrides]
+        [--channels-last] [--results docs/results/budget_results.md]
+        -- -c conf/model/X.yaml [overrides]
 
 1. ``fit`` on LSPet's training split (``conf/lspet.yaml`` + the given configs), pinned to
    ``--cores`` (taskset) with ``--threads`` torch threads, validating on the 900 validation
@@ -13,7 +14,7 @@
 2. ``validate`` the final state (``last.ckpt``) on the 900 validation images (not in the
    budget).
 3. Append a row to ``--results`` (markdown) and write the curve to
-   ``docs/budget_curves/NAME.csv`` (per validation: ``time/fit_s``, ``time/train_images``,
+   ``docs/results/budget_curves/NAME.csv`` (per validation: ``time/fit_s``, ``time/train_images``,
    ``val/pdj@0.2/limb_joints``, ``val/pdj@0.2``, and the ``cores`` the fit was pinned to):
    ``bench/budget_plot.py`` draws every curve there.
 
@@ -151,7 +152,7 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
-    parser.add_argument("--results", default=str(REPO / "docs" / "budget_results.md"))
+    parser.add_argument("--results", default=str(REPO / "docs" / "results" / "budget_results.md"))
     parser.add_argument("--run-dir", help="evaluate this finished fit folder instead")
     return parser.parse_args(argv), resolve_configs(user)
 
@@ -218,7 +219,7 @@ def main(argv: list[str] | None = None) -> dict:
     writer.writeheader()
     writer.writerows({**point, "cores": len(opts.cores.split(","))} for point in points)
     write_bytes_atomic(
-        REPO / "docs" / "budget_curves" / f"{opts.name}.csv", buffer.getvalue().encode()
+        REPO / "docs" / "results" / "budget_curves" / f"{opts.name}.csv", buffer.getvalue().encode()
     )
     print(HEADER + line, end="")
     return row

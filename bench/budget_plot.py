@@ -1,4 +1,4 @@
-"""Accuracy against CPU time: every curve of ``docs/budget_curves/*.csv`` in one figure.
+"""Accuracy against CPU time: every curve of ``docs/results/budget_curves/*.csv`` in one figure.
 
     python bench/budget_plot.py [--reference "BlazePose full=59.6" ...] [--target 70]
         [--output docs/figures/accuracy_vs_cpu_time.png]
@@ -47,7 +47,7 @@ def name_value(text: str) -> tuple[str, str]:
 
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--curves", default=str(REPO / "docs" / "budget_curves"))
+    parser.add_argument("--curves", default=str(REPO / "docs" / "results" / "budget_curves"))
     parser.add_argument("--reference", type=name_value, action="append", default=[])
     parser.add_argument("--point", type=name_value, action="append", default=[])
     parser.add_argument("--target", type=float, default=70.0)

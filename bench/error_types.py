@@ -85,7 +85,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data-root", type=Path, default=None)
-    parser.add_argument("--output", type=Path, default=REPO / "docs" / "error_types.md")
+    parser.add_argument("--output", type=Path, default=REPO / "docs" / "results" / "error_types.md")
     return parser.parse_args(argv)
 
 

@@ -2,7 +2,8 @@
 
     python bench/flops.py [--variants heatmap_budget deeppose ...] [--precisions 32-true
         bf16-mixed] [--seconds 20] [--warmup 3] [--repeats 1] [--threads 2] [--channels-last]
-        [--ghz 2.6] [--fp32-flop-per-cycle 32] [--bf16-flop-per-cycle 64] [--output docs/flops.md]
+        [--ghz 2.6] [--fp32-flop-per-cycle 32] [--bf16-flop-per-cycle 64]
+        [--output docs/results/flops.md]
         [-- CLI overrides]
 
 For each variant (``conf/lspet.yaml`` + ``conf/model/VARIANT.yaml``) and each precision, the
@@ -236,7 +237,7 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--fp32-flop-per-cycle", type=float, default=32.0)
     parser.add_argument("--bf16-flop-per-cycle", type=float, default=64.0)
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
-    parser.add_argument("--output", default=str(REPO / "docs" / "flops.md"))
+    parser.add_argument("--output", default=str(REPO / "docs" / "results" / "flops.md"))
     opts = parser.parse_args(argv)
     if opts.warmup < 2:
         parser.error(f"--warmup must be >= 2 (step 1 is counted, not timed), got {opts.warmup}")

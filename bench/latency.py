@@ -123,7 +123,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="extra CLI argument for every variant, e.g. "
         "--override=--data.input_size=128 (repeatable)",
     )
-    parser.add_argument("--output", type=Path, default=REPO / "docs" / "latency.md")
+    parser.add_argument("--output", type=Path, default=REPO / "docs" / "results" / "latency.md")
     args = parser.parse_args(argv)
     args.variants = args.variants or default_variants()
     if args.ckpt is not None and len(args.variants) != 1:

@@ -18,7 +18,7 @@ it with a separate run without it. Measured on 2026-11-22: no gain (``docs/RESUL
 the package does not set it.
 
     python bench/throughput.py [--variants deeppose heatmap_budget ...] [--seconds 30]
-        [--threads 2] [--channels-last] [--flush-denormal] [--output docs/throughput.md]
+        [--threads 2] [--channels-last] [--flush-denormal] [--output docs/results/throughput.md]
         [-- CLI overrides]
 
 Prints a markdown table and writes it, with the command, commit, CPU and torch version, to
@@ -272,7 +272,7 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--flush-denormal", action="store_true")
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
-    parser.add_argument("--output", default=str(REPO / "docs" / "throughput.md"))
+    parser.add_argument("--output", default=str(REPO / "docs" / "results" / "throughput.md"))
     return parser.parse_args(argv), overrides
 
 

@@ -100,9 +100,9 @@ class CompiledInference(pl.Callback):
     frozen graph would not. The estimates agree with eager ones to float rounding (about 1e-7
     of the heat-maps; ``tests/callbacks/test_compiled_inference.py``). On the 2-core CPU of
     ``docs/RESULTS.md`` the budget heat-map model's batch-1 predict goes from 31 to 20 ms per
-    image (channels-last, decode included; ``docs/latency_heatmap_budget_compiled.md``), after
-    a compilation of 25-50 s per input shape: worth it for a predict over many images, not for
-    a handful. Usage::
+    image (channels-last, decode included;
+    ``docs/results/latency_heatmap_budget_compiled.md``), after a compilation of 25-50 s per
+    input shape: worth it for a predict over many images, not for a handful. Usage::
 
         python -m lightning_pose predict -c conf/lspet.yaml -c conf/model/heatmap_budget.yaml \\
             --ckpt_path best.ckpt --data.predict_dir photos/ --data.batch_size=1 \\
