@@ -156,20 +156,31 @@ def _pck_compute(
         raise ValueError(f"counts must have shape (K,) = ({n_k},), got {tuple(counts.shape)}")
     if groups is None:
         groups = {name: [k] for k, name in enumerate(joint_names)}
-
-    named: dict[str, tuple[Tensor, Tensor]] = {"": (hits.sum(dim=1), counts.sum())}  # (T,), ()
-    for group, idx in groups.items():
-        index = torch.as_tensor(idx, dtype=torch.long, device=hits.device)
-        named[f"/{group}"] = (hits[:, index].sum(dim=1), counts[index].sum())
-
     out: dict[str, Tensor] = {}
-    for suffix, (group_hits, group_count) in named.items():
-        if group_count.item() <= 0:  # one host sync per group, in compute only
-            continue
-        fraction = group_hits / group_count  # (T,)
+    for suffix, fraction in _group_ratios(hits, counts, groups).items():  # (T,) each
         for i, t in enumerate(thr):
             out[f"{prefix}@{_format_threshold(t)}{suffix}"] = fraction[i]
     return out
+
+
+def _group_ratios(sums: Tensor, counts: Tensor, groups: dict[str, list[int]]) -> dict[str, Tensor]:
+    """Per-column sums over all columns and over each group's, divided by the group's count.
+
+    Keys are ``""`` (all columns pooled) and ``f"/{group}"``; a group whose count is 0 is left
+    out, so no value is NaN.
+
+    Shapes:
+        sums: ``(T, K)``; counts: ``(K,)``; returns ``(T,)`` per key.
+    """
+    named: dict[str, tuple[Tensor, Tensor]] = {"": (sums.sum(dim=1), counts.sum())}  # (T,), ()
+    for group, idx in groups.items():
+        index = torch.as_tensor(idx, dtype=torch.long, device=sums.device)
+        named[f"/{group}"] = (sums[:, index].sum(dim=1), counts[index].sum())
+    return {
+        suffix: group_sums / group_count
+        for suffix, (group_sums, group_count) in named.items()
+        if group_count.item() > 0  # one host sync per group, in compute only
+    }
 
 
 def _pck_curve(hits: Tensor, counts: Tensor) -> Tensor:

@@ -207,11 +207,12 @@ class PoseEstimator(pl.LightningModule):
         final = stage_metrics[-1].compute()  # per group too
         values = {f"{split}/{k}": v for k, v in (final | stage_metrics[-1].counts()).items()}
         if self.num_stages > 1:
+            pooled_keys = {k for d in stage_metrics[-1].declarations for k in d.keys()}
             for s, metrics in enumerate(stage_metrics, start=1):
                 if s < self.num_stages:
                     pooled = metrics.compute(groups=False)
                 else:  # the final stage, computed above
-                    pooled = {k: v for k, v in final.items() if "/" not in k}
+                    pooled = {k: v for k, v in final.items() if k in pooled_keys}
                 values |= {f"{split}/stage{s}/{k}": v for k, v in pooled.items()}
         values[f"{split}/loss"] = self.eval_loss[split].compute()
         self.pdj_curves[split] = {
@@ -219,8 +220,7 @@ class PoseEstimator(pl.LightningModule):
         }
         self.log_reduced(values)
         for metrics in stage_metrics:
-            for metric in metrics.children():
-                metric.reset()
+            metrics.reset()
         self.eval_loss[split].reset()
 
     def log_reduced(self, values: dict[str, Tensor | float]) -> None:

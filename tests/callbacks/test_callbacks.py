@@ -15,6 +15,7 @@ import torch
 from lightning_pose.callbacks import MetricsTableWriter
 from lightning_pose.callbacks.metrics_table import evaluation_report, metrics_table
 from lightning_pose.callbacks.prediction_writer import save_npz_atomic
+from lightning_pose.metrics.protocol import EvaluationProtocol
 from lightning_pose.skeleton import Limb, Skeleton
 
 
@@ -39,6 +40,13 @@ def test_metrics_table_known_answer() -> None:
 
 JOINTS = ["left_wrist", "right_wrist", "neck"]
 TINY = Skeleton("tiny", tuple(JOINTS), ((0, 1),), (0, 2), None, (Limb("left_reach", (2,), (0,)),))
+DECLARED = EvaluationProtocol().declarations(TINY)
+
+
+def stub_module(extra_metrics: tuple[str, ...] = ()) -> SimpleNamespace:
+    """The attributes MetricsTableWriter reads from a PoseEstimator."""
+    evaluation = EvaluationProtocol(extra_metrics=extra_metrics)
+    return SimpleNamespace(skeleton=TINY, evaluation=evaluation, num_stages=1)
 
 
 def stub_trainer(
@@ -70,7 +78,7 @@ def val_metrics(pdj: float) -> dict[str, float]:
 
 def test_metrics_table_writer_writes_best_only_when_monitor_improves(tmp_path: Path) -> None:
     writer = MetricsTableWriter(monitor="val/pdj@0.2")
-    module = SimpleNamespace(skeleton=TINY)
+    module = stub_module()
     writer.on_validation_end(stub_trainer(val_metrics(0.1), 0, tmp_path, sanity=True), module)
     assert list(tmp_path.iterdir()) == []  # the sanity check writes nothing
 
@@ -86,6 +94,7 @@ def test_metrics_table_writer_writes_best_only_when_monitor_improves(tmp_path: P
         assert best_md.startswith(f"epoch {expected_best}, step {10 * expected_best}\n\n")
     assert writer.best == pytest.approx(0.6)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "metric_declarations.json",
         "val_metrics.json",
         "val_metrics.md",
         "val_metrics_best.json",
@@ -105,11 +114,12 @@ def test_metrics_table_writer_writes_best_only_when_monitor_improves(tmp_path: P
 
 def test_metrics_table_writer_outside_fit_and_for_test(tmp_path: Path) -> None:
     writer = MetricsTableWriter(output_dir=str(tmp_path / "tables"))
-    module = SimpleNamespace(skeleton=TINY)
+    module = stub_module()
     writer.on_validation_end(stub_trainer(val_metrics(0.5), 0, tmp_path, fn="validate"), module)
     test = {"test/pdj@0.2": 0.25, "test/pdj@0.2/wrist": 0.5}
     writer.on_test_end(stub_trainer(test, 0, tmp_path, fn="test"), module)
     assert sorted(p.name for p in (tmp_path / "tables").iterdir()) == [
+        "metric_declarations.json",
         "test_metrics.json",
         "test_metrics.md",
         "val_metrics.json",
@@ -135,7 +145,7 @@ def test_metrics_table_writer_on_another_rank_finds_the_folder_but_writes_nothin
     del trainer.__dict__["log_dir"]
     trainer.is_global_zero = False
     writer = MetricsTableWriter()
-    writer.on_validation_end(trainer, SimpleNamespace(skeleton=TINY))
+    writer.on_validation_end(trainer, stub_module())
     assert asked == [True]
     assert list(tmp_path.iterdir()) == []
     assert writer.best == pytest.approx(0.5)  # every rank keeps the same best
@@ -150,7 +160,7 @@ def test_evaluation_report_limb_and_stage_tables() -> None:
         "val/stage2/pdj@0.2": 0.5,
         "val/stage2/pcp@0.5": 0.25,
     }
-    report = evaluation_report(metrics, "val", ["wrist", "neck"], ["left_reach"])
+    report = evaluation_report(metrics, "val", DECLARED, ["wrist", "neck"], ["left_reach"], 2)
     assert "| limb group | pcp@0.5 |\n|---|---:|\n| left_reach | 25.0 |\n" in report
     assert (
         "| stage | pdj@0.2 | pcp@0.5 |\n|---|---:|---:|\n| 1 | 40.0 | - |\n| 2 | 50.0 | 25.0 |"
