@@ -143,9 +143,12 @@ class PCKh(PCK):
     """PCK normalised by the head segment (Andriluka et al., "2D Human Pose Estimation: New
     Benchmark and State of the Art Analysis", CVPR 2014, MPII).
 
-    ``normaliser_px`` is the head segment length in pixels: neck to head top on LSP-style data
-    (``segment_lengths(target_px, labelled, skeleton.head)``), or 0.6 x the head-box diagonal
-    on MPII, computed by the data side. The standard report is PCKh@0.5.
+    ``normaliser_px`` is the head size in pixels: the neck to head-top segment on LSP-style
+    data (``segment_lengths(target_px, labelled, skeleton.head)``), or on MPII the official
+    protocol's 0.6 x the head-box diagonal, which the MPII reader computes from
+    ``mpii_gt_val.mat`` (``lightning_pose.data.mpii.MPIIKeypoints``, ``head_boxes``; the
+    segment where no head box is given). The metric only reads the sample's
+    ``head_size_px``. The standard report is PCKh@0.5.
 
     Shapes:
         as :class:`PCK`; ``normaliser_px (B,)`` is the head segment length in pixels.

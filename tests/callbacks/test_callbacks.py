@@ -168,6 +168,96 @@ def test_evaluation_report_limb_and_stage_tables() -> None:
     )
 
 
+def test_metrics_table_writer_lower_is_better_monitor_from_its_declaration(
+    tmp_path: Path,
+) -> None:
+    """``mean_error_px`` declares lower is better: the best table follows the smallest error."""
+    writer = MetricsTableWriter(monitor="val/mean_error_px")
+    module = stub_module(("lightning_pose.metrics.MeanJointError",))
+    for epoch, error, expected_best in ((0, 9.0, 0), (1, 12.0, 0), (2, 4.5, 2), (3, 4.5, 2)):
+        metrics = {"val/pdj@0.2": 0.5, "val/mean_error_px": error}
+        writer.on_validation_end(stub_trainer(metrics, epoch, tmp_path), module)
+        best = json.loads((tmp_path / "val_metrics_best.json").read_text())
+        assert best["epoch"] == expected_best, f"after epoch {epoch}"
+    assert writer.best == pytest.approx(4.5)
+    table = (tmp_path / "val_metrics.md").read_text().splitlines()
+    assert table[2] == "| joint group | pdj@0.2 | mean_error_px |"
+    assert table[-1] == "| **mean** | 50.0 | 4.5 |"  # percent, then pixels
+
+
+def test_metrics_table_writer_mode_and_an_undeclared_monitor(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="mode"):
+        MetricsTableWriter(mode="lower")
+    writer = MetricsTableWriter(monitor="val/loss")
+    metrics = {"val/pdj@0.2": 0.5, "val/loss": 0.25}
+    with pytest.raises(ValueError, match="'val/loss' is no declared metric's key"):
+        writer.on_validation_end(stub_trainer(metrics, 0, tmp_path), stub_module())
+    writer = MetricsTableWriter(monitor="val/loss", mode="min")
+    for epoch, loss in enumerate((0.25, 0.5, 0.125)):
+        metrics = {"val/pdj@0.2": 0.5, "val/loss": loss}
+        writer.on_validation_end(stub_trainer(metrics, epoch, tmp_path), stub_module())
+    assert writer.best == pytest.approx(0.125)
+
+
+def test_evaluation_report_multi_stage_with_metrics_beyond_pdj_pckh_pcp() -> None:
+    """A cascade on COCO-like data logs bbox-PCK, OKS AP and the mean error per stage: the
+    stage table shows them, in declaration order (it used to crash on rank zero)."""
+    declared = EvaluationProtocol(
+        pck_bbox_thresholds=(0.2,), extra_metrics=("lightning_pose.metrics.MeanJointError",)
+    ).declarations()
+    metrics = {
+        "val/pck_bbox@0.2": 0.75,
+        "val/pck_bbox@0.2/wrist": 0.5,
+        "val/mean_error_px": 12.25,
+        "val/oks_ap": 0.5,
+        "val/stage1/mean_error_px": 20.0,
+        "val/stage1/pck_bbox@0.2": 0.5,
+        "val/stage2/pck_bbox@0.2": 0.75,
+        "val/stage2/oks_ap": 0.5,
+        "val/stage2/mean_error_px": 12.25,
+        "val/count/images": 4,
+        "val/count/pdj": 0,
+        "val/count/pckh": 0,
+        "val/count/pcp": 5,
+        "val/count/pck_bbox": 8,
+        "val/count/mean_error_px": 8,
+    }
+    report = evaluation_report(metrics, "val", declared, ["wrist"], ["left_reach"], stages=2)
+    assert report == (
+        "| joint group | pck_bbox@0.2 | mean_error_px |\n"
+        "|---|---:|---:|\n"
+        "| wrist | 50.0 | - |\n"
+        "| **mean** | 75.0 | 12.2 |\n"
+        "\n"
+        "| stage | pck_bbox@0.2 | oks_ap | mean_error_px |\n"
+        "|---|---:|---:|---:|\n"
+        "| 1 | 50.0 | - | 20.0 |\n"
+        "| 2 | 75.0 | 50.0 | 12.2 |\n"
+        "\n"
+        "Counted: 4 images; PDJ 0 labelled joints (images with both torso joints labelled), "
+        "PCKh 0 joints (head segment labelled), PCP 5 limbs (both ends labelled), "
+        "mean joint error 8 labelled joints.\n"
+    )
+
+
+def test_evaluation_report_counted_line_as_before() -> None:
+    metrics = {
+        "val/pdj@0.2": 0.5,
+        "val/count/images": 3,
+        "val/count/pdj": 40,
+        "val/count/pckh": 38,
+        "val/count/pcp": 29,
+        "val/count/pck_bbox": 0,
+        "val/count/pdj/limb_joints": 34,
+    }
+    report = evaluation_report(metrics, "val", DECLARED, ["wrist"], ["left_reach"])
+    assert report.endswith(
+        "\nCounted: 3 images; PDJ 40 labelled joints (images with both torso joints labelled), "
+        "PCKh 38 joints (head segment labelled), PCP 29 limbs (both ends labelled); "
+        "limb_joints: 34 of the PDJ joints.\n"
+    )
+
+
 def test_save_npz_atomic_failure_leaves_no_file_and_keeps_the_old_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from lightning_pose.metrics.protocol import EvaluationProtocol, StageMetrics
@@ -52,3 +53,95 @@ def test_stage_metrics_without_limbs_have_no_pcp() -> None:
         out["pdj@0.5"], torch.tensor(0.5, dtype=torch.float64), rtol=0, atol=0
     )
     assert float(metrics.counts()["count/pcp"]) == 0
+
+
+LSP_LIKE = Skeleton(
+    "stick", ("a", "b", "c"), (), (0, 1), (1, 2), (Limb("ab", (0,), (1,)), Limb("bc", (1,), (2,)))
+)
+
+
+def lsp_like_batch(torso: float, bbox: float | None) -> dict[str, torch.Tensor]:
+    target = torch.tensor([[[0.0, 0.0], [10.0, 0.0], [10.0, 10.0]]])  # (1, 3, 2)
+    batch = {
+        "keypoints_px": target,
+        "labelled": torch.ones(1, 3, dtype=torch.bool),
+        "torso_diameter_px": torch.tensor([torso]),
+        "head_size_px": torch.tensor([10.0]),
+    }
+    if bbox is not None:
+        batch["bbox_size_px"] = torch.tensor([bbox])
+    return batch
+
+
+def test_declarations_in_report_order_and_extra_metrics_after_them() -> None:
+    protocol = EvaluationProtocol(extra_metrics=["lightning_pose.metrics.MeanJointError"])
+    names = [d.name for d in protocol.declarations()]
+    assert names == ["pdj", "pckh", "pcp", "pck_bbox", "oks_ap", "mean_error_px"]
+    # for a skeleton without sigmas: no OKS AP
+    assert [d.name for d in protocol.declarations(LSP_LIKE)] == names[:4] + names[5:]
+    metrics = StageMetrics(LSP_LIKE, protocol)
+    assert metrics.metrics.compute_groups == {i: [n] for i, n in enumerate(names[:4] + names[5:])}
+    pred = lsp_like_batch(10.0, None)["keypoints_px"] + torch.tensor([[[3.0, 4.0], [0, 0], [0, 0]]])
+    metrics.update(pred, lsp_like_batch(10.0, None))
+    out = metrics.compute()
+    torch.testing.assert_close(
+        out["mean_error_px"], torch.tensor(5.0 / 3, dtype=torch.float64), atol=1e-12, rtol=0
+    )
+    pooled = metrics.compute(groups=False)
+    assert set(pooled) == {"pdj@0.05", "pdj@0.1", "pdj@0.2", "pckh@0.5", "pcp@0.5", "mean_error_px"}
+    counts = {k: float(v) for k, v in metrics.counts().items()}
+    assert counts == {
+        "count/images": 1,
+        "count/pdj": 3,
+        "count/pckh": 3,
+        "count/pcp": 2,
+        "count/pck_bbox": 0,  # no person boxes in the batch
+        "count/mean_error_px": 3,
+    }
+
+
+def test_metrics_with_equal_empty_states_are_not_merged() -> None:
+    """PDJ and bbox-PCK at the same thresholds both count nothing in a first batch without a
+    torso or a box: torchmetrics' automatic compute groups would merge them there; ours keep
+    each metric's own state."""
+    protocol = EvaluationProtocol(pdj_thresholds=(0.5,), pck_bbox_thresholds=(0.5,))
+    metrics = StageMetrics(LSP_LIKE, protocol)
+    target = lsp_like_batch(0.0, 0.0)["keypoints_px"]
+    metrics.update(target, lsp_like_batch(0.0, 0.0))  # nothing counted by either
+    pred = target + torch.tensor([[[6.0, 0.0], [0, 0], [0, 0]]])  # joint a 6 px off
+    metrics.update(pred, lsp_like_batch(10.0, 20.0))  # PDJ: 5 px radius, bbox-PCK: 10 px
+    out = metrics.compute(groups=False)
+    torch.testing.assert_close(
+        out["pdj@0.5"], torch.tensor(2 / 3, dtype=torch.float64), atol=1e-12, rtol=0
+    )
+    torch.testing.assert_close(
+        out["pck_bbox@0.5"], torch.tensor(1.0, dtype=torch.float64), atol=1e-12, rtol=0
+    )
+
+
+def test_reset_clears_every_metric_the_curve_and_the_image_count() -> None:
+    metrics = StageMetrics(LSP_LIKE, EvaluationProtocol())
+    batch = lsp_like_batch(10.0, 20.0)
+    metrics.update(batch["keypoints_px"], batch)
+    metrics.reset()
+    metrics.update(batch["keypoints_px"], batch)
+    assert float(metrics.counts()["count/images"]) == 1
+    assert float(metrics.counts()["count/pdj"]) == 3
+    torch.testing.assert_close(
+        metrics.pdj_curve()[-1], torch.tensor(1.0, dtype=torch.float64), atol=0, rtol=0
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["lightning_pose.metrics.NoSuchMetric"], "cannot import"),
+        (["no_such_module.Metric"], "cannot import"),
+        (["lightning_pose.metrics.PDJ"], "subclass of"),  # array-level, not a StageMetric
+        (["lightning_pose.metrics.stage.StagePDJ"], "unique"),  # pdj twice
+    ],
+)
+def test_bad_extra_metrics_raise_naming_the_key(extra: list[str], message: str) -> None:
+    with pytest.raises(ValueError, match=message) as error:
+        EvaluationProtocol(extra_metrics=extra)
+    assert "evaluation.extra_metrics" in str(error.value)
