@@ -137,3 +137,14 @@ class StageMetric(Metric):
         """What the metric counted, summed over processes: ``{"count/<name>": ()}`` and any
         finer counts; {} when its count is not logged. A collective under DDP."""
         return {}
+
+    def per_image(self, pred_px: Tensor, batch: Batch) -> tuple[dict[str, Tensor], Tensor] | None:
+        """Each image's share of the pooled values, for resampling images (a bootstrap): per
+        pooled key the image's sum (hits, or pixels of error) and the image's count, so that
+        the pooled value is ``sum over images of sums / sum over images of counts``. Touches
+        no state. None where the metric is no sum over images (OKS AP ranks them all).
+
+        Shapes:
+            pred_px (B, K, 2) pixels; returns ``{key: (B,)}`` float64 and ``counts (B,)``.
+        """
+        return None

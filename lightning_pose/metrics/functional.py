@@ -106,6 +106,38 @@ def _pck_update(
         thresholds: ``(T,)`` fractions of the normaliser.
         returns: ``hits (T, K)`` and ``counts (K,)``, float64, on the device of ``pred_px``.
     """
+    hit, counted = _pck_hits(pred_px, target_px, labelled, normaliser_px, thresholds)
+    hits = hit.sum(dim=1, dtype=torch.float64)  # (T, K)
+    return hits, counted.sum(dim=0, dtype=torch.float64)  # (K,)
+
+
+def _pck_per_image(
+    pred_px: Tensor,
+    target_px: Tensor,
+    labelled: Tensor,
+    normaliser_px: Tensor,
+    thresholds: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """Per-image hit and count sums of one batch (shapes as :func:`_pck_update`).
+
+    Shapes:
+        returns: ``hits (B, T)`` and ``counts (B,)``, float64; summed over images they are
+        :func:`_pck_update`'s sums over joints.
+    """
+    hit, counted = _pck_hits(pred_px, target_px, labelled, normaliser_px, thresholds)
+    hits = hit.sum(dim=2, dtype=torch.float64).T  # (B, T)
+    return hits, counted.sum(dim=1, dtype=torch.float64)  # (B,)
+
+
+def _pck_hits(
+    pred_px: Tensor,
+    target_px: Tensor,
+    labelled: Tensor,
+    normaliser_px: Tensor,
+    thresholds: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """Which joints are counted and which counted joints are hits (shapes as
+    :func:`_pck_update`); returns ``hit (T, B, K)`` and ``counted (B, K)``, bool."""
     _check_prediction(pred_px, target_px, labelled)
     if normaliser_px.shape != pred_px.shape[:1]:
         raise ValueError(
@@ -126,9 +158,7 @@ def _pck_update(
     # A NaN distance compares False, and the radius is finite wherever a joint is counted, so
     # non-finite predictions are misses.
     close = dist[None] <= radius[:, :, None]  # (T, B, K)
-    hits = (close & counted[None]).sum(dim=1, dtype=torch.float64)  # (T, K)
-    counts = counted.sum(dim=0, dtype=torch.float64)  # (K,)
-    return hits, counts
+    return close & counted[None], counted
 
 
 def _format_threshold(t: float) -> str:

@@ -39,14 +39,28 @@ def _joint_error_update(
         labelled: ``(B, K)`` bool.
         returns: ``error_px (K,)`` summed distances in pixels and ``counts (K,)``, float64.
     """
+    error, counted = _joint_errors(pred_px, target_px, labelled)
+    return error.sum(dim=0), counted.sum(dim=0, dtype=torch.float64)
+
+
+def _joint_error_per_image(
+    pred_px: Tensor, target_px: Tensor, labelled: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Per-image error and count sums of one batch (shapes as :func:`_joint_error_update`);
+    returns ``error_px (B,)`` and ``counts (B,)``, float64."""
+    error, counted = _joint_errors(pred_px, target_px, labelled)
+    return error.sum(dim=1), counted.sum(dim=1, dtype=torch.float64)
+
+
+def _joint_errors(pred_px: Tensor, target_px: Tensor, labelled: Tensor) -> tuple[Tensor, Tensor]:
+    """``error_px (B, K)`` float64 pixels, 0 where not counted, and ``counted (B, K)`` bool."""
     _check_prediction(pred_px, target_px, labelled)
     device = pred_px.device
     target = target_px.to(device, torch.float64)  # (B, K, 2)
     dist = keypoint_distances(pred_px.double(), target)  # (B, K)
     counted = labelled.to(device) & torch.isfinite(target).all(dim=-1)  # (B, K)
     dist = torch.nan_to_num(dist, nan=torch.inf)  # a non-finite prediction: infinitely far
-    error = torch.where(counted, dist, torch.zeros_like(dist)).sum(dim=0)  # (K,)
-    return error, counted.sum(dim=0, dtype=torch.float64)
+    return torch.where(counted, dist, torch.zeros_like(dist)), counted
 
 
 class MeanJointError(StageMetric):
@@ -98,3 +112,7 @@ class MeanJointError(StageMetric):
 
     def counted(self) -> dict[str, Tensor]:
         return {f"count/{self.declaration.name}": synced_total(self)}
+
+    def per_image(self, pred_px: Tensor, batch: Batch) -> tuple[dict[str, Tensor], Tensor]:
+        error, counts = _joint_error_per_image(pred_px, batch["keypoints_px"], batch["labelled"])
+        return {self.declaration.name: error}, counts

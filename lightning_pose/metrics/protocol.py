@@ -191,6 +191,21 @@ class StageMetrics(nn.Module):
                 out[f"count/{declaration.name}"] = zero
         return out
 
+    def per_image(self, pred_px: Tensor, batch: Batch) -> dict[str, Tensor]:
+        """Each image's sums and counts of every metric that has them
+        (:meth:`~lightning_pose.metrics.declaration.StageMetric.per_image`): ``{key: (B,)}``
+        sums and ``{"count/<name>": (B,)}`` counts, float64. Touches no state (the logged
+        values stay fixed-size sums); no collective."""
+        out: dict[str, Tensor] = {}
+        for declaration in self.declarations:
+            if declaration.name not in self.metrics:
+                continue
+            scored = self.metrics[declaration.name].per_image(pred_px, batch)
+            if scored is not None:
+                sums, counts = scored
+                out |= sums | {f"count/{declaration.name}": counts}
+        return out
+
     def pdj_curve(self) -> Tensor:
         """Pooled PDJ at every curve threshold, (T,) in [0, 1]; a collective under DDP."""
         return self.curve.curve()[1]

@@ -16,9 +16,10 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from lightning_pose.metrics.declaration import Batch, MetricDeclaration, StageMetric
+from lightning_pose.metrics.functional import _pck_per_image
 from lightning_pose.metrics.oks import OKS_KEYS, OKSAveragePrecision
 from lightning_pose.metrics.pck import PCK
-from lightning_pose.metrics.pcp import PCP
+from lightning_pose.metrics.pcp import PCP, _pcp_per_image
 
 if TYPE_CHECKING:
     from lightning_pose.metrics.protocol import EvaluationProtocol
@@ -50,6 +51,21 @@ class _StagePCK(PCK, StageMetric):
 
     def counted(self) -> dict[str, Tensor]:
         return {f"count/{self.declaration.name}": synced_total(self)}
+
+    def per_image(self, pred_px: Tensor, batch: Batch) -> tuple[dict[str, Tensor], Tensor]:
+        """Hits and counted joints per image; none counted in a batch without the
+        normaliser."""
+        if self.normaliser_key not in batch:
+            zeros = pred_px.new_zeros(pred_px.shape[0], dtype=torch.float64)  # (B,)
+            return {key: zeros for key in self.declaration.keys()}, zeros
+        hits, counts = _pck_per_image(
+            pred_px,
+            batch["keypoints_px"],
+            batch["labelled"],
+            batch[self.normaliser_key],
+            self._threshold_tensor(),
+        )  # (B, T), (B,)
+        return dict(zip(self.declaration.keys(), hits.T, strict=True)), counts
 
 
 class StagePDJ(_StagePCK):
@@ -147,6 +163,14 @@ class StagePCP(PCP, StageMetric):
 
     def counted(self) -> dict[str, Tensor]:
         return {"count/pcp": synced_total(self)}
+
+    def per_image(self, pred_px: Tensor, batch: Batch) -> tuple[dict[str, Tensor], Tensor]:
+        """Hits and counted limbs per image."""
+        thresholds = torch.tensor(self.thresholds, dtype=torch.float64, device=self.hits.device)
+        hits, counts = _pcp_per_image(
+            pred_px, batch["keypoints_px"], batch["labelled"], self.endpoint_weights, thresholds
+        )  # (B, T), (B,)
+        return dict(zip(self.declaration.keys(), hits.T, strict=True)), counts
 
 
 class StageOKS(OKSAveragePrecision, StageMetric):

@@ -101,6 +101,10 @@ class PoseEstimator(pl.LightningModule):
         # split -> stage -> PDJ at each curve threshold, set on every process at the end of
         # each evaluation epoch and written by ``callbacks.PDJCurveWriter``.
         self.pdj_curves: dict[str, dict[int, np.ndarray]] = {}
+        # split -> this process's per-image sums and counts of the final stage, one dict per
+        # batch (``StageMetrics.per_image`` and ``index``); recorded only where a callback sets
+        # it to a dict (``callbacks.PerImageScoresWriter``), apart from the logged metrics.
+        self.per_image_scores: dict[str, list[dict[str, Tensor]]] | None = None
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Record what the weights mean, in plain types: ``checkpoint["pose"]`` holds the
@@ -195,7 +199,11 @@ class PoseEstimator(pl.LightningModule):
                 f"num_stages={self.num_stages}"
             )
         for metrics, keypoints_norm in zip(self.stage_metrics[split], stages, strict=True):
-            metrics.update(decode(keypoints_norm, batch["box"]), batch)  # (B, K, 2) pixels
+            pred_px = decode(keypoints_norm, batch["box"])  # (B, K, 2) pixels
+            metrics.update(pred_px, batch)
+        if self.per_image_scores is not None:  # pred_px, metrics: the final stage's
+            scores = {"index": batch["index"]} | metrics.per_image(pred_px, batch)
+            self.per_image_scores.setdefault(split, []).append(scores)
         labelled = batch["labelled"]
         loss = coordinate_l2_loss(stages[-1], batch["keypoints_norm"], labelled)
         self.eval_loss[split].update(loss, weight=labelled.sum())

@@ -275,3 +275,24 @@ def test_save_npz_atomic_failure_leaves_no_file_and_keeps_the_old_one(
     monkeypatch.undo()
     assert [p.name for p in tmp_path.iterdir()] == ["good.npz"]  # no new file, no temp file
     np.testing.assert_array_equal(np.load(good)["keypoints_px"], np.ones((2, 3, 2)))
+
+
+def test_per_image_table_known_answer() -> None:
+    from lightning_pose.callbacks.evaluation_files import per_image_table
+
+    declared = EvaluationProtocol(
+        pdj_thresholds=(0.2,), extra_metrics=("lightning_pose.metrics.MeanJointError",)
+    ).declarations(TINY)
+    scores = {
+        "index": np.array([7, 2, 5]),
+        "pdj@0.2": np.array([1.0, 3.0, 0.0]),  # hits
+        "count/pdj": np.array([2.0, 3.0, 0.0]),  # image 5: no torso, nothing counted
+        "mean_error_px": np.array([3.0, 30.0, float("inf")]),
+        "count/mean_error_px": np.array([2.0, 3.0, 1.0]),
+    }
+    assert per_image_table(scores, declared) == (
+        "index,pdj@0.2,count/pdj,mean_error_px,count/mean_error_px\n"
+        "2,1,3,10,3\n"
+        "5,,0,inf,1\n"
+        "7,0.5,2,1.5,2\n"
+    )

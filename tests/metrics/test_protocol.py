@@ -145,3 +145,38 @@ def test_bad_extra_metrics_raise_naming_the_key(extra: list[str], message: str) 
     with pytest.raises(ValueError, match=message) as error:
         EvaluationProtocol(extra_metrics=extra)
     assert "evaluation.extra_metrics" in str(error.value)
+
+
+def test_per_image_sums_pool_to_the_logged_values() -> None:
+    """Summed over images, each metric's per-image sums over its per-image counts are its
+    pooled value; per_image touches no state."""
+    protocol = EvaluationProtocol(extra_metrics=["lightning_pose.metrics.MeanJointError"])
+    metrics = StageMetrics(LSP_LIKE, protocol)
+    gen = torch.Generator().manual_seed(7)
+    records = []
+    for n_b in (4, 3):
+        target = torch.rand(n_b, 3, 2, generator=gen) * 100  # (B, 3, 2)
+        pred = target + torch.randn(n_b, 3, 2, generator=gen) * 6
+        batch = {
+            "keypoints_px": target,
+            "labelled": torch.rand(n_b, 3, generator=gen) > 0.2,
+            "torso_diameter_px": torch.rand(n_b, generator=gen) * 40,
+            "head_size_px": torch.rand(n_b, generator=gen) * 30,
+            "bbox_size_px": 50 + torch.rand(n_b, generator=gen) * 50,
+        }
+        records.append(metrics.per_image(pred, batch))
+        metrics.update(pred, batch)
+    assert metrics.per_image(pred, batch).keys() == records[0].keys()
+    pooled = metrics.compute(groups=False)
+    scores = {k: torch.cat([r[k] for r in records]) for k in records[0]}
+    for declaration in metrics.declarations:
+        if declaration.name not in metrics.metrics:
+            continue
+        counts = scores[f"count/{declaration.name}"]
+        torch.testing.assert_close(
+            counts.sum(), metrics.counts()[f"count/{declaration.name}"].double(), atol=0, rtol=0
+        )
+        for key in declaration.keys():
+            value = scores[key].sum() / counts.sum()
+            torch.testing.assert_close(value, pooled[key], atol=1e-12, rtol=1e-12, msg=key)
+    assert {k for k in scores if not k.startswith("count/")} == set(pooled)
