@@ -10,6 +10,7 @@ groups it reports. The reports (``callbacks.metrics_table``, ``callbacks.wandb_p
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -148,3 +149,15 @@ class StageMetric(Metric):
             pred_px (B, K, 2) pixels; returns ``{key: (B,)}`` float64 and ``counts (B,)``.
         """
         return None
+
+
+def synced(metric: Metric) -> AbstractContextManager:
+    """Within it, ``metric``'s states are summed over every process the way ``compute`` sums
+    them (unchanged where a caller's ``sync_context`` already did). A collective under DDP."""
+    already = metric._is_synced
+    return metric.sync_context(
+        dist_sync_fn=metric.dist_sync_fn,
+        process_group=metric.process_group,
+        should_sync=metric._to_sync and not already,
+        should_unsync=metric._should_unsync and not already,
+    )

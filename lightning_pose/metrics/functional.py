@@ -107,26 +107,18 @@ def _pck_update(
         returns: ``hits (T, K)`` and ``counts (K,)``, float64, on the device of ``pred_px``.
     """
     hit, counted = _pck_hits(pred_px, target_px, labelled, normaliser_px, thresholds)
-    hits = hit.sum(dim=1, dtype=torch.float64)  # (T, K)
-    return hits, counted.sum(dim=0, dtype=torch.float64)  # (K,)
+    return hit.sum(dim=1, dtype=torch.float64), counted.sum(dim=0, dtype=torch.float64)
 
 
-def _pck_per_image(
-    pred_px: Tensor,
-    target_px: Tensor,
-    labelled: Tensor,
-    normaliser_px: Tensor,
-    thresholds: Tensor,
-) -> tuple[Tensor, Tensor]:
-    """Per-image hit and count sums of one batch (shapes as :func:`_pck_update`).
+def _sums_per_image(hit: Tensor, counted: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-image sums of a metric's hits (or errors) and counts, for resampling images.
 
     Shapes:
-        returns: ``hits (B, T)`` and ``counts (B,)``, float64; summed over images they are
-        :func:`_pck_update`'s sums over joints.
+        hit: ``(T, B, K)`` (K joints or limbs); counted: ``(B, K)``.
+        returns: ``(B, T)`` and ``(B,)``, float64; summed over images they are the per-joint
+        sums of the metric's update, summed over joints.
     """
-    hit, counted = _pck_hits(pred_px, target_px, labelled, normaliser_px, thresholds)
-    hits = hit.sum(dim=2, dtype=torch.float64).T  # (B, T)
-    return hits, counted.sum(dim=1, dtype=torch.float64)  # (B,)
+    return hit.sum(dim=2, dtype=torch.float64).T, counted.sum(dim=1, dtype=torch.float64)
 
 
 def _pck_hits(

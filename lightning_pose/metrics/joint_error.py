@@ -43,15 +43,6 @@ def _joint_error_update(
     return error.sum(dim=0), counted.sum(dim=0, dtype=torch.float64)
 
 
-def _joint_error_per_image(
-    pred_px: Tensor, target_px: Tensor, labelled: Tensor
-) -> tuple[Tensor, Tensor]:
-    """Per-image error and count sums of one batch (shapes as :func:`_joint_error_update`);
-    returns ``error_px (B,)`` and ``counts (B,)``, float64."""
-    error, counted = _joint_errors(pred_px, target_px, labelled)
-    return error.sum(dim=1), counted.sum(dim=1, dtype=torch.float64)
-
-
 def _joint_errors(pred_px: Tensor, target_px: Tensor, labelled: Tensor) -> tuple[Tensor, Tensor]:
     """``error_px (B, K)`` float64 pixels, 0 where not counted, and ``counted (B, K)`` bool."""
     _check_prediction(pred_px, target_px, labelled)
@@ -114,5 +105,5 @@ class MeanJointError(StageMetric):
         return {f"count/{self.declaration.name}": synced_total(self)}
 
     def per_image(self, pred_px: Tensor, batch: Batch) -> tuple[dict[str, Tensor], Tensor]:
-        error, counts = _joint_error_per_image(pred_px, batch["keypoints_px"], batch["labelled"])
-        return {self.declaration.name: error}, counts
+        error, counted = _joint_errors(pred_px, batch["keypoints_px"], batch["labelled"])  # (B, K)
+        return {self.declaration.name: error.sum(dim=1)}, counted.sum(dim=1, dtype=torch.float64)

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from lightning_pose.metrics.declaration import synced
 from lightning_pose.metrics.functional import _pck_compute, _pck_curve, _pck_update
 
 __all__ = ["PCK", "PDJ", "PCKh"]
@@ -103,13 +104,7 @@ class PCK(Metric):
         Shapes:
             returns: ``thresholds (T,)`` float64 and ``fraction (T,)`` float64.
         """
-        already = self._is_synced  # e.g. inside a caller's sync_context
-        with self.sync_context(
-            dist_sync_fn=self.dist_sync_fn,
-            process_group=self.process_group,
-            should_sync=self._to_sync and not already,
-            should_unsync=self._should_unsync and not already,
-        ):
+        with synced(self):
             fraction = _pck_curve(self.hits, self.counts).clone()
         return self._threshold_tensor(), fraction
 

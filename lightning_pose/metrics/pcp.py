@@ -37,7 +37,7 @@ from lightning_pose.codecs.segments import limb_endpoints
 from lightning_pose.metrics.functional import _check_prediction, _pck_compute
 from lightning_pose.metrics.pck import _validate
 
-__all__ = ["PCP", "_pcp_per_image", "_pcp_update"]
+__all__ = ["PCP", "_pcp_hits", "_pcp_update"]
 
 
 def _check_weights(endpoint_weights: Tensor, num_joints: int) -> None:
@@ -71,26 +71,7 @@ def _pcp_update(
         returns: ``hits (T, L)`` and ``counts (L,)``, float64, on the device of ``pred_px``.
     """
     hit, counted = _pcp_hits(pred_px, target_px, labelled, endpoint_weights, thresholds)
-    hits = hit.sum(dim=1, dtype=torch.float64)  # (T, L)
-    return hits, counted.sum(dim=0, dtype=torch.float64)  # (L,)
-
-
-def _pcp_per_image(
-    pred_px: Tensor,
-    target_px: Tensor,
-    labelled: Tensor,
-    endpoint_weights: Tensor,
-    thresholds: Tensor,
-) -> tuple[Tensor, Tensor]:
-    """Per-image hit and count sums of one batch (shapes as :func:`_pcp_update`).
-
-    Shapes:
-        returns: ``hits (B, T)`` and ``counts (B,)``, float64; summed over images they are
-        :func:`_pcp_update`'s sums over limbs.
-    """
-    hit, counted = _pcp_hits(pred_px, target_px, labelled, endpoint_weights, thresholds)
-    hits = hit.sum(dim=2, dtype=torch.float64).T  # (B, T)
-    return hits, counted.sum(dim=1, dtype=torch.float64)  # (B,)
+    return hit.sum(dim=1, dtype=torch.float64), counted.sum(dim=0, dtype=torch.float64)
 
 
 def _pcp_hits(

@@ -15,11 +15,11 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from lightning_pose.metrics.declaration import Batch, MetricDeclaration, StageMetric
-from lightning_pose.metrics.functional import _pck_per_image
+from lightning_pose.metrics.declaration import Batch, MetricDeclaration, StageMetric, synced
+from lightning_pose.metrics.functional import _pck_hits, _sums_per_image
 from lightning_pose.metrics.oks import OKS_KEYS, OKSAveragePrecision
 from lightning_pose.metrics.pck import PCK
-from lightning_pose.metrics.pcp import PCP, _pcp_per_image
+from lightning_pose.metrics.pcp import PCP, _pcp_hits
 
 if TYPE_CHECKING:
     from lightning_pose.metrics.protocol import EvaluationProtocol
@@ -58,12 +58,14 @@ class _StagePCK(PCK, StageMetric):
         if self.normaliser_key not in batch:
             zeros = pred_px.new_zeros(pred_px.shape[0], dtype=torch.float64)  # (B,)
             return {key: zeros for key in self.declaration.keys()}, zeros
-        hits, counts = _pck_per_image(
-            pred_px,
-            batch["keypoints_px"],
-            batch["labelled"],
-            batch[self.normaliser_key],
-            self._threshold_tensor(),
+        hits, counts = _sums_per_image(
+            *_pck_hits(
+                pred_px,
+                batch["keypoints_px"],
+                batch["labelled"],
+                batch[self.normaliser_key],
+                self._threshold_tensor(),
+            )
         )  # (B, T), (B,)
         return dict(zip(self.declaration.keys(), hits.T, strict=True)), counts
 
@@ -167,9 +169,10 @@ class StagePCP(PCP, StageMetric):
     def per_image(self, pred_px: Tensor, batch: Batch) -> tuple[dict[str, Tensor], Tensor]:
         """Hits and counted limbs per image."""
         thresholds = torch.tensor(self.thresholds, dtype=torch.float64, device=self.hits.device)
-        hits, counts = _pcp_per_image(
+        hit = _pcp_hits(
             pred_px, batch["keypoints_px"], batch["labelled"], self.endpoint_weights, thresholds
-        )  # (B, T), (B,)
+        )
+        hits, counts = _sums_per_image(*hit)  # (B, T), (B,)
         return dict(zip(self.declaration.keys(), hits.T, strict=True)), counts
 
 
@@ -207,12 +210,6 @@ class StageOKS(OKSAveragePrecision, StageMetric):
 def synced_total(metric: Metric, index: list[int] | None = None) -> Tensor:
     """``metric.counts.sum()`` (over ``index``; None: all) over every process (its states
     synced the way ``compute`` does). A collective under DDP."""
-    already = metric._is_synced  # e.g. inside a caller's sync_context
-    with metric.sync_context(
-        dist_sync_fn=metric.dist_sync_fn,
-        process_group=metric.process_group,
-        should_sync=metric._to_sync and not already,
-        should_unsync=metric._should_unsync and not already,
-    ):
+    with synced(metric):
         counts = metric.counts if index is None else metric.counts[index]
         return counts.sum().clone()
