@@ -220,7 +220,8 @@ class MetricsTableWriter(pl.Callback):
             k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(f"{stage}/")
         }
         skeleton = pl_module.skeleton
-        declarations = pl_module.evaluation.declarations(skeleton)
+        # all, also those that do not apply to the skeleton: their count is logged as 0
+        declarations = pl_module.evaluation.declarations()
         stages = getattr(pl_module, "num_stages", 1)
         names = [f"{stage}_metrics"]
         value = metrics.get(self.monitor)

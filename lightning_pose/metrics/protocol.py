@@ -100,7 +100,7 @@ class EvaluationProtocol:
         grid = np.linspace(0.0, self.curve_max, self.curve_points)
         return tuple(np.round(grid, 6).tolist())
 
-    def to_dict(self) -> dict[str, list[float] | float | int]:
+    def to_dict(self) -> dict[str, list[float] | list[str] | float | int]:
         """Plain types (for hyperparameters and checkpoints)."""
         return {
             "pdj_thresholds": list(self.pdj_thresholds),
