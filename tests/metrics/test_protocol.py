@@ -180,3 +180,24 @@ def test_per_image_sums_pool_to_the_logged_values() -> None:
             value = scores[key].sum() / counts.sum()
             torch.testing.assert_close(value, pooled[key], atol=1e-12, rtol=1e-12, msg=key)
     assert {k for k in scores if not k.startswith("count/")} == set(pooled)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_stage_metrics_on_cuda_match_cpu() -> None:
+    protocol = EvaluationProtocol(extra_metrics=["lightning_pose.metrics.MeanJointError"])
+    cpu, gpu = StageMetrics(LSP_LIKE, protocol), StageMetrics(LSP_LIKE, protocol).to("cuda")
+    gen = torch.Generator().manual_seed(8)
+    target = torch.rand(5, 3, 2, generator=gen) * 100  # (5, 3, 2)
+    pred = target + torch.randn(5, 3, 2, generator=gen) * 6
+    batch = lsp_like_batch(10.0, 30.0) | {"keypoints_px": target}
+    batch |= {k: v.expand(5) for k, v in batch.items() if v.ndim == 1}
+    batch["labelled"] = torch.rand(5, 3, generator=gen) > 0.2
+    cpu.update(pred, batch)
+    gpu.update(pred.cuda(), {k: v.cuda() for k, v in batch.items()})
+    expected, actual = cpu.compute() | cpu.counts(), gpu.compute() | gpu.counts()
+    assert sorted(actual) == sorted(expected)
+    for key, value in expected.items():
+        torch.testing.assert_close(actual[key].cpu(), value, atol=1e-9, rtol=1e-12, msg=key)
+    per_image = gpu.per_image(pred.cuda(), {k: v.cuda() for k, v in batch.items()})
+    for key, value in cpu.per_image(pred, batch).items():
+        torch.testing.assert_close(per_image[key].cpu(), value, atol=1e-9, rtol=1e-12, msg=key)
