@@ -86,7 +86,13 @@ def test_validate_under_two_processes_counts_each_image_once(lspet50: Path, tmp_
             per_image[name] = list(csv.DictReader(f))
     # every image once, in dataset order, equal under two processes; the logged value is the
     # count-weighted mean of its per-image column
-    assert per_image["one"] == per_image["two"]
+    for row_one, row_two in zip(per_image["one"], per_image["two"], strict=True):
+        assert row_one.keys() == row_two.keys()
+        for key, value in row_one.items():
+            if value == "" or key == "index" or key.startswith("count/"):
+                assert row_two[key] == value, key
+            else:  # the same image in another batch: the network's floats may differ
+                assert float(row_two[key]) == pytest.approx(float(value), rel=1e-6, abs=1e-9)
     assert [int(r["index"]) for r in per_image["one"]] == sorted(
         {int(r["index"]) for r in per_image["one"]}
     )

@@ -60,9 +60,10 @@ class PerImageScoresWriter(pl.Callback):
     index, ascending) and, for every declared metric that is a sum over images (all but OKS
     AP), its pooled keys as the sample's own value (``pdj@0.2``: the fraction of its counted
     joints detected; ``mean_error_px``: its mean error in pixels; empty where it counted
-    nothing) and ``count/<name>``, what it counted. The split's pooled value is the
-    count-weighted mean of a column (``sum(value * count) / sum(count)``), so a bootstrap
-    resamples rows and recomputes that.
+    nothing) and ``count/<name>``, what it counted. The sample's sum is ``value * count``
+    (hits: round it; values are written with 17 significant digits) and the split's pooled
+    value is ``sum(value * count) / sum(count)``, so a bootstrap resamples rows and recomputes
+    that (:mod:`lightning_pose.metrics.intervals`).
 
     The model records the final stage's per-image sums while this callback is attached
     (``PoseEstimator.per_image_scores``), apart from the logged metrics' fixed-size states.
@@ -128,8 +129,8 @@ def per_image_table(scores: dict[str, np.ndarray], declarations: list[MetricDecl
             value = scores[column][i]
             if count:  # a sum: the sample's value is sum / count, none where nothing counted
                 n = scores[count][i]
-                row.append(f"{value / n:.10g}" if n > 0 else "")
+                row.append(f"{value / n:.17g}" if n > 0 else "")  # round-trips: sum = value * count
             else:
-                row.append(f"{value:.10g}")
+                row.append(f"{value:.17g}")
         writer.writerow(row)
     return table.getvalue()
