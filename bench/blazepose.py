@@ -161,7 +161,7 @@ def score(
     metrics.update(torch.from_numpy(np.asarray(pred_px, dtype=np.float32)), batch)
     out = {k: float(v) for k, v in (metrics.compute() | metrics.counts()).items()}
     limb = skeleton.groups()["limb_joints"]
-    out["count/pdj/limb_joints"] = float(metrics.pdj.counts[limb].sum())
+    out["count/pdj/limb_joints"] = float(metrics["pdj"].counts[limb].sum())
     return out
 
 

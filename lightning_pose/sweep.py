@@ -19,8 +19,10 @@ the parameters), in a subprocess, with:
 
 A trial that fails is recorded as failed and the sweep goes on. After each trial the folder
 gets ``results.csv`` and ``results.md`` (one row per trial: status, swept values, the sweep's
-metric, PDJ / PCKh / PCP and each stage's PDJ, from the trial's last ``val_metrics.json``) and
-``results.png`` (the metric per trial and each trial's final-stage PDJ curve).
+metric, every declared metric's pooled values and each stage's values of the sweep metric's
+metric, from the trial's last ``val_metrics.json``; which keys, in which order and unit, from
+the ``metric_declarations.json`` beside it) and ``results.png`` (the metric per trial and each
+trial's final-stage PDJ curve).
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ import csv
 import io
 import json
 import os
-import re
 import shlex
 import subprocess
 import sys
@@ -43,12 +44,14 @@ import numpy as np
 import yaml
 from matplotlib.figure import Figure
 
+from lightning_pose.callbacks.metrics_table import DECLARATIONS_FILE, format_value
 from lightning_pose.files import write_bytes_atomic
+from lightning_pose.metrics.declaration import MetricDeclaration, find_declaration
 from lightning_pose.plots import read_pdj_curves, save_figure, sweep_comparison_figure
 from lightning_pose.sweep_config import SweepError, agent_command, load_sweep, trials
 
-# Table columns besides the metric: the final stage's PDJ, PCKh, PCP; each stage's PDJ.
-RESULT_COLUMN = re.compile(r"^val/(?:(pdj|pckh|pcp)|stage(\d+)/(pdj))@([0-9.]+)$")
+# Row entries that are not a metric.
+NOT_METRICS = ("trial", "status", "seconds", "results")
 
 
 def trial_config(trial_dir: Path, sweep_name: str, project: str) -> str:
@@ -117,7 +120,9 @@ def run_trial(
     row: dict[str, Any] = {"seconds": round(time.monotonic() - start, 1)}
     results = latest_results(trial_dir)
     metrics = trial_metrics({"results": results}) if results else {}
-    row |= {k: v for k, v in metrics.items() if k == metric or RESULT_COLUMN.match(k)}
+    declarations, stages = trial_declarations(results) if results else ([], 1)
+    keys = ([metric] if metric else []) + result_keys(declarations, stages, metric)
+    row |= {k: metrics[k] for k in keys if k in metrics}
     if code != 0:
         row["status"] = f"failed: exit {code} (see log.txt)"
     elif results is None:
@@ -130,30 +135,65 @@ def run_trial(
     return row
 
 
+def trial_declarations(results: Path) -> tuple[list[MetricDeclaration], int]:
+    """The metric declarations and the number of stages that the trial's
+    ``MetricsTableWriter`` recorded in ``results/metric_declarations.json``; ([], 1) where it
+    wrote none."""
+    path = Path(results) / DECLARATIONS_FILE
+    if not path.is_file():
+        return [], 1
+    record = json.loads(path.read_text())
+    declared = [MetricDeclaration.from_dict(d) for d in record["declarations"]]
+    return declared, int(record["stages"])
+
+
+def result_keys(
+    declarations: list[MetricDeclaration], stages: int, metric: str | None
+) -> list[str]:
+    """The table's metric columns: every declared metric's pooled ``val/`` keys (declaration
+    order), then, with several stages, each stage's keys of the sweep metric's declaration (the
+    first declaration where the sweep metric is none's)."""
+    keys = [f"val/{key}" for d in declarations for key in d.keys()]
+    primary = (find_declaration(metric, declarations, ["val/"]) if metric else None) or (
+        declarations[0] if declarations else None
+    )
+    if stages > 1 and primary is not None:
+        keys += [f"val/stage{s}/{k}" for s in range(1, stages + 1) for k in primary.keys()]
+    return keys
+
+
+def declared_units(declarations: list[MetricDeclaration], stages: int) -> dict[str, str]:
+    """Each declared ``val/`` key, pooled and per stage, and its unit."""
+    prefixes = ["val/", *(f"val/stage{s}/" for s in range(1, stages + 1))]
+    return {p + key: d.unit for d in declarations for key in d.keys() for p in prefixes}
+
+
 def result_columns(rows: list[dict], parameters: list[str], metric: str | None) -> list[str]:
-    """Table columns: trial, status, the swept parameters, the sweep's metric, then the
-    final stage's PDJ / PCKh / PCP columns, then each stage's PDJ (stage 1, 2, ...)."""
-
-    def order(key: str) -> tuple[int, int, float]:
-        kind, stage, stage_kind, threshold = RESULT_COLUMN.match(key).groups()
-        return int(stage or 0), ("pdj", "pckh", "pcp").index(kind or stage_kind), float(threshold)
-
-    found = {k for row in rows for k in row if RESULT_COLUMN.match(k)} - {metric}
+    """Table columns: trial, status, the swept parameters, the sweep's metric, then the other
+    metrics in the order the rows hold them (:func:`result_keys`)."""
+    fixed = {*NOT_METRICS, *parameters, metric}
+    found = list(dict.fromkeys(k for row in rows for k in row if k not in fixed))
     metric_columns = [metric] if metric else []
-    return ["trial", "status", *parameters, *metric_columns, *sorted(found, key=order)]
+    return ["trial", "status", *parameters, *metric_columns, *found]
 
 
-def format_cell(key: str, value: Any) -> str:
-    if isinstance(value, float) and (RESULT_COLUMN.match(key) or "pdj" in key or "/ap" in key):
-        return f"{100 * value:.1f}"
+def format_cell(key: str, value: Any, units: dict[str, str]) -> str:
+    """A fraction in percent and pixels as they are (the key's declared unit); anything else
+    as it is."""
+    if isinstance(value, float) and key in units:
+        return format_value(value, units[key])
     return "" if value is None else str(value)
 
 
 def write_results(out: Path, rows: list[dict], parameters: list[str], config: dict) -> None:
-    """``results.csv`` (raw values), ``results.md`` (PDJ / PCKh / PCP in %) and
-    ``results.png`` (:func:`lightning_pose.plots.sweep_comparison_figure`)."""
+    """``results.csv`` (raw values), ``results.md`` (fractions in %, pixels as they are, as
+    the trials' metric declarations say) and ``results.png``
+    (:func:`lightning_pose.plots.sweep_comparison_figure`)."""
     metric = (config.get("metric") or {}).get("name")
     columns = result_columns(rows, parameters, metric) + ["seconds", "results"]
+    declared = [trial_declarations(Path(r["results"])) for r in rows if r.get("results")]
+    declarations, stages = next((d for d in declared if d[0]), ([], 1))
+    units = declared_units(declarations, stages)
     table = io.StringIO()
     writer = csv.DictWriter(table, columns, extrasaction="ignore")
     writer.writeheader()
@@ -164,14 +204,20 @@ def write_results(out: Path, rows: list[dict], parameters: list[str], config: di
         short = {}
     text = ["| " + " | ".join(short.get(c, c) for c in columns) + " |", "|---" * len(columns) + "|"]
     for row in rows:
-        text.append("| " + " | ".join(format_cell(c, row.get(c)) for c in columns) + " |")
+        text.append("| " + " | ".join(format_cell(c, row.get(c), units) for c in columns) + " |")
     ok = [r for r in rows if r["status"] == "ok" and metric in r]
     if ok:
         sign = 1 if (config.get("metric") or {}).get("goal", "minimize") == "maximize" else -1
         best = max(ok, key=lambda r: sign * r[metric])
-        text.append(
-            f"\nbest ({config['metric'].get('goal', 'minimize')} {metric}): {best['trial']}"
-        )
+        goal = config["metric"].get("goal", "minimize")
+        text.append(f"\nbest ({goal} {metric}): {best['trial']}")
+        declaration = find_declaration(metric, declarations, ["val/"])
+        if declaration is not None and declaration.higher_is_better != (goal == "maximize"):
+            better = "higher" if declaration.higher_is_better else "lower"
+            text.append(
+                f"\nwarning: the sweep's metric.goal is {goal}, but {declaration.title} "
+                f"({metric}) declares {better} is better."
+            )
     write_bytes_atomic(out / "results.md", ("\n".join(text) + "\n").encode())
     if metric:
         save_figure(results_figure(rows, metric, parameters), out / "results.png")

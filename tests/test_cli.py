@@ -134,7 +134,7 @@ def test_evaluation_thresholds_reach_the_model(tiny_root: Path, tmp_path: Path) 
     )
     assert cli.model.evaluation.pdj_thresholds == (0.3,)
     metrics = cli.model.stage_metrics["val"][0]
-    assert metrics.pdj.thresholds == (0.3,) and metrics.pcp.thresholds == (0.25, 0.5)
+    assert metrics["pdj"].thresholds == (0.3,) and metrics["pcp"].thresholds == (0.25, 0.5)
 
 
 def test_fit_then_predict_folder_writes_npz(tiny_root: Path, tmp_path: Path) -> None:

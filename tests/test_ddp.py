@@ -5,6 +5,7 @@ rank-zero files are written once; a hang fails the test instead of the suite."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -67,8 +68,9 @@ def test_validate_under_two_processes_counts_each_image_once(lspet50: Path, tmp_
         "--data.num_workers=0",
         "--model.trunk=lightning_pose.models.ResNetTrunk",
         "--trainer.accelerator=cpu",
+        "--trainer.callbacks+=lightning_pose.callbacks.PerImageScoresWriter",
     ]
-    results = {}
+    results, per_image = {}, {}
     for name, extra in (
         ("one", ["--trainer.devices=1"]),
         ("two", ["--trainer.devices=2", "--trainer.strategy=ddp"]),
@@ -80,6 +82,26 @@ def test_validate_under_two_processes_counts_each_image_once(lspet50: Path, tmp_
         assert sorted(p.name for p in (cwd / "runs" / "lspet").iterdir()) == ["version_0"]
         record = json.loads((cwd / "runs" / "lspet" / "version_0" / "val_metrics.json").read_text())
         results[name] = {k: v for k, v in record.items() if k.startswith("val/")}
+        with open(cwd / "runs" / "lspet" / "version_0" / "per_image_val.csv", newline="") as f:
+            per_image[name] = list(csv.DictReader(f))
+    # every image once, in dataset order, equal under two processes; the logged value is the
+    # count-weighted mean of its per-image column
+    for row_one, row_two in zip(per_image["one"], per_image["two"], strict=True):
+        assert row_one.keys() == row_two.keys()
+        for key, value in row_one.items():
+            if value == "" or key == "index" or key.startswith("count/"):
+                assert row_two[key] == value, key
+            else:  # the same image in another batch: the network's floats may differ
+                assert float(row_two[key]) == pytest.approx(float(value), rel=1e-6, abs=1e-9)
+    assert [int(r["index"]) for r in per_image["one"]] == sorted(
+        {int(r["index"]) for r in per_image["one"]}
+    )
+    assert len(per_image["one"]) == VAL_IMAGES
+    for key, count in (("pdj@0.2", "pdj"), ("pcp@0.5", "pcp"), ("mean_error_px", "mean_error_px")):
+        rows = [r for r in per_image["one"] if r[key] != ""]
+        weights = [float(r[f"count/{count}"]) for r in rows]
+        pooled = sum(float(r[key]) * w for r, w in zip(rows, weights, strict=True)) / sum(weights)
+        assert pooled == pytest.approx(results["one"][f"val/{key}"], rel=1e-6, abs=1e-9), key
     one, two = results["one"], results["two"]
     assert one["val/count/images"] == two["val/count/images"] == VAL_IMAGES
     assert sorted(one) == sorted(two)

@@ -4,13 +4,15 @@ two-trial grid run end to end (one trial fails on purpose) with its results tabl
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
 from lightning_pose.__main__ import run
-from lightning_pose.sweep import read_results, trial_command
+from lightning_pose.metrics.protocol import EvaluationProtocol
+from lightning_pose.sweep import read_results, result_keys, trial_command, write_results
 from lightning_pose.sweep_config import SweepError, trials
 from tests.conftest import tiny_args
 
@@ -63,6 +65,50 @@ def test_trial_command_puts_the_trial_config_before_the_parameters(tmp_path: Pat
     assert command[1].endswith("python") and command[1] != "python"  # this interpreter
     with pytest.raises(SweepError, match="null"):
         trial_command(config, {"depth": None}, tmp_path / "trial.yaml", [])
+
+
+MEAN_ERROR = ("lightning_pose.metrics.MeanJointError",)
+
+
+def test_result_keys_from_the_declarations() -> None:
+    """Every declared metric's pooled keys, then each stage's keys of the sweep metric's
+    metric: PDJ for ``val/pdj@0.2`` (the table as before), the mean error for its key."""
+    declared = EvaluationProtocol(pdj_thresholds=(0.1, 0.2), extra_metrics=MEAN_ERROR)
+    declarations = declared.declarations()
+    pooled = ["val/pdj@0.1", "val/pdj@0.2", "val/pckh@0.5", "val/pcp@0.5"]
+    pooled += ["val/pck_bbox@0.05", "val/pck_bbox@0.1", "val/pck_bbox@0.2"]
+    pooled += ["val/oks_ap", "val/oks_ap50", "val/oks_ap75", "val/oks_ar", "val/mean_error_px"]
+    assert result_keys(declarations, 1, "val/pdj@0.2") == pooled
+    assert result_keys(declarations, 2, "val/pdj@0.2") == pooled + [
+        "val/stage1/pdj@0.1",
+        "val/stage1/pdj@0.2",
+        "val/stage2/pdj@0.1",
+        "val/stage2/pdj@0.2",
+    ]
+    assert result_keys(declarations, 2, "val/mean_error_px")[-2:] == [
+        "val/stage1/mean_error_px",
+        "val/stage2/mean_error_px",
+    ]
+    assert result_keys([], 2, "val/pdj@0.2") == []  # a trial without declarations
+
+
+def test_results_table_units_and_a_goal_against_the_declared_direction(tmp_path: Path) -> None:
+    results = tmp_path / "trial_001" / "version_0"
+    results.mkdir(parents=True)
+    declarations = EvaluationProtocol(extra_metrics=MEAN_ERROR).declarations()
+    record = {"stages": 1, "declarations": [d.to_dict() for d in declarations]}
+    (results / "metric_declarations.json").write_text(json.dumps(record))
+    config = {"metric": {"name": "val/mean_error_px", "goal": "maximize"}, "parameters": {}}
+    row = {"trial": "trial_001", "status": "ok", "seconds": 1.0, "results": str(results)}
+    row |= {"val/mean_error_px": 12.25, "val/pdj@0.2": 0.5}
+    write_results(tmp_path, [row], [], config)
+    lines = (tmp_path / "results.md").read_text().splitlines()
+    assert lines[0] == "| trial | status | val/mean_error_px | val/pdj@0.2 | seconds | results |"
+    assert lines[2] == f"| trial_001 | ok | 12.2 | 50.0 | 1.0 | {results} |"
+    assert lines[-1] == (
+        "warning: the sweep's metric.goal is maximize, but mean joint error "
+        "(val/mean_error_px) declares lower is better."
+    )
 
 
 def test_other_methods_exit_with_a_clear_message(

@@ -1,6 +1,10 @@
 from lightning_pose.callbacks.checkpoint import LatestCheckpoint
 from lightning_pose.callbacks.compiled_inference import CompiledInference
-from lightning_pose.callbacks.evaluation_files import ErrorStatisticsWriter, PDJCurveWriter
+from lightning_pose.callbacks.evaluation_files import (
+    ErrorStatisticsWriter,
+    PDJCurveWriter,
+    PerImageScoresWriter,
+)
 from lightning_pose.callbacks.memory_format import ChannelsLast
 from lightning_pose.callbacks.metrics_table import MetricsTableWriter
 from lightning_pose.callbacks.prediction_writer import PredictionWriter
@@ -14,6 +18,7 @@ __all__ = [
     "LatestCheckpoint",
     "MetricsTableWriter",
     "PDJCurveWriter",
+    "PerImageScoresWriter",
     "PredictionWriter",
     "WallClock",
     "WandbValidationPanels",

@@ -1,14 +1,20 @@
 """Files a model's evaluation and fit produce, written by rank zero: the PDJ curve per stage
-(DeepPose Fig. 5) and a cascade's error statistics (DeepPose §3.2, Eq. 7)."""
+(DeepPose Fig. 5), each image's scores (for resampling images) and a cascade's error
+statistics (DeepPose §3.2, Eq. 7)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import numpy as np
 import pytorch_lightning as pl
+import torch
+import torch.distributed as dist
 
 from lightning_pose.files import run_dir, write_bytes_atomic
+from lightning_pose.metrics.declaration import MetricDeclaration
 from lightning_pose.plots import save_pdj_curves
 
 
@@ -46,3 +52,85 @@ class ErrorStatisticsWriter(pl.Callback):
         if trainer.is_global_zero and record is not None:
             text = json.dumps(record, indent=1).encode()
             write_bytes_atomic(out / "error_statistics.json", text)
+
+
+class PerImageScoresWriter(pl.Callback):
+    """After each validation (not the sanity check) and each test, writes
+    ``<log dir>/per_image_<split>.csv``: one row per evaluated sample (``index``, its dataset
+    index, ascending) and, for every declared metric that is a sum over images (all but OKS
+    AP), its pooled keys as the sample's own value (``pdj@0.2``: the fraction of its counted
+    joints detected; ``mean_error_px``: its mean error in pixels; empty where it counted
+    nothing) and ``count/<name>``, what it counted. The sample's sum is ``value * count``
+    (hits: round it; values are written with 17 significant digits) and the split's pooled
+    value is ``sum(value * count) / sum(count)``, so a bootstrap resamples rows and recomputes
+    that (:mod:`lightning_pose.metrics.intervals`).
+
+    The model records the final stage's per-image sums while this callback is attached
+    (``PoseEstimator.per_image_scores``), apart from the logged metrics' fixed-size states.
+    Under DDP every process's rows are gathered (a collective, on every process) before rank
+    zero writes.
+    """
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        pl_module.per_image_scores = {}
+
+    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module) -> None:
+        pl_module.per_image_scores["val"] = []
+
+    def on_test_epoch_start(self, trainer: pl.Trainer, pl_module) -> None:
+        pl_module.per_image_scores["test"] = []
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._write(trainer, pl_module, "val")
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._write(trainer, pl_module, "test")
+
+    def _write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, split: str) -> None:
+        out = run_dir(trainer)  # on every process: may be a collective
+        records = pl_module.per_image_scores.get(split, [])
+        local = (
+            {key: torch.cat([r[key] for r in records]).cpu().numpy() for key in records[0]}
+            if records
+            else {}
+        )
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            gathered: list[dict[str, np.ndarray]] = [{} for _ in range(dist.get_world_size())]
+            dist.all_gather_object(gathered, local)
+            shards = [g for g in gathered if g]
+            local = {k: np.concatenate([g[k] for g in shards]) for k in shards[0]} if shards else {}
+        if not trainer.is_global_zero or not local:
+            return
+        declarations = pl_module.evaluation.declarations(pl_module.skeleton)
+        text = per_image_table(local, declarations)
+        write_bytes_atomic(out / f"per_image_{split}.csv", text.encode())
+
+
+def per_image_table(scores: dict[str, np.ndarray], declarations: list[MetricDeclaration]) -> str:
+    """The CSV of :class:`PerImageScoresWriter` from per-image sums and counts.
+
+    Shapes:
+        scores: ``index (N,)`` and, per metric with per-image sums, each pooled key's sums
+        ``(N,)`` and ``count/<name> (N,)`` (``StageMetrics.per_image`` over the batches).
+    """
+    columns: list[tuple[str, str]] = []  # (column, its count's column)
+    for declaration in declarations:
+        count = f"count/{declaration.name}"
+        if count in scores:
+            columns += [(key, count) for key in declaration.keys() if key in scores]
+            columns.append((count, ""))
+    table = io.StringIO()
+    writer = csv.writer(table, lineterminator="\n")
+    writer.writerow(["index", *(c for c, _ in columns)])
+    for i in np.argsort(scores["index"], kind="stable"):
+        row = [str(int(scores["index"][i]))]
+        for column, count in columns:
+            value = scores[column][i]
+            if count:  # a sum: the sample's value is sum / count, none where nothing counted
+                n = scores[count][i]
+                row.append(f"{value / n:.17g}" if n > 0 else "")  # round-trips: sum = value * count
+            else:
+                row.append(f"{value:.17g}")
+        writer.writerow(row)
+    return table.getvalue()

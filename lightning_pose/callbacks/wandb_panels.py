@@ -1,5 +1,7 @@
 """What a W&B run shows besides the scalars: the resolved config, a panel of validation images
-with the predicted and the true skeleton, and the per-stage PDJ curves (DeepPose Fig. 5).
+with the predicted and the true skeleton, the per-stage PDJ curves (DeepPose Fig. 5), and each
+declared metric's run summary (its best value: the maximum where higher is better, else the
+minimum; :class:`~lightning_pose.metrics.declaration.MetricDeclaration`).
 
 Every hook here is a no-op without a ``WandbLogger``; under ``WANDB_MODE=disabled`` the logger's
 run discards what it is given.
@@ -19,6 +21,7 @@ from torch.utils.data import default_collate
 
 from lightning_pose.codecs.grid import norm_to_grid
 from lightning_pose.files import write_bytes_atomic
+from lightning_pose.metrics.declaration import MetricDeclaration
 from lightning_pose.plots import draw_comparison
 from lightning_pose.resume import WANDB_RUN_ID_FILE
 
@@ -76,6 +79,18 @@ def comparison_images(
     ]
 
 
+def summary_modes(declarations: list[MetricDeclaration], stages: int) -> dict[str, str]:
+    """W&B ``define_metric`` summaries of the declared ``val/`` keys, pooled and per stage (with
+    several stages): ``"max"`` where higher is better, ``"min"`` where lower is."""
+    prefixes = ["val/", *(f"val/stage{s}/" for s in range(1, stages + 1) if stages > 1)]
+    return {
+        prefix + key: "max" if d.higher_is_better else "min"
+        for d in declarations
+        for prefix in prefixes
+        for key in d.keys()
+    }
+
+
 class WandbValidationPanels(pl.Callback):
     """After each validation of ``fit`` (not the sanity check), logs to each ``WandbLogger``:
 
@@ -83,7 +98,10 @@ class WandbValidationPanels(pl.Callback):
       spaced through the validation set), each with the true skeleton (green, labelled joints)
       and the predicted one (red);
     * ``val/pdj_curve``: PDJ versus the normalised distance, one line per stage (the model's
-      ``pdj_curves``, set on every process when its metrics are reduced).
+      ``pdj_curves``, set on every process when its metrics are reduced);
+
+    and at the start of ``fit``, each declared metric's summary (:func:`summary_modes`), so the
+    run table shows its best value rather than its last.
 
     Rank zero only, after the values it needs are found; no collective is called.
 
@@ -108,6 +126,19 @@ class WandbValidationPanels(pl.Callback):
             picks = np.unique(np.linspace(0, len(dataset) - 1, self.num_images).round())
             self._batch = default_collate([dataset[int(i)] for i in picks])
         return self._batch
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        loggers = wandb_loggers(trainer)
+        if not trainer.is_global_zero or not loggers:
+            return
+        declarations = pl_module.evaluation.declarations(pl_module.skeleton)
+        modes = summary_modes(declarations, getattr(pl_module, "num_stages", 1))
+        for logger in loggers:
+            for key, mode in modes.items():
+                # the step axis Lightning's WandbLogger gives every metric ("*")
+                logger.experiment.define_metric(
+                    key, summary=mode, step_metric="trainer/global_step"
+                )
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         loggers = wandb_loggers(trainer)

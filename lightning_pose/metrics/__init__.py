@@ -1,9 +1,13 @@
 """Pose metrics in original-image pixels: PCK, PDJ (DeepPose §5), PCKh (Andriluka et al. 2014),
 bbox-PCK, PCP (strict percentage of correct parts, DeepPose Table 1), OKS AP (COCO, through
-pycocotools); the AP of sliding-window detectors (Li, Liu & Chan 2014)."""
+pycocotools); the mean per-joint error in pixels; the AP of sliding-window detectors (Li, Liu &
+Chan 2014). Each metric of a stage declares itself (:class:`MetricDeclaration`); the public
+functional forms are in :mod:`lightning_pose.metrics.functional`."""
 
+from lightning_pose.metrics.declaration import MetricDeclaration, StageMetric
 from lightning_pose.metrics.detection import WindowAveragePrecision
 from lightning_pose.metrics.functional import keypoint_distances
+from lightning_pose.metrics.joint_error import MeanJointError
 from lightning_pose.metrics.oks import OKSAveragePrecision, oks_average_precision
 from lightning_pose.metrics.pck import PCK, PDJ, PCKh
 from lightning_pose.metrics.pcp import PCP
@@ -14,8 +18,11 @@ __all__ = [
     "PCP",
     "PDJ",
     "EvaluationProtocol",
+    "MeanJointError",
+    "MetricDeclaration",
     "OKSAveragePrecision",
     "PCKh",
+    "StageMetric",
     "StageMetrics",
     "WindowAveragePrecision",
     "keypoint_distances",

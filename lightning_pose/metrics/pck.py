@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from lightning_pose.metrics.declaration import synced
 from lightning_pose.metrics.functional import _pck_compute, _pck_curve, _pck_update
 
 __all__ = ["PCK", "PDJ", "PCKh"]
@@ -103,13 +104,7 @@ class PCK(Metric):
         Shapes:
             returns: ``thresholds (T,)`` float64 and ``fraction (T,)`` float64.
         """
-        already = self._is_synced  # e.g. inside a caller's sync_context
-        with self.sync_context(
-            dist_sync_fn=self.dist_sync_fn,
-            process_group=self.process_group,
-            should_sync=self._to_sync and not already,
-            should_unsync=self._should_unsync and not already,
-        ):
+        with synced(self):
             fraction = _pck_curve(self.hits, self.counts).clone()
         return self._threshold_tensor(), fraction
 
@@ -143,9 +138,12 @@ class PCKh(PCK):
     """PCK normalised by the head segment (Andriluka et al., "2D Human Pose Estimation: New
     Benchmark and State of the Art Analysis", CVPR 2014, MPII).
 
-    ``normaliser_px`` is the head segment length in pixels: neck to head top on LSP-style data
-    (``segment_lengths(target_px, labelled, skeleton.head)``), or 0.6 x the head-box diagonal
-    on MPII, computed by the data side. The standard report is PCKh@0.5.
+    ``normaliser_px`` is the head size in pixels: the neck to head-top segment on LSP-style
+    data (``segment_lengths(target_px, labelled, skeleton.head)``), or on MPII the official
+    protocol's 0.6 x the head-box diagonal, which the MPII reader computes from
+    ``mpii_gt_val.mat`` (``lightning_pose.data.mpii.MPIIKeypoints``, ``head_boxes``; the
+    segment where no head box is given). The metric only reads the sample's
+    ``head_size_px``. The standard report is PCKh@0.5.
 
     Shapes:
         as :class:`PCK`; ``normaliser_px (B,)`` is the head segment length in pixels.

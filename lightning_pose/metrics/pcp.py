@@ -37,7 +37,7 @@ from lightning_pose.codecs.segments import limb_endpoints
 from lightning_pose.metrics.functional import _check_prediction, _pck_compute
 from lightning_pose.metrics.pck import _validate
 
-__all__ = ["PCP", "_pcp_update"]
+__all__ = ["PCP", "_pcp_hits", "_pcp_update"]
 
 
 def _check_weights(endpoint_weights: Tensor, num_joints: int) -> None:
@@ -70,6 +70,19 @@ def _pcp_update(
         thresholds: ``(T,)`` fractions of the true limb length.
         returns: ``hits (T, L)`` and ``counts (L,)``, float64, on the device of ``pred_px``.
     """
+    hit, counted = _pcp_hits(pred_px, target_px, labelled, endpoint_weights, thresholds)
+    return hit.sum(dim=1, dtype=torch.float64), counted.sum(dim=0, dtype=torch.float64)
+
+
+def _pcp_hits(
+    pred_px: Tensor,
+    target_px: Tensor,
+    labelled: Tensor,
+    endpoint_weights: Tensor,
+    thresholds: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """Which limbs are counted and which counted limbs are hits (shapes as
+    :func:`_pcp_update`); returns ``hit (T, B, L)`` and ``counted (B, L)``, bool."""
     _check_prediction(pred_px, target_px, labelled)
     _check_weights(endpoint_weights, pred_px.shape[1])
     if thresholds.ndim != 1:
@@ -96,9 +109,7 @@ def _pcp_update(
     worst = torch.where(pred_finite, worst, torch.full_like(worst, torch.inf))
     radius = thr[:, None, None] * length[None]  # (T, B, L)
     close = worst[None] <= radius  # (T, B, L); inf or NaN distances compare False
-    hits = (close & counted[None]).sum(dim=1, dtype=torch.float64)  # (T, L)
-    counts = counted.sum(dim=0, dtype=torch.float64)  # (L,)
-    return hits, counts
+    return close & counted[None], counted
 
 
 class PCP(Metric):

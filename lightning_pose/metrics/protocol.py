@@ -1,5 +1,7 @@
 """The evaluation protocol, configured once for every model: which thresholds PDJ, PCKh, PCP and
-bbox-PCK report and the PDJ curve's grid; and the metrics of one stage built from it.
+bbox-PCK report, the PDJ curve's grid and any further metric; and the metrics of one stage built
+from it, a ``torchmetrics.MetricCollection`` of declared metrics
+(:mod:`lightning_pose.metrics.declaration`).
 
 In the CLI it is the top-level ``evaluation:`` group, linked to ``model.init_args.evaluation``
 (``lightning_pose.cli``), so no model signature or model YAML repeats a threshold.
@@ -7,17 +9,20 @@ In the CLI it is the top-level ``evaluation:`` group, linked to ``model.init_arg
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 from torch import Tensor, nn
-from torchmetrics import Metric, SumMetric
+from torchmetrics import MetricCollection, SumMetric
 
-from lightning_pose.metrics.oks import OKSAveragePrecision
-from lightning_pose.metrics.pck import PCK, PDJ, PCKh
-from lightning_pose.metrics.pcp import PCP
+from lightning_pose.metrics.declaration import MetricDeclaration, StageMetric
+from lightning_pose.metrics.pck import PDJ
+from lightning_pose.metrics.stage import StageBboxPCK, StageOKS, StagePCKh, StagePCP, StagePDJ
 from lightning_pose.skeleton import Skeleton
+
+# The metrics every protocol reports, in report order; ``extra_metrics`` follow them.
+BUILT_IN: tuple[type[StageMetric], ...] = (StagePDJ, StagePCKh, StagePCP, StageBboxPCK, StageOKS)
 
 Batch = dict[str, Tensor]
 
@@ -36,9 +41,14 @@ class EvaluationProtocol:
         pck_bbox_thresholds: bbox-PCK thresholds, fractions of ``max(w, h)`` of the annotated
             person box (mmpose's ``PCKAccuracy(norm_item="bbox")``; mmpose reports 0.05 on
             animal datasets, 0.2 is common too); reported where the dataset has person boxes.
+        extra_metrics: further metrics, each the import path of a
+            :class:`~lightning_pose.metrics.declaration.StageMetric` subclass (built as
+            ``cls(skeleton, protocol)``), e.g. ``lightning_pose.metrics.MeanJointError``;
+            reported after the built-in ones, in this order.
 
     Raises:
-        ValueError: an empty threshold list or fewer than 2 curve points.
+        ValueError: an empty threshold list, fewer than 2 curve points, or an extra metric
+            that does not import as a ``StageMetric`` or whose name another metric has.
     """
 
     def __init__(
@@ -49,6 +59,7 @@ class EvaluationProtocol:
         curve_max: float = 0.5,
         curve_points: int = 51,
         pck_bbox_thresholds: Sequence[float] = (0.05, 0.1, 0.2),
+        extra_metrics: Sequence[str] = (),
     ) -> None:
         for name, values in (
             ("pdj_thresholds", pdj_thresholds),
@@ -69,13 +80,27 @@ class EvaluationProtocol:
         self.curve_max = float(curve_max)
         self.curve_points = int(curve_points)
         self.pck_bbox_thresholds = tuple(float(t) for t in pck_bbox_thresholds)
+        self.extra_metrics = tuple(str(path) for path in extra_metrics)
+        self.metric_classes = BUILT_IN + tuple(_import_metric(p) for p in self.extra_metrics)
+        names = [cls.declare(self).name for cls in self.metric_classes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"evaluation.extra_metrics: metric names must be unique, got {names}")
+
+    def declarations(self, skeleton: Skeleton | None = None) -> list[MetricDeclaration]:
+        """The declarations of the metrics reported (for ``skeleton``: those that apply to
+        it; None: all), in report order."""
+        return [
+            cls.declare(self)
+            for cls in self.metric_classes
+            if skeleton is None or cls.applies_to(skeleton)
+        ]
 
     @property
     def curve_thresholds(self) -> tuple[float, ...]:
         grid = np.linspace(0.0, self.curve_max, self.curve_points)
         return tuple(np.round(grid, 6).tolist())
 
-    def to_dict(self) -> dict[str, list[float] | float | int]:
+    def to_dict(self) -> dict[str, list[float] | list[str] | float | int]:
         """Plain types (for hyperparameters and checkpoints)."""
         return {
             "pdj_thresholds": list(self.pdj_thresholds),
@@ -84,19 +109,23 @@ class EvaluationProtocol:
             "curve_max": self.curve_max,
             "curve_points": self.curve_points,
             "pck_bbox_thresholds": list(self.pck_bbox_thresholds),
+            "extra_metrics": list(self.extra_metrics),
         }
 
 
 class StageMetrics(nn.Module):
-    """PDJ, PCKh, PCP, bbox-PCK, OKS AP and the PDJ curve of one stage's estimates, in
-    original-image pixels.
+    """The declared metrics of one stage's estimates (a ``MetricCollection``: PDJ, PCKh, PCP,
+    bbox-PCK, OKS AP and the protocol's ``extra_metrics``), the PDJ curve and the image count,
+    in original-image pixels.
 
     Counted: labelled joints (occluded ones included) of samples whose normaliser can be
     measured (PDJ: both torso joints labelled; PCKh: a head size; bbox-PCK: a person box);
     for PCP, limbs whose end joints are all labelled. A metric that counted nothing is absent
     from :meth:`compute` (PDJ on a skeleton without a torso, PCKh without a head, bbox-PCK
-    without person boxes). OKS AP (:class:`~lightning_pose.metrics.oks.OKSAveragePrecision`)
-    where the skeleton has ``oks_sigmas``, over the instances with an ``area_px2``.
+    without person boxes). A metric that does not apply to the skeleton (PCP without limbs,
+    OKS AP without ``oks_sigmas``) is not built: its keys are absent and its count is 0. OKS
+    AP (:class:`~lightning_pose.metrics.oks.OKSAveragePrecision`) is over the instances with
+    an ``area_px2``.
 
     Shapes:
         update: pred_px (B, K, 2) pixels; batch with ``keypoints_px (B, K, 2)``,
@@ -107,92 +136,101 @@ class StageMetrics(nn.Module):
 
     def __init__(self, skeleton: Skeleton, protocol: EvaluationProtocol) -> None:
         super().__init__()
-        joints, groups = skeleton.joints, skeleton.groups()
-        self.pdj = PDJ(joints, protocol.pdj_thresholds, groups)
-        self.pckh = PCKh(joints, protocol.pckh_thresholds, groups)
-        # PCP needs limbs; a skeleton without any (a COCO category without ``skeleton`` pairs)
-        # has no PCP.
-        self.pcp = (
-            PCP(
-                skeleton.limb_names,
-                torch.from_numpy(skeleton.limb_endpoint_weights()),
-                protocol.pcp_thresholds,
-                skeleton.limb_groups(),
-            )
-            if skeleton.limbs
-            else None
-        )
-        self.curve = PDJ(joints, protocol.curve_thresholds, groups=None, prefix="curve")
-        self.pck_bbox = PCK(joints, protocol.pck_bbox_thresholds, groups, prefix="pck_bbox")
-        sigmas = skeleton.oks_sigmas
-        self.oks = None if sigmas is None else OKSAveragePrecision(sigmas)
+        # every declared metric, built or not (its count is then 0), in report order
+        self.declarations = protocol.declarations()
+        built = {
+            cls.declare(protocol).name: cls(skeleton, protocol)
+            for cls in protocol.metric_classes
+            if cls.applies_to(skeleton)
+        }
+        # No two of these metrics share a state, so each is its own compute group: torchmetrics'
+        # automatic grouping (compute_groups=True) compares states after the first update and
+        # would merge, e.g., PDJ and bbox-PCK with equal thresholds while both are still zero.
+        self.metrics = MetricCollection(built, compute_groups=[[name] for name in built])
+        self.curve = PDJ(skeleton.joints, protocol.curve_thresholds, groups=None, prefix="curve")
         self.images = SumMetric()
 
+    def __getitem__(self, name: str) -> StageMetric:
+        """The metric of the declared ``name`` (``"pdj"``); KeyError where not built."""
+        return self.metrics[name]
+
     def update(self, pred_px: Tensor, batch: Batch) -> None:
-        target, labelled = batch["keypoints_px"], batch["labelled"]
-        self.images.update(float(labelled.shape[0]))
-        self.pdj.update(pred_px, target, labelled, batch["torso_diameter_px"])
-        self.pckh.update(pred_px, target, labelled, batch["head_size_px"])
-        if self.pcp is not None:
-            self.pcp.update(pred_px, target, labelled)
-        self.curve.update(pred_px, target, labelled, batch["torso_diameter_px"])
-        if "bbox_size_px" in batch:
-            self.pck_bbox.update(pred_px, target, labelled, batch["bbox_size_px"])
-        if self.oks is not None and "area_px2" in batch:
-            self.oks.update(
-                pred_px,
-                target,
-                labelled,
-                batch["visible"],
-                batch["area_px2"],
-                batch["image_id"],
-                batch["index"],
-            )
+        self.images.update(float(batch["labelled"].shape[0]))
+        self.metrics.update(pred_px, batch)
+        self.curve.update(
+            pred_px, batch["keypoints_px"], batch["labelled"], batch["torso_diameter_px"]
+        )
 
     def compute(self, groups: bool = True) -> dict[str, Tensor]:
-        """``pdj@t``, ``pckh@t``, ``pcp@t``, ``pck_bbox@t`` (pooled), and with ``groups`` also
-        per joint or limb group (``pdj@0.2/wrist``, ``pcp@0.5/upper_arm``); ``oks_ap``,
-        ``oks_ap50``, ``oks_ap75``, ``oks_ar`` where scored. A collective under DDP: call it on
-        every process."""
+        """Every declared metric's pooled keys (``pdj@t``, ``pckh@t``, ``pcp@t``,
+        ``pck_bbox@t``, ``oks_ap``, ...) and with ``groups`` also the per-group keys
+        (``pdj@0.2/wrist``, ``pcp@0.5/upper_arm``). A collective under DDP: call it on every
+        process."""
         out: dict[str, Tensor] = {}
-        for metric in (self.pdj, self.pckh, self.pcp, self.pck_bbox):
-            if metric is None:
+        for declaration in self.declarations:
+            if declaration.name not in self.metrics:
                 continue
-            out |= {k: v for k, v in metric.compute().items() if groups or "/" not in k}
-        if self.oks is not None:
-            out |= self.oks.compute()
+            values = self.metrics[declaration.name].compute()
+            if not groups:
+                values = {k: v for k, v in values.items() if k in declaration.keys()}
+            out |= values
         return out
 
     def counts(self) -> dict[str, Tensor]:
-        """What each metric counted, summed over processes: ``count/images`` evaluated,
-        ``count/pdj`` and ``count/pckh`` joints, ``count/pcp`` limbs, and
-        ``count/pdj/limb_joints``, the joints of ``pdj@t/limb_joints`` (where the skeleton has
-        limb joints). A collective under DDP."""
-        out = {
-            "count/images": self.images.compute(),
-            "count/pdj": _synced_total(self.pdj),
-            "count/pckh": _synced_total(self.pckh),
-            "count/pcp": torch.zeros(()) if self.pcp is None else _synced_total(self.pcp),
-            "count/pck_bbox": _synced_total(self.pck_bbox),
-        }
-        limb_joints = (self.pdj.groups or {}).get("limb_joints")
-        if limb_joints:
-            out["count/pdj/limb_joints"] = _synced_total(self.pdj, limb_joints)
+        """What each metric counted, summed over processes: ``count/images`` evaluated and
+        each declared metric's ``count/<name>`` (``count/pdj`` joints, ``count/pcp`` limbs,
+        ...; 0 for a metric not built for this skeleton) and finer counts
+        (``count/pdj/limb_joints``, the joints of ``pdj@t/limb_joints``). A collective under
+        DDP."""
+        out = {"count/images": self.images.compute()}
+        zero = out["count/images"].new_zeros(())
+        for declaration in self.declarations:
+            if declaration.name in self.metrics:
+                out |= self.metrics[declaration.name].counted()
+            elif declaration.logs_count:
+                out[f"count/{declaration.name}"] = zero
+        return out
+
+    def per_image(self, pred_px: Tensor, batch: Batch) -> dict[str, Tensor]:
+        """Each image's sums and counts of every metric that has them
+        (:meth:`~lightning_pose.metrics.declaration.StageMetric.per_image`): ``{key: (B,)}``
+        sums and ``{"count/<name>": (B,)}`` counts, float64. Touches no state (the logged
+        values stay fixed-size sums); no collective."""
+        out: dict[str, Tensor] = {}
+        for declaration in self.declarations:
+            if declaration.name not in self.metrics:
+                continue
+            scored = self.metrics[declaration.name].per_image(pred_px, batch)
+            if scored is not None:
+                sums, counts = scored
+                out |= sums | {f"count/{declaration.name}": counts}
         return out
 
     def pdj_curve(self) -> Tensor:
         """Pooled PDJ at every curve threshold, (T,) in [0, 1]; a collective under DDP."""
         return self.curve.curve()[1]
 
+    def reset(self) -> None:
+        """Reset every metric, the curve and the image count (after logging an epoch)."""
+        self.metrics.reset()
+        self.curve.reset()
+        self.images.reset()
 
-def _synced_total(metric: Metric, joints: list[int] | None = None) -> Tensor:
-    """``metric.counts.sum()`` (over ``joints``; None: all) over every process (its states
-    synced the way ``compute`` does)."""
-    with metric.sync_context(
-        dist_sync_fn=metric.dist_sync_fn,
-        process_group=metric.process_group,
-        should_sync=metric._to_sync,
-        should_unsync=metric._should_unsync,
-    ):
-        counts = metric.counts if joints is None else metric.counts[joints]
-        return counts.sum().clone()
+
+def _import_metric(path: str) -> type[StageMetric]:
+    """The ``StageMetric`` subclass at the import path ``module.Class``.
+
+    Raises:
+        ValueError: the path does not import, or names something else.
+    """
+    module, _, name = path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name) if module else None
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"evaluation.extra_metrics: cannot import {path!r}: {error}") from error
+    if not (isinstance(cls, type) and issubclass(cls, StageMetric)):
+        raise ValueError(
+            f"evaluation.extra_metrics: {path!r} must name a subclass of "
+            "lightning_pose.metrics.declaration.StageMetric (module.Class)"
+        )
+    return cls

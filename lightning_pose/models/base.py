@@ -103,6 +103,10 @@ class PoseEstimator(pl.LightningModule):
         # split -> stage -> PDJ at each curve threshold, set on every process at the end of
         # each evaluation epoch and written by ``callbacks.PDJCurveWriter``.
         self.pdj_curves: dict[str, dict[int, np.ndarray]] = {}
+        # split -> this process's per-image sums and counts of the final stage, one dict per
+        # batch (``StageMetrics.per_image`` and ``index``); recorded only where a callback sets
+        # it to a dict (``callbacks.PerImageScoresWriter``), apart from the logged metrics.
+        self.per_image_scores: dict[str, list[dict[str, Tensor]]] | None = None
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Record what the weights mean, in plain types: ``checkpoint["pose"]`` holds the
@@ -197,7 +201,11 @@ class PoseEstimator(pl.LightningModule):
                 f"num_stages={self.num_stages}"
             )
         for metrics, keypoints_norm in zip(self.stage_metrics[split], stages, strict=True):
-            metrics.update(decode(keypoints_norm, batch["box"]), batch)  # (B, K, 2) pixels
+            pred_px = decode(keypoints_norm, batch["box"])  # (B, K, 2) pixels
+            metrics.update(pred_px, batch)
+        if self.per_image_scores is not None:  # pred_px, metrics: the final stage's
+            scores = {"index": batch["index"]} | metrics.per_image(pred_px, batch)
+            self.per_image_scores.setdefault(split, []).append(scores)
         labelled = batch["labelled"]
         loss = coordinate_l2_loss(stages[-1], batch["keypoints_norm"], labelled)
         self.eval_loss[split].update(loss, weight=labelled.sum())
@@ -209,11 +217,12 @@ class PoseEstimator(pl.LightningModule):
         final = stage_metrics[-1].compute()  # per group too
         values = {f"{split}/{k}": v for k, v in (final | stage_metrics[-1].counts()).items()}
         if self.num_stages > 1:
+            pooled_keys = {k for d in stage_metrics[-1].declarations for k in d.keys()}
             for s, metrics in enumerate(stage_metrics, start=1):
                 if s < self.num_stages:
                     pooled = metrics.compute(groups=False)
                 else:  # the final stage, computed above
-                    pooled = {k: v for k, v in final.items() if "/" not in k}
+                    pooled = {k: v for k, v in final.items() if k in pooled_keys}
                 values |= {f"{split}/stage{s}/{k}": v for k, v in pooled.items()}
         values[f"{split}/loss"] = self.eval_loss[split].compute()
         self.pdj_curves[split] = {
@@ -221,8 +230,7 @@ class PoseEstimator(pl.LightningModule):
         }
         self.log_reduced(values)
         for metrics in stage_metrics:
-            for metric in metrics.children():
-                metric.reset()
+            metrics.reset()
         self.eval_loss[split].reset()
 
     def log_reduced(self, values: dict[str, Tensor | float]) -> None:

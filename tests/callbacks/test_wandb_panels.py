@@ -126,3 +126,47 @@ def test_a_stopped_and_resumed_fit_logs_into_one_offline_w_and_b_run(
     assert len(offline_runs) == 2 and all(p.name.endswith(run_id) for p in offline_runs)
     assert sorted(p.name for p in run.parent.iterdir()) == ["version_0"]
     wandb.teardown()  # later tests: back to WANDB_MODE=disabled
+
+
+def test_summary_modes_follow_the_declared_direction() -> None:
+    from lightning_pose.callbacks.wandb_panels import summary_modes
+    from lightning_pose.metrics.protocol import EvaluationProtocol
+
+    protocol = EvaluationProtocol(
+        pdj_thresholds=(0.2,), extra_metrics=("lightning_pose.metrics.MeanJointError",)
+    )
+    skeleton = Skeleton("t", ("a", "b"), (), (0, 1), None, ())  # no limbs, no OKS
+    modes = summary_modes(protocol.declarations(skeleton), 2)
+    assert modes["val/pdj@0.2"] == modes["val/stage1/pdj@0.2"] == "max"
+    assert modes["val/mean_error_px"] == modes["val/stage2/mean_error_px"] == "min"
+    assert "val/pcp@0.5" not in modes and "val/oks_ap" not in modes
+    assert "val/stage1/pdj@0.2" not in summary_modes(protocol.declarations(skeleton), 1)
+
+
+def test_fit_start_defines_each_declared_summary_on_rank_zero_only() -> None:
+    from types import SimpleNamespace
+
+    from lightning_pose.callbacks import WandbValidationPanels
+    from lightning_pose.metrics.protocol import EvaluationProtocol
+
+    defined: list[tuple[str, dict]] = []
+
+    class Experiment:
+        def define_metric(self, name: str, **kwargs: Any) -> None:
+            defined.append((name, kwargs))
+
+    class StubWandbLogger(WandbLogger):
+        @property
+        def experiment(self) -> Experiment:
+            return Experiment()
+
+    logger = object.__new__(StubWandbLogger)  # no W&B run: only ``experiment`` is read
+    protocol = EvaluationProtocol(extra_metrics=("lightning_pose.metrics.MeanJointError",))
+    module = SimpleNamespace(evaluation=protocol, skeleton=STICK, num_stages=1)
+    panels = WandbValidationPanels()
+    panels.on_fit_start(SimpleNamespace(loggers=[logger], is_global_zero=False), module)
+    assert defined == []
+    panels.on_fit_start(SimpleNamespace(loggers=[logger], is_global_zero=True), module)
+    modes = {name: kwargs["summary"] for name, kwargs in defined}
+    assert modes["val/pdj@0.2"] == "max" and modes["val/mean_error_px"] == "min"
+    assert all(kwargs["step_metric"] == "trainer/global_step" for _, kwargs in defined)

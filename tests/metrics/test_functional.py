@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from lightning_pose.metrics import functional as F
 from lightning_pose.metrics.functional import (
     _pck_compute,
     _pck_curve,
@@ -277,3 +278,79 @@ def test_compute_shape_mismatch() -> None:
         _pck_compute(torch.zeros(2, 3), torch.zeros(3), [0.1], JOINTS, None, "pck")
     with pytest.raises(ValueError, match="counts"):
         _pck_compute(torch.zeros(1, 3), torch.zeros(2), [0.1], JOINTS, None, "pck")
+
+
+# --- the public functional API: pdj, pckh, pck, pcp, mean_joint_error --------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("name", ["pdj", "pckh", "pck"])
+def test_public_pck_family_matches_numpy_on_tensors_and_arrays(name: str, seed: int) -> None:
+    batch = random_batch(torch.Generator().manual_seed(seed), 9, 4)
+    pred, target, labelled, normaliser = as_numpy(batch)
+    expected = numpy_pck(pred, target, labelled, normaliser, THRESHOLDS, list("abcd"), {}, "p")
+    want = torch.tensor([expected[f"p@{t:g}"] for t in THRESHOLDS], dtype=torch.float64)
+    function = getattr(F, name)
+    args = (batch["pred_px"], batch["target_px"], batch["labelled"], batch["normaliser_px"])
+    torch.testing.assert_close(function(*args, THRESHOLDS), want, atol=ATOL, rtol=RTOL)
+    arrays = (pred.astype(np.float32), target.astype(np.float32), labelled, normaliser)
+    torch.testing.assert_close(function(*arrays, THRESHOLDS), want, atol=ATOL, rtol=RTOL)
+
+
+def test_public_pck_family_known_answers_and_defaults() -> None:
+    target = np.zeros((2, 2, 2))
+    pred = np.array([[[1.0, 0.0], [3.0, 4.0]], [[0.0, 0.5], [0.0, 9.0]]])  # 1, 5, 0.5, 9 px
+    labelled = np.array([[True, True], [True, False]])  # the 9 px joint is not labelled
+    normaliser = np.array([10.0, 10.0])  # radii at 0.05, 0.1, 0.2: 0.5, 1, 2 px
+    want = torch.tensor([1 / 3, 2 / 3, 2 / 3], dtype=torch.float64)
+    torch.testing.assert_close(F.pdj(pred, target, labelled, normaliser), want, atol=ATOL, rtol=0)
+    # PCKh@0.5: 5 px radius
+    want = torch.tensor([1.0], dtype=torch.float64)
+    torch.testing.assert_close(F.pckh(pred, target, labelled, normaliser), want, atol=ATOL, rtol=0)
+    error = F.mean_joint_error(pred, target, labelled)
+    torch.testing.assert_close(error, torch.tensor(6.5 / 3, dtype=torch.float64), atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_public_pcp_matches_numpy(seed: int) -> None:
+    from .test_pcp import GROUPS, LIMBS, NUM_JOINTS, numpy_pcp, numpy_weights
+    from .test_pcp import random_batch as pcp_batch
+
+    batch = pcp_batch(torch.Generator().manual_seed(seed), 12)
+    pred, target, labelled = (batch["pred_px"], batch["target_px"], batch["labelled"])
+    args = (pred.double().numpy(), target.double().numpy(), labelled.numpy())
+    expected = numpy_pcp(*args, LIMBS, THRESHOLDS, GROUPS)
+    want = torch.tensor([expected[f"pcp@{t:g}"] for t in THRESHOLDS], dtype=torch.float64)
+    weights = numpy_weights(LIMBS, NUM_JOINTS)
+    got = F.pcp(pred, target, labelled, weights, THRESHOLDS)
+    torch.testing.assert_close(got, want, atol=ATOL, rtol=RTOL)
+
+
+def test_public_pcp_known_answer() -> None:
+    """Two sticks of length 10 px, a-b and b-c: c is 6 px off, so b-c misses at 0.5 (5 px)
+    and hits at 0.6; a-b is exact."""
+    target = np.array([[[0.0, 0.0], [10.0, 0.0], [10.0, 10.0]]])  # (1, 3, 2)
+    pred = target + np.array([[[0.0, 0.0], [0.0, 0.0], [6.0, 0.0]]])
+    weights = np.zeros((2, 2, 3))
+    weights[0, 0, 0] = weights[0, 1, 1] = weights[1, 0, 1] = weights[1, 1, 2] = 1.0  # (L, 2, K)
+    labelled = np.ones((1, 3), dtype=bool)
+    got = F.pcp(pred, target, labelled, weights, (0.5, 0.6))
+    want = torch.tensor([0.5, 1.0], dtype=torch.float64)
+    torch.testing.assert_close(got, want, atol=ATOL, rtol=0)
+    with pytest.raises(ValueError, match="no limb"):
+        F.pcp(pred, target, np.zeros((1, 3), dtype=bool), weights)
+
+
+def test_public_api_raises_when_nothing_is_counted_or_inputs_are_off() -> None:
+    pred = np.zeros((1, 2, 2))
+    nobody = np.zeros((1, 2), dtype=bool)
+    with pytest.raises(ValueError, match="no joint"):
+        F.pdj(pred, pred, nobody, np.ones(1))
+    with pytest.raises(ValueError, match="no joint"):
+        F.pckh(pred, pred, np.ones((1, 2), dtype=bool), np.zeros(1))  # no head size
+    with pytest.raises(ValueError, match="no joint"):
+        F.mean_joint_error(pred, pred, nobody)
+    with pytest.raises(ValueError, match="labelled must be a bool"):
+        F.pdj(pred, pred, np.ones((1, 2)), np.ones(1))
+    with pytest.raises(TypeError, match="pred_px must be"):
+        F.pdj(pred.tolist(), pred, nobody, np.ones(1))

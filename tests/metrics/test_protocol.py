@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from lightning_pose.metrics.protocol import EvaluationProtocol, StageMetrics
@@ -52,3 +53,151 @@ def test_stage_metrics_without_limbs_have_no_pcp() -> None:
         out["pdj@0.5"], torch.tensor(0.5, dtype=torch.float64), rtol=0, atol=0
     )
     assert float(metrics.counts()["count/pcp"]) == 0
+
+
+LSP_LIKE = Skeleton(
+    "stick", ("a", "b", "c"), (), (0, 1), (1, 2), (Limb("ab", (0,), (1,)), Limb("bc", (1,), (2,)))
+)
+
+
+def lsp_like_batch(torso: float, bbox: float | None) -> dict[str, torch.Tensor]:
+    target = torch.tensor([[[0.0, 0.0], [10.0, 0.0], [10.0, 10.0]]])  # (1, 3, 2)
+    batch = {
+        "keypoints_px": target,
+        "labelled": torch.ones(1, 3, dtype=torch.bool),
+        "torso_diameter_px": torch.tensor([torso]),
+        "head_size_px": torch.tensor([10.0]),
+    }
+    if bbox is not None:
+        batch["bbox_size_px"] = torch.tensor([bbox])
+    return batch
+
+
+def test_declarations_in_report_order_and_extra_metrics_after_them() -> None:
+    protocol = EvaluationProtocol(extra_metrics=["lightning_pose.metrics.MeanJointError"])
+    names = [d.name for d in protocol.declarations()]
+    assert names == ["pdj", "pckh", "pcp", "pck_bbox", "oks_ap", "mean_error_px"]
+    # for a skeleton without sigmas: no OKS AP
+    assert [d.name for d in protocol.declarations(LSP_LIKE)] == names[:4] + names[5:]
+    metrics = StageMetrics(LSP_LIKE, protocol)
+    assert metrics.metrics.compute_groups == {i: [n] for i, n in enumerate(names[:4] + names[5:])}
+    pred = lsp_like_batch(10.0, None)["keypoints_px"] + torch.tensor([[[3.0, 4.0], [0, 0], [0, 0]]])
+    metrics.update(pred, lsp_like_batch(10.0, None))
+    out = metrics.compute()
+    torch.testing.assert_close(
+        out["mean_error_px"], torch.tensor(5.0 / 3, dtype=torch.float64), atol=1e-12, rtol=0
+    )
+    pooled = metrics.compute(groups=False)
+    assert set(pooled) == {"pdj@0.05", "pdj@0.1", "pdj@0.2", "pckh@0.5", "pcp@0.5", "mean_error_px"}
+    counts = {k: float(v) for k, v in metrics.counts().items()}
+    assert counts == {
+        "count/images": 1,
+        "count/pdj": 3,
+        "count/pckh": 3,
+        "count/pcp": 2,
+        "count/pck_bbox": 0,  # no person boxes in the batch
+        "count/mean_error_px": 3,
+    }
+
+
+def test_metrics_with_equal_empty_states_are_not_merged() -> None:
+    """PDJ and bbox-PCK at the same thresholds both count nothing in a first batch without a
+    torso or a box: torchmetrics' automatic compute groups would merge them there; ours keep
+    each metric's own state."""
+    protocol = EvaluationProtocol(pdj_thresholds=(0.5,), pck_bbox_thresholds=(0.5,))
+    metrics = StageMetrics(LSP_LIKE, protocol)
+    target = lsp_like_batch(0.0, 0.0)["keypoints_px"]
+    metrics.update(target, lsp_like_batch(0.0, 0.0))  # nothing counted by either
+    pred = target + torch.tensor([[[6.0, 0.0], [0, 0], [0, 0]]])  # joint a 6 px off
+    metrics.update(pred, lsp_like_batch(10.0, 20.0))  # PDJ: 5 px radius, bbox-PCK: 10 px
+    out = metrics.compute(groups=False)
+    torch.testing.assert_close(
+        out["pdj@0.5"], torch.tensor(2 / 3, dtype=torch.float64), atol=1e-12, rtol=0
+    )
+    torch.testing.assert_close(
+        out["pck_bbox@0.5"], torch.tensor(1.0, dtype=torch.float64), atol=1e-12, rtol=0
+    )
+
+
+def test_reset_clears_every_metric_the_curve_and_the_image_count() -> None:
+    metrics = StageMetrics(LSP_LIKE, EvaluationProtocol())
+    batch = lsp_like_batch(10.0, 20.0)
+    metrics.update(batch["keypoints_px"], batch)
+    metrics.reset()
+    metrics.update(batch["keypoints_px"], batch)
+    assert float(metrics.counts()["count/images"]) == 1
+    assert float(metrics.counts()["count/pdj"]) == 3
+    torch.testing.assert_close(
+        metrics.pdj_curve()[-1], torch.tensor(1.0, dtype=torch.float64), atol=0, rtol=0
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["lightning_pose.metrics.NoSuchMetric"], "cannot import"),
+        (["no_such_module.Metric"], "cannot import"),
+        (["lightning_pose.metrics.PDJ"], "subclass of"),  # array-level, not a StageMetric
+        (["lightning_pose.metrics.stage.StagePDJ"], "unique"),  # pdj twice
+    ],
+)
+def test_bad_extra_metrics_raise_naming_the_key(extra: list[str], message: str) -> None:
+    with pytest.raises(ValueError, match=message) as error:
+        EvaluationProtocol(extra_metrics=extra)
+    assert "evaluation.extra_metrics" in str(error.value)
+
+
+def test_per_image_sums_pool_to_the_logged_values() -> None:
+    """Summed over images, each metric's per-image sums over its per-image counts are its
+    pooled value; per_image touches no state."""
+    protocol = EvaluationProtocol(extra_metrics=["lightning_pose.metrics.MeanJointError"])
+    metrics = StageMetrics(LSP_LIKE, protocol)
+    gen = torch.Generator().manual_seed(7)
+    records = []
+    for n_b in (4, 3):
+        target = torch.rand(n_b, 3, 2, generator=gen) * 100  # (B, 3, 2)
+        pred = target + torch.randn(n_b, 3, 2, generator=gen) * 6
+        batch = {
+            "keypoints_px": target,
+            "labelled": torch.rand(n_b, 3, generator=gen) > 0.2,
+            "torso_diameter_px": torch.rand(n_b, generator=gen) * 40,
+            "head_size_px": torch.rand(n_b, generator=gen) * 30,
+            "bbox_size_px": 50 + torch.rand(n_b, generator=gen) * 50,
+        }
+        records.append(metrics.per_image(pred, batch))
+        metrics.update(pred, batch)
+    assert metrics.per_image(pred, batch).keys() == records[0].keys()
+    pooled = metrics.compute(groups=False)
+    scores = {k: torch.cat([r[k] for r in records]) for k in records[0]}
+    for declaration in metrics.declarations:
+        if declaration.name not in metrics.metrics:
+            continue
+        counts = scores[f"count/{declaration.name}"]
+        torch.testing.assert_close(
+            counts.sum(), metrics.counts()[f"count/{declaration.name}"].double(), atol=0, rtol=0
+        )
+        for key in declaration.keys():
+            value = scores[key].sum() / counts.sum()
+            torch.testing.assert_close(value, pooled[key], atol=1e-12, rtol=1e-12, msg=key)
+    assert {k for k in scores if not k.startswith("count/")} == set(pooled)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_stage_metrics_on_cuda_match_cpu() -> None:
+    protocol = EvaluationProtocol(extra_metrics=["lightning_pose.metrics.MeanJointError"])
+    cpu, gpu = StageMetrics(LSP_LIKE, protocol), StageMetrics(LSP_LIKE, protocol).to("cuda")
+    gen = torch.Generator().manual_seed(8)
+    target = torch.rand(5, 3, 2, generator=gen) * 100  # (5, 3, 2)
+    pred = target + torch.randn(5, 3, 2, generator=gen) * 6
+    batch = lsp_like_batch(10.0, 30.0) | {"keypoints_px": target}
+    batch |= {k: v.expand(5) for k, v in batch.items() if v.ndim == 1}
+    batch["labelled"] = torch.rand(5, 3, generator=gen) > 0.2
+    cpu.update(pred, batch)
+    gpu.update(pred.cuda(), {k: v.cuda() for k, v in batch.items()})
+    expected, actual = cpu.compute() | cpu.counts(), gpu.compute() | gpu.counts()
+    assert sorted(actual) == sorted(expected)
+    for key, value in expected.items():
+        torch.testing.assert_close(actual[key].cpu(), value, atol=1e-9, rtol=1e-12, msg=key)
+    per_image = gpu.per_image(pred.cuda(), {k: v.cuda() for k, v in batch.items()})
+    for key, value in cpu.per_image(pred, batch).items():
+        torch.testing.assert_close(per_image[key].cpu(), value, atol=1e-9, rtol=1e-12, msg=key)

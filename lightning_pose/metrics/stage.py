@@ -1,0 +1,215 @@
+"""The protocol's metrics as :class:`~lightning_pose.metrics.declaration.StageMetric` s: PDJ,
+PCKh, bbox-PCK, PCP and OKS AP, each the array-level metric of its module with its declaration
+and the batch entry that holds its normaliser.
+
+The array-level classes (:class:`~lightning_pose.metrics.pck.PCK`,
+:class:`~lightning_pose.metrics.pcp.PCP`, :class:`~lightning_pose.metrics.oks.OKSAveragePrecision`)
+do the arithmetic and keep the states; the classes here only choose the inputs from the batch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+
+from lightning_pose.metrics.declaration import Batch, MetricDeclaration, StageMetric, synced
+from lightning_pose.metrics.functional import _pck_hits, _sums_per_image
+from lightning_pose.metrics.oks import OKS_KEYS, OKSAveragePrecision
+from lightning_pose.metrics.pck import PCK
+from lightning_pose.metrics.pcp import PCP, _pcp_hits
+
+if TYPE_CHECKING:
+    from lightning_pose.metrics.protocol import EvaluationProtocol
+    from lightning_pose.skeleton import Skeleton
+
+__all__ = ["StageBboxPCK", "StageOKS", "StagePCKh", "StagePCP", "StagePDJ", "synced_total"]
+
+
+class _StagePCK(PCK, StageMetric):
+    """PCK at fractions of the normaliser in ``batch[normaliser_key]`` (B,) pixels, over the
+    skeleton's joints, reported per joint group."""
+
+    normaliser_key: ClassVar[str]
+
+    def __init__(self, skeleton: Skeleton, protocol: EvaluationProtocol) -> None:
+        declaration = self.declare(protocol)
+        super().__init__(
+            skeleton.joints, declaration.thresholds, skeleton.groups(), declaration.name
+        )
+        self.declaration = declaration
+
+    def update(self, pred_px: Tensor, batch: Batch) -> None:  # type: ignore[override]
+        """Add one batch; a batch without the normaliser adds nothing (bbox-PCK on data
+        without person boxes)."""
+        if self.normaliser_key in batch:
+            super().update(
+                pred_px, batch["keypoints_px"], batch["labelled"], batch[self.normaliser_key]
+            )
+
+    def counted(self) -> dict[str, Tensor]:
+        return {f"count/{self.declaration.name}": synced_total(self)}
+
+    def per_image(self, pred_px: Tensor, batch: Batch) -> tuple[dict[str, Tensor], Tensor]:
+        """Hits and counted joints per image; none counted in a batch without the
+        normaliser."""
+        if self.normaliser_key not in batch:
+            zeros = pred_px.new_zeros(pred_px.shape[0], dtype=torch.float64)  # (B,)
+            return {key: zeros for key in self.declaration.keys()}, zeros
+        hits, counts = _sums_per_image(
+            *_pck_hits(
+                pred_px,
+                batch["keypoints_px"],
+                batch["labelled"],
+                batch[self.normaliser_key],
+                self._threshold_tensor(),
+            )
+        )  # (B, T), (B,)
+        return dict(zip(self.declaration.keys(), hits.T, strict=True)), counts
+
+
+class StagePDJ(_StagePCK):
+    """PDJ at fractions of the torso diameter (DeepPose §5); also counts the joints of the
+    ``limb_joints`` group (``count/pdj/limb_joints``) where the skeleton has one."""
+
+    normaliser_key = "torso_diameter_px"
+
+    @classmethod
+    def declare(cls, protocol: EvaluationProtocol) -> MetricDeclaration:
+        return MetricDeclaration(
+            "pdj",
+            "PDJ",
+            higher_is_better=True,
+            thresholds=protocol.pdj_thresholds,
+            counts="labelled joints (images with both torso joints labelled)",
+            groups="joint",
+        )
+
+    def counted(self) -> dict[str, Tensor]:
+        out = super().counted()
+        limb_joints = (self.groups or {}).get("limb_joints")
+        if limb_joints:
+            out["count/pdj/limb_joints"] = synced_total(self, limb_joints)
+        return out
+
+
+class StagePCKh(_StagePCK):
+    """PCKh at fractions of the head segment (Andriluka et al., CVPR 2014)."""
+
+    normaliser_key = "head_size_px"
+
+    @classmethod
+    def declare(cls, protocol: EvaluationProtocol) -> MetricDeclaration:
+        return MetricDeclaration(
+            "pckh",
+            "PCKh",
+            higher_is_better=True,
+            thresholds=protocol.pckh_thresholds,
+            counts="joints (head segment labelled)",
+            groups="joint",
+        )
+
+
+class StageBboxPCK(_StagePCK):
+    """PCK at fractions of ``max(w, h)`` of the person box (mmpose's ``PCKAccuracy``,
+    ``norm_item="bbox"``), where the batch has ``bbox_size_px``. Its count is logged
+    (``count/pck_bbox``) but not listed in the report's "Counted" line."""
+
+    normaliser_key = "bbox_size_px"
+
+    @classmethod
+    def declare(cls, protocol: EvaluationProtocol) -> MetricDeclaration:
+        return MetricDeclaration(
+            "pck_bbox",
+            "bbox-PCK",
+            higher_is_better=True,
+            thresholds=protocol.pck_bbox_thresholds,
+            groups="joint",
+        )
+
+
+class StagePCP(PCP, StageMetric):
+    """Strict PCP at fractions of the true limb length (DeepPose Table 1), per limb group;
+    built where the skeleton has limbs."""
+
+    def __init__(self, skeleton: Skeleton, protocol: EvaluationProtocol) -> None:
+        declaration = self.declare(protocol)
+        super().__init__(
+            skeleton.limb_names,
+            torch.from_numpy(skeleton.limb_endpoint_weights()),
+            declaration.thresholds,
+            skeleton.limb_groups(),
+            declaration.name,
+        )
+        self.declaration = declaration
+
+    @classmethod
+    def declare(cls, protocol: EvaluationProtocol) -> MetricDeclaration:
+        return MetricDeclaration(
+            "pcp",
+            "PCP",
+            higher_is_better=True,
+            thresholds=protocol.pcp_thresholds,
+            counts="limbs (both ends labelled)",
+            groups="limb",
+        )
+
+    @classmethod
+    def applies_to(cls, skeleton: Skeleton) -> bool:
+        return bool(skeleton.limbs)
+
+    def update(self, pred_px: Tensor, batch: Batch) -> None:  # type: ignore[override]
+        super().update(pred_px, batch["keypoints_px"], batch["labelled"])
+
+    def counted(self) -> dict[str, Tensor]:
+        return {"count/pcp": synced_total(self)}
+
+    def per_image(self, pred_px: Tensor, batch: Batch) -> tuple[dict[str, Tensor], Tensor]:
+        """Hits and counted limbs per image."""
+        thresholds = torch.tensor(self.thresholds, dtype=torch.float64, device=self.hits.device)
+        hit = _pcp_hits(
+            pred_px, batch["keypoints_px"], batch["labelled"], self.endpoint_weights, thresholds
+        )
+        hits, counts = _sums_per_image(*hit)  # (B, T), (B,)
+        return dict(zip(self.declaration.keys(), hits.T, strict=True)), counts
+
+
+class StageOKS(OKSAveragePrecision, StageMetric):
+    """COCO OKS AP, AP50, AP75 and AR over the instances with an ``area_px2``; built where the
+    skeleton has ``oks_sigmas``. No count is logged."""
+
+    def __init__(self, skeleton: Skeleton, protocol: EvaluationProtocol) -> None:
+        super().__init__(skeleton.oks_sigmas or ())
+        self.declaration = self.declare(protocol)
+
+    @classmethod
+    def declare(cls, protocol: EvaluationProtocol) -> MetricDeclaration:
+        return MetricDeclaration(
+            OKS_KEYS[0], "OKS AP", higher_is_better=True, logs_count=False, extra_keys=OKS_KEYS[1:]
+        )
+
+    @classmethod
+    def applies_to(cls, skeleton: Skeleton) -> bool:
+        return skeleton.oks_sigmas is not None
+
+    def update(self, pred_px: Tensor, batch: Batch) -> None:  # type: ignore[override]
+        if "area_px2" in batch:
+            super().update(
+                pred_px,
+                batch["keypoints_px"],
+                batch["labelled"],
+                batch["visible"],
+                batch["area_px2"],
+                batch["image_id"],
+                batch["index"],
+            )
+
+
+def synced_total(metric: Metric, index: list[int] | None = None) -> Tensor:
+    """``metric.counts.sum()`` (over ``index``; None: all) over every process (its states
+    synced the way ``compute`` does). A collective under DDP."""
+    with synced(metric):
+        counts = metric.counts if index is None else metric.counts[index]
+        return counts.sum().clone()
