@@ -112,7 +112,9 @@ def per_image_table(scores: dict[str, np.ndarray], declarations: list[MetricDecl
 
     Shapes:
         scores: ``index (N,)`` and, per metric with per-image sums, each pooled key's sums
-        ``(N,)`` and ``count/<name> (N,)`` (``StageMetrics.per_image`` over the batches).
+        ``(N,)`` and ``count/<name> (N,)`` (``StageMetrics.per_image`` over the batches);
+        for a joint group a metric reports per image, ``<key>/<group>`` and
+        ``count/<name>/<group>``.
     """
     columns: list[tuple[str, str]] = []  # (column, its count's column)
     for declaration in declarations:
@@ -120,6 +122,13 @@ def per_image_table(scores: dict[str, np.ndarray], declarations: list[MetricDecl
         if count in scores:
             columns += [(key, count) for key in declaration.keys() if key in scores]
             columns.append((count, ""))
+            groups = sorted(
+                c.removeprefix(count + "/") for c in scores if c.startswith(count + "/")
+            )
+            for group in groups:  # per-image scores of a joint group (pdj@0.2/limb_joints)
+                group_count = f"{count}/{group}"
+                columns += [(f"{key}/{group}", group_count) for key in declaration.keys()]
+                columns.append((group_count, ""))
     table = io.StringIO()
     writer = csv.writer(table, lineterminator="\n")
     writer.writerow(["index", *(c for c, _ in columns)])

@@ -17,8 +17,11 @@ back to the percentile interval where BCa is undefined, e.g. every resample equa
 
 from __future__ import annotations
 
+import csv
+import re
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy import stats
@@ -64,7 +67,9 @@ class Interval:
         return f"{e:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
 
 
-def _check(name: str, hits: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _check(
+    name: str, hits: np.ndarray, counts: np.ndarray, fraction: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     hits = np.asarray(hits, dtype=np.float64)
     counts = np.asarray(counts, dtype=np.float64)
     if hits.ndim != 1 or hits.shape != counts.shape:
@@ -76,8 +81,9 @@ def _check(name: str, hits: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray,
         raise ValueError(f"{name}: a bootstrap needs at least 2 images, got {hits.size}")
     if not (np.all(np.isfinite(hits)) and np.all(np.isfinite(counts))):
         raise ValueError(f"{name}: hits and counts must be finite")
-    if np.any(hits < 0) or np.any(hits > counts):
-        raise ValueError(f"{name}: each image needs 0 <= hits <= counts")
+    if np.any(counts < 0) or np.any(hits < 0) or (fraction and np.any(hits > counts)):
+        bound = "0 <= hits <= counts" if fraction else "sums >= 0 and counts >= 0"
+        raise ValueError(f"{name}: each image needs {bound}")
     if counts.sum() <= 0:
         raise ValueError(f"{name}: no image counts any joint (sum of counts is 0)")
     return hits, counts
@@ -121,6 +127,7 @@ def ratio_interval(
     confidence: float = CONFIDENCE,
     resamples: int = RESAMPLES,
     seed: int = SEED,
+    fraction: bool = True,
 ) -> Interval:
     """Bootstrap interval of ``sum(hits) / sum(counts)`` over images.
 
@@ -130,12 +137,14 @@ def ratio_interval(
         confidence: the interval's level.
         resamples: bootstrap resamples.
         seed: the resampling generator's seed (the interval is reproducible).
+        fraction: ``hits`` are detections (``<= counts``); False for other per-image sums,
+            e.g. summed pixel errors for a mean error.
 
     Raises:
         ValueError: shapes differ or are not 1-D, fewer than 2 images, a non-finite value,
             ``hits`` outside ``[0, counts]``, or nothing counted.
     """
-    data = _check("ratio_interval", hits, counts)
+    data = _check("ratio_interval", hits, counts, fraction)
     return _bootstrap(data, _ratio, confidence, resamples, seed)
 
 
@@ -147,6 +156,7 @@ def paired_difference_interval(
     confidence: float = CONFIDENCE,
     resamples: int = RESAMPLES,
     seed: int = SEED,
+    fraction: bool = True,
 ) -> Interval:
     """Paired bootstrap interval of ``ratio(a) - ratio(b)`` for two models scored on the same
     images (image ``i`` of ``a`` is image ``i`` of ``b``): the images are resampled jointly.
@@ -154,14 +164,14 @@ def paired_difference_interval(
     Args:
         hits_a, counts_a: ``(N,)`` per-image hits and counts of model a.
         hits_b, counts_b: ``(N,)`` the same of model b, on the same images in the same order.
-        confidence, resamples, seed: as :func:`ratio_interval`.
+        confidence, resamples, seed, fraction: as :func:`ratio_interval`.
 
     Raises:
         ValueError: as :func:`ratio_interval`, or the two models were scored on different
             numbers of images.
     """
-    a = _check("paired_difference_interval (a)", hits_a, counts_a)
-    b = _check("paired_difference_interval (b)", hits_b, counts_b)
+    a = _check("paired_difference_interval (a)", hits_a, counts_a, fraction)
+    b = _check("paired_difference_interval (b)", hits_b, counts_b, fraction)
     if a[0].size != b[0].size:
         raise ValueError(
             "paired_difference_interval: both models must be scored on the same images, got "
@@ -172,3 +182,157 @@ def paired_difference_interval(
         return _ratio(ha, ca, axis) - _ratio(hb, cb, axis)
 
     return _bootstrap((*a, *b), difference, confidence, resamples, seed)
+
+
+@dataclass(frozen=True)
+class PerImageScores:
+    """One evaluation's per-image scores, as ``PerImageScoresWriter`` writes them
+    (``per_image_<split>.csv``).
+
+    Attributes:
+        path: the file read.
+        index: ``(N,)`` the samples' dataset indices, ascending.
+        values: key (``"pdj@0.2"``) -> ``(N,)`` each sample's own value (NaN: counted nothing).
+        counts: key -> ``(N,)`` what each sample counted for that key (``count/<metric>``).
+    """
+
+    path: Path
+    index: np.ndarray
+    values: dict[str, np.ndarray]
+    counts: dict[str, np.ndarray]
+
+    def sums(self, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(sums, counts)`` of ``key`` per sample: what :func:`ratio_interval` takes
+        (``sums = value x count``, 0 where the sample counted nothing).
+
+        Raises:
+            KeyError: the file has no column ``key`` (the message lists those it has).
+        """
+        if key not in self.values:
+            raise KeyError(
+                f"{self.path}: no per-image column {key!r}; it has {sorted(self.values)}"
+            )
+        counts = self.counts[key]
+        return np.where(counts > 0, np.nan_to_num(self.values[key]) * counts, 0.0), counts
+
+
+def read_per_image(path: str | Path) -> PerImageScores:
+    """Read a ``per_image_<split>.csv``: ``index``, one column per metric key, and
+    ``count/<metric>`` columns; a key's count column is ``count/<metric>`` (the key up to
+    "@"), ``count/<metric>/<group>`` for a joint group's key ``<metric>@<t>/<group>``.
+
+    Raises:
+        ValueError: the file has no ``index`` column, a key without its count column, or a
+            value that is not a number (the file and the column are named).
+    """
+    path = Path(path)
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    header = list(rows[0]) if rows else []
+    if "index" not in header:
+        raise ValueError(f"{path}: not a per-image scores file (no 'index' column): {header}")
+
+    def column(name: str) -> np.ndarray:
+        try:
+            return np.array([float(r[name]) if r[name] != "" else np.nan for r in rows])
+        except ValueError as error:
+            raise ValueError(f"{path}: column {name!r}: {error}") from None
+
+    values, counts = {}, {}
+    for key in header:
+        if key == "index" or key.startswith("count/"):
+            continue
+        name = re.split(r"[@/]", key, maxsplit=1)[0]
+        group = key.split("/", 1)[1] if "/" in key else None  # pdj@0.2/limb_joints
+        count = f"count/{name}/{group}" if group else f"count/{name}"
+        if count not in header:
+            raise ValueError(f"{path}: column {key!r} has no count column {count!r}")
+        values[key], counts[key] = column(key), column(count)
+    return PerImageScores(path, column("index").astype(np.int64), values, counts)
+
+
+def comparison_table(
+    runs: dict[str, PerImageScores],
+    keys: list[str],
+    baseline: str | None = None,
+    confidence: float = CONFIDENCE,
+    resamples: int = RESAMPLES,
+) -> str:
+    """Markdown: each run's value of each key with its bootstrap interval over images, then
+    (with a ``baseline``) each other run's paired difference to it, called an effect only
+    where its interval excludes 0.
+
+    Args:
+        runs: label -> scores, all evaluated on the same samples.
+        keys: per-image keys to report, e.g. ``["pdj@0.2", "pckh@0.5"]``; a key whose name
+            ends in ``_px`` is in pixels (a mean error: lower is better), the others in %.
+        baseline: the label the others are compared with; None: no difference table.
+        confidence, resamples: as :func:`ratio_interval`.
+
+    Raises:
+        ValueError: the runs were evaluated on different samples, or ``baseline`` is not a
+            label of ``runs``.
+        KeyError: a run has no column for a key.
+    """
+    labels = list(runs)
+    first = runs[labels[0]]
+    for label in labels[1:]:
+        if not np.array_equal(runs[label].index, first.index):
+            raise ValueError(
+                f"runs {labels[0]!r} ({first.path}) and {label!r} ({runs[label].path}) were "
+                "evaluated on different samples: a paired comparison needs the same ones"
+            )
+    if baseline is not None and baseline not in runs:
+        raise ValueError(f"baseline {baseline!r} is not one of the runs {labels}")
+    level = f"{100 * confidence:g} %"
+
+    def cell(interval: Interval, key: str, difference: bool = False) -> str:
+        if key.endswith("_px"):
+            e, lo, hi = interval.estimate, interval.low, interval.high
+            sign = "+" if difference else ""
+            return f"{e:{sign}.2f} [{lo:{sign}.2f}, {hi:{sign}.2f}]"
+        return interval.percent_difference() if difference else interval.percent()
+
+    lines = [
+        f"Values with their {level} bootstrap interval over the {len(first.index)} evaluated "
+        f"samples ({resamples} resamples); in % except *_px (pixels).",
+        "",
+        "| run | " + " | ".join(keys) + " |",
+        "|---|" + "---:|" * len(keys),
+    ]
+    for label in labels:
+        cells = []
+        for key in keys:
+            sums, counts = runs[label].sums(key)
+            fraction = not key.endswith("_px")
+            cells.append(
+                cell(ratio_interval(sums, counts, confidence, resamples, fraction=fraction), key)
+            )
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if baseline is None or len(labels) < 2:
+        return "\n".join(lines) + "\n"
+    lines += [
+        "",
+        f"Paired differences to {baseline} (same samples resampled jointly; {level} interval; "
+        "**effect** where it excludes 0, else noise):",
+        "",
+        "| run − " + baseline + " | " + " | ".join(keys) + " |",
+        "|---|" + "---:|" * len(keys),
+    ]
+    for label in labels:
+        if label == baseline:
+            continue
+        cells = []
+        for key in keys:
+            fraction = not key.endswith("_px")
+            interval = paired_difference_interval(
+                *runs[label].sums(key),
+                *runs[baseline].sums(key),
+                confidence,
+                resamples,
+                fraction=fraction,
+            )
+            verdict = "**effect**" if interval.excludes_zero else "noise"
+            cells.append(f"{cell(interval, key, difference=True)} {verdict}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

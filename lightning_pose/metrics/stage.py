@@ -33,6 +33,8 @@ class _StagePCK(PCK, StageMetric):
     skeleton's joints, reported per joint group."""
 
     normaliser_key: ClassVar[str]
+    # joint groups whose per-image scores are written beside the pooled ones
+    per_image_groups: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, skeleton: Skeleton, protocol: EvaluationProtocol) -> None:
         declaration = self.declare(protocol)
@@ -58,16 +60,23 @@ class _StagePCK(PCK, StageMetric):
         if self.normaliser_key not in batch:
             zeros = pred_px.new_zeros(pred_px.shape[0], dtype=torch.float64)  # (B,)
             return {key: zeros for key in self.declaration.keys()}, zeros
-        hits, counts = _sums_per_image(
-            *_pck_hits(
-                pred_px,
-                batch["keypoints_px"],
-                batch["labelled"],
-                batch[self.normaliser_key],
-                self._threshold_tensor(),
-            )
-        )  # (B, T), (B,)
-        return dict(zip(self.declaration.keys(), hits.T, strict=True)), counts
+        hit, counted = _pck_hits(
+            pred_px,
+            batch["keypoints_px"],
+            batch["labelled"],
+            batch[self.normaliser_key],
+            self._threshold_tensor(),
+        )  # (T, B, K), (B, K)
+        hits, counts = _sums_per_image(hit, counted)  # (B, T), (B,)
+        out = dict(zip(self.declaration.keys(), hits.T, strict=True))
+        for group in self.per_image_groups:  # e.g. pdj@0.2/limb_joints, count/pdj/limb_joints
+            joints = (self.groups or {}).get(group)
+            if joints:
+                group_hits, group_counts = _sums_per_image(hit[..., joints], counted[:, joints])
+                for key, column in zip(self.declaration.keys(), group_hits.T, strict=True):
+                    out[f"{key}/{group}"] = column
+                out[f"count/{self.declaration.name}/{group}"] = group_counts
+        return out, counts
 
 
 class StagePDJ(_StagePCK):
@@ -75,6 +84,7 @@ class StagePDJ(_StagePCK):
     ``limb_joints`` group (``count/pdj/limb_joints``) where the skeleton has one."""
 
     normaliser_key = "torso_diameter_px"
+    per_image_groups = ("limb_joints",)  # PCK@0.2 on the limb joints: docs/RESULTS.md's headline
 
     @classmethod
     def declare(cls, protocol: EvaluationProtocol) -> MetricDeclaration:

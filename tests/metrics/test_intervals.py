@@ -8,8 +8,10 @@ import pytest
 
 from lightning_pose.metrics.intervals import (
     Interval,
+    comparison_table,
     paired_difference_interval,
     ratio_interval,
+    read_per_image,
 )
 
 
@@ -102,3 +104,54 @@ def test_paired_models_need_the_same_images() -> None:
     hits, counts = binomial_images(10, 0.5)
     with pytest.raises(ValueError, match="same images, got 10 and 9"):
         paired_difference_interval(hits, counts, hits[:9], counts[:9])
+
+
+def write_scores(path, index, values, counts, limb=None) -> None:
+    header = "index,pdj@0.2,count/pdj,mean_error_px,count/mean_error_px"
+    header += ",pdj@0.2/limb_joints,count/pdj/limb_joints" if limb is not None else ""
+    rows = [header]
+    for i, (v, c) in enumerate(zip(values, counts, strict=True)):
+        row = f"{index[i]},{'' if c == 0 else v},{c},{10 + v},{c}"
+        row += f",{limb[0][i]},{limb[1][i]}" if limb is not None else ""
+        rows.append(row)
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_read_per_image_pairs_each_key_with_its_count(tmp_path) -> None:
+    path = tmp_path / "per_image_val.csv"
+    write_scores(path, [3, 7, 9], [0.5, 0.0, 0.25], [4, 0, 8], limb=([1.0, 0.0, 0.5], [2, 0, 6]))
+    scores = read_per_image(path)
+    assert scores.index.tolist() == [3, 7, 9]
+    sums, counts = scores.sums("pdj@0.2")
+    assert sums.tolist() == [2.0, 0.0, 2.0] and counts.tolist() == [4, 0, 8]
+    sums, counts = scores.sums("pdj@0.2/limb_joints")  # its own count column
+    assert sums.tolist() == [2.0, 0.0, 3.0] and counts.tolist() == [2, 0, 6]
+    with pytest.raises(KeyError, match="no per-image column 'pckh@0.5'"):
+        scores.sums("pckh@0.5")
+    (tmp_path / "bad.csv").write_text("index,pdj@0.2\n1,0.5\n")
+    with pytest.raises(ValueError, match="'pdj@0.2' has no count column 'count/pdj'"):
+        read_per_image(tmp_path / "bad.csv")
+
+
+def test_comparison_table_states_values_differences_and_verdicts(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    counts = np.full(400, 14)
+    hits_a = rng.binomial(14, 0.3, size=400)
+    hits_b = np.minimum(hits_a + (rng.random(400) < 0.5) * 2, 14)  # clearly better
+    index = np.arange(400) * 10 + 9
+    write_scores(tmp_path / "a.csv", index, hits_a / 14, counts)
+    write_scores(tmp_path / "b.csv", index, hits_b / 14, counts)
+    runs = {"a": read_per_image(tmp_path / "a.csv"), "b": read_per_image(tmp_path / "b.csv")}
+    table = comparison_table(runs, ["pdj@0.2", "mean_error_px"], baseline="a", resamples=999)
+    a = ratio_interval(hits_a, counts, resamples=999)
+    assert f"| a | {a.percent()} |" in table
+    difference = paired_difference_interval(hits_b, counts, hits_a, counts, resamples=999)
+    assert f"| b | {difference.percent_difference()} **effect** |" in table
+    assert "400 evaluated samples" in table
+    # the mean error is in pixels (here 10 + the fraction: b - a = the PDJ difference / 100)
+    assert "| +0.07 [+0.06, +0.08] **effect** |" in table
+    write_scores(tmp_path / "c.csv", index[::-1], hits_a / 14, counts)
+    with pytest.raises(ValueError, match="different samples"):
+        comparison_table(runs | {"c": read_per_image(tmp_path / "c.csv")}, ["pdj@0.2"])
+    with pytest.raises(ValueError, match="baseline 'z' is not one of"):
+        comparison_table(runs, ["pdj@0.2"], baseline="z")

@@ -201,3 +201,32 @@ def test_stage_metrics_on_cuda_match_cpu() -> None:
     per_image = gpu.per_image(pred.cuda(), {k: v.cuda() for k, v in batch.items()})
     for key, value in cpu.per_image(pred, batch).items():
         torch.testing.assert_close(per_image[key].cpu(), value, atol=1e-9, rtol=1e-12, msg=key)
+
+
+def test_per_image_limb_joint_scores_pool_to_the_logged_group_value() -> None:
+    """On the 14-joint LSP skeleton PDJ also reports each image's limb joints
+    (``pdj@0.2/limb_joints``, ``count/pdj/limb_joints``): summed over images they give the
+    logged ``val/pdj@0.2/limb_joints`` and its count (the headline PCK@0.2 of the 12 limb
+    joints), so a bootstrap can resample images for it."""
+    from lightning_pose.skeleton import LSP
+
+    metrics = StageMetrics(LSP, EvaluationProtocol())
+    gen = torch.Generator().manual_seed(3)
+    target = torch.rand(6, 14, 2, generator=gen) * 100  # (B, K, 2)
+    pred = target + torch.randn(6, 14, 2, generator=gen) * 8
+    batch = {
+        "keypoints_px": target,
+        "labelled": torch.rand(6, 14, generator=gen) > 0.2,
+        "torso_diameter_px": 20 + torch.rand(6, generator=gen) * 40,
+        "head_size_px": 10 + torch.rand(6, generator=gen) * 30,
+    }
+    scores = metrics.per_image(pred, batch)
+    metrics.update(pred, batch)
+    pooled, counts = metrics.compute(groups=True), metrics.counts()
+    limb_counts = scores["count/pdj/limb_joints"]
+    assert limb_counts.sum() == counts["count/pdj/limb_joints"] < scores["count/pdj"].sum()
+    for t in ("0.05", "0.1", "0.2"):
+        key = f"pdj@{t}/limb_joints"
+        value = scores[key].sum() / limb_counts.sum()
+        torch.testing.assert_close(value, pooled[key].double(), atol=1e-6, rtol=0, msg=key)
+    assert not any(k.startswith("pckh") and "/" in k for k in scores)  # PDJ's groups only

@@ -1,0 +1,43 @@
+"""Print the markdown table of runs evaluated on the same images, each metric with its 95 %
+bootstrap interval over images and each run's paired difference to a baseline
+(:func:`lightning_pose.metrics.intervals.comparison_table`).
+
+    .venv/bin/python bench/intervals_table.py fp32=RUN_A/per_image_val.csv \
+        bf16=RUN_B/per_image_val.csv --baseline fp32 \
+        [--keys pdj@0.2/limb_joints pdj@0.2 pckh@0.5 pcp@0.5 mean_error_px] [--resamples 9999]
+
+A run's ``per_image_val.csv`` comes from its validation with
+``--trainer.callbacks+=lightning_pose.callbacks.PerImageScoresWriter`` (``fit`` writes it at
+every validation, ``validate`` once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lightning_pose.metrics.intervals import RESAMPLES, comparison_table, read_per_image
+
+KEYS = ["pdj@0.2/limb_joints", "pdj@0.2", "pckh@0.5", "pcp@0.5", "mean_error_px"]
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", help="LABEL=path/to/per_image_<split>.csv")
+    parser.add_argument("--baseline", help="the label the others are compared with")
+    parser.add_argument("--keys", nargs="+", default=KEYS)
+    parser.add_argument("--resamples", type=int, default=RESAMPLES)
+    args = parser.parse_args(argv)
+    runs = {}
+    for run in args.runs:
+        label, sep, path = run.partition("=")
+        if not sep or not label or not path:
+            parser.error(f"a run is LABEL=path/to/per_image_<split>.csv, got {run!r}")
+        runs[label] = read_per_image(path)
+    table = comparison_table(runs, args.keys, args.baseline, resamples=args.resamples)
+    sys.stdout.write(table)
+    return table
+
+
+if __name__ == "__main__":
+    main()
