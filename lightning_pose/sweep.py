@@ -47,11 +47,15 @@ from matplotlib.figure import Figure
 from lightning_pose.callbacks.metrics_table import DECLARATIONS_FILE, format_value
 from lightning_pose.files import write_bytes_atomic
 from lightning_pose.metrics.declaration import MetricDeclaration, find_declaration
+from lightning_pose.metrics.intervals import comparison_table, read_per_image
 from lightning_pose.plots import read_pdj_curves, save_figure, sweep_comparison_figure
 from lightning_pose.sweep_config import SweepError, agent_command, load_sweep, trials
 
 # Row entries that are not a metric.
 NOT_METRICS = ("trial", "status", "seconds", "results")
+
+
+PER_IMAGE_FILE = "per_image_val.csv"  # PerImageScoresWriter's file of a validation
 
 
 def trial_config(trial_dir: Path, sweep_name: str, project: str) -> str:
@@ -185,6 +189,26 @@ def format_cell(key: str, value: Any, units: dict[str, str]) -> str:
     return "" if value is None else str(value)
 
 
+def interval_section(rows: list[dict], metric: str) -> list[str]:
+    """``results.md``'s noise statement: the sweep metric of each trial with its 95 %
+    bootstrap interval over the validation images, and each trial's paired difference to the
+    first (:func:`lightning_pose.metrics.intervals.comparison_table`), from the trials'
+    ``per_image_val.csv`` (``PerImageScoresWriter``, in the dataset configs' callbacks); one
+    line saying why where they cannot be compared."""
+    files = {r["trial"]: Path(r["results"]) / PER_IMAGE_FILE for r in rows}
+    missing = [trial for trial, path in files.items() if not path.is_file()]
+    if missing:
+        writer = "lightning_pose.callbacks.PerImageScoresWriter"
+        return ["", f"No intervals: no {PER_IMAGE_FILE} for {', '.join(missing)} (add {writer})."]
+    key = metric.removeprefix("val/")
+    try:
+        runs = {trial: read_per_image(path) for trial, path in files.items()}
+        table = comparison_table(runs, [key], baseline=next(iter(runs)))
+    except (KeyError, ValueError) as error:
+        return ["", f"No intervals for {metric}: {error}"]
+    return ["", table.rstrip("\n")]
+
+
 def write_results(out: Path, rows: list[dict], parameters: list[str], config: dict) -> None:
     """``results.csv`` (raw values), ``results.md`` (fractions in %, pixels as they are, as
     the trials' metric declarations say) and ``results.png``
@@ -206,6 +230,8 @@ def write_results(out: Path, rows: list[dict], parameters: list[str], config: di
     for row in rows:
         text.append("| " + " | ".join(format_cell(c, row.get(c), units) for c in columns) + " |")
     ok = [r for r in rows if r["status"] == "ok" and metric in r]
+    if metric and ok:
+        text += interval_section(ok, metric)
     if ok:
         sign = 1 if (config.get("metric") or {}).get("goal", "minimize") == "maximize" else -1
         best = max(ok, key=lambda r: sign * r[metric])

@@ -7,6 +7,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -196,3 +197,36 @@ def test_a_sweep_file_that_is_not_a_yaml_mapping_is_named(
     assert f"error: {path}:" in err and (
         "not valid YAML" in err or "expected a YAML mapping" in err
     )
+
+
+def test_results_state_each_trials_interval_and_its_difference_to_the_first(
+    tmp_path: Path,
+) -> None:
+    """With every trial's per_image_val.csv, results.md gives the sweep metric's bootstrap
+    interval per trial and the paired difference to trial 1; without one it says why."""
+    from lightning_pose.metrics.intervals import paired_difference_interval, ratio_interval
+    from tests.metrics.test_intervals import write_scores
+
+    rng = np.random.default_rng(0)
+    counts = np.full(300, 14)
+    hits = [rng.binomial(14, 0.3, size=300)]
+    hits.append(np.minimum(hits[0] + 2 * (rng.random(300) < 0.5), 14))  # trial 2 better
+    config = {"metric": {"name": "val/pdj@0.2", "goal": "maximize"}, "parameters": {}}
+    rows = []
+    for t, h in enumerate(hits, 1):
+        results = tmp_path / f"trial_00{t}"
+        results.mkdir()
+        write_scores(results / "per_image_val.csv", np.arange(300), h / 14, counts)
+        rows.append({"trial": f"trial_00{t}", "status": "ok", "seconds": 1.0,
+                     "results": str(results), "val/pdj@0.2": h.sum() / counts.sum()})  # fmt: skip
+    write_results(tmp_path, rows, [], config)
+    text = (tmp_path / "results.md").read_text()
+    assert f"| trial_001 | {ratio_interval(hits[0], counts).percent()} |" in text
+    difference = paired_difference_interval(hits[1], counts, hits[0], counts)
+    assert f"| trial_002 | {difference.percent_difference()} **effect** |" in text
+    assert text.rstrip().endswith("best (maximize val/pdj@0.2): trial_002")
+
+    (tmp_path / "trial_002" / "per_image_val.csv").unlink()
+    write_results(tmp_path, rows, [], config)
+    text = (tmp_path / "results.md").read_text()
+    assert "No intervals: no per_image_val.csv for trial_002" in text

@@ -299,7 +299,11 @@ class PoseEstimator(pl.LightningModule):
                 "model.scheduler (WarmupCosineLR) takes its length from trainer.max_steps, "
                 "which is not set: set --trainer.max_steps (or the scheduler's total_steps)"
             )
-        return {"total_steps": int(self.trainer.max_steps)}
+        steps = int(self.trainer.max_steps)
+        if self.trainer.fast_dev_run:  # a smoke run's few steps: any length past warm-up will do
+            keywords = factory.keywords if isinstance(factory, functools.partial) else {}
+            steps = max(steps, int(keywords.get("warmup_steps") or 0) + 1)
+        return {"total_steps": steps}
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.trainable_parameters())
