@@ -11,8 +11,9 @@ heads for the other families). Every trunk states
 - ``input_size``: the one input side it accepts, or None for any size >= its stride.
 
 Trunks that serve dense heads (heatmaps, sliding-window detection) also return a feature
-pyramid, :meth:`Trunk.pyramid`: maps at ``pyramid_strides`` (finest first) with
-``pyramid_channels``.
+pyramid, ``trunk(image, pyramid=True)`` (:meth:`Trunk.pyramid`): maps at ``pyramid_strides``
+(finest first) with ``pyramid_channels``. Through ``forward`` either way, so a compiled trunk
+(``CompiledInference``) compiles both.
 
 Trunks:
 
@@ -261,9 +262,11 @@ class ResNetTrunk(Trunk):
             maps.append(x)
         return maps
 
-    def forward(self, image: Tensor) -> Tensor:
-        """``image (B, 3, H, W)`` -> ``(B, out_channels, H/32, W/32)``."""
-        return self.pyramid(image)[-1]
+    def forward(self, image: Tensor, pyramid: bool = False) -> Tensor | list[Tensor]:
+        """``image (B, 3, H, W)`` -> ``(B, out_channels, H/32, W/32)``, or with ``pyramid``
+        the maps of :meth:`pyramid`."""
+        maps = self.pyramid(image)
+        return maps if pyramid else maps[-1]
 
 
 class EfficientNetLite0Trunk(Trunk):
@@ -349,9 +352,11 @@ class EfficientNetLite0Trunk(Trunk):
         self.net.conv_head, self.net.bn2 = nn.Identity(), nn.Identity()
         self.out_channels = self.pyramid_channels[-1]
 
-    def forward(self, image: Tensor) -> Tensor:
+    def forward(self, image: Tensor, pyramid: bool = False) -> Tensor | list[Tensor]:
         """``image (B, 3, H, W)`` -> ``(B, 1280, H/32, W/32)`` (320 channels after
-        :meth:`keep_pyramid_only`)."""
+        :meth:`keep_pyramid_only`), or with ``pyramid`` the maps of :meth:`pyramid`."""
+        if pyramid:
+            return self.pyramid(image)
         return self.net.forward_features(image)
 
 
@@ -501,23 +506,28 @@ class MultiResolutionTrunk(Trunk):
             maps.append(bank(self.lcn(view)))
         return maps
 
-    def forward(self, image: Tensor) -> Tensor:
+    def forward(self, image: Tensor, pyramid: bool = False) -> Tensor | list[Tensor]:
         """``image (B, 3, S, S)`` -> the full-resolution bank's map ``(B, out_channels, S/s,
-        S/s)``."""
-        return self.pyramid(image)[0]
+        S/s)``, or with ``pyramid`` every bank's (:meth:`pyramid`)."""
+        maps = self.pyramid(image)
+        return maps if pyramid else maps[0]
 
 
 def feature_pyramid_levels(trunk: Trunk, output_stride: int | None, levels: int) -> list[int]:
     """Indices into ``trunk.pyramid`` of the ``levels`` maps from ``output_stride`` upward.
 
     Raises:
-        ValueError: the trunk has no map at ``output_stride`` (names the strides it has).
+        ValueError: the trunk has no feature pyramid (no ``pyramid_strides``), or no map at
+            ``output_stride`` (names the strides it has).
     """
     if levels < 1:
         raise ValueError(f"levels must be >= 1, got {levels!r}")
     strides = list(trunk.pyramid_strides)
     if not strides:
-        trunk.pyramid(torch.zeros(1, 3, 32, 32))  # raises NotImplementedError, naming it
+        raise ValueError(
+            f"{type(trunk).__name__} has no feature pyramid (no pyramid_strides); heatmap "
+            "heads need MultiResolutionTrunk, ResNetTrunk or EfficientNetLite0Trunk"
+        )
     stride = strides[0] if output_stride is None else output_stride
     if stride not in strides:
         raise ValueError(
