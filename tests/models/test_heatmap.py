@@ -13,7 +13,7 @@ import torch
 from lightning_pose.cli import main
 from lightning_pose.codecs.crop import crop_windows
 from lightning_pose.codecs.heatmap import HeatmapCodec
-from lightning_pose.models import HeatmapHead, HeatmapPose, MultiResolutionTrunk, ResNetTrunk
+from lightning_pose.models import HeatmapPose, MultiResolutionTrunk
 from lightning_pose.models.trunks import AlexNetTrunk
 from lightning_pose.skeleton import LSP
 from tests.conftest import TINY_SAMPLES
@@ -157,19 +157,8 @@ def test_bad_arguments_raise_naming_the_key() -> None:
         tiny_model(refinement=None)
     with pytest.raises(ValueError, match="window_size"):
         tiny_model(window_size=0)
-    with pytest.raises(ValueError, match="output_stride=2"):
-        HeatmapHead(MultiResolutionTrunk(), K, output_stride=2)
     with pytest.raises(ValueError, match="AlexNetTrunk has no feature pyramid"):
         HeatmapPose(AlexNetTrunk(), LSP)
-
-
-def test_heads_on_a_pretrained_style_pyramid_merge_the_chosen_strides() -> None:
-    head = HeatmapHead(ResNetTrunk(), K, output_stride=8, levels=2, width=16)
-    assert head.levels == [1, 2] and head.output_stride == 8 and head.channels == [128, 256]
-    model = HeatmapPose(ResNetTrunk(), LSP, head=lambda t, k: HeatmapHead(t, k, output_stride=8))
-    out = model.eval().heatmaps(torch.rand(1, 3, 64, 64))
-    assert out["coarse"].shape == (1, K, 8, 8)
-    assert [m.shape[-1] for m in out["maps"]] == [8, 4, 2]
 
 
 @pytest.mark.parametrize("pooling", ["max", "avg", "conv"])
