@@ -5,6 +5,7 @@ flip equivariance)."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from unittest.mock import PropertyMock, patch
 
@@ -14,6 +15,7 @@ import torch
 from torch.testing import assert_close
 from torch.utils.data import DataLoader
 
+from lightning_pose.cli import main
 from lightning_pose.models import (
     DeepPose,
     DeepPoseCascade,
@@ -25,7 +27,9 @@ from lightning_pose.models import (
 from lightning_pose.models.base import flip_batch, mirror_keypoints, upgrade_state_dict
 from lightning_pose.skeleton import LSP
 from tests.models.test_deeppose import ListDataset, TinyTrunk, make_batch, quiet_trainer
+from tests.test_cli import FAST
 
+REPO = Path(__file__).resolve().parents[2]
 K = LSP.num_joints
 # State-dict keys and shapes of the test models (TinyTrunk; the heat-map model on
 # MultiResolutionTrunk(channels=4, out_channels=8)) as the code before the base class owned the
@@ -224,3 +228,35 @@ def test_an_estimate_entry_without_a_mirror_is_refused() -> None:
     model = DeepPose(TinyTrunk(), LSP)
     with pytest.raises(ValueError, match="cannot mirror the estimate's 'depth'"):
         model.mirror_estimate({"stages": [torch.zeros(1, K, 2)], "depth": torch.zeros(1, K)})
+
+
+@pytest.mark.parametrize("config", ["deeppose.yaml", "multitask.yaml"])
+def test_validate_switches_the_flip_test_on_for_a_trained_checkpoint(
+    config: str, tiny_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``validate --ckpt_path=... --model.init_args.flip_test=true`` on a regression family's
+    checkpoint: the flip test runs (the model is not mirror-symmetric, so the loss moves)."""
+    monkeypatch.chdir(tmp_path)
+    common = [
+        "-c",
+        str(REPO / "conf" / "lspet.yaml"),
+        "-c",
+        str(REPO / "conf" / "model" / config),
+        *FAST,
+        f"--data.root={tiny_root}",
+        "--data.input_size=64",
+        "--model.init_args.trunk=tests.models.test_deeppose.TinyTrunk",
+        f"--trainer.default_root_dir={tmp_path}",
+    ]
+    if config == "multitask.yaml":
+        common.append("--model.init_args.window_grid=[2, 2]")
+    main(["fit", *common, "--trainer.max_steps=1", "--trainer.limit_val_batches=1"])
+    (ckpt,) = sorted(tmp_path.rglob("last.ckpt"))
+    losses = {}
+    for flip in ("false", "true"):
+        cli = main(
+            ["validate", *common, f"--ckpt_path={ckpt}", f"--model.init_args.flip_test={flip}"]
+        )
+        assert cli.model.flip_test is (flip == "true")
+        losses[flip] = float(cli.trainer.callback_metrics["val/loss"])
+    assert all(math.isfinite(v) for v in losses.values()) and losses["true"] != losses["false"]
