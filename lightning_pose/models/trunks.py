@@ -50,7 +50,8 @@ class Trunk(nn.Module):
     """Base class of trunks; see the module docstring for the attributes every trunk sets.
 
     Shapes:
-        forward: image (B, 3, H, W) normalised by :meth:`normalise` -> (B, out_channels, h, w).
+        forward: image (B, 3, H, W) normalised by :meth:`normalise` -> (B, out_channels, h, w);
+        a trunk with a pyramid also takes ``pyramid=True`` and returns :meth:`pyramid`'s maps.
     """
 
     mean: ClassVar[tuple[float, float, float]] = IMAGENET_MEAN
@@ -253,7 +254,9 @@ class ResNetTrunk(Trunk):
         self.pyramid_strides, self.pyramid_channels = (4, 8, 16, 32), widths
 
     def pyramid(self, image: Tensor) -> list[Tensor]:
-        """The outputs of ``layer1`` ... ``layer4``: strides 4, 8, 16, 32."""
+        """The outputs of ``layer1`` ... ``layer4``: strides 4, 8, 16, 32. torchvision's
+        network, whose weight names (``weights``) the configs give, rather than timm's
+        ``features_only`` model, another implementation with its own weights."""
         n = self.net
         x = n.maxpool(n.relu(n.bn1(n.conv1(image))))  # (B, 64, H/4, W/4)
         maps = []
@@ -315,7 +318,11 @@ class EfficientNetLite0Trunk(Trunk):
         for module in self.frozen_modules():
             module.requires_grad_(False)
         self.out_channels = self.net.num_features  # 1280
-        # The last block of each stride (timm's feature_info): strides 4, 8, 16, 32.
+        # The last block of each stride (timm's feature_info): strides 4, 8, 16, 32. Read from
+        # the whole network rather than timm.create_model(..., features_only=True), measured:
+        # features_only drops the 1280-channel head convolution that the regression families
+        # read, and its random initialisation differs from tf_efficientnet_lite0's under the
+        # same seed (other numbers for pretrained=False).
         info = [f for f in self.net.feature_info if f["reduction"] >= 4]
         self._pyramid_blocks = [int(f["module"].split(".")[1]) for f in info]
         self.pyramid_strides = tuple(int(f["reduction"]) for f in info)

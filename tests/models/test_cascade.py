@@ -153,3 +153,26 @@ def test_crop_of_the_whole_view_at_its_own_size_is_the_identity() -> None:
     image = torch.rand(2, 3, 12, 12, generator=torch.Generator().manual_seed(3))
     boxes = torch.tensor([[[0.0, 0.0, 1.0, 1.0]], [[0.0, 0.0, 1.0, 1.0]]])  # (2, 1, 4)
     assert_close(crop_windows(image, boxes, 12), image, rtol=0, atol=1e-6)
+
+
+def test_a_one_stage_cascade_is_deeppose() -> None:
+    """The same parameters under the same names from the same seed, the same loss: one way to
+    train stage 1."""
+    batch = make_batch()
+    models = []
+    for build in (
+        lambda: DeepPose(TinyTrunk(), LSP),
+        lambda: DeepPoseCascade(TinyTrunk(), LSP, num_stages=1),
+    ):
+        torch.manual_seed(0)
+        models.append(build())
+    deeppose, cascade = models
+    weights = {k: v for k, v in cascade.state_dict().items() if not k.startswith("error_")}
+    assert weights.keys() == deeppose.state_dict().keys()
+    for key, value in deeppose.state_dict().items():
+        assert_close(weights[key], value, rtol=0, atol=0)
+    losses = []
+    for model in models:
+        torch.manual_seed(1)
+        losses.append(model.train().training_step(batch, 0))
+    assert_close(losses[0], losses[1], rtol=0, atol=0)
