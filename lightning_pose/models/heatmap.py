@@ -60,8 +60,9 @@ class HeatmapPose(PoseEstimator):
     module docstring.
 
     Args:
-        trunk: a trunk with a feature pyramid: ``MultiResolutionTrunk`` (the paper's network),
-            ``EfficientNetLite0Trunk`` or ``ResNetTrunk``.
+        trunk: a trunk with a feature pyramid and no layers after it:
+            ``MultiResolutionTrunk`` (the paper's network), ``ResNetTrunk`` or
+            ``EfficientNetLite0Trunk(pyramid_only=True)``.
         skeleton, optimizer, scheduler, evaluation: see :class:`PoseEstimator`.
         head: the coarse heat-map head factory (output stride, merged levels, dropout).
         refinement: the fine model factory ``(channels, num_joints) -> PositionRefinement``.
@@ -81,7 +82,7 @@ class HeatmapPose(PoseEstimator):
 
     Raises:
         ValueError: an unknown phase, a phase without a refinement model, a negative weight,
-            or a window side <= 0.
+            a window side <= 0, or a trunk with layers after its pyramid.
     """
 
     def __init__(
@@ -114,8 +115,13 @@ class HeatmapPose(PoseEstimator):
             raise ValueError(f"model.fine_loss_weight must be >= 0, got {fine_loss_weight!r}")
         if window_size <= 0:
             raise ValueError(f"model.window_size must be > 0 input pixels, got {window_size!r}")
+        if trunk.layers_after_pyramid:
+            raise ValueError(
+                f"model.trunk: {type(trunk).__name__} runs layers after its last pyramid level, "
+                "which the heat-map head never reads (their parameters would get no gradient): "
+                "configure it without them (model.init_args.trunk.init_args.pyramid_only: true)"
+            )
         refine = training_phase != "coarse"
-        trunk.keep_pyramid_only()  # the head reads the pyramid alone
         stages = 2 if refine else 1
         super().__init__(
             skeleton, stages, optimizer, scheduler, evaluation, trunk, flip_test, init_checkpoint

@@ -61,6 +61,10 @@ class Trunk(nn.Module):
     input_size: int | None = None
     pyramid_strides: tuple[int, ...] = ()
     pyramid_channels: tuple[int, ...] = ()
+    # True where forward runs layers after the last pyramid level (EfficientNet-Lite0's
+    # 1280-channel head convolution): a heat-map head would leave them without a gradient,
+    # which DDP refuses, so the heat-map family asks for the trunk configured without them.
+    layers_after_pyramid: bool = False
 
     def pyramid(self, image: Tensor) -> list[Tensor]:
         """Feature maps at ``pyramid_strides`` input pixels per cell, finest first.
@@ -76,11 +80,6 @@ class Trunk(nn.Module):
             f"{type(self).__name__} has no feature pyramid; heatmap and window-detection heads "
             "need MultiResolutionTrunk, ResNetTrunk or EfficientNetLite0Trunk"
         )
-
-    def keep_pyramid_only(self) -> None:
-        """Drop the layers after the last pyramid level (a model that reads only
-        :meth:`pyramid` never runs them; left in, their parameters get no gradient, which
-        DDP refuses, and take optimiser state). No-op where there are none."""
 
     def normalise(self, image: Tensor) -> Tensor:
         """[0, 1] RGB -> the trunk's input normalisation. Shapes: (B, 3, H, W) -> same."""
@@ -286,6 +285,9 @@ class EfficientNetLite0Trunk(Trunk):
 
     Args:
         pretrained: load the package's ImageNet weights (else timm's random init).
+        pyramid_only: stop at the last pyramid level (block 6, 320 channels, stride 32),
+            without the 1280-channel head convolution: for the heat-map family, which reads
+            the pyramid alone (the head convolution would get no gradient).
         frozen_stages: freeze the first layers as they are (weights fixed, batch norm in eval
             mode, so its ImageNet statistics are kept): -1 none, 0 the stem, n >= 1 the stem
             and blocks 0 ... n-1 (n = 2: everything at strides 2 and 4). The high-resolution
@@ -293,7 +295,8 @@ class EfficientNetLite0Trunk(Trunk):
             edge filters; mmdetection's ``frozen_stages`` convention.
 
     Shapes:
-        image ``(B, 3, H, W)`` normalised with ``mean``/``std`` -> ``(B, 1280, H/32, W/32)``.
+        image ``(B, 3, H, W)`` normalised with ``mean``/``std`` -> ``(B, 1280, H/32, W/32)``
+        (``(B, 320, H/32, W/32)`` with ``pyramid_only``).
 
     Raises:
         ValueError: ``frozen_stages`` outside [-1, 7] (the stem and 7 blocks).
@@ -303,7 +306,9 @@ class EfficientNetLite0Trunk(Trunk):
     std: ClassVar[tuple[float, float, float]] = (0.5, 0.5, 0.5)
     stride = 32
 
-    def __init__(self, pretrained: bool = True, frozen_stages: int = -1) -> None:
+    def __init__(
+        self, pretrained: bool = True, frozen_stages: int = -1, pyramid_only: bool = False
+    ) -> None:
         super().__init__()
         self.net = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0)
         if pretrained:
@@ -327,6 +332,11 @@ class EfficientNetLite0Trunk(Trunk):
         self._pyramid_blocks = [int(f["module"].split(".")[1]) for f in info]
         self.pyramid_strides = tuple(int(f["reduction"]) for f in info)
         self.pyramid_channels = tuple(int(f["num_chs"]) for f in info)  # 24, 40, 112, 320
+        self.pyramid_only = pyramid_only
+        self.layers_after_pyramid = not pyramid_only
+        if pyramid_only:  # forward_features then ends at block 6
+            self.net.conv_head, self.net.bn2 = nn.Identity(), nn.Identity()
+            self.out_channels = self.pyramid_channels[-1]
 
     def pyramid(self, image: Tensor) -> list[Tensor]:
         """The outputs of blocks 1, 2, 4 and 6 (before the 1280-channel head convolution):
@@ -353,15 +363,9 @@ class EfficientNetLite0Trunk(Trunk):
             module.eval()  # frozen: batch-norm statistics kept
         return self
 
-    def keep_pyramid_only(self) -> None:
-        """Drop the 1280-channel head convolution and its batch norm: :meth:`forward` then
-        returns the stride-32 pyramid level, ``(B, 320, H/32, W/32)``."""
-        self.net.conv_head, self.net.bn2 = nn.Identity(), nn.Identity()
-        self.out_channels = self.pyramid_channels[-1]
-
     def forward(self, image: Tensor, pyramid: bool = False) -> Tensor | list[Tensor]:
-        """``image (B, 3, H, W)`` -> ``(B, 1280, H/32, W/32)`` (320 channels after
-        :meth:`keep_pyramid_only`), or with ``pyramid`` the maps of :meth:`pyramid`."""
+        """``image (B, 3, H, W)`` -> ``(B, 1280, H/32, W/32)`` (320 channels with
+        ``pyramid_only``), or with ``pyramid`` the maps of :meth:`pyramid`."""
         if pyramid:
             return self.pyramid(image)
         return self.net.forward_features(image)
