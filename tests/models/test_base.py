@@ -27,9 +27,8 @@ from lightning_pose.models import (
 from lightning_pose.models.base import flip_batch, mirror_keypoints, upgrade_state_dict
 from lightning_pose.skeleton import LSP
 from tests.models.test_deeppose import ListDataset, TinyTrunk, make_batch, quiet_trainer
-from tests.test_cli import FAST
+from tests.models.test_multitask import cli_args
 
-REPO = Path(__file__).resolve().parents[2]
 K = LSP.num_joints
 # State-dict keys and shapes of the test models (TinyTrunk; the heat-map model on
 # MultiResolutionTrunk(channels=4, out_channels=8)) as the code before the base class owned the
@@ -237,19 +236,9 @@ def test_validate_switches_the_flip_test_on_for_a_trained_checkpoint(
     """``validate --ckpt_path=... --model.init_args.flip_test=true`` on a regression family's
     checkpoint: the flip test runs (the model is not mirror-symmetric, so the loss moves)."""
     monkeypatch.chdir(tmp_path)
-    common = [
-        "-c",
-        str(REPO / "conf" / "lspet.yaml"),
-        "-c",
-        str(REPO / "conf" / "model" / config),
-        *FAST,
-        f"--data.root={tiny_root}",
-        "--data.input_size=64",
-        "--model.init_args.trunk=tests.models.test_deeppose.TinyTrunk",
-        f"--trainer.default_root_dir={tmp_path}",
-    ]
-    if config == "multitask.yaml":
-        common.append("--model.init_args.window_grid=[2, 2]")
+    common = [*cli_args(config, tiny_root), f"--trainer.default_root_dir={tmp_path}"]
+    if config == "deeppose.yaml":  # no detectors, no window grid
+        common.remove("--model.init_args.window_grid=[2, 2]")
     main(["fit", *common, "--trainer.max_steps=1", "--trainer.limit_val_batches=1"])
     (ckpt,) = sorted(tmp_path.rglob("last.ckpt"))
     losses = {}
