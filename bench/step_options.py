@@ -53,7 +53,7 @@ def images_per_s(option: tuple, batch: int, steps: int) -> tuple[float, float]:
     """(images/s, seconds of the first step) of one option."""
     size, channels_last, frozen, phase, bf16, compile_ = option
     model = HeatmapPose(
-        EfficientNetLite0Trunk(pretrained=True, frozen_stages=frozen),
+        EfficientNetLite0Trunk(pretrained=True, frozen_stages=frozen, pyramid_only=True),
         LSP,
         head=partial(HeatmapHead, output_stride=4, levels=4, width=64),
         refinement=partial(PositionRefinement, fine_size=17, width=32, depth=2),

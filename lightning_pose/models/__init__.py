@@ -1,8 +1,13 @@
 from lightning_pose.models.base import Estimate, PoseEstimator
 from lightning_pose.models.cascade import DeepPoseCascade
 from lightning_pose.models.deeppose import DeepPose, PoseRegressor
-from lightning_pose.models.heads import RegressionHead, WindowDetectionHead
-from lightning_pose.models.heatmap import HeatmapHead, HeatmapPose, PositionRefinement
+from lightning_pose.models.heads import (
+    HeatmapHead,
+    PositionRefinement,
+    RegressionHead,
+    WindowDetectionHead,
+)
+from lightning_pose.models.heatmap import HeatmapPose
 from lightning_pose.models.multitask import MultiTaskPose
 from lightning_pose.models.trunks import (
     AlexNetTrunk,

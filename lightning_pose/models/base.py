@@ -1,8 +1,21 @@
-"""Shared LightningModule plumbing: stages, evaluation, prediction and optimisers.
+"""Shared LightningModule plumbing: the trunk, weight loading, flip test, stages, evaluation,
+prediction and optimisers.
 
-Every variant (DeepPose stage 1, the cascade, heatmap+refine, multi-task) subclasses
-:class:`PoseEstimator`, implements :meth:`PoseEstimator.estimate` (its estimate after each
-stage) and ``training_step``. Validation, test and predict are shared: every stage is scored
+Every family (DeepPose stage 1, the cascade, heatmap+refine, multi-task) subclasses
+:class:`PoseEstimator`, builds its heads on the trunk the base class holds (``self.trunk``;
+the main head is ``self.head``), implements :meth:`PoseEstimator.estimate_view` (its estimate
+after each stage, from one view of the input) and ``training_step``. The base class owns:
+
+* ``init_checkpoint``: weights loaded at the start of ``fit`` (not when resuming), part by part
+  as :meth:`PoseEstimator.init_checkpoint_parts` says, read with ``weights_only=True``;
+* frozen parts (:meth:`PoseEstimator.freeze`): no gradient, and in eval mode whatever the
+  model's mode, so their batch-norm statistics and dropout stay as trained;
+* ``flip_test``: the estimate averaged with that of the mirrored input
+  (:meth:`PoseEstimator.flip_averaged`);
+* checkpoints written before the trunk and heads moved here (``regressor.``, ``stages.N.``,
+  ``coarse.``, ``regression_head.``) load through :func:`upgrade_state_dict`.
+
+ Validation, test and predict are shared: every stage is scored
 (``val/stage{s}/...`` when there are several), the final stage under the plain names
 (``val/pdj@0.2``, ``val/pdj@0.2/wrist``, ``val/pckh@0.5``, ``val/pcp@0.5``) with what they
 counted (``val/count/images``, ``val/count/pdj`` joints, ...), all in original-image pixels,
@@ -15,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 from typing import ClassVar, NotRequired, TypedDict
 
 import numpy as np
@@ -24,9 +38,11 @@ from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
+from lightning_pose.checkpoints import load_partial_weights, read_state_dict
 from lightning_pose.codecs.box import decode
 from lightning_pose.losses import coordinate_l2_loss
 from lightning_pose.metrics.protocol import EvaluationProtocol, StageMetrics
+from lightning_pose.models.trunks import Trunk
 from lightning_pose.precision import compute_record
 from lightning_pose.skeleton import Skeleton
 
@@ -35,7 +51,66 @@ Batch = dict[str, Tensor]
 # are recorded as plain dicts under the checkpoint's "pose" key instead (see
 # ``on_save_checkpoint``), so checkpoints load with ``weights_only=True`` and LightningCLI's
 # re-parsing of a checkpoint's hyperparameters (``--ckpt_path``) never sees an object.
-NOT_HPARAMS = ("trunk", "head", "optimizer", "scheduler", "skeleton", "evaluation")
+# ``flip_test`` is an evaluation switch, not a property of the weights: kept out too, so that
+# `validate --ckpt_path=... --model.init_args.flip_test=true` is not overridden by the
+# checkpoint's recorded value.
+NOT_HPARAMS = ("trunk", "head", "optimizer", "scheduler", "skeleton", "evaluation", "flip_test")
+
+# State-dict prefixes of checkpoints written before the base class owned the trunk and heads
+# (the layout of each family then), in the order they are tried, and their names now.
+LEGACY_PREFIXES: tuple[tuple[str, str], ...] = (
+    (r"regressor\.", ""),  # DeepPose: regressor.trunk., regressor.head.
+    (r"stages\.0\.", ""),  # DeepPoseCascade stage 1: stages.0.trunk., stages.0.head.
+    (r"stages\.(\d+)\.", "refiners.{}."),  # cascade stage s >= 2: refiners.(s - 2)
+    (r"coarse\.", ""),  # HeatmapPose: coarse.trunk., coarse.head.
+    (r"regression_head\.", "head."),  # MultiTaskPose
+)
+
+
+def upgrade_state_dict(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A state dict with the keys of checkpoints from before the base class owned the trunk and
+    the heads renamed to today's (:data:`LEGACY_PREFIXES`); today's keys pass unchanged, so it
+    applies to any checkpoint of any family.
+
+    ``stages.1.head.linear.weight`` -> ``refiners.0.head.linear.weight``;
+    ``regressor.trunk.conv.weight`` -> ``trunk.conv.weight``.
+    """
+    out = {}
+    for key, value in state.items():
+        for pattern, replacement in LEGACY_PREFIXES:
+            match = re.match(pattern, key)
+            if match is not None:
+                index = [int(g) - 1 for g in match.groups()]  # stages.N -> refiners.(N - 1)
+                key = replacement.format(*index) + key[match.end() :]
+                break
+        out[key] = value
+    return out
+
+
+def mirror_keypoints(keypoints_norm: Tensor, flip_permutation: list[int]) -> Tensor:
+    """Box-normalised joints of an image -> those of its horizontal mirror: x negated (the box
+    frame is centred, so mirroring the ``S x S`` input maps x to -x exactly) and left and right
+    swapped (joint k of the result is joint ``flip_permutation[k]`` of the input). An
+    involution.
+
+    Shapes:
+        keypoints_norm (B, K, 2), flip_permutation K indices -> (B, K, 2).
+    """
+    return keypoints_norm[:, flip_permutation] * keypoints_norm.new_tensor([-1.0, 1.0])
+
+
+def flip_batch(batch: Batch) -> Batch:
+    """The batch with its images (``image`` and, where present, ``image_hr``) mirrored
+    horizontally; the other entries as they are (no model reads them to estimate).
+
+    Shapes:
+        image (B, 3, H, W) -> the same, column j -> W - 1 - j.
+    """
+    out = dict(batch)
+    for key in ("image", "image_hr"):
+        if key in batch:
+            out[key] = batch[key].flip(-1)
+    return out
 
 
 class Estimate(TypedDict):
@@ -51,7 +126,8 @@ class Estimate(TypedDict):
 
 
 class PoseEstimator(pl.LightningModule):
-    """Base class: stages, evaluation in original-image pixels (PDJ, PCKh, PCP), predict.
+    """Base class: the trunk, weight loading, flip test, stages, evaluation in original-image
+    pixels (PDJ, PCKh, PCP), predict.
 
     Args:
         skeleton: the dataset's joints, flip pairs, torso, head segment and limbs (linked
@@ -62,6 +138,15 @@ class PoseEstimator(pl.LightningModule):
             ``ReduceLROnPlateau`` monitors ``val/loss``.
         evaluation: thresholds of the reported metrics (linked from the top-level
             ``evaluation`` group); None = the defaults of :class:`EvaluationProtocol`.
+        trunk: the family's shared trunk, held as ``self.trunk`` (None for a family without
+            one).
+        flip_test: at evaluation and predict, average the estimate with that of the
+            horizontally mirrored input, joints swapped through the skeleton's flip pairs
+            (:meth:`flip_averaged`). An evaluation switch, not saved with the weights: give it
+            at ``validate``/``test``/``predict`` on any checkpoint.
+        init_checkpoint: a checkpoint whose parts (:meth:`init_checkpoint_parts`) initialise
+            this model's at the start of ``fit``, read with ``weights_only=True``; ignored when
+            resuming (``ckpt_path``), whose own weights win.
 
     Raises:
         ValueError: a skeleton without joints, or ``num_stages < 1``.
@@ -78,6 +163,9 @@ class PoseEstimator(pl.LightningModule):
         optimizer: OptimizerCallable = torch.optim.Adam,
         scheduler: LRSchedulerCallable | None = None,
         evaluation: EvaluationProtocol | None = None,
+        trunk: Trunk | None = None,
+        flip_test: bool = False,
+        init_checkpoint: str | None = None,
     ) -> None:
         super().__init__()
         if skeleton.num_joints == 0:
@@ -91,6 +179,11 @@ class PoseEstimator(pl.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.evaluation = evaluation or EvaluationProtocol()
+        self.flip_test = bool(flip_test)
+        self.flip_permutation = skeleton.flip_permutation()
+        self.init_checkpoint = init_checkpoint
+        self._frozen: list[str] = []  # get_submodule paths of the frozen parts
+        self.trunk = trunk
         self.stage_metrics = nn.ModuleDict(
             {
                 split: nn.ModuleList(
@@ -130,6 +223,59 @@ class PoseEstimator(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self._rng_to_restore = checkpoint.get("rng")
 
+    def load_state_dict(self, state_dict: dict[str, Tensor], strict: bool = True, assign=False):
+        """``nn.Module.load_state_dict`` of :func:`upgrade_state_dict`'s keys: checkpoints
+        written before the trunk and heads moved to the base class load for validate, predict,
+        export and resume (Lightning restores every checkpoint through this method)."""
+        return super().load_state_dict(upgrade_state_dict(state_dict), strict, assign)
+
+    # --- weight loading and frozen parts ------------------------------------------------
+    def init_checkpoint_parts(self) -> dict[str, str]:
+        """What ``init_checkpoint`` initialises: checkpoint prefix -> ``get_submodule`` path
+        of this model. Default: the trunk alone (``{"trunk.": "trunk"}``), e.g. a trunk
+        pre-trained by another family; a family overrides it (the cascade's earlier stages,
+        the heat-map model's coarse model)."""
+        return {"trunk.": "trunk"}
+
+    def load_init_checkpoint(self, path: str) -> dict[str, Tensor]:
+        """Load every part of :meth:`init_checkpoint_parts` from the checkpoint at ``path``
+        (``weights_only=True``, one read; old key layouts through :func:`upgrade_state_dict`),
+        each strictly. Returns the checkpoint's (upgraded) state dict, for a family that reads
+        more of it (the cascade's error statistics).
+
+        Raises:
+            FileNotFoundError: no such file.
+            ValueError: not a checkpoint, a part missing under its prefix, or weights that do
+                not fit the part (names the key ``model.init_checkpoint``).
+        """
+        state = upgrade_state_dict(read_state_dict(path, key="model.init_checkpoint"))
+        for prefix, name in self.init_checkpoint_parts().items():
+            try:
+                load_partial_weights(self.get_submodule(name), state, [prefix])
+            except ValueError as err:
+                raise ValueError(f"{err} (in {path})") from err
+        return state
+
+    def on_fit_start(self) -> None:
+        """Load ``init_checkpoint``, unless the fit resumes from ``ckpt_path``."""
+        if self.init_checkpoint is not None and self.trainer.ckpt_path is None:
+            self.load_init_checkpoint(self.init_checkpoint)
+
+    def freeze(self, *names: str) -> None:
+        """Freeze the named parts (``get_submodule`` paths): no gradient, left out of
+        :meth:`trainable_parameters`, and kept in eval mode by :meth:`train`."""
+        for name in names:
+            self.get_submodule(name).requires_grad_(False)
+            self._frozen.append(name)
+
+    def train(self, mode: bool = True) -> PoseEstimator:
+        """``nn.Module.train``, the frozen parts (:meth:`freeze`) kept in eval mode: their
+        batch-norm statistics and dropout stay as trained."""
+        super().train(mode)
+        for name in self._frozen:
+            self.get_submodule(name).eval()
+        return self
+
     def on_train_batch_start(self, batch: Batch, batch_idx: int) -> None:
         """On the first step of a resumed fit: restore the generator state of its checkpoint
         (after the sanity check and the loaders' set-up, which may draw from it)."""
@@ -157,13 +303,35 @@ class PoseEstimator(pl.LightningModule):
             )
 
     # --- to implement -------------------------------------------------------------------
-    def estimate(self, batch: Batch) -> Estimate:
-        """The estimate after each stage (see :class:`Estimate`).
+    def estimate_view(self, batch: Batch) -> Estimate:
+        """The estimate after each stage (see :class:`Estimate`) from the batch's images as
+        they are, without flip test.
 
         Shapes:
             batch["image"]: (B, 3, S, S) float in [0, 1] (and ``image_hr`` where used).
         """
         raise NotImplementedError
+
+    def mirror_estimate(self, estimate: Estimate) -> Estimate:
+        """The estimate of a mirrored input mapped back to the original frame, entry by entry:
+        ``stages`` through :func:`mirror_keypoints`, per-joint ``scores`` permuted. A family
+        whose estimate has other entries maps them too (or flip test refuses it).
+
+        Raises:
+            ValueError: an entry this method does not know how to mirror.
+        """
+        out: dict[str, object] = {}
+        for key, value in estimate.items():
+            if key == "stages":
+                out[key] = [mirror_keypoints(s, self.flip_permutation) for s in value]
+            elif key == "scores":
+                out[key] = value[:, self.flip_permutation]  # (B, K)
+            else:
+                raise ValueError(
+                    f"{type(self).__name__}: flip_test cannot mirror the estimate's {key!r}; "
+                    "map it in mirror_estimate"
+                )
+        return out  # type: ignore[return-value]
 
     def inference_modules(self) -> list[str]:
         """Names (``get_submodule`` paths) of the networks that do the model's arithmetic at
@@ -173,6 +341,36 @@ class PoseEstimator(pl.LightningModule):
         return []
 
     # --- shared -------------------------------------------------------------------------
+    def estimate(self, batch: Batch) -> Estimate:
+        """The estimate after each stage (see :class:`Estimate`): :meth:`estimate_view`, or
+        with ``flip_test`` outside training :meth:`flip_averaged`.
+
+        Shapes:
+            batch["image"]: (B, 3, S, S) float in [0, 1] (and ``image_hr`` where used).
+        """
+        if self.flip_test and not self.training:
+            return self.flip_averaged(batch)
+        return self.estimate_view(batch)
+
+    def flip_averaged(self, batch: Batch) -> Estimate:
+        """Flip test: the mean of the estimate and of the mirrored input's estimate mapped back
+        (:meth:`mirror_estimate`), every stage and score: test-time horizontal flipping on the
+        box-normalised joints, so that it applies to the regression families too. The
+        heat-map family averages its heat-maps instead.
+
+        Shapes:
+            as :meth:`estimate`.
+        """
+        estimate = self.estimate_view(batch)
+        mirrored = self.mirror_estimate(self.estimate_view(flip_batch(batch)))
+        out: dict[str, object] = {}
+        for key, value in estimate.items():
+            if key == "stages":
+                out[key] = [0.5 * (a + b) for a, b in zip(value, mirrored[key], strict=True)]
+            else:
+                out[key] = 0.5 * (value + mirrored[key])
+        return out  # type: ignore[return-value]
+
     def forward(self, batch: Batch) -> Tensor:
         """The final estimate, box-normalised: (B, K, 2)."""
         return self.estimate(batch)["stages"][-1]
@@ -269,9 +467,9 @@ class PoseEstimator(pl.LightningModule):
         return out
 
     def trainable_parameters(self):
-        """Parameters handed to the optimiser: those that require a gradient. A variant
-        freezes a part (earlier cascade stages, a frozen coarse model, a switched-off task)
-        with ``requires_grad_(False)``, and it is left out here."""
+        """Parameters handed to the optimiser: those that require a gradient. A family
+        freezes a part (earlier cascade stages, a frozen coarse model: :meth:`freeze`; a
+        switched-off task) with ``requires_grad_(False)``, and it is left out here."""
         return [p for p in self.parameters() if p.requires_grad]
 
     def _run_length(self, factory) -> dict[str, int]:

@@ -1,10 +1,13 @@
 """DeepPose cascade of pose regressors (Toshev & Szegedy 2014, §3.2).
 
-Stage 1 regresses all joints from the whole box; each stage s >= 2 refines joint i from a
-sub-image centred on the stage s-1 estimate, side ``sigma * diam(y^{s-1})``, regressing the
-joint's displacement there (Eq. 6). Each stage has its own parameters and the stage-1 trunk and
-head architecture. Stage s trains on boxes around the true joints displaced by samples of stage
-s-1's per-joint error distribution on the training set (Eq. 7-8), with stages < s frozen.
+Stage 1 regresses all joints from the whole box: it is :class:`~lightning_pose.models.deeppose.
+DeepPose` (the cascade subclasses it; its ``trunk`` and ``head``), so a ``DeepPose`` checkpoint
+is a cascade's stage 1 under the same names and ``num_stages=1`` trains exactly ``DeepPose``.
+Each stage s >= 2 (``refiners[s - 2]``) refines joint i from a sub-image centred on the stage
+s-1 estimate, side ``sigma * diam(y^{s-1})``, regressing the joint's displacement there (Eq. 6).
+Each stage has its own parameters and the stage-1 trunk and head architecture. Stage s trains
+on boxes around the true joints displaced by samples of stage s-1's per-joint error
+distribution on the training set (Eq. 7-8), with stages < s frozen.
 
 How the error distribution is estimated and stored: at the start of ``fit`` of stage s, stages
 1..s-1 run on ``error_stats_images`` training images (evenly spaced, no augmentation); the errors
@@ -24,7 +27,6 @@ from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from pytorch_lightning.utilities import rank_zero_warn
 from torch import nn
 
-from lightning_pose.checkpoints import load_partial_weights, read_state_dict
 from lightning_pose.codecs.box import decode_in_boxes, encode_in_boxes, square_boxes
 from lightning_pose.codecs.crop import crop_windows
 from lightning_pose.codecs.segments import segment_lengths
@@ -32,7 +34,7 @@ from lightning_pose.losses import coordinate_l2_loss
 from lightning_pose.metrics.protocol import EvaluationProtocol
 from lightning_pose.models.base import NOT_HPARAMS, Batch, Estimate, PoseEstimator
 from lightning_pose.models.cascade_errors import error_statistics, sample_displacements
-from lightning_pose.models.deeppose import PoseRegressor
+from lightning_pose.models.deeppose import DeepPose, PoseRegressor
 from lightning_pose.models.heads import RegressionHead, RegressionHeadFactory
 from lightning_pose.models.trunks import Trunk
 from lightning_pose.skeleton import Skeleton
@@ -40,14 +42,17 @@ from lightning_pose.skeleton import Skeleton
 MIN_SIDE = 0.02  # smallest sub-image side at inference, box-normalised (a degenerate torso)
 
 
-class DeepPoseCascade(PoseEstimator):
+class DeepPoseCascade(DeepPose):
     """DeepPose with ``num_stages`` stages; trains the last one, the others frozen.
 
+    Stage 1 is ``trunk`` + ``head`` (as in :class:`DeepPose`); stage s >= 2 is
+    ``refiners[s - 2]``, a :class:`PoseRegressor` on a copy of the trunk.
+
     Args:
-        trunk: the stage trunk (deep-copied for each stage).
+        trunk: the stage trunk (stage 1's; deep-copied for each later stage).
         skeleton: the dataset's skeleton; its ``torso`` gives diam(y).
         head: the regression head factory of every stage (see ``PoseRegressor``).
-        num_stages: cascade depth S (1 = stage 1 alone).
+        num_stages: cascade depth S (1 = stage 1 alone: :class:`DeepPose`).
         sigma: sub-image side in torso diameters (paper: 1.0 for FLIC, 2.0 for LSP).
         samples_per_image: sub-images drawn per training image and step (joints cycled from a
             random start). Over E epochs an image yields E x this many boxes (paper: ~40).
@@ -56,7 +61,7 @@ class DeepPoseCascade(PoseEstimator):
             start of ``fit`` (not when resuming with ``ckpt_path``). Without it stage S trains
             on untrained earlier stages, with a warning: meant for smoke tests only.
         error_stats_images: training images used to estimate stage S-1's error distribution.
-        optimizer, scheduler, evaluation: see ``PoseEstimator``.
+        flip_test, optimizer, scheduler, evaluation: see ``PoseEstimator``.
 
     Every stage is evaluated (``val/stage{s}/pdj@t``); ``callbacks.PDJCurveWriter`` writes the
     PDJ-versus-distance curve per stage (DeepPose Fig. 5).
@@ -72,11 +77,17 @@ class DeepPoseCascade(PoseEstimator):
         samples_per_image: int = 14,
         init_checkpoint: str | None = None,
         error_stats_images: int = 1000,
+        flip_test: bool = False,
         optimizer: OptimizerCallable = torch.optim.Adam,
         scheduler: LRSchedulerCallable | None = None,
         evaluation: EvaluationProtocol | None = None,
     ) -> None:
-        super().__init__(skeleton, num_stages, optimizer, scheduler, evaluation)
+        # Not DeepPose.__init__, which fixes one stage: the base class, then stage 1 as there.
+        S = num_stages  # noqa: N806 (the paper's S)
+        PoseEstimator.__init__(
+            self, skeleton, S, optimizer, scheduler, evaluation, trunk, flip_test, init_checkpoint
+        )
+        self.head = head(trunk, self.num_joints)
         if sigma <= 0 or samples_per_image < 1 or error_stats_images < 2:
             raise ValueError(
                 "model.sigma must be > 0, model.samples_per_image >= 1 and "
@@ -93,13 +104,13 @@ class DeepPoseCascade(PoseEstimator):
         self.torso = skeleton.torso
         self.sigma = sigma
         self.samples_per_image = samples_per_image
-        self.init_checkpoint = init_checkpoint
         self.error_stats_images = error_stats_images
-        self.stages = nn.ModuleList(
-            PoseRegressor(copy.deepcopy(trunk), self.num_joints, head) for _ in range(num_stages)
+        self.refiners = nn.ModuleList(
+            PoseRegressor(copy.deepcopy(trunk), self.num_joints, head)
+            for _ in range(num_stages - 1)
         )
-        for stage in self.stages[:-1]:
-            stage.requires_grad_(False)
+        if num_stages >= 2:
+            self.freeze(*self.previous_stages())
         K = self.num_joints
         self.register_buffer("error_mean", torch.zeros(max(num_stages - 1, 1), K, 2))
         self.register_buffer("error_cov", torch.zeros(max(num_stages - 1, 1), K, 2, 2))
@@ -107,11 +118,11 @@ class DeepPoseCascade(PoseEstimator):
         self.error_statistics_record: dict | None = None
 
     # --- frozen stages ------------------------------------------------------------------
-    def train(self, mode: bool = True) -> DeepPoseCascade:
-        super().train(mode)
-        for stage in self.stages[:-1]:
-            stage.eval()  # frozen: BatchNorm statistics and dropout stay as trained
-        return self
+    def previous_stages(self) -> list[str]:
+        """The parts of stages 1..S-1 (``get_submodule`` paths): frozen here, and what
+        ``init_checkpoint`` initialises."""
+        refiners = [f"refiners.{i}" for i in range(self.num_stages - 2)]
+        return ["trunk", "head", *refiners]
 
     # --- inference ----------------------------------------------------------------------
     def _image_hr(self, batch: Batch) -> torch.Tensor:
@@ -136,7 +147,7 @@ class DeepPoseCascade(PoseEstimator):
         diam = segment_lengths(previous, every, self.torso).clamp(min=MIN_SIDE / self.sigma)
         boxes = square_boxes(previous, self.sigma * diam)  # (B, K, 4)
         crops = crop_windows(image_hr, boxes, input_size)  # (B*K, 3, S, S)
-        out = self.stages[s - 1](crops).view(B, K, K, 2)  # (B, crop joint, output joint, 2)
+        out = self.refiners[s - 2](crops).view(B, K, K, 2)  # (B, crop joint, output joint, 2)
         own = torch.arange(K, device=out.device)
         displacement = out[:, own, own]  # (B, K, 2): joint i read from its own crop
         return decode_in_boxes(displacement, boxes)
@@ -145,7 +156,7 @@ class DeepPoseCascade(PoseEstimator):
         """Estimates after each of the first ``depth`` stages (default all), (B, K, 2) each."""
         depth = self.num_stages if depth is None else depth
         image = batch["image"]  # (B, 3, S, S)
-        estimates = [self.stages[0](image)]
+        estimates = [self.regress(image)]
         for s in range(2, depth + 1):
             estimates.append(
                 self.refine_stage(s, self._image_hr(batch), estimates[-1], image.shape[-1])
@@ -153,19 +164,17 @@ class DeepPoseCascade(PoseEstimator):
         return estimates
 
     def inference_modules(self) -> list[str]:
-        """Every stage's regressor (stage 1 on the image, the others on the B x K crops)."""
-        return [f"stages.{i}" for i in range(self.num_stages)]
+        """Stage 1's trunk, and every later stage's regressor (on the B x K crops)."""
+        return ["trunk", *(f"refiners.{i}" for i in range(self.num_stages - 1))]
 
-    def estimate(self, batch: Batch) -> Estimate:
+    def estimate_view(self, batch: Batch) -> Estimate:
         return {"stages": self.stage_estimates(batch)}
 
     # --- training -----------------------------------------------------------------------
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         if self.num_stages == 1:
-            pred = self.stages[0](batch["image"])
-            loss = coordinate_l2_loss(pred, batch["keypoints_norm"], batch["labelled"])
-        else:
-            loss = self.refinement_loss(batch)
+            return super().training_step(batch, batch_idx)  # DeepPose stage 1
+        loss = self.refinement_loss(batch)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["image"].shape[0])
         return loss
 
@@ -188,18 +197,19 @@ class DeepPoseCascade(PoseEstimator):
         boxes = square_boxes(centres, self.sigma * diam)  # (B, M, 4)
         target = encode_in_boxes(target_joints, boxes)  # (B, M, 2), Eq. 8
         crops = crop_windows(image_hr, boxes, batch["image"].shape[-1])  # (B*M, 3, S, S)
-        out = self.stages[-1](crops).view(B, M, K, 2)
+        out = self.refiners[-1](crops).view(B, M, K, 2)
         pred = out.gather(2, joints[..., None, None].expand(B, M, 1, 2))[:, :, 0]  # (B, M, 2)
         weight = labelled.gather(1, joints) & has_torso[:, None]  # (B, M)
         return coordinate_l2_loss(pred, target, weight)
 
     # --- error statistics ---------------------------------------------------------------
     def on_fit_start(self) -> None:
+        """Load stages 1..S-1 from ``init_checkpoint`` (the base class's mechanism), then
+        estimate stage S-1's error statistics unless the checkpoint brought them."""
+        super().on_fit_start()
         if self.num_stages == 1:
             return
-        if self.init_checkpoint is not None and self.trainer.ckpt_path is None:
-            self.load_previous_stages(self.init_checkpoint)
-        elif self.trainer.ckpt_path is None:
+        if self.init_checkpoint is None and self.trainer.ckpt_path is None:
             rank_zero_warn(
                 f"training stage {self.num_stages} on untrained stages 1..{self.num_stages - 1}"
                 ": set model.init_checkpoint (fine for smoke tests only)"
@@ -207,25 +217,30 @@ class DeepPoseCascade(PoseEstimator):
         if not bool(self.error_cov[self.num_stages - 2].any()):
             self.estimate_error_statistics()
 
-    def load_previous_stages(self, path: str) -> None:
-        """Load stages 1..S-1 (and their error statistics) from a checkpoint, with the shared
-        partial-weights loader (``weights_only=True``).
+    def init_checkpoint_parts(self) -> dict[str, str]:
+        """Stages 1..S-1, each under its own name (a ``DeepPose`` checkpoint is stage 1);
+        stage 1's trunk alone for a one-stage cascade, as ``DeepPose``."""
+        if self.num_stages == 1:
+            return super().init_checkpoint_parts()
+        return {f"{name}.": name for name in self.previous_stages()}
+
+    def load_init_checkpoint(self, path: str) -> dict[str, torch.Tensor]:
+        """Stages 1..S-1 (:meth:`PoseEstimator.load_init_checkpoint`) and the error statistics
+        the checkpoint already has for them.
 
         Raises:
             FileNotFoundError: the file does not exist.
             ValueError: it is not a checkpoint, or holds neither a ``DeepPose`` nor a
                 deep-enough cascade.
         """
-        state = read_state_dict(path, key="model.init_checkpoint")  # one read for all stages
-        for s in range(self.num_stages - 1):
-            prefixes = [f"stages.{s}."] + (["regressor."] if s == 0 else [])
-            load_partial_weights(self.stages[s], state, prefixes, key="model.init_checkpoint")
+        state = super().load_init_checkpoint(path)
         # Error statistics already estimated for earlier stages (rows of non-zero covariance).
         if "error_cov" in state:
             for row in range(min(state["error_cov"].shape[0], self.num_stages - 1)):
                 if state["error_cov"][row].any():
                     self.error_mean[row] = state["error_mean"][row]
                     self.error_cov[row] = state["error_cov"][row]
+        return state
 
     @torch.no_grad()
     def estimate_error_statistics(self) -> None:

@@ -16,7 +16,7 @@ binary cross-entropy over windows of visible joints and parts. A weight of 0 swi
 off: "regression only", "+ joint detection", "+ both" and the detection pre-training phase
 (``regression_weight=0``) are one model with different settings. The paper's second training
 strategy, detection pre-training then regression initialised from its shared layers, is
-``init_checkpoint``. See docs/MULTITASK.md.
+``init_checkpoint`` (the base class's: the trunk alone). See docs/MULTITASK.md.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
-from lightning_pose.checkpoints import load_partial_weights
 from lightning_pose.codecs.windows import WindowCodec
 from lightning_pose.losses import binary_cross_entropy_loss, coordinate_l2_loss
 from lightning_pose.metrics.detection import WindowAveragePrecision
@@ -41,9 +40,6 @@ from lightning_pose.models.heads import (
 )
 from lightning_pose.models.trunks import Trunk
 from lightning_pose.skeleton import Skeleton
-
-# Where the shared layers live in a checkpoint: a MultiTaskPose's, or a DeepPose's trunk.
-SHARED_PREFIXES = ("trunk.", "regressor.trunk.")
 
 
 class MultiTaskEstimate(Estimate):
@@ -68,8 +64,11 @@ class MultiTaskPose(PoseEstimator):
     part detector), which the ``PredictionWriter`` writes to ``predictions.npz``.
 
     A task whose weight is 0 is off: a detector is not built (no parameters, no loss term, no
-    metric); the regression head, always built because it gives the model's output, is frozen
-    (no gradient, not given to the optimiser) and its loss not computed.
+    metric); the regression head (``head``), always built because it gives the model's output,
+    is frozen (no gradient, not given to the optimiser) and its loss not computed.
+
+    Under ``flip_test`` the detectors' window scores are averaged too, each mirrored window
+    read for the mirrored joint (or body part).
 
     Args:
         trunk: the shared layers, any ``Trunk``.
@@ -84,7 +83,7 @@ class MultiTaskPose(PoseEstimator):
         init_checkpoint: a checkpoint whose shared trunk (and only it) initialises this one's,
             read with ``weights_only=True`` at the start of ``fit`` (not when resuming with
             ``ckpt_path``): a ``MultiTaskPose`` (e.g. detection pre-training) or ``DeepPose``.
-        optimizer, scheduler, evaluation: see :class:`PoseEstimator`.
+        flip_test, optimizer, scheduler, evaluation: see :class:`PoseEstimator`.
 
     Logged: ``train/loss`` and, per task on, ``train/loss_regression``,
     ``train/loss_joint_det``, ``train/loss_part_det``; in evaluation, besides the base metrics,
@@ -113,11 +112,14 @@ class MultiTaskPose(PoseEstimator):
         joint_detection_weight: float = 0.1,
         part_detection_weight: float = 0.1,
         init_checkpoint: str | None = None,
+        flip_test: bool = False,
         optimizer: OptimizerCallable = torch.optim.Adam,
         scheduler: LRSchedulerCallable | None = None,
         evaluation: EvaluationProtocol | None = None,
     ) -> None:
-        super().__init__(skeleton, 1, optimizer, scheduler, evaluation)
+        super().__init__(
+            skeleton, 1, optimizer, scheduler, evaluation, trunk, flip_test, init_checkpoint
+        )
         weights = {
             "regression_weight": regression_weight,
             "joint_detection_weight": joint_detection_weight,
@@ -141,11 +143,10 @@ class MultiTaskPose(PoseEstimator):
         self.regression_weight = float(regression_weight)
         self.joint_detection_weight = float(joint_detection_weight)
         self.part_detection_weight = float(part_detection_weight)
-        self.init_checkpoint = init_checkpoint
 
-        self.trunk = trunk
-        self.regression_head = head(trunk, self.num_joints)
-        self.regression_head.requires_grad_(self.regression_weight > 0)
+        self.head = head(trunk, self.num_joints)  # the regression head: the model's output
+        # Off: no gradient, but left in its mode (its dropout draws as it always did).
+        self.head.requires_grad_(self.regression_weight > 0)
         self.joint_detector = self.part_detector = None
         if self.joint_detection_weight > 0:
             self.joint_detector = detection_head(trunk, self.num_joints, self.codec.grid)
@@ -174,7 +175,7 @@ class MultiTaskPose(PoseEstimator):
             tasks on, ``joint_logits`` (B, K, G_y, G_x), ``part_logits`` (B, L, G_y, G_x).
         """
         features = self.trunk(self.trunk.normalise(image))  # (B, C, h, w)
-        out = {"regression": self.regression_head(features)}  # (B, K, 2)
+        out = {"regression": self.head(features)}  # (B, K, 2)
         if self.joint_detector is not None:
             out["joint_logits"] = self.joint_detector(features)  # (B, K, G_y, G_x)
         if self.part_detector is not None:
@@ -185,7 +186,7 @@ class MultiTaskPose(PoseEstimator):
         """The shared trunk; the heads are a few small layers."""
         return ["trunk"]
 
-    def estimate(self, batch: Batch) -> MultiTaskEstimate:
+    def estimate_view(self, batch: Batch) -> MultiTaskEstimate:
         out = self.heads(batch["image"])
         estimate: MultiTaskEstimate = {"stages": [out["regression"]]}
         if "joint_logits" in out:
@@ -195,6 +196,23 @@ class MultiTaskPose(PoseEstimator):
         if "part_logits" in out:
             estimate["part_window_scores"] = out["part_logits"].sigmoid()  # (B, L, G_y, G_x)
         return estimate
+
+    def mirror_estimate(self, estimate: MultiTaskEstimate) -> MultiTaskEstimate:
+        """The base class's (stages, scores), and the window scores: window columns reversed
+        (the grid tiles the box symmetrically), joints and body parts swapped left and right.
+
+        Shapes:
+            joint_window_scores (B, K, G_y, G_x), part_window_scores (B, L, G_y, G_x).
+        """
+        windows = {
+            "joint_window_scores": self.flip_permutation,
+            "part_window_scores": limb_flip_permutation(self.skeleton),
+        }
+        out = super().mirror_estimate({k: v for k, v in estimate.items() if k not in windows})
+        for key, permutation in windows.items():
+            if key in estimate:
+                out[key] = estimate[key][:, permutation].flip(-1)
+        return out
 
     # --- training -----------------------------------------------------------------------
     def window_labels(self, batch: Batch) -> dict[str, tuple[Tensor, Tensor]]:
@@ -239,22 +257,6 @@ class MultiTaskPose(PoseEstimator):
             self.log(f"train/loss_{task}", value, batch_size=batch_size)
         return loss
 
-    def on_fit_start(self) -> None:
-        if self.init_checkpoint is not None and self.trainer.ckpt_path is None:
-            self.load_shared_layers(self.init_checkpoint)
-
-    def load_shared_layers(self, path: str) -> str:
-        """Initialise the shared trunk, and nothing else, from a checkpoint (the second
-        training strategy of Li, Liu & Chan 2014: detection pre-training), with the shared
-        partial-weights loader (``weights_only=True``). Returns the prefix it loaded from.
-
-        Raises:
-            FileNotFoundError: the file does not exist.
-            ValueError: not a checkpoint, no trunk under ``trunk.`` or ``regressor.trunk.``, or
-                a trunk of another architecture.
-        """
-        return load_partial_weights(self.trunk, path, SHARED_PREFIXES, "model.init_checkpoint")
-
     # --- evaluation ---------------------------------------------------------------------
     def _evaluate_detection(self, batch: Batch, split: str) -> None:
         estimate = self._evaluate(batch, split)
@@ -287,3 +289,28 @@ class MultiTaskPose(PoseEstimator):
     def on_test_epoch_end(self) -> None:
         super().on_test_epoch_end()
         self._log_detection("test")
+
+
+def limb_flip_permutation(skeleton: Skeleton) -> list[int]:
+    """Body part l of a mirrored image is part ``permutation[l]`` of the original: the limb
+    whose end points are l's end points swapped through the flip pairs (either direction).
+
+    Raises:
+        ValueError: a limb whose mirror is not one of the skeleton's limbs.
+    """
+    joints = skeleton.flip_permutation()
+
+    def end_points(start, end) -> frozenset:  # an end point is the mean of its joints
+        return frozenset((frozenset(start), frozenset(end)))  # a mirror may run end to start
+
+    ends = [end_points(limb.start, limb.end) for limb in skeleton.limbs]
+    out = []
+    for limb in skeleton.limbs:
+        mirrored = end_points((joints[j] for j in limb.start), (joints[j] for j in limb.end))
+        if mirrored not in ends:
+            raise ValueError(
+                f"skeleton {skeleton.name!r}: the mirror of limb {limb.name!r} is not one of its "
+                "limbs; flip_test needs limbs closed under the flip pairs"
+            )
+        out.append(ends.index(mirrored))
+    return out

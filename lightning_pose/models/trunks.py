@@ -11,8 +11,9 @@ heads for the other families). Every trunk states
 - ``input_size``: the one input side it accepts, or None for any size >= its stride.
 
 Trunks that serve dense heads (heatmaps, sliding-window detection) also return a feature
-pyramid, :meth:`Trunk.pyramid`: maps at ``pyramid_strides`` (finest first) with
-``pyramid_channels``.
+pyramid, ``trunk(image, pyramid=True)`` (:meth:`Trunk.pyramid`): maps at ``pyramid_strides``
+(finest first) with ``pyramid_channels``. Through ``forward`` either way, so a compiled trunk
+(``CompiledInference``) compiles both.
 
 Trunks:
 
@@ -49,7 +50,8 @@ class Trunk(nn.Module):
     """Base class of trunks; see the module docstring for the attributes every trunk sets.
 
     Shapes:
-        forward: image (B, 3, H, W) normalised by :meth:`normalise` -> (B, out_channels, h, w).
+        forward: image (B, 3, H, W) normalised by :meth:`normalise` -> (B, out_channels, h, w);
+        a trunk with a pyramid also takes ``pyramid=True`` and returns :meth:`pyramid`'s maps.
     """
 
     mean: ClassVar[tuple[float, float, float]] = IMAGENET_MEAN
@@ -59,6 +61,10 @@ class Trunk(nn.Module):
     input_size: int | None = None
     pyramid_strides: tuple[int, ...] = ()
     pyramid_channels: tuple[int, ...] = ()
+    # True where forward runs layers after the last pyramid level (EfficientNet-Lite0's
+    # 1280-channel head convolution): a heat-map head would leave them without a gradient,
+    # which DDP refuses, so the heat-map family asks for the trunk configured without them.
+    layers_after_pyramid: bool = False
 
     def pyramid(self, image: Tensor) -> list[Tensor]:
         """Feature maps at ``pyramid_strides`` input pixels per cell, finest first.
@@ -74,11 +80,6 @@ class Trunk(nn.Module):
             f"{type(self).__name__} has no feature pyramid; heatmap and window-detection heads "
             "need MultiResolutionTrunk, ResNetTrunk or EfficientNetLite0Trunk"
         )
-
-    def keep_pyramid_only(self) -> None:
-        """Drop the layers after the last pyramid level (a model that reads only
-        :meth:`pyramid` never runs them; left in, their parameters get no gradient, which
-        DDP refuses, and take optimiser state). No-op where there are none."""
 
     def normalise(self, image: Tensor) -> Tensor:
         """[0, 1] RGB -> the trunk's input normalisation. Shapes: (B, 3, H, W) -> same."""
@@ -252,7 +253,9 @@ class ResNetTrunk(Trunk):
         self.pyramid_strides, self.pyramid_channels = (4, 8, 16, 32), widths
 
     def pyramid(self, image: Tensor) -> list[Tensor]:
-        """The outputs of ``layer1`` ... ``layer4``: strides 4, 8, 16, 32."""
+        """The outputs of ``layer1`` ... ``layer4``: strides 4, 8, 16, 32. torchvision's
+        network, whose weight names (``weights``) the configs give, rather than timm's
+        ``features_only`` model, another implementation with its own weights."""
         n = self.net
         x = n.maxpool(n.relu(n.bn1(n.conv1(image))))  # (B, 64, H/4, W/4)
         maps = []
@@ -261,9 +264,11 @@ class ResNetTrunk(Trunk):
             maps.append(x)
         return maps
 
-    def forward(self, image: Tensor) -> Tensor:
-        """``image (B, 3, H, W)`` -> ``(B, out_channels, H/32, W/32)``."""
-        return self.pyramid(image)[-1]
+    def forward(self, image: Tensor, pyramid: bool = False) -> Tensor | list[Tensor]:
+        """``image (B, 3, H, W)`` -> ``(B, out_channels, H/32, W/32)``, or with ``pyramid``
+        the maps of :meth:`pyramid`."""
+        maps = self.pyramid(image)
+        return maps if pyramid else maps[-1]
 
 
 class EfficientNetLite0Trunk(Trunk):
@@ -280,6 +285,9 @@ class EfficientNetLite0Trunk(Trunk):
 
     Args:
         pretrained: load the package's ImageNet weights (else timm's random init).
+        pyramid_only: stop at the last pyramid level (block 6, 320 channels, stride 32),
+            without the 1280-channel head convolution: for the heat-map family, which reads
+            the pyramid alone (the head convolution would get no gradient).
         frozen_stages: freeze the first layers as they are (weights fixed, batch norm in eval
             mode, so its ImageNet statistics are kept): -1 none, 0 the stem, n >= 1 the stem
             and blocks 0 ... n-1 (n = 2: everything at strides 2 and 4). The high-resolution
@@ -287,7 +295,8 @@ class EfficientNetLite0Trunk(Trunk):
             edge filters; mmdetection's ``frozen_stages`` convention.
 
     Shapes:
-        image ``(B, 3, H, W)`` normalised with ``mean``/``std`` -> ``(B, 1280, H/32, W/32)``.
+        image ``(B, 3, H, W)`` normalised with ``mean``/``std`` -> ``(B, 1280, H/32, W/32)``
+        (``(B, 320, H/32, W/32)`` with ``pyramid_only``).
 
     Raises:
         ValueError: ``frozen_stages`` outside [-1, 7] (the stem and 7 blocks).
@@ -297,7 +306,9 @@ class EfficientNetLite0Trunk(Trunk):
     std: ClassVar[tuple[float, float, float]] = (0.5, 0.5, 0.5)
     stride = 32
 
-    def __init__(self, pretrained: bool = True, frozen_stages: int = -1) -> None:
+    def __init__(
+        self, pretrained: bool = True, frozen_stages: int = -1, pyramid_only: bool = False
+    ) -> None:
         super().__init__()
         self.net = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0)
         if pretrained:
@@ -312,11 +323,20 @@ class EfficientNetLite0Trunk(Trunk):
         for module in self.frozen_modules():
             module.requires_grad_(False)
         self.out_channels = self.net.num_features  # 1280
-        # The last block of each stride (timm's feature_info): strides 4, 8, 16, 32.
+        # The last block of each stride (timm's feature_info): strides 4, 8, 16, 32. Read from
+        # the whole network rather than timm.create_model(..., features_only=True), measured:
+        # features_only drops the 1280-channel head convolution that the regression families
+        # read, and its random initialisation differs from tf_efficientnet_lite0's under the
+        # same seed (other numbers for pretrained=False).
         info = [f for f in self.net.feature_info if f["reduction"] >= 4]
         self._pyramid_blocks = [int(f["module"].split(".")[1]) for f in info]
         self.pyramid_strides = tuple(int(f["reduction"]) for f in info)
         self.pyramid_channels = tuple(int(f["num_chs"]) for f in info)  # 24, 40, 112, 320
+        self.pyramid_only = pyramid_only
+        self.layers_after_pyramid = not pyramid_only
+        if pyramid_only:  # forward_features then ends at block 6
+            self.net.conv_head, self.net.bn2 = nn.Identity(), nn.Identity()
+            self.out_channels = self.pyramid_channels[-1]
 
     def pyramid(self, image: Tensor) -> list[Tensor]:
         """The outputs of blocks 1, 2, 4 and 6 (before the 1280-channel head convolution):
@@ -343,15 +363,11 @@ class EfficientNetLite0Trunk(Trunk):
             module.eval()  # frozen: batch-norm statistics kept
         return self
 
-    def keep_pyramid_only(self) -> None:
-        """Drop the 1280-channel head convolution and its batch norm: :meth:`forward` then
-        returns the stride-32 pyramid level, ``(B, 320, H/32, W/32)``."""
-        self.net.conv_head, self.net.bn2 = nn.Identity(), nn.Identity()
-        self.out_channels = self.pyramid_channels[-1]
-
-    def forward(self, image: Tensor) -> Tensor:
-        """``image (B, 3, H, W)`` -> ``(B, 1280, H/32, W/32)`` (320 channels after
-        :meth:`keep_pyramid_only`)."""
+    def forward(self, image: Tensor, pyramid: bool = False) -> Tensor | list[Tensor]:
+        """``image (B, 3, H, W)`` -> ``(B, 1280, H/32, W/32)`` (320 channels with
+        ``pyramid_only``), or with ``pyramid`` the maps of :meth:`pyramid`."""
+        if pyramid:
+            return self.pyramid(image)
         return self.net.forward_features(image)
 
 
@@ -501,23 +517,28 @@ class MultiResolutionTrunk(Trunk):
             maps.append(bank(self.lcn(view)))
         return maps
 
-    def forward(self, image: Tensor) -> Tensor:
+    def forward(self, image: Tensor, pyramid: bool = False) -> Tensor | list[Tensor]:
         """``image (B, 3, S, S)`` -> the full-resolution bank's map ``(B, out_channels, S/s,
-        S/s)``."""
-        return self.pyramid(image)[0]
+        S/s)``, or with ``pyramid`` every bank's (:meth:`pyramid`)."""
+        maps = self.pyramid(image)
+        return maps if pyramid else maps[0]
 
 
 def feature_pyramid_levels(trunk: Trunk, output_stride: int | None, levels: int) -> list[int]:
     """Indices into ``trunk.pyramid`` of the ``levels`` maps from ``output_stride`` upward.
 
     Raises:
-        ValueError: the trunk has no map at ``output_stride`` (names the strides it has).
+        ValueError: the trunk has no feature pyramid (no ``pyramid_strides``), or no map at
+            ``output_stride`` (names the strides it has).
     """
     if levels < 1:
         raise ValueError(f"levels must be >= 1, got {levels!r}")
     strides = list(trunk.pyramid_strides)
     if not strides:
-        trunk.pyramid(torch.zeros(1, 3, 32, 32))  # raises NotImplementedError, naming it
+        raise ValueError(
+            f"{type(trunk).__name__} has no feature pyramid (no pyramid_strides); heatmap "
+            "heads need MultiResolutionTrunk, ResNetTrunk or EfficientNetLite0Trunk"
+        )
     stride = strides[0] if output_stride is None else output_stride
     if stride not in strides:
         raise ValueError(

@@ -92,8 +92,8 @@ def test_predict_with_compiled_inference_gives_the_eager_keypoints(
             patch.setattr(torch, "compile", counting_compile)
             cli = main(["predict", *common, f"--trainer.callbacks.output_dir={out}", *extra])
         results[name] = np.load(out / "predictions.npz")
-        assert "forward" not in vars(cli.model.regressor)  # eager again after predict
-    assert calls == [2, 1]  # every batch went through the compiled regressor
+        assert "forward" not in vars(cli.model.trunk)  # eager again after predict
+    assert calls == [2, 1]  # every batch went through the compiled trunk
     assert list(results["compiled"]["names"]) == ["f0.jpg", "f1.jpg", "f2.jpg"]
     np.testing.assert_allclose(
         results["compiled"]["keypoints_px"], results["eager"]["keypoints_px"], atol=1e-3

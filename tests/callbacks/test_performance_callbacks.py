@@ -52,7 +52,7 @@ def test_channels_last_fit_and_validate_give_the_same_metrics(
     fit, common = fit_and_validate(
         tiny_root, ["--trainer.callbacks+=lightning_pose.callbacks.ChannelsLast"]
     )
-    conv = fit.model.regressor.trunk.net.conv1.weight
+    conv = fit.model.trunk.net.conv1.weight
     assert conv.is_contiguous(memory_format=torch.channels_last)
     last = Path(fit.trainer.log_dir) / "checkpoints" / "last.ckpt"
     scores = []

@@ -65,7 +65,7 @@ def test_error_statistics_known_answer() -> None:
 
 def test_zero_displacement_leaves_previous_estimate_unchanged_exactly() -> None:
     model = DeepPoseCascade(TinyTrunk(), LSP, num_stages=3)
-    for stage in model.stages[1:]:
+    for stage in model.refiners:
         nn.init.zeros_(stage.head.linear.weight)
         nn.init.zeros_(stage.head.linear.bias)
     estimates = model.stage_estimates(make_batch())
@@ -77,16 +77,17 @@ def test_refinement_trains_only_the_last_stage() -> None:
     model = DeepPoseCascade(TinyTrunk(), LSP, num_stages=2, samples_per_image=5)
     model.error_cov[0] = 0.01 * torch.eye(2)
     model.train()
-    assert not model.stages[0].training and model.stages[1].training
+    stage1 = [*model.trunk.parameters(), *model.head.parameters()]
+    assert not model.trunk.training and not model.head.training and model.refiners[0].training
     loss = model.refinement_loss(make_batch())
     loss.backward()
     assert torch.isfinite(loss)
-    assert all(p.grad is None for p in model.stages[0].parameters())
-    grads = [p.grad for p in model.stages[1].parameters()]
+    assert all(p.grad is None and not p.requires_grad for p in stage1)
+    grads = [p.grad for p in model.refiners[0].parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     optimizer = model.configure_optimizers()
     assert {id(p) for group in optimizer.param_groups for p in group["params"]} == {
-        id(p) for p in model.stages[1].parameters()
+        id(p) for p in model.refiners[0].parameters()
     }
 
 
@@ -106,22 +107,72 @@ def test_stage_two_needs_the_high_resolution_view() -> None:
         model.stage_estimates(batch)
 
 
-def test_load_previous_stages_from_a_deeppose_checkpoint(tmp_path: Path) -> None:
+def test_init_checkpoint_loads_stage_one_from_a_deeppose_checkpoint(tmp_path: Path) -> None:
     stage1 = DeepPose(TinyTrunk(), LSP)
     path = tmp_path / "stage1.ckpt"
     torch.save({"state_dict": stage1.state_dict()}, path)
     cascade = DeepPoseCascade(TinyTrunk(), LSP, num_stages=2)
-    cascade.load_previous_stages(str(path))
-    for a, b in zip(cascade.stages[0].parameters(), stage1.regressor.parameters(), strict=True):
+    refiner = {k: v.clone() for k, v in cascade.refiners.state_dict().items()}
+    cascade.load_init_checkpoint(str(path))
+    for a, b in zip(
+        [*cascade.trunk.parameters(), *cascade.head.parameters()],
+        [*stage1.trunk.parameters(), *stage1.head.parameters()],
+        strict=True,
+    ):
         assert torch.equal(a, b)
+    for k, v in cascade.refiners.state_dict().items():
+        assert torch.equal(v, refiner[k]), f"stage 2's {k} was loaded"
     torch.save({"state_dict": {"other.weight": torch.zeros(1)}}, path)
-    with pytest.raises(ValueError, match=r"no weights under \['stages.0.', 'regressor.'\]"):
-        cascade.load_previous_stages(str(path))
+    with pytest.raises(ValueError, match=r"no weights under \['trunk.'\]"):
+        cascade.load_init_checkpoint(str(path))
     with pytest.raises(FileNotFoundError, match="init_checkpoint"):
-        cascade.load_previous_stages(str(tmp_path / "missing.ckpt"))
+        cascade.load_init_checkpoint(str(tmp_path / "missing.ckpt"))
+
+
+def test_init_checkpoint_of_stage_three_reads_a_two_stage_cascade_and_its_statistics(
+    tmp_path: Path,
+) -> None:
+    torch.manual_seed(0)
+    source = DeepPoseCascade(TinyTrunk(), LSP, num_stages=2)
+    source.error_mean[0] = 0.25
+    source.error_cov[0] = 0.04 * torch.eye(2)
+    path = tmp_path / "stage2.ckpt"
+    torch.save({"state_dict": source.state_dict()}, path)
+    torch.manual_seed(1)
+    model = DeepPoseCascade(TinyTrunk(), LSP, num_stages=3)
+    model.load_init_checkpoint(str(path))
+    assert_close(
+        model.refiners[0].head.linear.weight, source.refiners[0].head.linear.weight, rtol=0, atol=0
+    )
+    assert_close(model.error_mean[0], source.error_mean[0], rtol=0, atol=0)
+    assert_close(model.error_cov[0], source.error_cov[0], rtol=0, atol=0)
+    assert not model.error_cov[1].any()  # stage 2's statistics: for this fit to estimate
 
 
 def test_crop_of_the_whole_view_at_its_own_size_is_the_identity() -> None:
     image = torch.rand(2, 3, 12, 12, generator=torch.Generator().manual_seed(3))
     boxes = torch.tensor([[[0.0, 0.0, 1.0, 1.0]], [[0.0, 0.0, 1.0, 1.0]]])  # (2, 1, 4)
     assert_close(crop_windows(image, boxes, 12), image, rtol=0, atol=1e-6)
+
+
+def test_a_one_stage_cascade_is_deeppose() -> None:
+    """The same parameters under the same names from the same seed, the same loss: one way to
+    train stage 1."""
+    batch = make_batch()
+    models = []
+    for build in (
+        lambda: DeepPose(TinyTrunk(), LSP),
+        lambda: DeepPoseCascade(TinyTrunk(), LSP, num_stages=1),
+    ):
+        torch.manual_seed(0)
+        models.append(build())
+    deeppose, cascade = models
+    weights = {k: v for k, v in cascade.state_dict().items() if not k.startswith("error_")}
+    assert weights.keys() == deeppose.state_dict().keys()
+    for key, value in deeppose.state_dict().items():
+        assert_close(weights[key], value, rtol=0, atol=0)
+    losses = []
+    for model in models:
+        torch.manual_seed(1)
+        losses.append(model.train().training_step(batch, 0))
+    assert_close(losses[0], losses[1], rtol=0, atol=0)

@@ -52,8 +52,8 @@ def fixed_output_model(offset_norm: torch.Tensor) -> DeepPose:
     """DeepPose whose head ignores the image and outputs ``offset_norm`` (K, 2)."""
     model = DeepPose(TinyTrunk(), skeleton=LSP).eval()
     with torch.no_grad():
-        model.regressor.head.linear.weight.zero_()
-        model.regressor.head.linear.bias.copy_(offset_norm.reshape(-1))
+        model.head.linear.weight.zero_()
+        model.head.linear.bias.copy_(offset_norm.reshape(-1))
     return model
 
 

@@ -1,23 +1,30 @@
 """Every PoseEstimator subclass (timm-style): forward, backward (every trainable parameter
-gets a finite gradient), validation through the real Trainer (every stage logged) and predict.
+gets a finite gradient), validation through the real Trainer (every stage logged) and predict;
+and every family on every real trunk that can serve it.
 
 A new subclass without an entry in VARIANTS fails ``test_every_subclass_is_covered``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import pytest
 import torch
 from torch.utils.data import DataLoader
 
 from lightning_pose.models import (
+    AlexNetTrunk,
     DeepPose,
     DeepPoseCascade,
+    EfficientNetLite0Trunk,
+    HeatmapHead,
     HeatmapPose,
     MultiResolutionTrunk,
     MultiTaskPose,
     PoseEstimator,
+    ResNetTrunk,
+    Trunk,
 )
 from lightning_pose.skeleton import LSP
 from tests.models.test_deeppose import ListDataset, TinyTrunk, make_batch, quiet_trainer
@@ -56,7 +63,14 @@ VARIANTS: dict[str, tuple[type, Callable[[], PoseEstimator]]] = {
     "heatmap-fine": (HeatmapPose, _heatmap("fine")),
     "heatmap-joint": (HeatmapPose, _heatmap("joint")),
     "heatmap-joint-flip": (HeatmapPose, _heatmap("joint", flip_test=True)),
+    "cascade-2-flip": (DeepPoseCascade, lambda: _with_flip_test(_cascade(2)())),
+    "multitask-flip": (MultiTaskPose, lambda: _with_flip_test(VARIANTS["multitask"][1]())),
 }
+
+
+def _with_flip_test(model: PoseEstimator) -> PoseEstimator:
+    model.flip_test = True
+    return model
 
 
 def _subclasses(cls: type) -> set[type]:
@@ -130,3 +144,68 @@ def test_validation_logs_every_stage_and_predict_returns_pixels(variant: str) ->
     index = torch.cat([p["index"] for p in predictions])
     assert keypoints.shape == (4, LSP.num_joints, 2) and torch.isfinite(keypoints).all()
     assert index.tolist() == [0, 1, 0, 1]
+
+
+# --- every family on every real trunk that can serve it -----------------------------------
+REAL_TRUNKS: dict[str, Callable[[], Trunk]] = {
+    "alexnet": lambda: AlexNetTrunk(input_size=64),
+    "resnet18": lambda: ResNetTrunk(18),
+    "efficientnet_lite0": lambda: EfficientNetLite0Trunk(pretrained=False),
+    "efficientnet_lite0_pyramid": lambda: EfficientNetLite0Trunk(
+        pretrained=False, pyramid_only=True
+    ),
+    "multiresolution": lambda: MultiResolutionTrunk(channels=4, out_channels=8),
+}
+FAMILIES: dict[str, Callable[[Trunk], PoseEstimator]] = {
+    "deeppose": lambda trunk: DeepPose(trunk, LSP),
+    "cascade-2": lambda trunk: DeepPoseCascade(trunk, LSP, num_stages=2, samples_per_image=2),
+    "multitask": lambda trunk: MultiTaskPose(trunk, LSP, window_grid=(2, 2)),
+    # every pyramid level (the coarsest too: its blocks would get no gradient otherwise), and a
+    # window twice the image, so the fine loss reaches the whole refinement
+    "heatmap": lambda trunk: HeatmapPose(
+        trunk, LSP, head=partial(HeatmapHead, levels=4), window_size=128
+    ),
+}
+
+
+def _refusal(family: str, trunk: Trunk) -> str | None:
+    """Why ``family`` cannot use ``trunk`` (what its error says), or None."""
+    if family != "heatmap":
+        return None
+    if not trunk.pyramid_strides:
+        return f"{type(trunk).__name__} has no feature pyramid"
+    if trunk.layers_after_pyramid:
+        return "runs layers after its last pyramid level.*pyramid_only: true"
+    return None
+
+
+@pytest.mark.parametrize("trunk_name", list(REAL_TRUNKS))
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_every_family_trains_on_every_real_trunk(family: str, trunk_name: str) -> None:
+    """Forward (every stage finite), backward (every trainable parameter, trunk included, gets
+    a finite non-zero gradient), at 64 px so that it stays fast; a family that cannot use the
+    trunk refuses it, naming it."""
+    torch.manual_seed(0)
+    trunk = REAL_TRUNKS[trunk_name]()
+    refusal = _refusal(family, trunk)
+    if refusal is not None:
+        with pytest.raises(ValueError, match=refusal):
+            FAMILIES[family](trunk)
+        return
+    model = FAMILIES[family](trunk).train()
+    if isinstance(model, DeepPoseCascade):
+        model.error_cov.copy_(0.01 * torch.eye(2).expand_as(model.error_cov))
+    batch = make_batch(batch_size=2, size=64)
+    batch["image_hr"] = torch.rand(2, 3, 128, 128, generator=torch.Generator().manual_seed(1))
+    loss = model.training_step(batch, 0)
+    assert loss.shape == () and torch.isfinite(loss)
+    loss.backward()
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    assert any(n.startswith(("trunk.", "refiners.")) for n, _ in trainable)
+    for name, param in trainable:
+        assert param.grad is not None, f"{name} received no gradient"
+        assert torch.isfinite(param.grad).all() and param.grad.abs().sum() > 0, name
+    with torch.no_grad():
+        stages = model.eval().estimate(batch)["stages"]
+    assert len(stages) == model.num_stages
+    assert all(s.shape == (2, LSP.num_joints, 2) and torch.isfinite(s).all() for s in stages)

@@ -13,7 +13,7 @@ import torch
 from lightning_pose.cli import main
 from lightning_pose.codecs.crop import crop_windows
 from lightning_pose.codecs.heatmap import HeatmapCodec
-from lightning_pose.models import HeatmapHead, HeatmapPose, MultiResolutionTrunk, ResNetTrunk
+from lightning_pose.models import HeatmapPose, MultiResolutionTrunk
 from lightning_pose.models.trunks import AlexNetTrunk
 from lightning_pose.skeleton import LSP
 from tests.conftest import TINY_SAMPLES
@@ -80,23 +80,24 @@ def test_joint_training_gives_every_parameter_of_both_models_a_gradient() -> Non
     model = tiny_model(window_size=64.0).train()
     loss = model.training_step(make_batch(batch_size=2, size=32), 0)
     loss.backward()
-    for part in (model.coarse.trunk, model.coarse.head, model.refinement):
+    for part in (model.trunk, model.head, model.refinement):
         for name, p in part.named_parameters():
             assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
 def test_fine_phase_freezes_the_coarse_model_in_eval_mode() -> None:
     model = tiny_model(training_phase="fine", window_size=64.0).train()
-    assert not model.coarse.training and model.refinement.training
-    before = {k: v.clone() for k, v in model.coarse.state_dict().items()}
+    coarse = torch.nn.ModuleList([model.trunk, model.head])
+    assert not model.trunk.training and not model.head.training and model.refinement.training
+    before = {k: v.clone() for k, v in coarse.state_dict().items()}
     loss = model.training_step(make_batch(batch_size=2, size=32), 0)
     loss.backward()
-    assert all(p.grad is None and not p.requires_grad for p in model.coarse.parameters())
+    assert all(p.grad is None and not p.requires_grad for p in coarse.parameters())
     assert all(p.grad is not None for p in model.refinement.parameters())
     assert {id(p) for p in model.trainable_parameters()} == {
         id(p) for p in model.refinement.parameters()
     }
-    for k, v in model.coarse.state_dict().items():
+    for k, v in coarse.state_dict().items():
         assert torch.equal(v, before[k]), k
 
 
@@ -136,16 +137,17 @@ def test_init_checkpoint_loads_the_coarse_model_only(tmp_path: Path) -> None:
     torch.save({"state_dict": source.state_dict()}, path)
     model = tiny_model(training_phase="fine", init_checkpoint=str(path))
     fresh = tiny_model(training_phase="fine")
-    assert model.load_coarse_model(model.init_checkpoint) == "coarse."
-    for k, v in source.coarse.state_dict().items():
-        assert torch.equal(model.coarse.state_dict()[k], v), k
+    model.load_init_checkpoint(model.init_checkpoint)
+    for part in ("trunk", "head"):
+        for k, v in source.get_submodule(part).state_dict().items():
+            assert torch.equal(model.get_submodule(part).state_dict()[k], v), f"{part}.{k}"
     for k, v in fresh.refinement.state_dict().items():  # untouched: the seed-0 init
         assert torch.equal(model.refinement.state_dict()[k], v), k
     with pytest.raises(FileNotFoundError, match="model.init_checkpoint"):
-        model.load_coarse_model(str(tmp_path / "missing.ckpt"))
-    torch.save({"state_dict": {"stages.0.weight": torch.zeros(1)}}, tmp_path / "other.ckpt")
-    with pytest.raises(ValueError, match="no weights under \\['coarse.'\\]"):
-        model.load_coarse_model(str(tmp_path / "other.ckpt"))
+        model.load_init_checkpoint(str(tmp_path / "missing.ckpt"))
+    torch.save({"state_dict": {"other.weight": torch.zeros(1)}}, tmp_path / "other.ckpt")
+    with pytest.raises(ValueError, match="no weights under \\['trunk.'\\]"):
+        model.load_init_checkpoint(str(tmp_path / "other.ckpt"))
 
 
 def test_bad_arguments_raise_naming_the_key() -> None:
@@ -155,19 +157,8 @@ def test_bad_arguments_raise_naming_the_key() -> None:
         tiny_model(refinement=None)
     with pytest.raises(ValueError, match="window_size"):
         tiny_model(window_size=0)
-    with pytest.raises(ValueError, match="output_stride=2"):
-        HeatmapHead(MultiResolutionTrunk(), K, output_stride=2)
-    with pytest.raises(NotImplementedError, match="no feature pyramid"):
+    with pytest.raises(ValueError, match="AlexNetTrunk has no feature pyramid"):
         HeatmapPose(AlexNetTrunk(), LSP)
-
-
-def test_heads_on_a_pretrained_style_pyramid_merge_the_chosen_strides() -> None:
-    head = HeatmapHead(ResNetTrunk(), K, output_stride=8, levels=2, width=16)
-    assert head.levels == [1, 2] and head.output_stride == 8 and head.channels == [128, 256]
-    model = HeatmapPose(ResNetTrunk(), LSP, head=lambda t, k: HeatmapHead(t, k, output_stride=8))
-    out = model.eval().heatmaps(torch.rand(1, 3, 64, 64))
-    assert out["coarse"].shape == (1, K, 8, 8)
-    assert [m.shape[-1] for m in out["maps"]] == [8, 4, 2]
 
 
 @pytest.mark.parametrize("pooling", ["max", "avg", "conv"])
@@ -194,7 +185,7 @@ def test_cli_fit_then_predict_for_each_pooling(
     ]
     cli = main(["fit", *common, "--trainer.max_steps=2", "--trainer.limit_val_batches=1"])
     assert type(cli.model) is HeatmapPose and cli.trainer.global_step == 2
-    assert cli.model.coarse.trunk.pooling == pooling
+    assert cli.model.trunk.pooling == pooling
     metrics = cli.trainer.callback_metrics
     for key in ("train/loss_coarse", "train/loss_fine", "val/stage1/pdj@0.2", "val/stage2/pdj@0.2"):
         assert key in metrics and torch.isfinite(metrics[key]), key

@@ -16,6 +16,8 @@ from lightning_pose.callbacks.checkpoint import best_and_last
 from lightning_pose.cli import main
 from lightning_pose.losses import coordinate_l2_loss
 from lightning_pose.models import DeepPose, MultiTaskPose
+from lightning_pose.models.base import mirror_keypoints
+from lightning_pose.models.multitask import limb_flip_permutation
 from lightning_pose.skeleton import LSP
 from tests.conftest import write_image
 from tests.models.test_deeppose import ListDataset, TinyTrunk, make_batch, quiet_trainer
@@ -61,7 +63,7 @@ def test_switching_a_task_off_removes_its_loss_term_and_gradients(setting: str) 
     loss.backward()
     optimised = {id(p) for p in net.trainable_parameters()}
     for name, param in net.named_parameters():
-        in_regression_head = name.startswith("regression_head.")
+        in_regression_head = name.startswith("head.")
         if in_regression_head and regression == 0:
             assert id(param) not in optimised and param.grad is None, name
         else:
@@ -137,6 +139,43 @@ def test_estimate_scores_are_the_best_window_of_each_joint() -> None:
     assert_close(out["joint_window_scores"], windows, rtol=0, atol=0)
 
 
+def test_limb_flip_permutation_of_lsp_swaps_left_and_right_limbs() -> None:
+    names = LSP.limb_names
+    permutation = limb_flip_permutation(LSP)
+    for i, name in enumerate(names):
+        mirrored = names[permutation[i]]
+        if name.startswith("left_"):
+            assert mirrored == "right_" + name[len("left_") :]
+        elif name.startswith("right_"):
+            assert mirrored == "left_" + name[len("right_") :]
+        else:
+            assert mirrored == name
+    assert permutation != list(range(L))
+
+
+def test_flip_test_mirrors_window_scores_as_the_codec_labels_mirrored_joints() -> None:
+    """Known answer from the codec: the windows of the mirrored joints (and part centres) are
+    the mirror_estimate of the windows of the joints."""
+    net = model()
+    batch = make_batch(size=32)
+    batch["keypoints_norm"] = batch["keypoints_norm"] * 0.9  # clear of the box edge
+    mirrored = dict(
+        batch, keypoints_norm=mirror_keypoints(batch["keypoints_norm"], LSP.flip_permutation())
+    )
+    mirrored["visible"] = batch["visible"][:, LSP.flip_permutation()]
+    labels = {task: label for task, (label, _) in net.window_labels(batch).items()}
+    labels_of_mirror = {task: label for task, (label, _) in net.window_labels(mirrored).items()}
+    estimate = {
+        "stages": [batch["keypoints_norm"]],
+        "joint_window_scores": labels["joint_det"],
+        "part_window_scores": labels["part_det"],
+    }
+    out = net.mirror_estimate(estimate)
+    assert_close(out["joint_window_scores"], labels_of_mirror["joint_det"], rtol=0, atol=0)
+    assert_close(out["part_window_scores"], labels_of_mirror["part_det"], rtol=0, atol=0)
+    assert labels["joint_det"].flip(-1).ne(labels["joint_det"]).any()  # not trivially symmetric
+
+
 def test_validation_logs_detection_ap_per_joint_and_part() -> None:
     torch.manual_seed(0)
     net = model()
@@ -170,7 +209,7 @@ def test_pretraining_loads_the_shared_trunk_and_only_it(tmp_path: Path) -> None:
     torch.manual_seed(1)
     net = model(1.0, 1.0, 0.0)
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    assert net.load_shared_layers(str(ckpt)) == "trunk."
+    net.load_init_checkpoint(str(ckpt))
     source = pretrained.state_dict()
     for key, value in net.state_dict().items():
         if key.startswith("trunk."):
@@ -186,14 +225,12 @@ def test_pretraining_also_reads_a_deeppose_trunk_and_names_a_bad_checkpoint(
     torch.manual_seed(0)
     deeppose = DeepPose(TinyTrunk(), LSP)
     net = model()
-    assert net.load_shared_layers(str(fake_checkpoint(deeppose, tmp_path / "dp.ckpt"))) == (
-        "regressor.trunk."
-    )
-    assert_close(net.trunk.conv.weight, deeppose.regressor.trunk.conv.weight, rtol=0, atol=0)
+    net.load_init_checkpoint(str(fake_checkpoint(deeppose, tmp_path / "dp.ckpt")))
+    assert_close(net.trunk.conv.weight, deeppose.trunk.conv.weight, rtol=0, atol=0)
     with pytest.raises(ValueError, match="model.init_checkpoint.*no weights under"):
-        net.load_shared_layers(str(fake_checkpoint(torch.nn.Linear(2, 2), tmp_path / "x.ckpt")))
+        net.load_init_checkpoint(str(fake_checkpoint(torch.nn.Linear(2, 2), tmp_path / "x.ckpt")))
     with pytest.raises(FileNotFoundError, match="model.init_checkpoint"):
-        net.load_shared_layers(str(tmp_path / "missing.ckpt"))
+        net.load_init_checkpoint(str(tmp_path / "missing.ckpt"))
 
 
 @pytest.mark.parametrize(
@@ -264,7 +301,7 @@ def test_cli_pretrain_then_fit_from_its_trunk_then_predict(
     loaded = torch.load(fit_ckpt, map_location="cpu", weights_only=True)["state_dict"]
     trunk = [k for k, v in source.items() if k.startswith("trunk.") and v.is_floating_point()]
     assert trunk and all(torch.equal(loaded[k], source[k]) for k in trunk if "running" not in k)
-    heads = [k for k in source if k.startswith(("regression_head.", "joint_detector."))]
+    heads = [k for k in source if k.startswith(("head.", "joint_detector."))]
     assert heads and not any(
         torch.equal(loaded[k], source[k]) for k in heads if k.endswith("weight")
     )

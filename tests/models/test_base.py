@@ -1,0 +1,251 @@
+"""PoseEstimator, the base class: checkpoints of the old key layouts, ``init_checkpoint`` (loaded at
+fit start unless resuming), frozen parts, and the flip test of every family (known answers and
+flip equivariance)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from unittest.mock import PropertyMock, patch
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch.testing import assert_close
+from torch.utils.data import DataLoader
+
+from lightning_pose.cli import main
+from lightning_pose.models import (
+    DeepPose,
+    DeepPoseCascade,
+    HeatmapPose,
+    MultiResolutionTrunk,
+    MultiTaskPose,
+    PoseEstimator,
+)
+from lightning_pose.models.base import flip_batch, mirror_keypoints, upgrade_state_dict
+from lightning_pose.skeleton import LSP
+from tests.models.test_deeppose import ListDataset, TinyTrunk, make_batch, quiet_trainer
+from tests.models.test_multitask import cli_args
+
+K = LSP.num_joints
+# State-dict keys and shapes of the test models (TinyTrunk; the heat-map model on
+# MultiResolutionTrunk(channels=4, out_channels=8)) as the code before the base class owned the
+# trunk and heads saved them (commit f54e7cc).
+LEGACY = json.loads((Path(__file__).parent / "legacy_state_dict_keys.json").read_text())
+
+
+def build(family: str) -> PoseEstimator:
+    torch.manual_seed(0)
+    if family == "deeppose":
+        return DeepPose(TinyTrunk(), LSP)
+    if family == "cascade3":
+        return DeepPoseCascade(TinyTrunk(), LSP, num_stages=3)
+    if family == "multitask":
+        return MultiTaskPose(TinyTrunk(), LSP, window_grid=(4, 4))
+    trunk = MultiResolutionTrunk(channels=4, out_channels=8)
+    return HeatmapPose(trunk, LSP, window_size=64.0)
+
+
+def legacy_state_dict(family: str) -> dict[str, torch.Tensor]:
+    """An old-layout state dict, every tensor filled with its key's position (1, 2, ...)."""
+    return {
+        key: torch.full(shape, float(i))
+        if not key.endswith("num_batches_tracked")
+        else torch.tensor(i)
+        for i, (key, shape) in enumerate(LEGACY[family].items(), start=1)
+    }
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("regressor.trunk.conv.weight", "trunk.conv.weight"),
+        ("regressor.head.linear.bias", "head.linear.bias"),
+        ("stages.0.trunk.conv.weight", "trunk.conv.weight"),
+        ("stages.1.head.linear.bias", "refiners.0.head.linear.bias"),
+        ("stages.12.trunk.net.bn1.running_mean", "refiners.11.trunk.net.bn1.running_mean"),
+        ("coarse.trunk.banks.0.0.weight", "trunk.banks.0.0.weight"),
+        ("coarse.head.out.bias", "head.out.bias"),
+        ("regression_head.linear.weight", "head.linear.weight"),
+        # today's keys, unchanged
+        ("refiners.0.head.linear.bias", "refiners.0.head.linear.bias"),
+        ("trunk.conv.weight", "trunk.conv.weight"),
+        ("joint_detector.classifier.bias", "joint_detector.classifier.bias"),
+        ("error_mean", "error_mean"),
+    ],
+)
+def test_upgrade_state_dict_renames_old_prefixes_only(old: str, new: str) -> None:
+    value = torch.zeros(1)
+    assert upgrade_state_dict({old: value}) == {new: value}
+
+
+@pytest.mark.parametrize(
+    ("family", "old", "where"),
+    [
+        ("deeppose", "regressor.head.linear.bias", "head.linear.bias"),
+        ("cascade3", "stages.0.trunk.conv.weight", "trunk.conv.weight"),
+        ("cascade3", "stages.2.head.linear.weight", "refiners.1.head.linear.weight"),
+        ("multitask", "regression_head.linear.bias", "head.linear.bias"),
+        ("heatmap", "coarse.head.out.weight", "head.out.weight"),
+        ("heatmap", "refinement.joint_bias", "refinement.joint_bias"),
+    ],
+)
+def test_a_checkpoint_of_the_old_layout_loads_strictly(family: str, old: str, where: str) -> None:
+    state = legacy_state_dict(family)
+    model = build(family)
+    model.load_state_dict(state)  # strict: every key placed, every parameter filled
+    assert_close(model.state_dict()[where], state[old], rtol=0, atol=0)
+
+
+def test_validate_restores_an_old_layout_checkpoint_through_the_trainer(tmp_path: Path) -> None:
+    """``validate --ckpt_path`` on a checkpoint saved before the move: the Trainer loads it."""
+    old = build("deeppose")
+    path = tmp_path / "old.ckpt"
+    state = {"regressor." + k: v for k, v in old.state_dict().items()}  # the old layout
+    torch.save({"state_dict": state, "pytorch-lightning_version": pl.__version__}, path)
+    samples = [{k: v[i] for k, v in make_batch(seed=1).items()} for i in range(2)]
+    loader = DataLoader(ListDataset(samples), batch_size=2)
+    model = DeepPose(TinyTrunk(), LSP)  # other weights
+    (logged,) = quiet_trainer().validate(model, loader, ckpt_path=path, verbose=False)
+    (expected,) = quiet_trainer().validate(old, loader, verbose=False)
+    assert logged["val/loss"] == pytest.approx(expected["val/loss"], rel=0, abs=1e-7)
+
+
+def test_init_checkpoint_loads_at_fit_start_unless_resuming(tmp_path: Path) -> None:
+    source = build("multitask")
+    with torch.no_grad():
+        source.trunk.conv.weight.add_(1.0)
+    path = tmp_path / "source.ckpt"
+    torch.save({"state_dict": source.state_dict()}, path)
+    for ckpt_path, loaded in ((None, True), ("resumed.ckpt", False)):
+        model = MultiTaskPose(TinyTrunk(), LSP, window_grid=(4, 4), init_checkpoint=str(path))
+        before = model.trunk.conv.weight.detach().clone()
+        trainer = type("FakeTrainer", (), {"ckpt_path": ckpt_path})()
+        with patch.object(MultiTaskPose, "trainer", new_callable=PropertyMock) as mock:
+            mock.return_value = trainer
+            model.on_fit_start()
+        expected = source.trunk.conv.weight if loaded else before
+        assert_close(model.trunk.conv.weight, expected, rtol=0, atol=0)
+
+
+def test_init_checkpoint_names_a_part_it_cannot_fill(tmp_path: Path) -> None:
+    path = tmp_path / "deeppose.ckpt"
+    torch.save({"state_dict": build("deeppose").state_dict()}, path)
+    model = build("heatmap")  # wants a heat-map head under head.: a regression head is there
+    with pytest.raises(ValueError, match=r"model.init_checkpoint.*under 'trunk.'.*deeppose.ckpt"):
+        model.load_init_checkpoint(str(path))
+
+
+def test_frozen_parts_stay_in_eval_mode_and_out_of_the_optimiser() -> None:
+    model = DeepPose(TinyTrunk(), LSP)
+    model.freeze("trunk")
+    model.train()
+    assert model.training and model.head.training and not model.trunk.training
+    assert {id(p) for p in model.trainable_parameters()} == {id(p) for p in model.head.parameters()}
+    assert not any(p.requires_grad for p in model.trunk.parameters())
+
+
+# --- flip test ---------------------------------------------------------------------------
+def test_mirror_keypoints_known_answer() -> None:
+    points = torch.zeros(1, K, 2)
+    points[0, 0] = torch.tensor([0.3, 0.1])  # right ankle
+    points[0, 5] = torch.tensor([-0.1, 0.2])  # left ankle
+    points[0, 13] = torch.tensor([0.05, -0.4])  # head top: its own mirror
+    mirrored = mirror_keypoints(points, LSP.flip_permutation())
+    assert_close(mirrored[0, 0], torch.tensor([0.1, 0.2]), rtol=0, atol=0)
+    assert_close(mirrored[0, 5], torch.tensor([-0.3, 0.1]), rtol=0, atol=0)
+    assert_close(mirrored[0, 13], torch.tensor([-0.05, -0.4]), rtol=0, atol=0)
+    assert_close(mirror_keypoints(mirrored, LSP.flip_permutation()), points, rtol=0, atol=0)
+
+
+def test_flip_batch_mirrors_the_images_only() -> None:
+    batch = make_batch()
+    batch["image_hr"] = torch.arange(6.0).view(1, 1, 2, 3)
+    flipped = flip_batch(batch)
+    assert_close(flipped["image_hr"][0, 0, 0], torch.tensor([2.0, 1.0, 0.0]), rtol=0, atol=0)
+    assert_close(flipped["image"], batch["image"].flip(-1), rtol=0, atol=0)
+    assert flipped["keypoints_norm"] is batch["keypoints_norm"]
+
+
+def test_regression_flip_test_averages_with_the_mirrored_estimate_known_answer() -> None:
+    """A head that ignores the image outputs the same estimate for the mirrored input; the
+    flip test averages it with its own mirror: right ankle (0.3, 0.1) and left ankle
+    (-0.1, 0.2) become (0.2, 0.15) and (-0.2, 0.15)."""
+    fixed = torch.zeros(K, 2)
+    fixed[0] = torch.tensor([0.3, 0.1])
+    fixed[5] = torch.tensor([-0.1, 0.2])
+    fixed[13] = torch.tensor([0.05, -0.4])
+    model = DeepPose(TinyTrunk(), LSP, flip_test=True).eval()
+    with torch.no_grad():
+        model.head.linear.weight.zero_()
+        model.head.linear.bias.copy_(fixed.reshape(-1))
+    (estimate,) = model.estimate(make_batch(batch_size=1))["stages"]
+    assert_close(estimate[0, 0], torch.tensor([0.2, 0.15]), rtol=0, atol=1e-7)
+    assert_close(estimate[0, 5], torch.tensor([-0.2, 0.15]), rtol=0, atol=1e-7)
+    assert_close(estimate[0, 13], torch.tensor([0.0, -0.4]), rtol=0, atol=1e-7)
+    model.train()  # no flip test in training
+    (estimate,) = model.estimate(make_batch(batch_size=1))["stages"]
+    assert_close(estimate[0], fixed, rtol=0, atol=1e-7)
+
+
+FAMILIES = {
+    "deeppose": lambda: DeepPose(TinyTrunk(), LSP, flip_test=True),
+    "cascade-2": lambda: DeepPoseCascade(TinyTrunk(), LSP, num_stages=2, flip_test=True),
+    "multitask": lambda: MultiTaskPose(TinyTrunk(), LSP, window_grid=(4, 4), flip_test=True),
+    "heatmap": lambda: HeatmapPose(
+        MultiResolutionTrunk(channels=4, out_channels=8), LSP, window_size=16.0, flip_test=True
+    ),
+}
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_flip_test_makes_every_family_flip_equivariant(family: str) -> None:
+    """est(mirror(I)) = mirror(est(I)) for every stage and score, and the same weights without
+    flip test are not equivariant (so the flip test did it)."""
+    torch.manual_seed(0)
+    model = FAMILIES[family]().eval()
+    batch = make_batch(batch_size=2, size=32)
+    batch["image_hr"] = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    mirrored_batch = flip_batch(batch)
+    with torch.no_grad():
+        estimate = model.estimate(batch)
+        mirrored = model.mirror_estimate(model.estimate(mirrored_batch))
+        assert set(mirrored) == set(estimate)
+        for a, b in zip(estimate["stages"], mirrored["stages"], strict=True):
+            assert_close(a, b, rtol=0, atol=1e-5)
+        for key in set(estimate) - {"stages"}:
+            assert_close(estimate[key], mirrored[key], rtol=0, atol=1e-5)
+        model.flip_test = False
+        plain = model.estimate(batch)["stages"][-1]
+        plain_mirrored = model.mirror_estimate(model.estimate(mirrored_batch))["stages"][-1]
+    assert not torch.allclose(plain, plain_mirrored, atol=1e-3)
+
+
+def test_an_estimate_entry_without_a_mirror_is_refused() -> None:
+    model = DeepPose(TinyTrunk(), LSP)
+    with pytest.raises(ValueError, match="cannot mirror the estimate's 'depth'"):
+        model.mirror_estimate({"stages": [torch.zeros(1, K, 2)], "depth": torch.zeros(1, K)})
+
+
+@pytest.mark.parametrize("config", ["deeppose.yaml", "multitask.yaml"])
+def test_validate_switches_the_flip_test_on_for_a_trained_checkpoint(
+    config: str, tiny_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``validate --ckpt_path=... --model.init_args.flip_test=true`` on a regression family's
+    checkpoint: the flip test runs (the model is not mirror-symmetric, so the loss moves)."""
+    monkeypatch.chdir(tmp_path)
+    common = [*cli_args(config, tiny_root), f"--trainer.default_root_dir={tmp_path}"]
+    if config == "deeppose.yaml":  # no detectors, no window grid
+        common.remove("--model.init_args.window_grid=[2, 2]")
+    main(["fit", *common, "--trainer.max_steps=1", "--trainer.limit_val_batches=1"])
+    (ckpt,) = sorted(tmp_path.rglob("last.ckpt"))
+    losses = {}
+    for flip in ("false", "true"):
+        cli = main(
+            ["validate", *common, f"--ckpt_path={ckpt}", f"--model.init_args.flip_test={flip}"]
+        )
+        assert cli.model.flip_test is (flip == "true")
+        losses[flip] = float(cli.trainer.callback_metrics["val/loss"])
+    assert all(math.isfinite(v) for v in losses.values()) and losses["true"] != losses["false"]
