@@ -12,7 +12,7 @@ import pytorch_lightning as pl
 import torch
 from jsonargparse.typing import NonNegativeInt, PositiveInt
 from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from lightning_pose.data.annotations import DatasetError, PoseAnnotations, PoseReader
 from lightning_pose.data.dataset import ImageFolderDataset, PoseDataset, unreadable_images
@@ -448,6 +448,24 @@ class PoseDataModule(pl.LightningDataModule):
             drop_last=len(dataset) > self.batch_size * world,
             seed=seed,
         )
+
+    def unaugmented_train_dataloader(self, max_images: int) -> DataLoader:
+        """Up to ``max_images`` training images spread evenly over the split (first and last
+        included), without augmentation, in a fixed order: what a model measures on its own
+        training data (the cascade's error statistics, DeepPose §3.2 Eq. 7), asked of the data
+        module rather than built by the model.
+
+        Raises:
+            ValueError: ``max_images < 1``.
+        """
+        if max_images < 1:
+            raise ValueError(
+                f"unaugmented_train_dataloader: max_images must be >= 1, got {max_images}"
+            )
+        dataset = self.make_split("train", augment=False)
+        n = min(max_images, len(dataset))
+        positions = np.linspace(0, len(dataset) - 1, n).round().astype(int)
+        return self._loader(Subset(dataset, positions.tolist()), shuffle=False)
 
     def val_dataloader(self) -> DataLoader:
         dataset = self.splits["val"]

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 
-import numpy as np
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from pytorch_lightning.utilities import rank_zero_warn
@@ -245,15 +244,8 @@ class DeepPoseCascade(DeepPose):
     @torch.no_grad()
     def estimate_error_statistics(self) -> None:
         """Estimate stage S-1's per-joint error distribution on training images (Eq. 7)."""
-        datamodule = self.trainer.datamodule
-        dataset = datamodule.make_split("train", augment=False)
-        n = min(self.error_stats_images, len(dataset))
-        positions = np.linspace(0, len(dataset) - 1, n).round().astype(int)
-        loader = torch.utils.data.DataLoader(
-            torch.utils.data.Subset(dataset, positions.tolist()),
-            batch_size=datamodule.batch_size,
-            num_workers=datamodule.num_workers,
-        )
+        loader = self.trainer.datamodule.unaugmented_train_dataloader(self.error_stats_images)
+        n = len(loader.dataset)
         was_training = self.training
         self.eval()
         errors, valid = [], []

@@ -122,6 +122,26 @@ def test_missing_image_folder_is_named(tiny_root: Path) -> None:
         dm.setup("fit")
 
 
+def test_unaugmented_train_dataloader_spreads_over_the_split(tiny_root: Path) -> None:
+    """What the cascade measures its error statistics on: evenly spread training images, the
+    first and last included, unaugmented (the same sample twice), high-resolution view too."""
+    dm = PoseDataModule(
+        LSPet(), root=str(tiny_root), max_samples=TINY_SAMPLES, num_workers=0, batch_size=4,
+        input_size=32, highres_factor=2,
+    )  # fmt: skip
+    train = dm.split_indices("train")
+    loader = dm.unaugmented_train_dataloader(3)
+    positions = loader.dataset.indices
+    assert len(positions) == 3 and positions[0] == 0 and positions[-1] == len(train) - 1
+    assert positions[0] < positions[1] < positions[2]
+    first, again = next(iter(loader)), next(iter(loader))
+    torch.testing.assert_close(first["image"], again["image"], rtol=0, atol=0)  # no augmentation
+    assert first["image"].shape[-1] == 32 and first["image_hr"].shape[-1] == 64
+    assert len(dm.unaugmented_train_dataloader(10_000).dataset) == len(train)
+    with pytest.raises(ValueError, match="max_images must be >= 1, got 0"):
+        dm.unaugmented_train_dataloader(0)
+
+
 # --- seeded augmentation across DataLoader workers ------------------------------------------
 
 
