@@ -67,9 +67,10 @@ from gpu_plan import (  # noqa: E402
 from lightning_pose.data.datamodule import split_indices  # noqa: E402
 from lightning_pose.files import write_bytes_atomic  # noqa: E402
 from lightning_pose.sweep import (  # noqa: E402
-    RESULT_COLUMN,
     latest_results,
+    result_keys,
     trial_config,
+    trial_declarations,
     trial_metrics,
     write_results,
 )
@@ -177,8 +178,10 @@ def write_sweeps(jobs: list[Job], out: Path, sweeps: list[str]) -> None:
         for job in (j for j in jobs if j.sweep == name and j.row.get("status")):
             metrics = job.row.get("metrics", {})
             row = {"trial": job.folder.name, **job.values, "status": job.row["status"]}
-            row |= {k: v for k, v in metrics.items() if RESULT_COLUMN.match(k)}
             metric = (config.get("metric") or {}).get("name")
+            results = job.row.get("results")
+            declared = trial_declarations(Path(results)) if results else ([], 1)
+            row |= {k: metrics[k] for k in result_keys(*declared, metric) if k in metrics}
             if metric in metrics:
                 row[metric] = metrics[metric]
             rows.append(row | {"seconds": job.row["wall s"], "results": job.row["results"]})
