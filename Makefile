@@ -2,7 +2,7 @@
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
-# The main job (lightning_pose/main_job.py): fit the best CPU recipe (conf/model/heatmap_budget.yaml)
+# The main job (lightning_pose/cli/train.py): fit the best CPU recipe (conf/model/heatmap_budget.yaml)
 # for TRAIN_BUDGET_MIN minutes of wall time, then validate and predict overlays. Its steps (and
 # cosine schedule) are sized to the budget on the CPU; on a GPU it trains 20,000 steps within
 # the budget. TRAIN_STEPS sets them (e.g. make train TRAIN_BUDGET_MIN=240 TRAIN_STEPS=60000).

@@ -44,8 +44,8 @@ def cpu_model() -> str:
 
 def native_bf16() -> str:
     """The CPU feature that computes bf16 natively (``amx_bf16``, ``avx512_bf16``), else
-    "no (emulated)" (:func:`lightning_pose.precision.native_bf16_flag`; imports torch)."""
+    "no (emulated)" (:func:`lightning_pose.runs.precision.native_bf16_flag`; imports torch)."""
     sys.path.insert(0, str(REPO))
-    from lightning_pose.precision import native_bf16_flag
+    from lightning_pose.runs.precision import native_bf16_flag
 
     return native_bf16_flag() or "no (emulated)"

@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
-from lightning_pose.plots import read_pdj_curves, save_figure  # noqa: E402
+from lightning_pose.plots.curves import read_pdj_curves, save_figure  # noqa: E402
 
 RUNS = Path("runs/compare")
 STUDIES = {

@@ -70,15 +70,15 @@ import numpy as np
 import torch
 
 from lightning_pose.codecs.segments import segment_lengths
-from lightning_pose.files import write_bytes_atomic
+from lightning_pose.data.skeleton import LSP, Skeleton
 from lightning_pose.metrics.protocol import EvaluationProtocol, StageMetrics
-from lightning_pose.skeleton import LSP, Skeleton
+from lightning_pose.runs.files import write_bytes_atomic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _provenance  # noqa: E402
 
 # BlazePose's 33 landmarks (MediaPipe pose landmark model card): the ones used here. The 12
-# limb joints have the same names in LSP (lightning_pose.skeleton.LSP).
+# limb joints have the same names in LSP (lightning_pose.data.skeleton.LSP).
 NUM_LANDMARKS = 33
 BLAZEPOSE_INDEX = {
     "left_ear": 7,
@@ -386,7 +386,7 @@ def report(rows: list[dict], meta: dict[str, str]) -> str:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``
-    (:func:`lightning_pose.files.write_bytes_atomic`)."""
+    (:func:`lightning_pose.runs.files.write_bytes_atomic`)."""
     write_bytes_atomic(path, text.encode())
 
 

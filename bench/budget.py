@@ -41,7 +41,7 @@ sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
 import _provenance  # noqa: E402
 
-from lightning_pose.files import write_bytes_atomic  # noqa: E402
+from lightning_pose.runs.files import write_bytes_atomic  # noqa: E402
 
 CURVE_KEYS = ("time/fit_s", "time/train_images", "val/pdj@0.2/limb_joints", "val/pdj@0.2")
 HEADER = (

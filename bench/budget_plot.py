@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lightning_pose.files import write_bytes_atomic  # noqa: E402
+from lightning_pose.runs.files import write_bytes_atomic  # noqa: E402
 
 
 def read_curve(path: Path) -> tuple[list[float], list[float]]:

@@ -37,8 +37,8 @@ import _provenance  # noqa: E402
 from latency import build  # noqa: E402
 
 from lightning_pose.codecs.box import decode  # noqa: E402
-from lightning_pose.files import write_bytes_atomic  # noqa: E402
 from lightning_pose.metrics.functional import keypoint_distances  # noqa: E402
+from lightning_pose.runs.files import write_bytes_atomic  # noqa: E402
 
 
 def categorise(

@@ -58,8 +58,8 @@ from throughput import (  # noqa: E402
     synthetic_loader,
 )
 
-from lightning_pose.files import write_bytes_atomic  # noqa: E402
-from lightning_pose.precision import native_bf16_flag  # noqa: E402
+from lightning_pose.runs.files import write_bytes_atomic  # noqa: E402
+from lightning_pose.runs.precision import native_bf16_flag  # noqa: E402
 
 
 def conv_backward_flop(
@@ -159,7 +159,7 @@ def clock_ghz() -> float:
 
 def peak_gflops(opts: argparse.Namespace, precision: str) -> float:
     """cores x FLOP per cycle x GHz for ``precision``; bf16 counts its own rate only where the
-    CPU computes bf16 natively (:func:`lightning_pose.precision.native_bf16_flag`)."""
+    CPU computes bf16 natively (:func:`lightning_pose.runs.precision.native_bf16_flag`)."""
     bf16 = precision.startswith("bf16") and native_bf16_flag() is not None
     per_cycle = opts.bf16_flop_per_cycle if bf16 else opts.fp32_flop_per_cycle
     return opts.threads * per_cycle * opts.ghz

@@ -14,7 +14,7 @@ cascade-depth and pooling sweeps beside them, write one results table (issue 20,
    ``bench/throughput.py``), and the start-up a fit pays before its clock starts.
 2. **Jobs**: a fit per family (:data:`FAMILIES`) and every trial of :data:`SWEEPS` (a depth-S
    cascade trial is S fits, one after another), each in the sweep runner's trial folder with its
-   command (:mod:`lightning_pose.sweep`; the W&B logger left out: the device has no wandb).
+   command (:mod:`lightning_pose.cli.sweep`; the W&B logger left out: the device has no wandb).
    They run in ``--lanes`` concurrent lanes that share the GPU, each lane pinned to its own
    cores; jobs go to lanes most fits first, to the least loaded lane (LPT).
 3. **Budget per fit**, when it starts: its lane's time left (to the deadline less
@@ -64,9 +64,7 @@ from gpu_plan import (  # noqa: E402
     make_jobs,
 )
 
-from lightning_pose.data.datamodule import split_indices  # noqa: E402
-from lightning_pose.files import write_bytes_atomic  # noqa: E402
-from lightning_pose.sweep import (  # noqa: E402
+from lightning_pose.cli.sweep import (  # noqa: E402
     latest_results,
     result_keys,
     trial_config,
@@ -74,7 +72,9 @@ from lightning_pose.sweep import (  # noqa: E402
     trial_metrics,
     write_results,
 )
-from lightning_pose.sweep_config import load_sweep  # noqa: E402
+from lightning_pose.cli.sweep_config import load_sweep  # noqa: E402
+from lightning_pose.data.datamodule import split_indices  # noqa: E402
+from lightning_pose.runs.files import write_bytes_atomic  # noqa: E402
 
 METRICS = {
     "PCK@0.2 limb joints": "val/pdj@0.2/limb_joints",

@@ -13,9 +13,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
-from lightning_pose.main_job import WARMUP_STEPS, max_time  # noqa: E402
-from lightning_pose.sweep import trial_command  # noqa: E402
-from lightning_pose.sweep_config import load_sweep, trials  # noqa: E402
+from lightning_pose.cli.sweep import trial_command  # noqa: E402
+from lightning_pose.cli.sweep_config import load_sweep, trials  # noqa: E402
+from lightning_pose.cli.train import WARMUP_STEPS, max_time  # noqa: E402
 
 FAMILIES = {
     "deeppose": "conf/model/deeppose.yaml",
@@ -73,7 +73,7 @@ def make_jobs(work: Path, families: list[str], sweeps: list[str], count: int | N
             folder = work / name / f"trial_{i:03d}"
             command = trial_command(config, values, folder / "trial.yaml", [])
             command = command[command.index("-m") - 1 :]  # from the interpreter on
-            cascade = "lightning_pose.train_cascade" in command
+            cascade = "lightning_pose.cli.train_cascade" in command
             fits = int(values["depth"]) if cascade else 1
             job = Job(f"{name}/{folder.name}", name, model_config_of(command), command, folder)
             job.fits, job.values = fits, values

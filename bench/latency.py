@@ -18,7 +18,7 @@ The two memory formats (contiguous NCHW, and model and input in ``torch.channels
 ``--compiled`` the channels-last model with its networks compiled as the
 ``CompiledInference`` callback compiles them (``torch.compile``, weights frozen; compilation
 happens in the warm-up), and with ``--onnxruntime`` the model exported by
-``lightning-pose export`` (:func:`lightning_pose.export.export_onnx`, to a temporary file) and
+``lightning-pose export`` (:func:`lightning_pose.cli.export.export_onnx`, to a temporary file) and
 run by ONNX Runtime with ``--threads`` intra-op threads as ``predict --onnx`` runs it, are
 timed alternately, image by image and batch by batch (the order
 flips every time), so that the machine's noise falls on all alike. Images: the LSPet
@@ -51,14 +51,14 @@ from torch.utils.data import default_collate
 
 from lightning_pose.callbacks import ChannelsLast
 from lightning_pose.callbacks.compiled_inference import compile_inference_modules
-from lightning_pose.checkpoints import check_checkpoint_fits, read_state_dict
 from lightning_pose.cli import main as cli_main
+from lightning_pose.cli.export import export_onnx
+from lightning_pose.cli.onnx_inference import OnnxEstimate
 from lightning_pose.data.datamodule import PoseDataModule, resolve_data_root, split_indices
 from lightning_pose.data.dataset import ImageFolderDataset
-from lightning_pose.export import export_onnx
 from lightning_pose.models.base import PoseEstimator
 from lightning_pose.models.heatmap import HeatmapPose
-from lightning_pose.onnx_inference import OnnxEstimate
+from lightning_pose.runs.checkpoints import check_checkpoint_fits, read_state_dict
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))

@@ -24,13 +24,13 @@ from torch.utils.benchmark import Timer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from lightning_pose.data.skeleton import LSP  # noqa: E402
 from lightning_pose.models import (  # noqa: E402
     EfficientNetLite0Trunk,
     HeatmapHead,
     HeatmapPose,
     PositionRefinement,
 )
-from lightning_pose.skeleton import LSP  # noqa: E402
 
 # name: (input px, channels_last, frozen_stages, phase, autocast bf16, compile)
 OPTIONS = {

@@ -44,7 +44,7 @@ import _provenance  # noqa: E402
 
 from lightning_pose.callbacks import ChannelsLast  # noqa: E402
 from lightning_pose.cli import main as cli_main  # noqa: E402
-from lightning_pose.files import write_bytes_atomic  # noqa: E402
+from lightning_pose.runs.files import write_bytes_atomic  # noqa: E402
 
 VARIANTS = ("deeppose", "deeppose_alexnet", "heatmap_effnet", "tompson", "multitask")
 

@@ -48,21 +48,21 @@ def run(argv: list[str] | None = None) -> int:
         print(usage())
         return 0 if args else 2
     if args[0] == "sweep":
-        from lightning_pose.sweep import main as sweep_main
+        from lightning_pose.cli.sweep import main as sweep_main
 
         return sweep_main(args[1:])
     if args[0] == "export":
-        from lightning_pose.export import main as export_main
+        from lightning_pose.cli.export import main as export_main
 
         export_main(args[1:])
         return 0
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-    from lightning_pose.wandb_mode import finish_wandb_run
+    from lightning_pose.runs.wandb_mode import finish_wandb_run
 
     try:
         if args[0] == "train":
-            from lightning_pose.main_job import main as train_main
+            from lightning_pose.cli.train import main as train_main
 
             return train_main(args[1:])
         from lightning_pose.cli import main

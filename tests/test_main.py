@@ -33,8 +33,8 @@ def test_no_subcommand_prints_the_help_and_fails(capsys: pytest.CaptureFixture) 
     [
         ("fit", "--trainer"),  # LightningCLI's parser
         ("predict", "--onnx"),
-        ("export", "--ckpt_path"),  # lightning_pose.export's parser
-        ("train", "--budget-min"),  # lightning_pose.main_job's
+        ("export", "--ckpt_path"),  # lightning_pose.cli.export's parser
+        ("train", "--budget-min"),  # lightning_pose.cli.train's
     ],
 )
 def test_each_subcommand_has_its_own_help(

@@ -37,7 +37,7 @@ def fit_args(root: Path) -> list[str]:
         "--trainer.max_epochs=2",
         "--trainer.max_steps=12",
         # the schedule takes its length from the trainer (and resumes at its step)
-        "--model.scheduler=lightning_pose.schedules.WarmupCosineLR",
+        "--model.scheduler=lightning_pose.models.schedules.WarmupCosineLR",
         "--model.scheduler.warmup_steps=2",
         "--trainer.val_check_interval=3",
         "--trainer.log_every_n_steps=1",

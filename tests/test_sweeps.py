@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from lightning_pose.cli import main
-from lightning_pose.sweep_config import agent_command, check_sweep, load_sweep, trials
-from lightning_pose.train_cascade import parse
+from lightning_pose.cli.sweep_config import agent_command, check_sweep, load_sweep, trials
+from lightning_pose.cli.train_cascade import parse
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEPS = sorted((REPO / "sweeps").glob("*.yaml"))
@@ -118,7 +118,7 @@ def test_agent_command_parses_into_the_swept_values(
     last_config = max(i for i, c in enumerate(command) if c == "-c")
     assert all(i > last_config + 1 for i, c in enumerate(command) if c.startswith("--model"))
     module, args = command[3], command[4:]
-    if module == "lightning_pose.train_cascade":
+    if module == "lightning_pose.cli.train_cascade":
         ns, rest = parse(args)
         assert ns.depth == values["depth"]
         args = ["fit", *rest, f"--model.init_args.num_stages={ns.depth}"]

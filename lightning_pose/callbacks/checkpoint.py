@@ -25,7 +25,7 @@ when the fit is asked to stop by a signal:
 
 A state with a NaN or infinite weight is never written (:func:`finite_state`): the previous
 ``last.ckpt`` stays. Every checkpoint is written atomically
-(:class:`lightning_pose.checkpoints.AtomicCheckpointIO`).
+(:class:`lightning_pose.runs.checkpoints.AtomicCheckpointIO`).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
-from lightning_pose.checkpoints import non_finite_tensors
+from lightning_pose.runs.checkpoints import non_finite_tensors
 
 
 def exit_status(signum: int) -> int:

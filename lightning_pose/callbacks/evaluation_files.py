@@ -13,9 +13,9 @@ import pytorch_lightning as pl
 import torch
 import torch.distributed as dist
 
-from lightning_pose.files import run_dir, write_bytes_atomic
 from lightning_pose.metrics.declaration import MetricDeclaration
-from lightning_pose.plots import save_pdj_curves
+from lightning_pose.plots.curves import save_pdj_curves
+from lightning_pose.runs.files import run_dir, write_bytes_atomic
 
 
 class PDJCurveWriter(pl.Callback):

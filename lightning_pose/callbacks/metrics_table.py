@@ -12,8 +12,8 @@ from typing import Literal
 
 import pytorch_lightning as pl
 
-from lightning_pose.files import run_dir, write_bytes_atomic
 from lightning_pose.metrics.declaration import MetricDeclaration, find_declaration
+from lightning_pose.runs.files import run_dir, write_bytes_atomic
 
 DECLARATIONS_FILE = "metric_declarations.json"
 

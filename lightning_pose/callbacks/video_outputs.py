@@ -13,10 +13,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from lightning_pose.data.skeleton import Skeleton
 from lightning_pose.data.video import VideoInfo, read_frames
-from lightning_pose.files import new_file_mode, write_bytes_atomic
-from lightning_pose.plots import draw_skeleton
-from lightning_pose.skeleton import Skeleton
+from lightning_pose.plots.pose import draw_skeleton
+from lightning_pose.runs.files import new_file_mode, write_bytes_atomic
 
 SCORER = "lightning_pose"
 

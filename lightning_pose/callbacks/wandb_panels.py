@@ -20,10 +20,10 @@ from pytorch_lightning.loggers import WandbLogger
 from torch.utils.data import default_collate
 
 from lightning_pose.codecs.grid import norm_to_grid
-from lightning_pose.files import write_bytes_atomic
 from lightning_pose.metrics.declaration import MetricDeclaration
-from lightning_pose.plots import draw_comparison
-from lightning_pose.resume import WANDB_RUN_ID_FILE
+from lightning_pose.plots.pose import draw_comparison
+from lightning_pose.runs.files import write_bytes_atomic
+from lightning_pose.runs.resume import WANDB_RUN_ID_FILE
 
 
 def wandb_loggers(trainer: pl.Trainer) -> list[WandbLogger]:
@@ -34,7 +34,7 @@ class WandbSaveConfigCallback(SaveConfigCallback):
     """LightningCLI's config callback (``config.yaml`` in the log dir) that also logs the
     resolved config, once and from rank zero, to each ``WandbLogger`` as the run's config, and
     keeps the W&B run's id in the run folder (``<run>/wandb_run_id``), so that
-    ``fit --ckpt_path last`` continues that W&B run (:mod:`lightning_pose.resume`)."""
+    ``fit --ckpt_path last`` continues that W&B run (:mod:`lightning_pose.runs.resume`)."""
 
     def save_config(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         loggers = wandb_loggers(trainer)
@@ -54,7 +54,7 @@ def comparison_images(
     pl_module: pl.LightningModule, batch: dict[str, torch.Tensor]
 ) -> list[np.ndarray]:
     """The network's input crops with the true pose (labelled joints) and the model's final
-    estimate drawn (:func:`lightning_pose.plots.draw_comparison`).
+    estimate drawn (:func:`lightning_pose.plots.pose.draw_comparison`).
 
     Shapes:
         batch: a collated batch, ``image (B, 3, S, S)``, ``keypoints_norm (B, K, 2)`` (the

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lightning_pose.skeleton import Skeleton
+from lightning_pose.data.skeleton import Skeleton
 
 
 class DatasetError(ValueError):

@@ -37,7 +37,7 @@ from lightning_pose.data.annotations import (
     read_json,
     require,
 )
-from lightning_pose.skeleton import Limb, Skeleton
+from lightning_pose.data.skeleton import Limb, Skeleton
 
 COCO_LAYOUT = (
     "a COCO keypoint JSON file (images, annotations with bbox and keypoints K x (x, y, v), "

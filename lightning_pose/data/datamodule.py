@@ -28,9 +28,9 @@ from lightning_pose.data.sampling import (
     ResumableDistributedSampler,
     SeededAugmentation,
 )
+from lightning_pose.data.skeleton import Skeleton
 from lightning_pose.data.transforms import build_augmentation
 from lightning_pose.data.video import VideoFrames, probe_video
-from lightning_pose.skeleton import Skeleton
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from lightning_pose.codecs.crop import crop_image
 from lightning_pose.codecs.grid import grid_to_norm, norm_to_grid
 from lightning_pose.codecs.segments import segment_lengths
 from lightning_pose.data.annotations import PoseAnnotations
+from lightning_pose.data.skeleton import Skeleton
 from lightning_pose.data.transforms import augment
-from lightning_pose.skeleton import Skeleton
 
 
 class PoseSample(TypedDict):

@@ -32,7 +32,7 @@ from lightning_pose.data.annotations import (
     read_json,
     require,
 )
-from lightning_pose.skeleton import Skeleton, stick
+from lightning_pose.data.skeleton import Skeleton, stick
 
 MPII_LAYOUT = (
     "a JSON list of people with image, center [x, y], scale, joints (16 x [x, y]) and "

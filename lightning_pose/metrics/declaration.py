@@ -18,8 +18,8 @@ from torch import Tensor
 from torchmetrics import Metric
 
 if TYPE_CHECKING:
+    from lightning_pose.data.skeleton import Skeleton
     from lightning_pose.metrics.protocol import EvaluationProtocol
-    from lightning_pose.skeleton import Skeleton
 
 Batch = dict[str, Tensor]
 

@@ -23,8 +23,8 @@ from lightning_pose.metrics.functional import _check_prediction, _group_ratios, 
 from lightning_pose.metrics.stage import synced_total
 
 if TYPE_CHECKING:
+    from lightning_pose.data.skeleton import Skeleton
     from lightning_pose.metrics.protocol import EvaluationProtocol
-    from lightning_pose.skeleton import Skeleton
 
 __all__ = ["MeanJointError", "_joint_error_update"]
 

@@ -16,10 +16,10 @@ import numpy as np
 from torch import Tensor, nn
 from torchmetrics import MetricCollection, SumMetric
 
+from lightning_pose.data.skeleton import Skeleton
 from lightning_pose.metrics.declaration import MetricDeclaration, StageMetric
 from lightning_pose.metrics.pck import PDJ
 from lightning_pose.metrics.stage import StageBboxPCK, StageOKS, StagePCKh, StagePCP, StagePDJ
-from lightning_pose.skeleton import Skeleton
 
 # The metrics every protocol reports, in report order; ``extra_metrics`` follow them.
 BUILT_IN: tuple[type[StageMetric], ...] = (StagePDJ, StagePCKh, StagePCP, StageBboxPCK, StageOKS)

@@ -22,8 +22,8 @@ from lightning_pose.metrics.pck import PCK
 from lightning_pose.metrics.pcp import PCP, _pcp_hits
 
 if TYPE_CHECKING:
+    from lightning_pose.data.skeleton import Skeleton
     from lightning_pose.metrics.protocol import EvaluationProtocol
-    from lightning_pose.skeleton import Skeleton
 
 __all__ = ["StageBboxPCK", "StageOKS", "StagePCKh", "StagePCP", "StagePDJ", "synced_total"]
 

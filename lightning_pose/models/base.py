@@ -35,16 +35,17 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
+from pytorch_lightning.utilities.rank_zero import rank_zero_warn
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
-from lightning_pose.checkpoints import load_partial_weights, read_state_dict
 from lightning_pose.codecs.box import decode
-from lightning_pose.losses import coordinate_l2_loss
+from lightning_pose.data.skeleton import Skeleton
 from lightning_pose.metrics.protocol import EvaluationProtocol, StageMetrics
+from lightning_pose.models.losses import coordinate_l2_loss
 from lightning_pose.models.trunks import Trunk
-from lightning_pose.precision import compute_record
-from lightning_pose.skeleton import Skeleton
+from lightning_pose.runs.checkpoints import load_partial_weights, read_state_dict
+from lightning_pose.runs.precision import compute_record
 
 Batch = dict[str, Tensor]
 # Constructor arguments that are objects, not hyperparameters: the skeleton and the protocol
@@ -206,7 +207,7 @@ class PoseEstimator(pl.LightningModule):
         skeleton (joint names, flip pairs, torso, head, limbs), the evaluation protocol and
         what trained the weights (``"compute"``, when a Trainer saves it: the Trainer's
         precision, accelerator, CPU and its native-bf16 feature;
-        :func:`lightning_pose.precision.compute_record`)."""
+        :func:`lightning_pose.runs.precision.compute_record`)."""
         checkpoint["pose"] = {
             "skeleton": self.skeleton.to_dict(),
             "evaluation": self.evaluation.to_dict(),
@@ -475,7 +476,8 @@ class PoseEstimator(pl.LightningModule):
     def _run_length(self, factory) -> dict[str, int]:
         """``{"total_steps": trainer.max_steps}`` for a schedule configured with
         ``total_steps`` left unset (``WarmupCosineLR``'s default: its decay ends with the run),
-        else ``{}``.
+        else ``{}``; with ``"warmup_steps": max_steps // 10`` (and a warning) where the
+        configured warm-up is not shorter than the run.
 
         Not ``trainer.estimated_stepping_batches``: calling it here builds the training loader
         before a resumed fit restores the loader's state, which Lightning 2.6 then never loads
@@ -498,10 +500,17 @@ class PoseEstimator(pl.LightningModule):
                 "which is not set: set --trainer.max_steps (or the scheduler's total_steps)"
             )
         steps = int(self.trainer.max_steps)
-        if self.trainer.fast_dev_run:  # a smoke run's few steps: any length past warm-up will do
-            keywords = factory.keywords if isinstance(factory, functools.partial) else {}
-            steps = max(steps, int(keywords.get("warmup_steps") or 0) + 1)
-        return {"total_steps": steps}
+        keywords = factory.keywords if isinstance(factory, functools.partial) else {}
+        warmup = int(keywords.get("warmup_steps") or 0)
+        if warmup < steps:
+            return {"total_steps": steps}
+        # a run shorter than the configured warm-up (a quick check, fast_dev_run): a tenth
+        shorter = steps // 10
+        rank_zero_warn(
+            f"model.scheduler's warm-up ({warmup} steps) is not shorter than the run "
+            f"(trainer.max_steps={steps}): {shorter} warm-up steps this run"
+        )
+        return {"total_steps": steps, "warmup_steps": shorter}
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.trainable_parameters())

@@ -29,14 +29,14 @@ from torch import nn
 from lightning_pose.codecs.box import decode_in_boxes, encode_in_boxes, square_boxes
 from lightning_pose.codecs.crop import crop_windows
 from lightning_pose.codecs.segments import segment_lengths
-from lightning_pose.losses import coordinate_l2_loss
+from lightning_pose.data.skeleton import Skeleton
 from lightning_pose.metrics.protocol import EvaluationProtocol
 from lightning_pose.models.base import NOT_HPARAMS, Batch, Estimate, PoseEstimator
 from lightning_pose.models.cascade_errors import error_statistics, sample_displacements
 from lightning_pose.models.deeppose import DeepPose, PoseRegressor
 from lightning_pose.models.heads import RegressionHead, RegressionHeadFactory
+from lightning_pose.models.losses import coordinate_l2_loss
 from lightning_pose.models.trunks import Trunk
-from lightning_pose.skeleton import Skeleton
 
 MIN_SIDE = 0.02  # smallest sub-image side at inference, box-normalised (a degenerate torso)
 

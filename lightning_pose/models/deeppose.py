@@ -6,12 +6,12 @@ import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
-from lightning_pose.losses import coordinate_l2_loss
+from lightning_pose.data.skeleton import Skeleton
 from lightning_pose.metrics.protocol import EvaluationProtocol
 from lightning_pose.models.base import NOT_HPARAMS, Batch, Estimate, PoseEstimator
 from lightning_pose.models.heads import RegressionHead, RegressionHeadFactory
+from lightning_pose.models.losses import coordinate_l2_loss
 from lightning_pose.models.trunks import Trunk
-from lightning_pose.skeleton import Skeleton
 
 
 class PoseRegressor(nn.Module):
@@ -46,7 +46,7 @@ class DeepPose(PoseEstimator):
     """DeepPose stage-1 regressor (Toshev & Szegedy, CVPR 2014, §3): ``trunk`` + ``head``.
 
     Trained with the L2 loss on box-normalised coordinates of the labelled joints (§3, Eq. 3;
-    :func:`lightning_pose.losses.coordinate_l2_loss`). The cascade
+    :func:`lightning_pose.models.losses.coordinate_l2_loss`). The cascade
     (:class:`~lightning_pose.models.cascade.DeepPoseCascade`) is this model plus refinement
     stages; with ``num_stages=1`` it is this model.
 

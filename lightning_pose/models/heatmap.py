@@ -36,7 +36,7 @@ from torch import Tensor
 
 from lightning_pose.codecs.box import encode_in_boxes, square_boxes
 from lightning_pose.codecs.heatmap import HeatmapCodec
-from lightning_pose.losses import heatmap_mse_loss
+from lightning_pose.data.skeleton import Skeleton
 from lightning_pose.metrics.protocol import EvaluationProtocol
 from lightning_pose.models.base import (
     NOT_HPARAMS,
@@ -51,8 +51,8 @@ from lightning_pose.models.heads import (
     PositionRefinement,
     RefinementFactory,
 )
+from lightning_pose.models.losses import heatmap_mse_loss
 from lightning_pose.models.trunks import Trunk
-from lightning_pose.skeleton import Skeleton
 
 
 class HeatmapPose(PoseEstimator):

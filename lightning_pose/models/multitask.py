@@ -28,7 +28,7 @@ from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
 from lightning_pose.codecs.windows import WindowCodec
-from lightning_pose.losses import binary_cross_entropy_loss, coordinate_l2_loss
+from lightning_pose.data.skeleton import Skeleton
 from lightning_pose.metrics.detection import WindowAveragePrecision
 from lightning_pose.metrics.protocol import EvaluationProtocol
 from lightning_pose.models.base import NOT_HPARAMS, Batch, Estimate, PoseEstimator
@@ -38,8 +38,8 @@ from lightning_pose.models.heads import (
     RegressionHeadFactory,
     WindowDetectionHead,
 )
+from lightning_pose.models.losses import binary_cross_entropy_loss, coordinate_l2_loss
 from lightning_pose.models.trunks import Trunk
-from lightning_pose.skeleton import Skeleton
 
 
 class MultiTaskEstimate(Estimate):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_pose.skeleton import LSP
+from lightning_pose.data.skeleton import LSP
 
 SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "blazepose.py"
 

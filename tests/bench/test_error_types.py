@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lightning_pose.skeleton import LSP
+from lightning_pose.data.skeleton import LSP
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))  # error_types imports latency from there

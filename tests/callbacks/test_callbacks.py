@@ -15,8 +15,8 @@ import torch
 from lightning_pose.callbacks import MetricsTableWriter
 from lightning_pose.callbacks.metrics_table import evaluation_report, metrics_table
 from lightning_pose.callbacks.prediction_writer import save_npz_atomic
+from lightning_pose.data.skeleton import Limb, Skeleton
 from lightning_pose.metrics.protocol import EvaluationProtocol
-from lightning_pose.skeleton import Limb, Skeleton
 
 
 def test_metrics_table_known_answer() -> None:

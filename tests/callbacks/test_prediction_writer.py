@@ -18,7 +18,7 @@ from lightning_pose.callbacks.prediction_writer import (
     overlay_names,
 )
 from lightning_pose.data.dataset import load_image
-from lightning_pose.skeleton import LSP
+from lightning_pose.data.skeleton import LSP
 from tests.conftest import write_image
 
 

@@ -12,8 +12,8 @@ import pytest
 
 from lightning_pose.callbacks.video_outputs import frames_csv
 from lightning_pose.cli import main
+from lightning_pose.data.skeleton import LSP
 from lightning_pose.data.video import VideoError
-from lightning_pose.skeleton import LSP
 from tests.data.test_video import SIZE, write_clip
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,8 +11,8 @@ import pytest
 from pytorch_lightning.loggers import WandbLogger
 
 from lightning_pose.cli import main
-from lightning_pose.plots import PREDICTED_COLOUR, TRUE_COLOUR, draw_comparison, draw_skeleton
-from lightning_pose.skeleton import Limb, Skeleton
+from lightning_pose.data.skeleton import Limb, Skeleton
+from lightning_pose.plots.pose import PREDICTED_COLOUR, TRUE_COLOUR, draw_comparison, draw_skeleton
 from tests.conftest import tiny_args
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ import torch
 from torch.testing import assert_close
 
 from lightning_pose.codecs.segments import limb_endpoints, segment_lengths
-from lightning_pose.skeleton import LSP
+from lightning_pose.data.skeleton import LSP
 
 
 def test_segment_lengths_known_answer() -> None:

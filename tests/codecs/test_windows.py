@@ -8,7 +8,7 @@ from torch.testing import assert_close
 
 from lightning_pose.codecs.grid import grid_to_norm
 from lightning_pose.codecs.windows import WindowCodec
-from lightning_pose.skeleton import LSP
+from lightning_pose.data.skeleton import LSP
 
 S = 64  # input pixels; a 4 x 4 grid has 16-pixel windows: window j covers q in [16j - 0.5, ...)
 

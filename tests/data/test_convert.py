@@ -12,7 +12,7 @@ import torch
 from lightning_pose.data import COCOKeypoints, PoseDataset
 from lightning_pose.data.convert import main
 from lightning_pose.data.readers import read_lspet
-from lightning_pose.skeleton import LSP
+from lightning_pose.data.skeleton import LSP
 
 N, S = 6, 64
 

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from lightning_pose.codecs.box import decode, torso_box_to_person_box
 from lightning_pose.data.dataset import PoseDataset, load_image
 from lightning_pose.data.readers import PoseAnnotations, read_flic, read_lspet
+from lightning_pose.data.skeleton import LSP
 from lightning_pose.data.transforms import build_augmentation
-from lightning_pose.skeleton import LSP
 from tests.conftest import TINY_SAMPLES, write_lspet
 
 S = 64  # crop side for every test here

@@ -9,7 +9,7 @@ import pytest
 import scipy.io
 
 from lightning_pose.data.readers import DatasetError, read_flic, read_lsp, read_lspet
-from lightning_pose.skeleton import FLIC, LSP
+from lightning_pose.data.skeleton import FLIC, LSP
 
 
 def test_read_lspet_real(shared_data: Path) -> None:

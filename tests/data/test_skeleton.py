@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lightning_pose.skeleton import FLIC, LSP, Limb, Skeleton, joint_groups, stick
+from lightning_pose.data.skeleton import FLIC, LSP, Limb, Skeleton, joint_groups, stick
 
 
 def test_lsp_groups_pool_left_and_right_and_name_the_twelve_limb_joints() -> None:

@@ -6,8 +6,8 @@ import albumentations as A
 import numpy as np
 import pytest
 
+from lightning_pose.data.skeleton import LSP
 from lightning_pose.data.transforms import augment, build_augmentation, inside_crop
-from lightning_pose.skeleton import LSP
 
 FLIP_ONLY = A.Compose(
     [A.HorizontalFlip(p=1.0)],

@@ -8,9 +8,9 @@ import math
 import numpy as np
 import torch
 
+from lightning_pose.data.skeleton import Skeleton
 from lightning_pose.metrics.joint_error import MeanJointError
 from lightning_pose.metrics.protocol import EvaluationProtocol
-from lightning_pose.skeleton import Skeleton
 from tests.gloo import assert_rank_results, requires_gloo, run_on_gloo
 
 ATOL, RTOL = 1e-12, 1e-12

@@ -7,8 +7,8 @@ import torch
 from torchmetrics.utilities.data import dim_zero_sum
 
 from lightning_pose.codecs.segments import segment_lengths
+from lightning_pose.data.skeleton import LSP
 from lightning_pose.metrics import PCK, PDJ, PCKh
-from lightning_pose.skeleton import LSP
 
 from .test_functional import (
     ATOL,

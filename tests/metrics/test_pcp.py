@@ -10,8 +10,8 @@ import pytest
 import torch
 from torchmetrics.utilities.data import dim_zero_sum
 
+from lightning_pose.data.skeleton import LSP
 from lightning_pose.metrics.pcp import PCP, _pcp_update
-from lightning_pose.skeleton import LSP
 from tests.gloo import assert_rank_results, requires_gloo, run_on_gloo, update_on_shards
 
 ATOL, RTOL = 1e-12, 1e-12

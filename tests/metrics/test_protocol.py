@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from lightning_pose.data.skeleton import Limb, Skeleton
 from lightning_pose.metrics.protocol import EvaluationProtocol, StageMetrics
-from lightning_pose.skeleton import Limb, Skeleton
 
 
 def test_stage_metrics_without_torso_report_bbox_pck_and_oks_not_pdj() -> None:
@@ -208,7 +208,7 @@ def test_per_image_limb_joint_scores_pool_to_the_logged_group_value() -> None:
     (``pdj@0.2/limb_joints``, ``count/pdj/limb_joints``): summed over images they give the
     logged ``val/pdj@0.2/limb_joints`` and its count (the headline PCK@0.2 of the 12 limb
     joints), so a bootstrap can resample images for it."""
-    from lightning_pose.skeleton import LSP
+    from lightning_pose.data.skeleton import LSP
 
     metrics = StageMetrics(LSP, EvaluationProtocol())
     gen = torch.Generator().manual_seed(3)

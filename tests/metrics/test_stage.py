@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from lightning_pose.data.skeleton import Limb, Skeleton
 from lightning_pose.metrics.protocol import EvaluationProtocol
 from lightning_pose.metrics.stage import StageBboxPCK, StageOKS, StagePCKh, StagePCP, StagePDJ
-from lightning_pose.skeleton import Limb, Skeleton
 
 SKELETON = Skeleton(
     "s", ("left_wrist", "right_wrist", "neck"), ((0, 1),), (0, 2), (1, 2), (Limb("ab", (0,), (1,)),)

@@ -16,6 +16,7 @@ from torch.testing import assert_close
 from torch.utils.data import DataLoader
 
 from lightning_pose.cli import main
+from lightning_pose.data.skeleton import LSP
 from lightning_pose.models import (
     DeepPose,
     DeepPoseCascade,
@@ -25,7 +26,6 @@ from lightning_pose.models import (
     PoseEstimator,
 )
 from lightning_pose.models.base import flip_batch, mirror_keypoints, upgrade_state_dict
-from lightning_pose.skeleton import LSP
 from tests.models.test_deeppose import ListDataset, TinyTrunk, make_batch, quiet_trainer
 from tests.models.test_multitask import cli_args
 

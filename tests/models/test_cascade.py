@@ -11,9 +11,9 @@ from torch.testing import assert_close
 
 from lightning_pose.codecs.box import decode_in_boxes, encode_in_boxes, square_boxes
 from lightning_pose.codecs.crop import crop_windows
+from lightning_pose.data.skeleton import LSP
 from lightning_pose.models import DeepPose, DeepPoseCascade
 from lightning_pose.models import cascade_errors as ce
-from lightning_pose.skeleton import LSP
 from tests.models.test_deeppose import TinyTrunk
 
 
@@ -92,7 +92,7 @@ def test_refinement_trains_only_the_last_stage() -> None:
 
 
 def test_a_skeleton_without_torso_is_refused() -> None:
-    from lightning_pose.skeleton import Limb, Skeleton
+    from lightning_pose.data.skeleton import Limb, Skeleton
 
     dot = Skeleton("dot", ("a", "b"), (), None, None, (Limb("ab", (0,), (1,)),))
     with pytest.raises(ValueError, match=r"torso diameters .* skeleton 'dot' has no torso"):

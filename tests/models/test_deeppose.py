@@ -8,9 +8,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from lightning_pose.data.skeleton import LSP
 from lightning_pose.models import DeepPose
 from lightning_pose.models.trunks import Trunk
-from lightning_pose.skeleton import LSP
 
 K = LSP.num_joints
 WRISTS = [6, 11]  # right_wrist, left_wrist

@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from lightning_pose.data.skeleton import LSP
 from lightning_pose.models import (
     AlexNetTrunk,
     DeepPose,
@@ -26,7 +27,6 @@ from lightning_pose.models import (
     ResNetTrunk,
     Trunk,
 )
-from lightning_pose.skeleton import LSP
 from tests.models.test_deeppose import ListDataset, TinyTrunk, make_batch, quiet_trainer
 
 

@@ -13,9 +13,9 @@ import torch
 from lightning_pose.cli import main
 from lightning_pose.codecs.crop import crop_windows
 from lightning_pose.codecs.heatmap import HeatmapCodec
+from lightning_pose.data.skeleton import LSP
 from lightning_pose.models import HeatmapPose, MultiResolutionTrunk
 from lightning_pose.models.trunks import AlexNetTrunk
-from lightning_pose.skeleton import LSP
 from tests.conftest import TINY_SAMPLES
 from tests.models.test_deeppose import make_batch
 

@@ -14,14 +14,14 @@ from torch.utils.data import DataLoader
 
 from lightning_pose.callbacks.checkpoint import best_and_last
 from lightning_pose.cli import main
-from lightning_pose.losses import coordinate_l2_loss
+from lightning_pose.data.skeleton import LSP
 from lightning_pose.models import DeepPose, MultiTaskPose
 from lightning_pose.models.base import mirror_keypoints
+from lightning_pose.models.losses import coordinate_l2_loss
 from lightning_pose.models.multitask import limb_flip_permutation
-from lightning_pose.skeleton import LSP
+from tests.cli.test_lightning import FAST
 from tests.conftest import write_image
 from tests.models.test_deeppose import ListDataset, TinyTrunk, make_batch, quiet_trainer
-from tests.test_cli import FAST
 
 K, L = LSP.num_joints, len(LSP.limbs)
 REPO = Path(__file__).resolve().parents[2]

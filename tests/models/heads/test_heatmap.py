@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from lightning_pose.data.skeleton import LSP
 from lightning_pose.models import HeatmapHead, HeatmapPose, MultiResolutionTrunk, ResNetTrunk
-from lightning_pose.skeleton import LSP
 
 K = LSP.num_joints
 

@@ -11,19 +11,19 @@ from pathlib import Path
 import pytest
 from jsonargparse import Namespace
 
-from lightning_pose.resume import (
+from lightning_pose.runs.resume import (
     SLURM_JOB_ENV,
     WANDB_RUN_ENV,
     WANDB_RUN_ID_FILE,
     resolve_resume,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def fit_config(tmp_path: Path, ckpt_path: str | None, version=None) -> Namespace:
     csv = Namespace(
-        class_path="lightning_pose.resume.CSVLogger",
+        class_path="lightning_pose.runs.resume.CSVLogger",
         init_args=Namespace(save_dir=str(tmp_path / "runs"), name="lspet", version=version),
     )
     wandb = Namespace(
@@ -106,7 +106,7 @@ def test_slurm_scripts_parse(script: Path) -> None:
 
 # --- one folder per run -------------------------------------------------------------------
 def _open_run(save_dir: str, start: multiprocessing.synchronize.Barrier, out) -> None:
-    from lightning_pose.resume import CSVLogger
+    from lightning_pose.runs.resume import CSVLogger
 
     start.wait()  # all processes ask for a folder at the same moment
     out.put(CSVLogger(save_dir=save_dir, name="lspet").log_dir)

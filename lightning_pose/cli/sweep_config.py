@@ -1,7 +1,7 @@
 """W&B sweep files: the check against W&B's sweep configuration schema, the trials that grid
 and random search run, and the command line ``wandb agent`` runs for a trial.
 
-Used by the offline runner (:mod:`lightning_pose.sweep`) and by the tests of ``sweeps/``.
+Used by the offline runner (:mod:`lightning_pose.cli.sweep`) and by the tests of ``sweeps/``.
 """
 
 from __future__ import annotations

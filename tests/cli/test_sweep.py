@@ -12,12 +12,12 @@ import pytest
 import yaml
 
 from lightning_pose.__main__ import run
+from lightning_pose.cli.sweep import read_results, result_keys, trial_command, write_results
+from lightning_pose.cli.sweep_config import SweepError, trials
 from lightning_pose.metrics.protocol import EvaluationProtocol
-from lightning_pose.sweep import read_results, result_keys, trial_command, write_results
-from lightning_pose.sweep_config import SweepError, trials
 from tests.conftest import tiny_args
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_grid_trials_vary_the_last_parameter_fastest() -> None:

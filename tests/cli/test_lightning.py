@@ -11,10 +11,10 @@ import torch
 import yaml
 
 from lightning_pose.cli import main
-from lightning_pose.skeleton import LSP
+from lightning_pose.data.skeleton import LSP
 from tests.conftest import TINY_SAMPLES, write_image
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DATA_CONFIGS = sorted((REPO / "conf").glob("*.yaml"))
 MODEL_CONFIGS = sorted((REPO / "conf" / "model").glob("*.yaml"))
 

@@ -45,11 +45,11 @@ import yaml
 from matplotlib.figure import Figure
 
 from lightning_pose.callbacks.metrics_table import DECLARATIONS_FILE, format_value
-from lightning_pose.files import write_bytes_atomic
+from lightning_pose.cli.sweep_config import SweepError, agent_command, load_sweep, trials
 from lightning_pose.metrics.declaration import MetricDeclaration, find_declaration
 from lightning_pose.metrics.intervals import comparison_table, read_per_image
-from lightning_pose.plots import read_pdj_curves, save_figure, sweep_comparison_figure
-from lightning_pose.sweep_config import SweepError, agent_command, load_sweep, trials
+from lightning_pose.plots.curves import read_pdj_curves, save_figure, sweep_comparison_figure
+from lightning_pose.runs.files import write_bytes_atomic
 
 # Row entries that are not a metric.
 NOT_METRICS = ("trial", "status", "seconds", "results")
@@ -67,7 +67,7 @@ def trial_config(trial_dir: Path, sweep_name: str, project: str) -> str:
             "default_root_dir": root,
             "logger": [
                 {
-                    "class_path": "lightning_pose.resume.CSVLogger",
+                    "class_path": "lightning_pose.runs.resume.CSVLogger",
                     "init_args": {"save_dir": root, "name": ""},
                 },
                 {
@@ -212,7 +212,7 @@ def interval_section(rows: list[dict], metric: str) -> list[str]:
 def write_results(out: Path, rows: list[dict], parameters: list[str], config: dict) -> None:
     """``results.csv`` (raw values), ``results.md`` (fractions in %, pixels as they are, as
     the trials' metric declarations say) and ``results.png``
-    (:func:`lightning_pose.plots.sweep_comparison_figure`)."""
+    (:func:`lightning_pose.plots.curves.sweep_comparison_figure`)."""
     metric = (config.get("metric") or {}).get("name")
     columns = result_columns(rows, parameters, metric) + ["seconds", "results"]
     declared = [trial_declarations(Path(r["results"])) for r in rows if r.get("results")]
@@ -262,7 +262,7 @@ def trial_pdj_curves(rows: list[dict]) -> dict[str, tuple[np.ndarray, dict[int, 
 
 def results_figure(rows: list[dict], metric: str, parameters: Sequence[str] = ()) -> Figure:
     """The sweep's metric per trial and each trial's final-stage PDJ curve
-    (:func:`lightning_pose.plots.sweep_comparison_figure`); trials are labelled with their
+    (:func:`lightning_pose.plots.curves.sweep_comparison_figure`); trials are labelled with their
     values of ``parameters``."""
     labels = {
         r["trial"]: " ".join([r["trial"], *(str(r.get(p)) for p in parameters)]) for r in rows

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from lightning_pose.cli import main
-from lightning_pose.train_cascade import train_cascade
+from lightning_pose.cli.train_cascade import train_cascade
 from tests.conftest import TINY_SAMPLES, write_image
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CASCADE = [
     "-c", str(REPO / "conf" / "lspet.yaml"),
     "-c", str(REPO / "conf" / "model" / "deeppose_cascade.yaml"),

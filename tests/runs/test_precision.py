@@ -1,4 +1,4 @@
-"""``trainer.precision: auto`` (lightning_pose/precision.py): the CPU's bf16 detection, and the
+"""``trainer.precision: auto`` (lightning_pose/runs/precision.py): the CPU's bf16 detection, and the
 CLI choosing, logging and recording the precision on a tiny real fit."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import pytest
 import torch
 import yaml
 
-from lightning_pose import precision
+from lightning_pose.runs import precision
 from lightning_pose.cli import main
-from lightning_pose.precision import PrecisionChoice, choose_precision, native_bf16_flag
+from lightning_pose.runs.precision import PrecisionChoice, choose_precision, native_bf16_flag
 from tests.conftest import tiny_args
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # torch.cpu.get_capabilities() of the 2-core AMD EPYC (Zen 4) of docs/RESULTS.md, abridged,
 # and of an AVX2-only CPU (the other machines this package runs on) and an Intel Sapphire Rapids.
 ZEN4 = {"cpu_name": "AMD EPYC", "avx2": True, "avx512_f": True, "avx512_bf16": True,

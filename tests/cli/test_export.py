@@ -17,14 +17,14 @@ import torch
 from torch.utils.data import default_collate
 
 from lightning_pose.cli import main as cli_main
+from lightning_pose.cli.export import export_onnx
+from lightning_pose.cli.export import main as export_main
+from lightning_pose.cli.onnx_inference import OnnxEstimate, read_metadata
 from lightning_pose.data.dataset import ImageFolderDataset
-from lightning_pose.export import export_onnx
-from lightning_pose.export import main as export_main
+from lightning_pose.data.skeleton import LSP
 from lightning_pose.models.heatmap import HeatmapHead, PositionRefinement
-from lightning_pose.onnx_inference import OnnxEstimate, read_metadata
-from lightning_pose.skeleton import LSP
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RESNET = "--model.init_args.trunk=lightning_pose.models.ResNetTrunk"
 # Each family at 64 px; ResNet-18 trunks except Tompson's own multi-resolution trunk.
 FAMILIES = {

@@ -1,6 +1,6 @@
 """Train the stages of a DeepPose cascade one after another (DeepPose §3.2).
 
-    python -m lightning_pose.train_cascade --depth 3 -c conf/lspet.yaml \\
+    python -m lightning_pose.cli.train_cascade --depth 3 -c conf/lspet.yaml \\
         -c conf/model/deeppose_cascade.yaml [--trainer.max_time=00:00:25:00 ...]
 
 Runs ``fit`` for stage s = start..depth with ``--model.init_args.num_stages=s`` and, for
@@ -15,7 +15,7 @@ import argparse
 
 from lightning_pose.callbacks.checkpoint import best_and_last
 from lightning_pose.cli import main
-from lightning_pose.wandb_mode import finish_wandb_run
+from lightning_pose.runs.wandb_mode import finish_wandb_run
 
 
 def train_cascade(

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from lightning_pose.cli import main
-from lightning_pose.export import export_onnx
-from tests.test_export import REAL_IMAGES, REPO, build, save_checkpoint
+from lightning_pose.cli.export import export_onnx
+from tests.cli.test_export import REAL_IMAGES, REPO, build, save_checkpoint
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def test_predict_with_onnx_writes_what_the_checkpoint_writes(
     assert sorted(from_onnx.files) == sorted(eager.files) == keys
     np.testing.assert_array_equal(from_onnx["boxes_px"], eager["boxes_px"])
     assert list(from_onnx["names"]) == list(eager["names"]) == REAL_IMAGES[:3]
-    # original-image pixels; see tests/test_export.py for the tolerance
+    # original-image pixels; see tests/cli/test_export.py for the tolerance
     np.testing.assert_allclose(from_onnx["keypoints_px"], eager["keypoints_px"], atol=0.01, rtol=0)
     np.testing.assert_allclose(from_onnx["scores"], eager["scores"], atol=1e-5, rtol=0)
 

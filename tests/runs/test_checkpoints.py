@@ -14,14 +14,14 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_pose.checkpoints import (
+from lightning_pose.data.skeleton import FLIC, LSP, Skeleton
+from lightning_pose.runs.checkpoints import (
     check_checkpoint_fits,
     checkpoint_file,
     checkpoint_mismatches,
     load_partial_weights,
     read_state_dict,
 )
-from lightning_pose.skeleton import FLIC, LSP, Skeleton
 
 
 def small() -> nn.Module:
@@ -181,7 +181,7 @@ def test_a_kill_while_rewriting_a_checkpoint_keeps_the_old_one_with_tmp_on_anoth
     while last.ckpt is rewritten leaves the previous last.ckpt whole. Lightning's own
     TorchCheckpointIO (an fsspec transaction staged in the temp folder, then a copy) leaves
     100 bytes."""
-    from lightning_pose.checkpoints import AtomicCheckpointIO
+    from lightning_pose.runs.checkpoints import AtomicCheckpointIO
 
     other_fs = Path(tempfile.mkdtemp(dir=SHM))
     try:
@@ -202,7 +202,7 @@ def test_a_kill_while_rewriting_a_checkpoint_keeps_the_old_one_with_tmp_on_anoth
 def test_a_full_disk_leaves_no_truncated_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lightning_pose.checkpoints import AtomicCheckpointIO
+    from lightning_pose.runs.checkpoints import AtomicCheckpointIO
 
     io = AtomicCheckpointIO()
     best = tmp_path / "best-001.ckpt"

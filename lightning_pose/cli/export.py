@@ -45,9 +45,9 @@ from torch import Tensor, nn
 
 import lightning_pose
 from lightning_pose.codecs.grid import norm_to_grid
-from lightning_pose.files import write_bytes_atomic
+from lightning_pose.data.skeleton import Skeleton
 from lightning_pose.models.base import PoseEstimator
-from lightning_pose.skeleton import Skeleton
+from lightning_pose.runs.files import write_bytes_atomic
 
 FORMATS = ("onnx",)
 OPSET = 18
@@ -220,7 +220,7 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     """
     parser = argparse.ArgumentParser(
         prog="lightning-pose export",
-        description="Export a trained checkpoint to ONNX (see lightning_pose.export).",
+        description="Export a trained checkpoint to ONNX (see lightning_pose.cli.export).",
         epilog="Other options (--data.input_size=..., --model.init_args....=...) go to the "
         "config as in fit; write them as --key=value.",
     )
@@ -244,13 +244,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
         OSError: the output folder is not writable (before anything is built).
         FileNotFoundError, ValueError: the checkpoint is missing, unreadable or does not fit
             the config (as ``predict`` refuses it;
-            :func:`lightning_pose.checkpoints.check_checkpoint_fits`).
+            :func:`lightning_pose.runs.checkpoints.check_checkpoint_fits`).
     """
     from unittest import mock
 
     from lightning_pose.callbacks.prediction_writer import check_writable
-    from lightning_pose.checkpoints import check_checkpoint_fits, checkpoint_file, read_state_dict
     from lightning_pose.cli import main as cli_main
+    from lightning_pose.runs.checkpoints import (
+        check_checkpoint_fits,
+        checkpoint_file,
+        read_state_dict,
+    )
 
     args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
     check_writable(args.output.parent, f"export output {args.output}")

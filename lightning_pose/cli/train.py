@@ -10,7 +10,7 @@ for a wall-clock budget, then show what the model does.
    validations included, as ``bench/budget.py`` sizes it), and on a GPU
    :data:`GPU_STEPS` (longer training, still capped by the budget; the knob is ``--steps``).
    The recipe's ``trainer.precision: auto`` trains in ``bf16-mixed`` where the CPU (AVX512-BF16,
-   AMX) or the GPU computes bf16 natively (:mod:`lightning_pose.precision`), and the default
+   AMX) or the GPU computes bf16 natively (:mod:`lightning_pose.runs.precision`), and the default
    steps follow: :data:`BF16_CPU_STEPS_PER_MIN` a minute there, :data:`CPU_STEPS_PER_MIN` in
    fp32 (a ``--trainer.precision=...`` override after ``--`` counts).
 2. ``validate`` the final state (``last.ckpt``) on the 900 validation images: the metrics
@@ -38,10 +38,10 @@ import cv2
 import numpy as np
 import torch
 
-from lightning_pose.files import write_bytes_atomic
-from lightning_pose.precision import AUTO, choose_precision
+from lightning_pose.runs.files import write_bytes_atomic
+from lightning_pose.runs.precision import AUTO, choose_precision
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]  # lightning_pose/cli/train.py
 DATASET = "conf/lspet.yaml"
 RECIPE = "conf/model/heatmap_budget.yaml"
 CPU_STEPS_PER_MIN = 50  # the one-hour run: 2,900 steps in 54.6 min of fit wall (RESULTS.md)
@@ -142,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         FileNotFoundError: fit wrote no ``last.ckpt``.
     """
     from lightning_pose.cli import main as cli_main
-    from lightning_pose.wandb_mode import finish_wandb_run
+    from lightning_pose.runs.wandb_mode import finish_wandb_run
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
     steps = args.steps or default_steps(args.budget_min, forced_precision(args.overrides))

@@ -10,7 +10,7 @@ Values the model needs from elsewhere are linked, not repeated: the dataset's sk
 (``data.skeleton`` -> ``model.init_args.skeleton``: joints, flip pairs, torso, head segment,
 limbs) and the evaluation protocol (the top-level ``evaluation`` group -> its thresholds for
 every model). ``trainer.precision: auto`` (the budget recipe's) is resolved here, once, for the
-hardware (:mod:`lightning_pose.precision`): the chosen value is logged and written to the run's
+hardware (:mod:`lightning_pose.runs.precision`): the chosen value is logged and written to the run's
 ``config.yaml``; the checkpoint records it under ``checkpoint["pose"]["compute"]``.
 """
 
@@ -27,13 +27,17 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.utilities import rank_zero_info
 
 from lightning_pose.callbacks.wandb_panels import WandbSaveConfigCallback
-from lightning_pose.checkpoints import AtomicCheckpointIO, check_checkpoint_fits, checkpoint_file
 from lightning_pose.data.datamodule import PoseDataModule
 from lightning_pose.metrics.protocol import EvaluationProtocol
 from lightning_pose.models.base import PoseEstimator
-from lightning_pose.precision import AUTO, choose_precision
-from lightning_pose.resume import resolve_resume
-from lightning_pose.wandb_mode import wandb_mode
+from lightning_pose.runs.checkpoints import (
+    AtomicCheckpointIO,
+    check_checkpoint_fits,
+    checkpoint_file,
+)
+from lightning_pose.runs.precision import AUTO, choose_precision
+from lightning_pose.runs.resume import resolve_resume
+from lightning_pose.runs.wandb_mode import wandb_mode
 
 DEFAULT_MODEL = {
     "class_path": "lightning_pose.models.DeepPose",
@@ -59,7 +63,7 @@ class PoseLightningCLI(LightningCLI):
         precision._typehint = precision._typehint | Literal[AUTO]
         precision.help = (
             f"{precision.help or ''} '{AUTO}': bf16-mixed where the CPU (AVX512-BF16, AMX) or "
-            "CUDA device computes bf16 natively, else 32-true (lightning_pose.precision)"
+            "CUDA device computes bf16 natively, else 32-true (lightning_pose.runs.precision)"
         )
         parser.add_argument(
             "--onnx",
@@ -78,7 +82,7 @@ class PoseLightningCLI(LightningCLI):
 
     def before_fit(self) -> None:
         """Before any work: a ``ckpt_path`` must fit the config's joints and input size
-        (:func:`lightning_pose.checkpoints.check_checkpoint_fits`)."""
+        (:func:`lightning_pose.runs.checkpoints.check_checkpoint_fits`)."""
         ckpt_path = self.config_init[self.subcommand].get("ckpt_path")
         check_checkpoint_fits(ckpt_path, self.datamodule.skeleton, self.datamodule.input_size)
 
@@ -87,11 +91,11 @@ class PoseLightningCLI(LightningCLI):
     def before_predict(self) -> None:
         """As :meth:`before_fit`; with ``--onnx FILE`` the exported file, checked to fit the
         config's joints and input size, stands in for the model's ``estimate``
-        (:func:`lightning_pose.onnx_inference.attach_onnx`)."""
+        (:func:`lightning_pose.cli.onnx_inference.attach_onnx`)."""
         onnx = self.config_init.predict.get("onnx")
         if onnx is None:
             return self.before_fit()
-        from lightning_pose.onnx_inference import attach_onnx
+        from lightning_pose.cli.onnx_inference import attach_onnx
 
         if self.config_init.predict.get("ckpt_path") is not None:
             raise ValueError(
@@ -102,8 +106,8 @@ class PoseLightningCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
         """The configured Trainer, writing checkpoints atomically
-        (:class:`lightning_pose.checkpoints.AtomicCheckpointIO`) unless the config names another
-        checkpoint IO plugin."""
+        (:class:`lightning_pose.runs.checkpoints.AtomicCheckpointIO`) unless the config names
+        another checkpoint IO plugin."""
         plugins = self._get(self.config_init, "trainer", default={}).get("plugins")
         plugins = (
             [] if plugins is None else list(plugins if isinstance(plugins, list) else [plugins])
@@ -114,11 +118,12 @@ class PoseLightningCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         """W&B runs belong to ``fit``: there a ``WandbLogger`` logs in the mode that
-        :func:`lightning_pose.wandb_mode.wandb_mode` picks (``WANDB_MODE`` wins over the config's
-        ``offline``; offline without an API key or a reachable server, never a login prompt).
+        :func:`lightning_pose.runs.wandb_mode.wandb_mode` picks (``WANDB_MODE`` wins over the
+        config's ``offline``; offline without an API key or a reachable server, never a login
+        prompt).
         ``validate``, ``test`` and ``predict`` keep their other loggers but start no W&B run.
         ``trainer.precision: auto`` becomes the precision
-        :func:`lightning_pose.precision.choose_precision` picks for ``trainer.accelerator``,
+        :func:`lightning_pose.runs.precision.choose_precision` picks for ``trainer.accelerator``,
         logged in one line; an explicit value (e.g. ``--trainer.precision=32-true`` after the
         config) is kept as given."""
         config = self.config[self.subcommand] if self.subcommand else self.config

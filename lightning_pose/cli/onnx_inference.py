@@ -1,6 +1,6 @@
 """Run a file written by ``lightning-pose export`` with ONNX Runtime: ``predict --onnx FILE``.
 
-The file's metadata (:func:`lightning_pose.export.onnx_metadata`) must fit the config: the
+The file's metadata (:func:`lightning_pose.cli.export.onnx_metadata`) must fit the config: the
 same joints, in the same order, and the same input size (and, for a cascade, the same
 high-resolution factor); a file that does not is refused before anything is predicted.
 :class:`OnnxEstimate` stands in for the model's ``estimate``: ``predict_step`` and the
@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 
 from lightning_pose.codecs.grid import grid_to_norm
+from lightning_pose.data.skeleton import Skeleton
 from lightning_pose.models.base import Batch, Estimate, PoseEstimator
-from lightning_pose.skeleton import Skeleton
 
 
 def read_metadata(path: Path, key: str = "--onnx") -> dict[str, str]:

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from lightning_pose.cli import main
-from lightning_pose.schedules import WarmupCosineLR
+from lightning_pose.models.schedules import WarmupCosineLR
 from tests.conftest import tiny_args
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def rates(scheduler: WarmupCosineLR, steps: int) -> list[float]:
@@ -93,7 +93,7 @@ def test_fit_steps_the_schedule_every_optimiser_step(
             "--trainer.log_every_n_steps=1",
             "--model.optimizer=torch.optim.SGD",
             "--model.optimizer.lr=0.1",
-            "--model.scheduler=lightning_pose.schedules.WarmupCosineLR",
+            "--model.scheduler=lightning_pose.models.schedules.WarmupCosineLR",
             "--model.scheduler.warmup_steps=2",
         ]
     )
@@ -138,10 +138,31 @@ def test_a_run_without_max_steps_is_refused_with_the_key(
         *tiny_args(tiny_root, max_samples=None),
         "--trainer.devices=1",
         "--trainer.max_epochs=1",
-        "--model.scheduler=lightning_pose.schedules.WarmupCosineLR",
+        "--model.scheduler=lightning_pose.models.schedules.WarmupCosineLR",
     ]
     with pytest.raises(ValueError, match=r"trainer\.max_steps, which is not set"):
         main(args)
     # a length given to the schedule itself needs no max_steps
     cli = main([*args, "--model.scheduler.total_steps=3", "--trainer.limit_val_batches=0"])
     assert cli.trainer.lr_scheduler_configs[0].scheduler.total_steps == 3
+
+
+def test_a_run_shorter_than_the_warm_up_warms_up_a_tenth_of_it(
+    tiny_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The budget recipe's 100 warm-up steps in a 20-step check: 2 warm-up steps, a warning,
+    and the rate at 0 at the end of the run."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.warns(UserWarning, match=r"warm-up \(100 steps\) is not shorter .* 2 warm-up"):
+        cli = main(
+            [
+                "fit", "-c", str(REPO / "conf" / "lspet.yaml"),
+                *tiny_args(tiny_root, max_samples=None),
+                "--trainer.devices=1", "--trainer.max_steps=20", "--trainer.limit_val_batches=0",
+                "--model.scheduler=lightning_pose.models.schedules.WarmupCosineLR",
+                "--model.scheduler.warmup_steps=100",
+            ]
+        )  # fmt: skip
+    scheduler = cli.trainer.lr_scheduler_configs[0].scheduler
+    assert (scheduler.total_steps, scheduler.warmup_steps) == (20, 2)
+    assert scheduler.get_last_lr()[0] == pytest.approx(0.0, abs=1e-12)

@@ -6,7 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lightning_pose.losses import binary_cross_entropy_loss, coordinate_l2_loss, heatmap_mse_loss
+from lightning_pose.models.losses import (
+    binary_cross_entropy_loss,
+    coordinate_l2_loss,
+    heatmap_mse_loss,
+)
 
 
 def test_coordinate_l2_known_answer_by_hand() -> None:

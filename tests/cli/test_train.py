@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from lightning_pose.main_job import (
+from lightning_pose.cli.train import (
     BF16_CPU_STEPS_PER_MIN,
     CPU_STEPS_PER_MIN,
     HANDFUL,
@@ -19,7 +19,7 @@ from lightning_pose.main_job import (
     main,
     max_time,
 )
-from lightning_pose.precision import choose_precision
+from lightning_pose.runs.precision import choose_precision
 
 
 def test_budget_sets_steps_schedule_and_clock(monkeypatch: pytest.MonkeyPatch) -> None:
