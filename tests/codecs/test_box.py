@@ -47,7 +47,9 @@ def test_per_point_boxes_known_answer_and_round_trip() -> None:
 def test_square_boxes_centre_and_side() -> None:
     centres = torch.tensor([[[0.1, -0.2], [0.0, 0.3]]])  # (1, 2, 2)
     boxes = square_boxes(centres, torch.tensor([0.5]))
-    assert_close(boxes, torch.tensor([[[0.1, -0.2, 0.5, 0.5], [0.0, 0.3, 0.5, 0.5]]]))
+    assert_close(
+        boxes, torch.tensor([[[0.1, -0.2, 0.5, 0.5], [0.0, 0.3, 0.5, 0.5]]]), rtol=0, atol=1e-6
+    )
 
 
 def test_crop_image_moves_pixels_where_the_codec_says() -> None:
@@ -71,6 +73,8 @@ def test_round_trip_to_original_pixels_through_the_crop() -> None:
 
 
 def test_whole_image_and_torso_boxes() -> None:
-    np.testing.assert_allclose(whole_image_box(300, 200), [149.5, 99.5, 300, 300])
+    np.testing.assert_allclose(
+        whole_image_box(300, 200), [149.5, 99.5, 300, 300], rtol=0, atol=1e-6
+    )
     box = torso_box_to_person_box(np.array([100.0, 50.0, 140.0, 150.0]), scale=3.0)
-    np.testing.assert_allclose(box, [120.0, 100.0, 300.0, 300.0])
+    np.testing.assert_allclose(box, [120.0, 100.0, 300.0, 300.0], rtol=0, atol=1e-6)

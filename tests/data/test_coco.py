@@ -58,7 +58,7 @@ def test_real_coco_mini_instances_skeleton_and_flags(shared_data: Path) -> None:
     labelled = v[0] > 0
     np.testing.assert_allclose(ann.keypoints_px[0][labelled], xy[labelled], rtol=0, atol=1e-4)
     assert ann.image_paths[0] == shared_data / "coco_mini/train2017" / "000000535506.jpg"
-    np.testing.assert_allclose(ann.area_px2[0], first["area"], rtol=1e-6)
+    np.testing.assert_allclose(ann.area_px2[0], first["area"], rtol=1e-6, atol=0)
 
 
 def write_coco(path: Path, annotations: list[dict], categories: list[dict] | None = None) -> None:
@@ -97,7 +97,9 @@ def test_pixel_convention_flags_and_box_known_answers(tmp_path: Path) -> None:
     """COCO's corner frame -> ours: x - 0.5. Box [2, 4, 8, 6]: centre (2 + 4, 4 + 3) - 0.5,
     square side 1.25 x 8."""
     ann = critter(tmp_path, [annotation()]).read(tmp_path)
-    np.testing.assert_allclose(ann.keypoints_px[0], [[10.0, 20.0], [2.5, 3.5], [0, 0]], atol=0)
+    np.testing.assert_allclose(
+        ann.keypoints_px[0], [[10.0, 20.0], [2.5, 3.5], [0, 0]], atol=0, rtol=0
+    )
     np.testing.assert_array_equal(ann.labelled[0], [True, True, False])
     np.testing.assert_array_equal(ann.visible[0], [True, False, False])
     np.testing.assert_allclose(ann.box_px[0], [5.5, 6.5, 10.0, 10.0], rtol=0, atol=1e-6)
@@ -145,10 +147,14 @@ def test_a_coco_sample_decodes_to_its_labels(tmp_path: Path) -> None:
     dm = PoseDataModule(dataset=reader, root=str(tmp_path), input_size=32, num_workers=0)
     dm.setup("validate")
     sample = dm.splits["val"][0]
-    torch.testing.assert_close(sample["box"], torch.tensor([5.5, 6.5, 10.0, 10.0]))
+    torch.testing.assert_close(
+        sample["box"], torch.tensor([5.5, 6.5, 10.0, 10.0]), rtol=0, atol=1e-6
+    )
     decoded = decode(sample["keypoints_norm"], sample["box"])
     torch.testing.assert_close(decoded, sample["keypoints_px"], rtol=0, atol=1e-4)
-    torch.testing.assert_close(sample["keypoints_px"][2], torch.tensor([5.0, 6.0]))
+    torch.testing.assert_close(
+        sample["keypoints_px"][2], torch.tensor([5.0, 6.0]), rtol=0, atol=1e-6
+    )
     assert float(sample["bbox_size_px"]) == 8.0 and float(sample["area_px2"]) == 30.0
     assert float(sample["torso_diameter_px"]) == 0.0  # no torso: no PDJ
     assert int(sample["image_id"]) == 7

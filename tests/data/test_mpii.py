@@ -56,15 +56,17 @@ def test_conventions_known_answers(tmp_path: Path, caplog: pytest.LogCaptureFixt
         ann = write_mpii(tmp_path).read(tmp_path)
     assert len(ann) == 5 and ann.is_train.sum() == 3 and ann.is_val.sum() == 2
     assert ann.skeleton == MPII and MPII.flip_permutation()[10] == 15
-    np.testing.assert_allclose(ann.keypoints_px[0, 0], [10.0, 20.0], atol=0)  # 1-based -> ours
-    np.testing.assert_allclose(ann.keypoints_px[0, 6], [0.0, 0.0], atol=0)  # not labelled
+    np.testing.assert_allclose(
+        ann.keypoints_px[0, 0], [10.0, 20.0], atol=0, rtol=0
+    )  # 1-based -> ours
+    np.testing.assert_allclose(ann.keypoints_px[0, 6], [0.0, 0.0], atol=0, rtol=0)  # not labelled
     assert not ann.labelled[0, 6] and ann.labelled[0].sum() == 15
     np.testing.assert_array_equal(ann.visible, ann.labelled)
     # centre (31, 41) - 1, moved down 15 x 0.2 px; side 1.25 x 200 x 0.2
     np.testing.assert_allclose(ann.box_px[0], [30.0, 43.0, 50.0, 50.0], rtol=0, atol=1e-5)
     # val: 0.6 x head-box diagonal; train: the neck (8) to head-top (9) segment
     np.testing.assert_allclose(ann.head_size_px[3:], [3.0, 6.0], rtol=0, atol=1e-6)
-    np.testing.assert_allclose(ann.head_size_px[0], np.hypot(1.0, 2.0), rtol=1e-6)
+    np.testing.assert_allclose(ann.head_size_px[0], np.hypot(1.0, 2.0), rtol=1e-6, atol=0)
     assert "PCKh normaliser: 0.6 x head-box diagonal" in caplog.text
     assert ann.image_paths[1] == ann.image_paths[2] and ann.image_ids[1] == ann.image_ids[2]
 
@@ -74,7 +76,7 @@ def test_without_head_boxes_pckh_uses_the_head_segment(
 ) -> None:
     with caplog.at_level("INFO"):
         ann = write_mpii(tmp_path, head_boxes=False).read(tmp_path)
-    np.testing.assert_allclose(ann.head_size_px, np.full(5, np.hypot(1.0, 2.0)), rtol=1e-6)
+    np.testing.assert_allclose(ann.head_size_px, np.full(5, np.hypot(1.0, 2.0)), rtol=1e-6, atol=0)
     assert "upper-neck to head-top segment (no head_boxes given)" in caplog.text
 
 
@@ -84,7 +86,10 @@ def test_samples_carry_the_head_box_normaliser(tmp_path: Path) -> None:
     dm.setup("validate")
     samples = [dm.splits["val"][i] for i in range(2)]
     torch.testing.assert_close(
-        torch.stack([s["head_size_px"] for s in samples]), torch.tensor([3.0, 6.0])
+        torch.stack([s["head_size_px"] for s in samples]),
+        torch.tensor([3.0, 6.0]),
+        rtol=0,
+        atol=1e-6,
     )
 
 

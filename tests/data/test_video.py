@@ -48,7 +48,9 @@ def test_samples_are_frames_with_the_whole_frame_as_box(tmp_path: Path, shared_d
     assert len(samples) == len(VideoFrames(info, 64)) == 6
     assert [int(s["index"]) for s in samples] == list(range(6))
     # whole frame padded to a square: centre of the 160 x 120 frame, side 160 (pixel centres)
-    torch.testing.assert_close(samples[0]["box"], torch.tensor([79.5, 59.5, 160.0, 160.0]))
+    torch.testing.assert_close(
+        samples[0]["box"], torch.tensor([79.5, 59.5, 160.0, 160.0]), rtol=0, atol=1e-6
+    )
     assert samples[0]["image"].shape == (3, 64, 64)
     assert samples[0]["image_hr"].shape == (3, 128, 128)
 

@@ -57,10 +57,10 @@ def test_error_statistics_known_answer() -> None:
     errors = torch.tensor([[[1.0, 0.0]], [[3.0, 2.0]], [[100.0, 100.0]]])  # (3, 1, 2)
     valid = torch.tensor([[True], [True], [False]])
     mean, cov = ce.error_statistics(errors, valid)
-    assert_close(mean, torch.tensor([[2.0, 1.0]]))
-    assert_close(cov, torch.tensor([[[2.0, 2.0], [2.0, 2.0]]]))
+    assert_close(mean, torch.tensor([[2.0, 1.0]]), rtol=0, atol=1e-6)
+    assert_close(cov, torch.tensor([[[2.0, 2.0], [2.0, 2.0]]]), rtol=0, atol=1e-6)
     mean, cov = ce.error_statistics(errors, torch.zeros(3, 1, dtype=torch.bool))
-    assert_close(cov, 0.01 * torch.eye(2)[None])
+    assert_close(cov, 0.01 * torch.eye(2)[None], rtol=0, atol=1e-6)
 
 
 def test_zero_displacement_leaves_previous_estimate_unchanged_exactly() -> None:

@@ -75,7 +75,7 @@ def test_predict_step_decodes_with_the_box() -> None:
         pred_px[0, 1:], torch.tensor([10.0, 20.0]).expand(K - 1, 2), rtol=0, atol=1e-5
     )
     torch.testing.assert_close(pred_px[1, 1:], torch.zeros(K - 1, 2), rtol=0, atol=1e-5)
-    torch.testing.assert_close(out["index"], batch["index"])
+    torch.testing.assert_close(out["index"], batch["index"], rtol=0, atol=1e-6)
     assert "scores" not in out  # a regressor has no per-joint confidence
 
 
@@ -153,5 +153,5 @@ def test_validation_logs_pdj_pckh_pcp_per_group_and_loss_known_answer() -> None:
     curve = model.pdj_curves["val"][1]  # (51,), the wrists are hit from threshold 0 on
     assert curve.shape == (51,)
     torch.testing.assert_close(
-        torch.from_numpy(curve[:3]).double(), torch.full((3,), 2 / 14).double()
+        torch.from_numpy(curve[:3]).double(), torch.full((3,), 2 / 14).double(), rtol=0, atol=1e-6
     )
