@@ -216,7 +216,8 @@ class PoseDataModule(pl.LightningDataModule):
 
     @property
     def joint_names(self) -> list[str]:
-        """Joint names in annotation order (linked to ``model.joint_names``)."""
+        """Joint names in annotation order: ``skeleton.joints`` (the model gets them with the
+        skeleton, ``data.skeleton`` -> ``model.init_args.skeleton``; no link of its own)."""
         return list(self.skeleton.joints)
 
     def load_annotations(self) -> PoseAnnotations:
