@@ -14,6 +14,16 @@ if never stopped, because every random choice of the input pipeline is a functio
   done in the epoch) in every checkpoint and loads it on ``--ckpt_path``, so the resumed
   epoch skips exactly the batches already trained on (and Lightning does not warn that a
   mid-epoch resume is unreliable).
+
+Why not torchdata's ``StatefulDataLoader`` (issue 19 asked): swapped in for
+:class:`ResumableDataLoader` over the same sampler (torchdata 0.11.0, 2026-12-04), it passed
+the exact-resume test (``tests/test_resume.py``) with 0 and with 1 loader worker, so
+Lightning checkpoints it correctly here. It is not used because it would resume silently
+where this loader refuses: its state counts the batches yielded, so a resume with another
+``data.batch_size`` or number of processes skips a different set of samples, which
+:meth:`ResumableDataLoader.load_state_dict` names as an error; and it would add a dependency
+for the ~40 lines of state kept here. (The same experiment found the evaluation loaders'
+workers shifting training's randomness on resume, fixed in the data module.)
 """
 
 from __future__ import annotations
