@@ -68,12 +68,12 @@ from lightning_pose.cli.sweep import (  # noqa: E402
     latest_results,
     result_keys,
     trial_config,
-    trial_declarations,
     trial_metrics,
     write_results,
 )
 from lightning_pose.cli.sweep_config import load_sweep  # noqa: E402
 from lightning_pose.data.datamodule import split_indices  # noqa: E402
+from lightning_pose.metrics.declaration import read_declarations  # noqa: E402
 from lightning_pose.runs.files import write_bytes_atomic  # noqa: E402
 
 METRICS = {
@@ -180,7 +180,7 @@ def write_sweeps(jobs: list[Job], out: Path, sweeps: list[str]) -> None:
             row = {"trial": job.folder.name, **job.values, "status": job.row["status"]}
             metric = (config.get("metric") or {}).get("name")
             results = job.row.get("results")
-            declared = trial_declarations(Path(results)) if results else ([], 1)
+            declared = read_declarations(Path(results)) if results else ([], 1)
             row |= {k: metrics[k] for k in result_keys(*declared, metric) if k in metrics}
             if metric in metrics:
                 row[metric] = metrics[metric]

@@ -12,10 +12,12 @@ from typing import Literal
 
 import pytorch_lightning as pl
 
-from lightning_pose.metrics.declaration import MetricDeclaration, find_declaration
+from lightning_pose.metrics.declaration import (
+    DECLARATIONS_FILE,
+    MetricDeclaration,
+    find_declaration,
+)
 from lightning_pose.runs.files import run_dir, write_bytes_atomic
-
-DECLARATIONS_FILE = "metric_declarations.json"
 
 
 def format_value(value: float | None, unit: str = "fraction") -> str:

@@ -44,9 +44,13 @@ import numpy as np
 import yaml
 from matplotlib.figure import Figure
 
-from lightning_pose.callbacks.metrics_table import DECLARATIONS_FILE, format_value
+from lightning_pose.callbacks.metrics_table import format_value
 from lightning_pose.cli.sweep_config import SweepError, agent_command, load_sweep, trials
-from lightning_pose.metrics.declaration import MetricDeclaration, find_declaration
+from lightning_pose.metrics.declaration import (
+    MetricDeclaration,
+    find_declaration,
+    read_declarations,
+)
 from lightning_pose.metrics.intervals import comparison_table, read_per_image
 from lightning_pose.plots.curves import read_pdj_curves, save_figure, sweep_comparison_figure
 from lightning_pose.runs.files import write_bytes_atomic
@@ -124,7 +128,7 @@ def run_trial(
     row: dict[str, Any] = {"seconds": round(time.monotonic() - start, 1)}
     results = latest_results(trial_dir)
     metrics = trial_metrics({"results": results}) if results else {}
-    declarations, stages = trial_declarations(results) if results else ([], 1)
+    declarations, stages = read_declarations(results) if results else ([], 1)
     keys = ([metric] if metric else []) + result_keys(declarations, stages, metric)
     row |= {k: metrics[k] for k in keys if k in metrics}
     if code != 0:
@@ -137,18 +141,6 @@ def run_trial(
         row["status"] = "ok"
     row["results"] = str(results or trial_dir)
     return row
-
-
-def trial_declarations(results: Path) -> tuple[list[MetricDeclaration], int]:
-    """The metric declarations and the number of stages that the trial's
-    ``MetricsTableWriter`` recorded in ``results/metric_declarations.json``; ([], 1) where it
-    wrote none."""
-    path = Path(results) / DECLARATIONS_FILE
-    if not path.is_file():
-        return [], 1
-    record = json.loads(path.read_text())
-    declared = [MetricDeclaration.from_dict(d) for d in record["declarations"]]
-    return declared, int(record["stages"])
 
 
 def result_keys(
@@ -215,7 +207,7 @@ def write_results(out: Path, rows: list[dict], parameters: list[str], config: di
     (:func:`lightning_pose.plots.curves.sweep_comparison_figure`)."""
     metric = (config.get("metric") or {}).get("name")
     columns = result_columns(rows, parameters, metric) + ["seconds", "results"]
-    declared = [trial_declarations(Path(r["results"])) for r in rows if r.get("results")]
+    declared = [read_declarations(Path(r["results"])) for r in rows if r.get("results")]
     declarations, stages = next((d for d in declared if d[0]), ([], 1))
     units = declared_units(declarations, stages)
     table = io.StringIO()

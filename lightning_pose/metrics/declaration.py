@@ -10,8 +10,10 @@ groups it reports. The reports (``callbacks.metrics_table``, ``callbacks.wandb_p
 
 from __future__ import annotations
 
+import json
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from torch import Tensor
@@ -88,6 +90,19 @@ class MetricDeclaration:
         record["thresholds"] = tuple(float(t) for t in record.get("thresholds", ()))
         record["extra_keys"] = tuple(record.get("extra_keys", ()))
         return cls(**record)
+
+
+DECLARATIONS_FILE = "metric_declarations.json"  # MetricsTableWriter's, beside its tables
+
+
+def read_declarations(folder: str | Path) -> tuple[list[MetricDeclaration], int]:
+    """The metric declarations and the number of stages a run's ``MetricsTableWriter``
+    recorded in ``folder/metric_declarations.json``; ``([], 1)`` where it wrote none."""
+    path = Path(folder) / DECLARATIONS_FILE
+    if not path.is_file():
+        return [], 1
+    record = json.loads(path.read_text())
+    return [MetricDeclaration.from_dict(d) for d in record["declarations"]], int(record["stages"])
 
 
 def find_declaration(

@@ -18,13 +18,18 @@ back to the percentile interval where BCa is undefined, e.g. every resample equa
 from __future__ import annotations
 
 import csv
-import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy import stats
+
+from lightning_pose.metrics.declaration import (
+    DECLARATIONS_FILE,
+    find_declaration,
+    read_declarations,
+)
 
 CONFIDENCE = 0.95
 RESAMPLES = 9999
@@ -194,12 +199,14 @@ class PerImageScores:
         index: ``(N,)`` the samples' dataset indices, ascending.
         values: key (``"pdj@0.2"``) -> ``(N,)`` each sample's own value (NaN: counted nothing).
         counts: key -> ``(N,)`` what each sample counted for that key (``count/<metric>``).
+        units: key -> its metric's declared unit, ``"fraction"`` or ``"px"``.
     """
 
     path: Path
     index: np.ndarray
     values: dict[str, np.ndarray]
     counts: dict[str, np.ndarray]
+    units: dict[str, str]
 
     def sums(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         """``(sums, counts)`` of ``key`` per sample: what :func:`ratio_interval` takes
@@ -218,14 +225,21 @@ class PerImageScores:
 
 def read_per_image(path: str | Path) -> PerImageScores:
     """Read a ``per_image_<split>.csv``: ``index``, one column per metric key, and
-    ``count/<metric>`` columns; a key's count column is ``count/<metric>`` (the key up to
-    "@"), ``count/<metric>/<group>`` for a joint group's key ``<metric>@<t>/<group>``.
+    ``count/<metric>`` columns. Which metric a key belongs to, and its unit, come from the
+    declarations the run recorded beside it (``metric_declarations.json``,
+    :func:`~lightning_pose.metrics.declaration.read_declarations`); a key's count column is
+    ``count/<metric>``, ``count/<metric>/<group>`` for a joint group's key
+    ``<metric>@<t>/<group>``.
 
     Raises:
-        ValueError: the file has no ``index`` column, a key without its count column, or a
-            value that is not a number (the file and the column are named).
+        ValueError: no declarations beside the file, the file has no ``index`` column, a key
+            no declaration makes or without its count column, or a value that is not a number
+            (the file and the column are named).
     """
     path = Path(path)
+    declarations, _ = read_declarations(path.parent)
+    if not declarations:
+        raise ValueError(f"{path}: no {DECLARATIONS_FILE} beside it (MetricsTableWriter's)")
     with path.open(newline="") as f:
         rows = list(csv.DictReader(f))
     header = list(rows[0]) if rows else []
@@ -238,17 +252,20 @@ def read_per_image(path: str | Path) -> PerImageScores:
         except ValueError as error:
             raise ValueError(f"{path}: column {name!r}: {error}") from None
 
-    values, counts = {}, {}
+    values, counts, units = {}, {}, {}
     for key in header:
         if key == "index" or key.startswith("count/"):
             continue
-        name = re.split(r"[@/]", key, maxsplit=1)[0]
-        group = key.split("/", 1)[1] if "/" in key else None  # pdj@0.2/limb_joints
-        count = f"count/{name}/{group}" if group else f"count/{name}"
+        declaration = find_declaration(key, declarations, [""])
+        if declaration is None:
+            raise ValueError(f"{path}: column {key!r} is no declared metric's")
+        group = key.removeprefix(key.split("/", 1)[0]).removeprefix("/")  # pdj@0.2/limb_joints
+        count = f"count/{declaration.name}" + (f"/{group}" if group else "")
         if count not in header:
             raise ValueError(f"{path}: column {key!r} has no count column {count!r}")
         values[key], counts[key] = column(key), column(count)
-    return PerImageScores(path, column("index").astype(np.int64), values, counts)
+        units[key] = declaration.unit
+    return PerImageScores(path, column("index").astype(np.int64), values, counts, units)
 
 
 def comparison_table(
@@ -264,8 +281,8 @@ def comparison_table(
 
     Args:
         runs: label -> scores, all evaluated on the same samples.
-        keys: per-image keys to report, e.g. ``["pdj@0.2", "pckh@0.5"]``; a key whose name
-            ends in ``_px`` is in pixels (a mean error: lower is better), the others in %.
+        keys: per-image keys to report, e.g. ``["pdj@0.2", "pckh@0.5"]``; fractions are shown
+            in %, pixels (a mean error) as they are, as the metric declares.
         baseline: the label the others are compared with; None: no difference table.
         confidence, resamples: as :func:`ratio_interval`.
 
@@ -286,8 +303,10 @@ def comparison_table(
         raise ValueError(f"baseline {baseline!r} is not one of the runs {labels}")
     level = f"{100 * confidence:g} %"
 
+    units = first.units
+
     def cell(interval: Interval, key: str, difference: bool = False) -> str:
-        if key.endswith("_px"):
+        if units[key] != "fraction":
             e, lo, hi = interval.estimate, interval.low, interval.high
             sign = "+" if difference else ""
             return f"{e:{sign}.2f} [{lo:{sign}.2f}, {hi:{sign}.2f}]"
@@ -295,7 +314,7 @@ def comparison_table(
 
     lines = [
         f"Values with their {level} bootstrap interval over the {len(first.index)} evaluated "
-        f"samples ({resamples} resamples); in % except *_px (pixels).",
+        f"samples ({resamples} resamples); fractions in %, pixel errors in px.",
         "",
         "| run | " + " | ".join(keys) + " |",
         "|---|" + "---:|" * len(keys),
@@ -304,7 +323,7 @@ def comparison_table(
         cells = []
         for key in keys:
             sums, counts = runs[label].sums(key)
-            fraction = not key.endswith("_px")
+            fraction = units[key] == "fraction"
             cells.append(
                 cell(ratio_interval(sums, counts, confidence, resamples, fraction=fraction), key)
             )
@@ -324,7 +343,7 @@ def comparison_table(
             continue
         cells = []
         for key in keys:
-            fraction = not key.endswith("_px")
+            fraction = units[key] == "fraction"
             interval = paired_difference_interval(
                 *runs[label].sums(key),
                 *runs[baseline].sums(key),

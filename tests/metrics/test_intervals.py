@@ -3,9 +3,12 @@ pairing, and bad input."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
+from lightning_pose.metrics.declaration import DECLARATIONS_FILE
 from lightning_pose.metrics.intervals import (
     Interval,
     comparison_table,
@@ -13,6 +16,7 @@ from lightning_pose.metrics.intervals import (
     ratio_interval,
     read_per_image,
 )
+from lightning_pose.metrics.protocol import EvaluationProtocol
 
 
 def binomial_images(n: int, p: float, joints: int = 14, seed: int = 0):
@@ -106,7 +110,16 @@ def test_paired_models_need_the_same_images() -> None:
         paired_difference_interval(hits, counts, hits[:9], counts[:9])
 
 
+def write_declarations(folder) -> None:
+    """What MetricsTableWriter records beside a run's per-image file: the LSP protocol's
+    declarations with the mean joint error."""
+    protocol = EvaluationProtocol(extra_metrics=["lightning_pose.metrics.MeanJointError"])
+    record = {"stages": 1, "declarations": [d.to_dict() for d in protocol.declarations()]}
+    (folder / DECLARATIONS_FILE).write_text(json.dumps(record))
+
+
 def write_scores(path, index, values, counts, limb=None) -> None:
+    write_declarations(path.parent)
     header = "index,pdj@0.2,count/pdj,mean_error_px,count/mean_error_px"
     header += ",pdj@0.2/limb_joints,count/pdj/limb_joints" if limb is not None else ""
     rows = [header]
@@ -131,6 +144,15 @@ def test_read_per_image_pairs_each_key_with_its_count(tmp_path) -> None:
     (tmp_path / "bad.csv").write_text("index,pdj@0.2\n1,0.5\n")
     with pytest.raises(ValueError, match="'pdj@0.2' has no count column 'count/pdj'"):
         read_per_image(tmp_path / "bad.csv")
+    (tmp_path / "odd.csv").write_text("index,oks_like@0.5,count/oks_like\n1,0.5,2\n")
+    with pytest.raises(ValueError, match="'oks_like@0.5' is no declared metric's"):
+        read_per_image(tmp_path / "odd.csv")
+    (tmp_path / "alone").mkdir()
+    (tmp_path / "alone" / "per_image_val.csv").write_text(path.read_text())
+    with pytest.raises(ValueError, match="no metric_declarations.json beside it"):
+        read_per_image(tmp_path / "alone" / "per_image_val.csv")
+    assert scores.units == {"pdj@0.2": "fraction", "mean_error_px": "px",
+                            "pdj@0.2/limb_joints": "fraction"}  # fmt: skip
 
 
 def test_comparison_table_states_values_differences_and_verdicts(tmp_path) -> None:
