@@ -17,6 +17,8 @@ from lightning_pose.metrics.declaration import MetricDeclaration
 from lightning_pose.plots.curves import save_pdj_curves
 from lightning_pose.runs.files import run_dir, write_bytes_atomic
 
+PER_IMAGE_FILE = "per_image_{split}.csv"  # PerImageScoresWriter's, in the run folder
+
 
 class PDJCurveWriter(pl.Callback):
     """After each validation (not the sanity check) and each test, writes
@@ -104,7 +106,7 @@ class PerImageScoresWriter(pl.Callback):
             return
         declarations = pl_module.evaluation.declarations(pl_module.skeleton)
         text = per_image_table(local, declarations)
-        write_bytes_atomic(out / f"per_image_{split}.csv", text.encode())
+        write_bytes_atomic(out / PER_IMAGE_FILE.format(split=split), text.encode())
 
 
 def per_image_table(scores: dict[str, np.ndarray], declarations: list[MetricDeclaration]) -> str:

@@ -44,6 +44,7 @@ import numpy as np
 import yaml
 from matplotlib.figure import Figure
 
+from lightning_pose.callbacks.evaluation_files import PER_IMAGE_FILE as PER_IMAGE_TEMPLATE
 from lightning_pose.callbacks.metrics_table import format_value
 from lightning_pose.cli.sweep_config import SweepError, agent_command, load_sweep, trials
 from lightning_pose.metrics.declaration import (
@@ -59,7 +60,7 @@ from lightning_pose.runs.files import write_bytes_atomic
 NOT_METRICS = ("trial", "status", "seconds", "results")
 
 
-PER_IMAGE_FILE = "per_image_val.csv"  # PerImageScoresWriter's file of a validation
+PER_IMAGE_FILE = PER_IMAGE_TEMPLATE.format(split="val")  # a validation's per-image scores
 
 
 def trial_config(trial_dir: Path, sweep_name: str, project: str) -> str:
