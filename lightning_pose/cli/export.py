@@ -99,7 +99,8 @@ def example_inputs(model: PoseEstimator, input_size: int, highres_factor: int) -
         if highres_factor < 2:
             raise ValueError(
                 f"{type(model).__name__} with {model.num_stages} stages crops from image_hr: "
-                f"set data.highres_factor >= 2 (got {highres_factor})"
+                f"give highres_factor >= 2 (got {highres_factor}; data.match_model(model) "
+                "gives the model's)"
             )
         side = input_size * highres_factor
         inputs["image_hr"] = torch.rand(2, 3, side, side, generator=torch.Generator())
@@ -172,7 +173,8 @@ def export_onnx(
     Args:
         model: the model, its weights already loaded from ``checkpoint``.
         skeleton, input_size, highres_factor: the config's data (``data.skeleton``,
-            ``data.input_size``, ``data.highres_factor``).
+            ``data.input_size``, ``data.highres_factor``: the model's ``image_hr_factor``
+            unless the config sets it, ``PoseDataModule.match_model``).
         checkpoint: the source checkpoint, recorded in the metadata (None: the config's
             initialisation, for benchmarks).
         output: the ``.onnx`` file.

@@ -104,6 +104,14 @@ class PoseLightningCLI(LightningCLI):
         data = self.datamodule
         attach_onnx(self.model, Path(onnx), data.skeleton, data.input_size, data.highres_factor)
 
+    def instantiate_classes(self) -> None:
+        """As LightningCLI's, then the data module serves the views the model reads
+        (``data.match_model``: ``image_hr`` for a cascade), so a model built here (export,
+        benchmarks) already has its data's ``highres_factor``, as a Trainer's ``setup`` sets."""
+        super().instantiate_classes()
+        if self.datamodule is not None:
+            self.datamodule.match_model(self.model)
+
     def instantiate_trainer(self, **kwargs) -> Trainer:
         """The configured Trainer, writing checkpoints atomically
         (:class:`lightning_pose.runs.checkpoints.AtomicCheckpointIO`) unless the config names

@@ -128,8 +128,10 @@ class PoseDataModule(pl.LightningDataModule):
             keeps its best-scoring box; a frame without one uses the whole frame. None = the
             whole image (frame) each time.
         predict_bbox_scale: square box side as a multiple of the detection's longer side.
-        highres_factor: f > 1 adds ``image_hr`` at f x ``input_size`` to each annotated sample
-            (the DeepPose cascade re-crops it around each joint; see ``PoseDataset``).
+        highres_factor: f > 1 adds ``image_hr`` at f x ``input_size`` to each sample (the
+            DeepPose cascade re-crops it around each joint; see ``PoseDataset``). None (the
+            default): what the model asks for, its ``image_hr_factor``
+            (:meth:`match_model`, called when the Trainer sets the data up; 1 without a model).
         cache_images: decode the training and evaluation images once, when the split is built,
             and keep their box crops in memory (``PoseDataset``'s ``cache_images``): a sample
             then costs its augmentation only. Measured in ``bench/throughput.py``.
@@ -160,7 +162,7 @@ class PoseDataModule(pl.LightningDataModule):
         predict_dir: str | None = None,
         predict_boxes: str | None = None,
         predict_bbox_scale: float = 1.25,
-        highres_factor: int = 1,
+        highres_factor: PositiveInt | None = None,
         cache_images: bool = False,
         predict_video: str | None = None,
     ) -> None:
@@ -175,6 +177,9 @@ class PoseDataModule(pl.LightningDataModule):
         # torch.load(weights_only=True) reads back
         input_size, batch_size, num_workers = int(input_size), int(batch_size), int(num_workers)
         max_samples = None if max_samples is None else int(max_samples)
+        highres_factor = None if highres_factor is None else int(highres_factor)
+        if highres_factor is not None and highres_factor < 1:
+            raise ValueError(f"data.highres_factor must be >= 1 or unset, got {highres_factor}")
         self.save_hyperparameters()
         if not isinstance(self.hparams.get("dataset"), dict):  # not through the CLI
             self.hparams["dataset"] = dataset.config()  # plain types: weights_only checkpoints
@@ -193,7 +198,8 @@ class PoseDataModule(pl.LightningDataModule):
                 f"data.predict_boxes={predict_boxes} needs data.predict_dir (the folder of the "
                 "images its detections name) or data.predict_video (whose frames they name)"
             )
-        self.highres_factor = highres_factor
+        self.configured_highres_factor = highres_factor
+        self.highres_factor = highres_factor or 1  # until match_model
         self.cache_images = cache_images
         self.predict_video = predict_video
         self.video_info = None  # VideoInfo of predict_video, set when predict sets up
@@ -219,6 +225,25 @@ class PoseDataModule(pl.LightningDataModule):
         """Joint names in annotation order: ``skeleton.joints`` (the model gets them with the
         skeleton, ``data.skeleton`` -> ``model.init_args.skeleton``; no link of its own)."""
         return list(self.skeleton.joints)
+
+    def match_model(self, model: object) -> int:
+        """Serve the views ``model`` reads: sets and returns :attr:`highres_factor`, the
+        model's ``image_hr_factor`` (1 for a model without one) unless ``data.highres_factor``
+        was given.
+
+        Raises:
+            ValueError: ``data.highres_factor`` given, but smaller than the model's.
+        """
+        needed = int(getattr(model, "image_hr_factor", 1))
+        given = self.configured_highres_factor
+        if given is not None and given < needed:
+            raise ValueError(
+                f"data.highres_factor={given}, but {type(model).__name__} reads image_hr at "
+                f"{needed}x the input size (model.image_hr_factor): leave data.highres_factor "
+                f"unset or set it to {needed}"
+            )
+        self.highres_factor = needed if given is None else given
+        return self.highres_factor
 
     def load_annotations(self) -> PoseAnnotations:
         if self.annotations is None:
@@ -346,6 +371,8 @@ class PoseDataModule(pl.LightningDataModule):
             DatasetError: images that cannot be read (all listed), a split without images, or
                 an evaluated split without an image PDJ can score.
         """
+        if self.trainer is not None and self.trainer.lightning_module is not None:
+            self.match_model(self.trainer.lightning_module)
         validating = self.trainer is None or self.trainer.limit_val_batches != 0
         if stage == "fit":
             self.check_split_images(

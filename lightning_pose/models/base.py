@@ -35,7 +35,6 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
-from pytorch_lightning.utilities.rank_zero import rank_zero_warn
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
@@ -156,6 +155,10 @@ class PoseEstimator(pl.LightningModule):
     # Estimate entries, besides the stages, that ``predict_step`` returns where present (the
     # ``PredictionWriter`` writes every array it returns).
     prediction_keys: ClassVar[tuple[str, ...]] = ("scores",)
+    # The high-resolution view the model reads beside ``image``: ``image_hr`` of side
+    # ``image_hr_factor`` x ``input_size`` (1: none). The data module serves what the model asks
+    # (``PoseDataModule.match_model``); the DeepPose cascade's later stages ask for one.
+    image_hr_factor: int = 1
 
     def __init__(
         self,
@@ -473,44 +476,25 @@ class PoseEstimator(pl.LightningModule):
         switched-off task) with ``requires_grad_(False)``, and it is left out here."""
         return [p for p in self.parameters() if p.requires_grad]
 
-    def _run_length(self, factory) -> dict[str, int]:
-        """``{"total_steps": trainer.max_steps}`` for a schedule configured with
-        ``total_steps`` left unset (``WarmupCosineLR``'s default: its decay ends with the run),
-        else ``{}``; with ``"warmup_steps": max_steps // 10`` (and a warning) where the
-        configured warm-up is not shorter than the run.
+    def _run_length(self, factory) -> dict[str, int | None]:
+        """``{"run_steps": trainer.max_steps}`` (None where unset) for a schedule that takes a
+        ``run_steps`` parameter (``WarmupCosineLR``: its decay ends with the run), else ``{}``.
+        ``factory`` is the schedule class, or LightningCLI's ``functools.partial`` of it, whose
+        keywords hold every parameter the class declares.
 
         Not ``trainer.estimated_stepping_batches``: calling it here builds the training loader
         before a resumed fit restores the loader's state, which Lightning 2.6 then never loads
         (Lightning issue #20550), and the resumed epoch repeats its first batches; seen in
         ``tests/test_resume.py`` (step 3's loss 0.149 against the uninterrupted run's 0.188).
-
-        Raises:
-            ValueError: the run has no ``trainer.max_steps``.
         """
         if isinstance(factory, functools.partial):
-            unset = factory.keywords.get("total_steps", 0) is None  # LightningCLI's partial
+            declared = factory.keywords
         else:
-            parameter = inspect.signature(factory).parameters.get("total_steps")
-            unset = parameter is not None and parameter.default is None
-        if not unset:
+            declared = inspect.signature(factory).parameters
+        if "run_steps" not in declared:
             return {}
-        if self.trainer.max_steps < 1:
-            raise ValueError(
-                "model.scheduler (WarmupCosineLR) takes its length from trainer.max_steps, "
-                "which is not set: set --trainer.max_steps (or the scheduler's total_steps)"
-            )
         steps = int(self.trainer.max_steps)
-        keywords = factory.keywords if isinstance(factory, functools.partial) else {}
-        warmup = int(keywords.get("warmup_steps") or 0)
-        if warmup < steps:
-            return {"total_steps": steps}
-        # a run shorter than the configured warm-up (a quick check, fast_dev_run): a tenth
-        shorter = steps // 10
-        rank_zero_warn(
-            f"model.scheduler's warm-up ({warmup} steps) is not shorter than the run "
-            f"(trainer.max_steps={steps}): {shorter} warm-up steps this run"
-        )
-        return {"total_steps": steps, "warmup_steps": shorter}
+        return {"run_steps": steps if steps >= 1 else None}
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.trainable_parameters())

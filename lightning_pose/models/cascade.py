@@ -60,6 +60,11 @@ class DeepPoseCascade(DeepPose):
             start of ``fit`` (not when resuming with ``ckpt_path``). Without it stage S trains
             on untrained earlier stages, with a warning: meant for smoke tests only.
         error_stats_images: training images used to estimate stage S-1's error distribution.
+        image_hr_factor: f >= 2, the stages s >= 2 crop their sub-images from the box at f x
+            the input size (``image_hr``), which the data module then serves (its
+            ``highres_factor`` left unset follows the model; another name, as Lightning
+            refuses a key in both hyperparameter sets with two values). Ignored when
+            ``num_stages == 1``.
         flip_test, optimizer, scheduler, evaluation: see ``PoseEstimator``.
 
     Every stage is evaluated (``val/stage{s}/pdj@t``); ``callbacks.PDJCurveWriter`` writes the
@@ -76,6 +81,7 @@ class DeepPoseCascade(DeepPose):
         samples_per_image: int = 14,
         init_checkpoint: str | None = None,
         error_stats_images: int = 1000,
+        image_hr_factor: int = 2,
         flip_test: bool = False,
         optimizer: OptimizerCallable = torch.optim.Adam,
         scheduler: LRSchedulerCallable | None = None,
@@ -87,11 +93,11 @@ class DeepPoseCascade(DeepPose):
             self, skeleton, S, optimizer, scheduler, evaluation, trunk, flip_test, init_checkpoint
         )
         self.head = head(trunk, self.num_joints)
-        if sigma <= 0 or samples_per_image < 1 or error_stats_images < 2:
+        if sigma <= 0 or samples_per_image < 1 or error_stats_images < 2 or image_hr_factor < 2:
             raise ValueError(
-                "model.sigma must be > 0, model.samples_per_image >= 1 and "
-                f"model.error_stats_images >= 2; got {sigma}, {samples_per_image}, "
-                f"{error_stats_images}"
+                "model.sigma must be > 0, model.samples_per_image >= 1, "
+                "model.error_stats_images >= 2 and model.image_hr_factor >= 2; got "
+                f"{sigma}, {samples_per_image}, {error_stats_images}, {image_hr_factor}"
             )
         if skeleton.torso is None:
             raise ValueError(
@@ -104,6 +110,7 @@ class DeepPoseCascade(DeepPose):
         self.sigma = sigma
         self.samples_per_image = samples_per_image
         self.error_stats_images = error_stats_images
+        self.image_hr_factor = int(image_hr_factor) if num_stages >= 2 else 1
         self.refiners = nn.ModuleList(
             PoseRegressor(copy.deepcopy(trunk), self.num_joints, head)
             for _ in range(num_stages - 1)
@@ -127,8 +134,9 @@ class DeepPoseCascade(DeepPose):
     def _image_hr(self, batch: Batch) -> torch.Tensor:
         if "image_hr" not in batch:
             raise ValueError(
-                "DeepPoseCascade with num_stages >= 2 needs the high-resolution view: set "
-                "data.highres_factor >= 2 (conf/model/deeppose_cascade.yaml does)"
+                "DeepPoseCascade with num_stages >= 2 needs the high-resolution view "
+                "image_hr: leave data.highres_factor unset (it follows "
+                f"model.image_hr_factor={self.image_hr_factor}) or set it to that"
             )
         return batch["image_hr"]
 

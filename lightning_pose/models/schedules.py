@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from pytorch_lightning.utilities.rank_zero import rank_zero_warn
 from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, SequentialLR
 
 
@@ -18,20 +19,25 @@ class WarmupCosineLR(SequentialLR):
     ``total_steps`` the cosine continues (do not train past the run length it was given).
 
     ``total_steps`` is the run's length: left unset (the default, and what the configs do),
-    ``PoseEstimator.configure_optimizers`` passes ``trainer.max_steps``, so the decay ends
-    with the run without repeating its length. It is stepped after every optimiser step (its
-    ``interval``).
+    it is ``run_steps``, which ``PoseEstimator.configure_optimizers`` passes to every schedule
+    with a ``run_steps`` parameter (``trainer.max_steps``), so the decay ends with the run
+    without repeating its length. It is stepped after every optimiser step (its ``interval``).
 
     Args:
         optimizer: the optimiser whose groups' ``lr`` is the peak rate.
-        total_steps: optimiser steps to the end of the decay; None: set by the trainer.
-        warmup_steps: steps of the linear warm-up.
+        total_steps: optimiser steps to the end of the decay; None: ``run_steps``.
+        warmup_steps: steps of the linear warm-up. Where ``total_steps`` comes from the run
+            and the run is not longer than this (a quick check, ``fast_dev_run``), a tenth of
+            the run, with a warning.
         final_lr_fraction: the rate at ``total_steps``, a fraction of the peak (> 0 needs every
             parameter group to share one peak rate: ``CosineAnnealingLR`` takes one absolute
             ``eta_min``).
+        run_steps: the run's length in optimiser steps (``trainer.max_steps``; None: the run
+            has none), used where ``total_steps`` is unset.
 
     Raises:
-        ValueError: ``total_steps`` not set or < 1, ``warmup_steps`` not in [0, total_steps),
+        ValueError: neither ``total_steps`` nor ``run_steps`` set, or < 1, ``warmup_steps``
+            not in [0, total_steps),
             ``final_lr_fraction`` not in [0, 1], or > 0 with groups of different peak rates.
     """
 
@@ -43,12 +49,22 @@ class WarmupCosineLR(SequentialLR):
         total_steps: int | None = None,
         warmup_steps: int = 0,
         final_lr_fraction: float = 0.0,
+        run_steps: int | None = None,
     ) -> None:
         if total_steps is None:
-            raise ValueError(
-                "WarmupCosineLR: total_steps is not set (PoseEstimator.configure_optimizers "
-                "sets it to trainer.max_steps; elsewhere pass it)"
-            )
+            if run_steps is None or run_steps < 1:
+                raise ValueError(
+                    "model.scheduler (WarmupCosineLR) takes its length from trainer.max_steps, "
+                    "which is not set: set --trainer.max_steps (or the scheduler's total_steps)"
+                )
+            total_steps = int(run_steps)
+            if warmup_steps >= total_steps:
+                shorter = total_steps // 10
+                rank_zero_warn(
+                    f"model.scheduler's warm-up ({warmup_steps} steps) is not shorter than the "
+                    f"run (trainer.max_steps={total_steps}): {shorter} warm-up steps this run"
+                )
+                warmup_steps = shorter
         if total_steps < 1:
             raise ValueError(f"WarmupCosineLR: total_steps must be >= 1, got {total_steps!r}")
         if not 0 <= warmup_steps < total_steps:

@@ -137,6 +137,22 @@ def test_evaluation_thresholds_reach_the_model(tiny_root: Path, tmp_path: Path) 
     assert metrics["pdj"].thresholds == (0.3,) and metrics["pcp"].thresholds == (0.25, 0.5)
 
 
+@pytest.mark.parametrize(("stages", "factor"), [(2, 2), (1, 1)])
+def test_the_cascade_config_gets_its_highres_view_without_a_data_key(
+    tiny_root: Path, stages: int, factor: int
+) -> None:
+    """deeppose_cascade.yaml has no data.highres_factor: the data follows the model's."""
+    cascade = REPO / "conf" / "model" / "deeppose_cascade.yaml"
+    assert "data" not in yaml.safe_load(cascade.read_text())
+    cli = main(
+        ["-c", str(REPO / "conf" / "lspet.yaml"), "-c", str(cascade), *FAST,
+         f"--data.root={tiny_root}", "--model.trunk=lightning_pose.models.ResNetTrunk",
+         f"--model.init_args.num_stages={stages}"],
+        run=False,
+    )  # fmt: skip
+    assert cli.model.image_hr_factor == factor and cli.datamodule.highres_factor == factor
+
+
 def test_fit_then_predict_folder_writes_npz(tiny_root: Path, tmp_path: Path) -> None:
     common = [
         "-c",

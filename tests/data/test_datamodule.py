@@ -188,3 +188,36 @@ def test_seeded_run_repeats_and_every_sample_is_augmented_differently(
     for a in range(4):
         for b in range(a + 1, 4):
             assert not torch.allclose(kp[a], kp[b], atol=1e-3), (a, b)
+
+
+# --- the views the model reads ----------------------------------------------------------------
+
+
+class AsksForHighres:
+    image_hr_factor = 3
+
+
+@pytest.mark.parametrize(
+    ("given", "model", "served"),
+    [(None, object(), 1), (None, AsksForHighres(), 3), (4, AsksForHighres(), 4), (2, object(), 2)],
+)
+def test_highres_factor_follows_the_model_unless_given(
+    tiny_root: Path, given: int | None, model: object, served: int
+) -> None:
+    dm = PoseDataModule(LSPet(), root=str(tiny_root), max_samples=TINY_SAMPLES, num_workers=0,
+                        input_size=16, highres_factor=given)  # fmt: skip
+    assert dm.match_model(model) == served and dm.highres_factor == served
+    sample = dm.make_split("val", augment=False)[0]
+    if served == 1:
+        assert "image_hr" not in sample
+    else:
+        assert sample["image_hr"].shape[-1] == 16 * served
+
+
+def test_highres_factor_below_the_models_is_refused(tiny_root: Path) -> None:
+    dm = PoseDataModule(LSPet(), root=str(tiny_root), highres_factor=2)
+    with pytest.raises(ValueError, match=r"data.highres_factor=2, but AsksForHighres reads "
+                       r"image_hr at 3x .* set it to 3"):  # fmt: skip
+        dm.match_model(AsksForHighres())
+    with pytest.raises(ValueError, match="data.highres_factor must be >= 1 or unset, got 0"):
+        PoseDataModule(LSPet(), root=str(tiny_root), highres_factor=0)

@@ -103,7 +103,7 @@ def test_stage_two_needs_the_high_resolution_view() -> None:
     model = DeepPoseCascade(TinyTrunk(), LSP, num_stages=2)
     batch = make_batch()
     del batch["image_hr"]
-    with pytest.raises(ValueError, match="data.highres_factor"):
+    with pytest.raises(ValueError, match="image_hr: leave data.highres_factor unset"):
         model.stage_estimates(batch)
 
 

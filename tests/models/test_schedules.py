@@ -47,7 +47,8 @@ def test_final_fraction_is_the_floor() -> None:
         ({"total_steps": 0}, "total_steps must be >= 1"),
         ({"total_steps": 5, "warmup_steps": 5}, r"warmup_steps must be in \[0, total_steps=5\)"),
         ({"total_steps": 5, "final_lr_fraction": 1.5}, r"final_lr_fraction must be in \[0, 1\]"),
-        ({}, "total_steps is not set"),
+        ({}, r"takes its length from trainer\.max_steps, which is not set"),
+        ({"run_steps": 0}, r"takes its length from trainer\.max_steps, which is not set"),
     ],
 )
 def test_bad_arguments_raise(kwargs: dict, match: str) -> None:
@@ -107,6 +108,22 @@ def test_fit_steps_the_schedule_every_optimiser_step(
     warmup = [0.1 / 3, 0.2 / 3]
     cosine = [0.1 * 0.5 * (1 + math.cos(math.pi * k / 4)) for k in range(4)]
     assert logged == pytest.approx(warmup + cosine, abs=1e-9)
+
+
+def test_run_steps_size_an_unset_length_only() -> None:
+    """``run_steps`` (what ``configure_optimizers`` passes: ``trainer.max_steps``) is the
+    length where ``total_steps`` is unset; a given ``total_steps`` wins; a warm-up not shorter
+    than the run shrinks to a tenth of it, with a warning, only when the run sets the length."""
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    by_run = WarmupCosineLR(optimizer, warmup_steps=3, run_steps=12)
+    assert (by_run.total_steps, by_run.warmup_steps) == (12, 3)
+    given = WarmupCosineLR(optimizer, total_steps=8, warmup_steps=3, run_steps=12)
+    assert (given.total_steps, given.warmup_steps) == (8, 3)
+    with pytest.warns(UserWarning, match=r"warm-up \(100 steps\) is not shorter .* 2 warm-up"):
+        short = WarmupCosineLR(optimizer, warmup_steps=100, run_steps=20)
+    assert (short.total_steps, short.warmup_steps) == (20, 2)
+    with pytest.raises(ValueError, match=r"warmup_steps must be in \[0, total_steps=5\)"):
+        WarmupCosineLR(optimizer, total_steps=5, warmup_steps=5, run_steps=20)
 
 
 def test_state_dict_resumes_the_schedule_at_its_step() -> None:
