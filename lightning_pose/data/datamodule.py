@@ -198,7 +198,6 @@ class PoseDataModule(pl.LightningDataModule):
                 f"data.predict_boxes={predict_boxes} needs data.predict_dir (the folder of the "
                 "images its detections name) or data.predict_video (whose frames they name)"
             )
-        self.configured_highres_factor = highres_factor
         self.highres_factor = highres_factor or 1  # until match_model
         self.cache_images = cache_images
         self.predict_video = predict_video
@@ -235,7 +234,7 @@ class PoseDataModule(pl.LightningDataModule):
             ValueError: ``data.highres_factor`` given, but smaller than the model's.
         """
         needed = int(getattr(model, "image_hr_factor", 1))
-        given = self.configured_highres_factor
+        given = self.hparams["highres_factor"]  # as configured; None: follow the model
         if given is not None and given < needed:
             raise ValueError(
                 f"data.highres_factor={given}, but {type(model).__name__} reads image_hr at "

@@ -476,8 +476,8 @@ class PoseEstimator(pl.LightningModule):
         switched-off task) with ``requires_grad_(False)``, and it is left out here."""
         return [p for p in self.parameters() if p.requires_grad]
 
-    def _run_length(self, factory) -> dict[str, int | None]:
-        """``{"run_steps": trainer.max_steps}`` (None where unset) for a schedule that takes a
+    def _run_length(self, factory) -> dict[str, int]:
+        """``{"run_steps": trainer.max_steps}`` (-1 where unset) for a schedule that takes a
         ``run_steps`` parameter (``WarmupCosineLR``: its decay ends with the run), else ``{}``.
         ``factory`` is the schedule class, or LightningCLI's ``functools.partial`` of it, whose
         keywords hold every parameter the class declares.
@@ -493,8 +493,7 @@ class PoseEstimator(pl.LightningModule):
             declared = inspect.signature(factory).parameters
         if "run_steps" not in declared:
             return {}
-        steps = int(self.trainer.max_steps)
-        return {"run_steps": steps if steps >= 1 else None}
+        return {"run_steps": int(self.trainer.max_steps)}  # -1: none, which the schedule refuses
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.trainable_parameters())

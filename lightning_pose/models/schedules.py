@@ -32,13 +32,13 @@ class WarmupCosineLR(SequentialLR):
         final_lr_fraction: the rate at ``total_steps``, a fraction of the peak (> 0 needs every
             parameter group to share one peak rate: ``CosineAnnealingLR`` takes one absolute
             ``eta_min``).
-        run_steps: the run's length in optimiser steps (``trainer.max_steps``; None: the run
-            has none), used where ``total_steps`` is unset.
+        run_steps: the run's length in optimiser steps (``trainer.max_steps``; None or < 1:
+            the run has none), used where ``total_steps`` is unset.
 
     Raises:
         ValueError: neither ``total_steps`` nor ``run_steps`` set, or < 1, ``warmup_steps``
-            not in [0, total_steps),
-            ``final_lr_fraction`` not in [0, 1], or > 0 with groups of different peak rates.
+            not in [0, total_steps), ``final_lr_fraction`` not in [0, 1], or > 0 with groups of
+            different peak rates.
     """
 
     interval = "step"
