@@ -207,7 +207,8 @@ def probe(configs: list[str], opts: argparse.Namespace, cores: list[int], path: 
         start = time.perf_counter()
         overrides = common_args(opts, opts.workers) + [f"--data.max_samples={opts.probe_images}"]
         overrides += PROBE_ARGS.get(config, [])
-        model, dm = build(Path(config).stem, opts.data_root, overrides)
+        data_config = opts.work / "lspet.yaml"  # make_jobs's, without W&B
+        model, dm = build(Path(config).stem, opts.data_root, overrides, data_config)
         built = time.perf_counter()
         dm.trainer = None
         dm.setup("fit")  # the crop cache of probe_images training and validation images

@@ -26,6 +26,6 @@ if ! "$PY" -c "import jsonargparse, albumentations, efficientnet_lite0_pytorch_m
     export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
 # NVML-based CUDA checks: the driver forks the jobs, and must not initialise CUDA before it does
-export WANDB_MODE=disabled PYTHONUNBUFFERED=1 PYTORCH_NVML_BASED_CUDA_CHECK=1
+export WANDB_MODE=disabled PYTHONUNBUFFERED=1 PYTORCH_NVML_BASED_CUDA_CHECK=1 NO_ALBUMENTATIONS_UPDATE=1
 set -o pipefail
 "$PY" bench/gpu_convergence.py --started-at "$START" --out "$OUT" "$@" 2>&1 | tee "$OUT/gpu_convergence.log"

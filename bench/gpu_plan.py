@@ -58,12 +58,32 @@ def csv_only(trial_yaml: str) -> str:
     return yaml.safe_dump(config, sort_keys=False)
 
 
+DATA_CONFIG = "conf/lspet.yaml"
+
+
+def data_config_without_wandb(work: Path) -> Path:
+    """``conf/lspet.yaml`` without its W&B logger, written to ``work/lspet.yaml`` (its relative
+    ``evaluation`` path made absolute). The device has no ``wandb``, and without it jsonargparse
+    cannot check ``WandbLogger``'s arguments: a config that names it fails to parse there, even
+    when a later ``-c`` replaces the logger list."""
+    config = yaml.safe_load((REPO / DATA_CONFIG).read_text())
+    loggers = config["trainer"]["logger"]
+    config["trainer"]["logger"] = [x for x in loggers if "Wandb" not in x["class_path"]]
+    config["evaluation"] = str((REPO / DATA_CONFIG).parent / config["evaluation"])
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / "lspet.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
 def make_jobs(work: Path, families: list[str], sweeps: list[str], count: int | None) -> list[Job]:
-    """The family fits and the sweeps' trials (the first ``count`` of each sweep, or all)."""
+    """The family fits and the sweeps' trials (the first ``count`` of each sweep, or all), each
+    reading :func:`data_config_without_wandb` in place of ``conf/lspet.yaml``."""
+    data_config = str(data_config_without_wandb(work))
     jobs = []
     for family in families:
         folder = work / "families" / family
-        command = ["python", "-m", "lightning_pose", "fit", "-c", "conf/lspet.yaml"]
+        command = ["python", "-m", "lightning_pose", "fit", "-c", DATA_CONFIG]
         command += ["-c", FAMILIES[family], "-c", str(folder / "trial.yaml")]
         jobs.append(Job(f"families/{family}", None, FAMILIES[family], command, folder))
     for path in sweeps:
@@ -78,6 +98,8 @@ def make_jobs(work: Path, families: list[str], sweeps: list[str], count: int | N
             job = Job(f"{name}/{folder.name}", name, model_config_of(command), command, folder)
             job.fits, job.values = fits, values
             jobs.append(job)
+    for job in jobs:
+        job.command = [data_config if c == DATA_CONFIG else c for c in job.command]
     return jobs
 
 

@@ -135,11 +135,12 @@ def synthetic_batch(real: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def build(variant: str, data_root: str, overrides: list[str]):
-    """The configured model and data module of ``conf/lspet.yaml`` + ``conf/model/VARIANT``."""
+def build(variant: str, data_root: str, overrides: list[str], data_config: Path | None = None):
+    """The configured model and data module of ``conf/lspet.yaml`` (or ``data_config``) +
+    ``conf/model/VARIANT``."""
     args = [
         "-c",
-        str(REPO / "conf" / "lspet.yaml"),
+        str(data_config or REPO / "conf" / "lspet.yaml"),
         "-c",
         str(REPO / "conf" / "model" / f"{variant}.yaml"),
         f"--data.root={data_root}",
