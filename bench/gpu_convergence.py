@@ -184,7 +184,8 @@ def write_sweeps(jobs: list[Job], out: Path, sweeps: list[str]) -> None:
             row |= {k: metrics[k] for k in result_keys(*declared, metric) if k in metrics}
             if metric in metrics:
                 row[metric] = metrics[metric]
-            rows.append(row | {"seconds": job.row["wall s"], "results": job.row["results"]})
+            # a trial that did not run (the deadline) has no seconds or results: its row says so
+            rows.append(row | {"seconds": job.row.get("wall s"), "results": results or ""})
         if rows:
             folder = jobs[0].folder.parents[1] / name
             write_results(folder, rows, list(config["parameters"]), config)

@@ -23,16 +23,19 @@ def error_statistics(
 
     Shapes:
         errors: (N, K, 2) in torso diameters. valid: (N, K) bool.
-        returns mean (K, 2), covariance (K, 2, 2).
+        returns mean (K, 2), covariance (K, 2, 2) (unbiased, as ``torch.cov``), on the
+        errors' device.
     """
-    K = errors.shape[1]
-    mean = errors.new_zeros(K, 2)
-    cov = errors.new_zeros(K, 2, 2) + 0.01 * torch.eye(2, dtype=errors.dtype)
-    for k in range(K):
-        e = errors[valid[:, k], k]  # (n, 2)
-        if e.shape[0] >= min_count:
-            mean[k] = e.mean(0)
-            cov[k] = torch.cov(e.T)
+    w = valid[..., None].to(errors.dtype)  # (N, K, 1)
+    e = torch.where(valid[..., None], errors, torch.zeros_like(errors))  # no NaN of an invalid
+    n = w.sum(0)  # (K, 1)
+    mean = (w * e).sum(0) / n.clamp(min=1)  # (K, 2)
+    d = (e - mean) * w  # (N, K, 2), 0 where invalid
+    cov = torch.einsum("nki,nkj->kij", d, d) / (n[..., None] - 1).clamp(min=1)  # (K, 2, 2)
+    enough = n[:, 0] >= min_count  # (K,)
+    default = 0.01 * torch.eye(2, dtype=errors.dtype, device=errors.device)
+    mean = torch.where(enough[:, None], mean, torch.zeros_like(mean))
+    cov = torch.where(enough[:, None, None], cov, default)
     return mean, cov
 
 

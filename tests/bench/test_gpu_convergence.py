@@ -159,3 +159,13 @@ def test_the_deadline_stops_a_running_job_and_rows_say_why(tmp_path: Path, monke
     assert jobs[0].row["wall s"] >= 12 and len(writes) == 3
     assert (jobs[2].folder / "log.txt").read_text() == "quiet\n"
     assert not jobs[1].folder.exists()
+
+
+def test_a_sweep_trial_the_deadline_left_out_keeps_its_row(tmp_path: Path) -> None:
+    """The H200 run's smaller try: trials not run ended the script at the sweep tables."""
+    folder = tmp_path / "cascade_depth" / "trial_001"
+    trial = plan.Job("cascade_depth/trial_001", "cascade_depth", "conf/model/x.yaml", [], folder)
+    trial.values, trial.row = {"depth": 1}, {"status": "not run: too little time left"}
+    gc.write_sweeps([trial], tmp_path / "out", ["sweeps/cascade_depth.yaml"])
+    table = (tmp_path / "out" / "sweep_cascade_depth.md").read_text()
+    assert "not run: too little time left" in table

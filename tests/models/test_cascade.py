@@ -63,6 +63,31 @@ def test_error_statistics_known_answer() -> None:
     assert_close(cov, 0.01 * torch.eye(2)[None], rtol=0, atol=1e-6)
 
 
+def test_error_statistics_match_torch_cov_per_joint_and_ignore_invalid_nan() -> None:
+    g = torch.Generator().manual_seed(0)
+    errors = torch.randn(50, 6, 2, generator=g, dtype=torch.float64)
+    valid = torch.rand(50, 6, generator=g) < 0.7
+    valid[:, 5] = False
+    valid[0, 5] = True  # one error: fewer than min_count
+    errors[~valid] = float("nan")
+    mean, cov = ce.error_statistics(errors, valid)
+    for k in range(5):
+        e = errors[valid[:, k], k]
+        assert_close(mean[k], e.mean(0))
+        assert_close(cov[k], torch.cov(e.T))
+    assert torch.equal(mean[5], torch.zeros(2, dtype=torch.float64))
+    assert torch.equal(cov[5], 0.01 * torch.eye(2, dtype=torch.float64))
+
+
+def test_error_statistics_stay_on_the_errors_device() -> None:
+    """The stage-2 fit on a GPU failed here: the default covariance was made on the CPU
+    (an H200 run of bench/gpu_convergence.sh; the meta device stands in for CUDA)."""
+    errors = torch.zeros(8, 3, 2, device="meta")
+    mean, cov = ce.error_statistics(errors, torch.ones(8, 3, dtype=torch.bool, device="meta"))
+    assert mean.device.type == cov.device.type == "meta"
+    assert cov.shape == (3, 2, 2)
+
+
 def test_zero_displacement_leaves_previous_estimate_unchanged_exactly() -> None:
     model = DeepPoseCascade(TinyTrunk(), LSP, num_stages=3)
     for stage in model.refiners:
