@@ -19,11 +19,13 @@ cascade-depth and pooling sweeps beside them, write one results table (issue 20,
    cores; jobs go to lanes most fits first, to the least loaded lane (LPT).
 3. **Budget per fit**, when it starts: its lane's time left (to the deadline less
    ``--reserve-s``) / the lane's fits left, less the start-up the probe measured, is its
-   ``trainer.max_time``; its epochs are what that time buys at
-   min(loader, model / lanes) samples/s over the training and validation images (every
-   epoch validates: ``ReduceLROnPlateau`` monitors ``val/loss``), so a cosine schedule ends
-   with the fit. A fit still running at the deadline less ``--reserve-s`` is stopped with
-   SIGTERM (it saves ``last.ckpt``) and its row marked partial.
+   ``trainer.max_time``; its epochs are what that time buys (every epoch validates:
+   ``ReduceLROnPlateau`` monitors ``val/loss``), so a cosine schedule ends with the fit: at the
+   lane rate the config's finished fits achieved, once one has finished, else at
+   min(loader, model / lanes) samples/s over the training and validation images, a guess
+   that was 2-3x low on the H200 (``gpu_plan.epochs_for``). A fit still running at the
+   deadline less ``--reserve-s`` is stopped with SIGTERM (it saves ``last.ckpt``) and its row
+   marked partial.
 4. **Table**, rewritten after every job: ``$OUT/gpu_convergence.md`` and ``.csv``, one row per
    job: PCK@0.2 on the limb joints (``val/pdj@0.2/limb_joints``, as ``docs/RESULTS.md``
    reports it), PDJ@0.05/0.1/0.2, PCKh@0.5, PCP@0.5 of its last validation, epochs, samples,
@@ -62,6 +64,7 @@ from gpu_plan import (  # noqa: E402
     csv_only,
     lane_cores,
     make_jobs,
+    record_achieved,
 )
 
 from lightning_pose.cli.sweep import (  # noqa: E402
@@ -149,12 +152,15 @@ def markdown(rows: list[dict], probe: dict, header: str) -> str:
                 cells.append("" if value is None else str(value))
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Probe (samples/s; model alone on the device, loader with one lane's workers):"]
-    lines += ["", "| model config | input px | batch | workers | loader | model | start-up s |"]
-    lines.append("|---|---|---|---|---|---|---|")
+    lines += ["", "| model config | input px | batch | workers | loader | model | start-up s "
+              "| achieved a lane |"]  # fmt: skip
+    lines.append("|---|---|---|---|---|---|---|---|")
     for name, r in probe.get("configs", {}).items():
+        achieved = r.get("achieved_samples_s")
         lines.append(
             f"| {name} | {r['input']} | {r['batch']} | {r['workers']} | "
-            f"{r['loader_samples_s']:.0f} | {r['model_samples_s']:.0f} | {r['startup_s']:.1f} |"
+            f"{r['loader_samples_s']:.0f} | {r['model_samples_s']:.0f} | {r['startup_s']:.1f} | "
+            f"{'' if achieved is None else f'{achieved:.0f}'} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -294,6 +300,8 @@ def run_jobs(lanes: list[list[Job]], cores: list[list[int]], opts, probe: dict, 
                 job.row["status"] = "failed: no validation"
             else:
                 job.row["status"] = "ok"
+                rates = probe["configs"][job.model_config]
+                record_achieved(rates, job.row["samples"], job.row["wall s"], job.fits)
             print(f"lane {i}: {job.name} {job.row['status']} in {job.row['wall s']} s", flush=True)
             write()
         if late:
@@ -378,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
         write_table(opts.out, rows, probe_result, header)
 
     run_jobs(assign_lanes(jobs, opts.lanes), cores, opts, probe_result, write)
-    write()
+    write()  # the probe's file again, with the lane rates the fits achieved
+    write_bytes_atomic(opts.out / "probe.json", json.dumps(probe_result, indent=1).encode())
     write_sweeps(jobs, opts.out, opts.sweeps)
     print((opts.out / "gpu_convergence.md").read_text())
     return 0 if all(job.row.get("status") == "ok" for job in jobs) else 1

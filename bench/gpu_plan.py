@@ -125,9 +125,32 @@ def lane_cores(cores: list[int], lanes: int) -> list[list[int]]:
 
 def epochs_for(seconds: float, rates: dict, lanes: int, n_train: int, n_val: int) -> int:
     """Epochs of ``n_train`` training images (each followed by ``n_val`` validation images)
-    that ``seconds`` buy at min(loader, model / lanes) samples/s; at least 1."""
+    that ``seconds`` buy: at the lane rate that finished fits of the config achieved
+    (``achieved_samples_s``, set by :func:`record_achieved`: validation included) where there is
+    one, else at min(loader, model / lanes) samples/s, the probe's guess; at least 1.
+
+    The guess is low: on the H200 (docs/RESULTS.md, "GPU convergence") five lanes ran at
+    264-593 samples/s each against a guess of 160-222, and every fit ended at 35-60 % of its
+    ``max_time``."""
+    if rates.get("achieved_samples_s"):  # training images a second of fit, validation included
+        return max(1, int(rates["achieved_samples_s"] * seconds / n_train))
     rate = min(rates["loader_samples_s"], rates["model_samples_s"] / lanes)
     return max(1, int(rate * seconds / (n_train + n_val)))
+
+
+def record_achieved(rates: dict, samples: int, wall_s: float, fits: int) -> float | None:
+    """Update ``rates["achieved_samples_s"]`` (one model config's, in the probe) with a job
+    that ran to its end: ``samples`` training images over ``wall_s`` less each fit's start-up
+    and tail (the probe's ``startup_s`` and :data:`TAIL_S`); the mean over the jobs so far.
+    Returns this job's rate (None when too short to measure)."""
+    seconds = wall_s - fits * (rates["startup_s"] + TAIL_S)
+    if samples <= 0 or seconds < 1.0:
+        return None
+    rate = samples / seconds
+    seen = rates.setdefault("achieved", [])
+    seen.append(rate)
+    rates["achieved_samples_s"] = sum(seen) / len(seen)
+    return rate
 
 
 def budget_args(job: Job, probe: dict, opts: argparse.Namespace, fit_s: float) -> list[str]:

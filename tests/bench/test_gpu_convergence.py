@@ -88,10 +88,15 @@ def test_jobs_are_the_families_and_the_sweep_trials_without_wandb(tmp_path: Path
 
 def test_smoke_writes_a_row_per_job_with_the_validation_metrics(tmp_path: Path) -> None:
     """The whole script on the CPU: 64 px, 16 images a split, one epoch a fit, two lanes; the
-    four families, two trials of each sweep. ~40 s of CPU."""
+    four families, two trials of each sweep. ~40 s of CPU. Without ``wandb``, as on the GPU
+    machine: there a config naming ``WandbLogger`` failed to parse."""
     write_lspet(tmp_path / "data" / "lspet", 60)
     out = tmp_path / "out"
+    hidden = tmp_path / "no_wandb" / "wandb"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError('no wandb on the GPU machine')\n")
     env = os.environ | {"OUT": str(out), "PYTHON": sys.executable, "WANDB_MODE": "disabled"}
+    env["PYTHONPATH"] = os.pathsep.join([str(hidden.parent), *sys.path])
     done = subprocess.run(
         ["bash", str(REPO / "bench/gpu_convergence.sh"), "--smoke", "--data-root",
          str(tmp_path / "data"), "--work", str(tmp_path / "work")],
@@ -169,3 +174,15 @@ def test_a_sweep_trial_the_deadline_left_out_keeps_its_row(tmp_path: Path) -> No
     gc.write_sweeps([trial], tmp_path / "out", ["sweeps/cascade_depth.yaml"])
     table = (tmp_path / "out" / "sweep_cascade_depth.md").read_text()
     assert "not run: too little time left" in table
+
+
+def test_a_finished_fit_sizes_the_next_fits_of_its_config_at_the_rate_it_achieved() -> None:
+    rates = {"loader_samples_s": 900.0, "model_samples_s": 1000.0, "startup_s": 15.0}
+    assert plan.epochs_for(100.0, rates, 5, 8100, 900) == 2  # guess: 200 samples/s
+    # a fit of 16,200 samples in 60 s of wall: 40 s after start-up and tail, 405 samples/s
+    assert plan.record_achieved(rates, 16200, 60.0, 1) == pytest.approx(405.0)
+    assert plan.epochs_for(100.0, rates, 5, 8100, 900) == 5  # 40,500 samples / 8,100
+    # two fits (a depth-2 cascade) pay start-up and tail twice; the mean of the jobs is kept
+    assert plan.record_achieved(rates, 16200, 80.0, 2) == pytest.approx(405.0)
+    assert plan.record_achieved(rates, 100, 19.0, 1) is None  # too short to measure
+    assert rates["achieved_samples_s"] == pytest.approx(405.0)
