@@ -63,12 +63,17 @@ class DeepPoseCascade(DeepPose):
         image_hr_factor: f >= 2, the stages s >= 2 crop their sub-images from the box at f x
             the input size (``image_hr``), which the data module then serves (its
             ``highres_factor`` left unset follows the model; another name, as Lightning
-            refuses a key in both hyperparameter sets with two values). Ignored when
-            ``num_stages == 1``.
+            refuses a key in both hyperparameter sets with two values). Not used when
+            ``num_stages == 1`` (no high-resolution view is served) but checked all the same,
+            so that one value serves every trial of a depth sweep.
         flip_test, optimizer, scheduler, evaluation: see ``PoseEstimator``.
 
     Every stage is evaluated (``val/stage{s}/pdj@t``); ``callbacks.PDJCurveWriter`` writes the
     PDJ-versus-distance curve per stage (DeepPose Fig. 5).
+
+    Raises:
+        ValueError: ``sigma <= 0``, ``samples_per_image < 1``, ``error_stats_images < 2`` or
+            ``image_hr_factor < 2`` (naming the keys and the values given).
     """
 
     def __init__(
