@@ -59,6 +59,7 @@ from gpu_plan import (  # noqa: E402
     TAIL_S,
     Job,
     assign_lanes,
+    batch_args,
     budget_args,
     common_args,
     csv_only,
@@ -213,6 +214,7 @@ def probe(configs: list[str], opts: argparse.Namespace, cores: list[int], path: 
     for config in configs:
         start = time.perf_counter()
         overrides = common_args(opts, opts.workers) + [f"--data.max_samples={opts.probe_images}"]
+        overrides += batch_args(config, opts.batch_size, opts.lr_scaling)
         overrides += PROBE_ARGS.get(config, [])
         data_config = opts.work / "lspet.yaml"  # make_jobs's, without W&B
         model, dm = build(Path(config).stem, opts.data_root, overrides, data_config)
@@ -271,6 +273,7 @@ def run_jobs(lanes: list[list[Job]], cores: list[list[int]], opts, probe: dict, 
             yaml_text = trial_config(job.folder, job.sweep or "families", "lightning_pose")
             (job.folder / "trial.yaml").write_text(csv_only(yaml_text))
             command = job.command + common_args(opts, opts.workers)
+            command += batch_args(job.model_config, opts.batch_size, opts.lr_scaling)
             command += budget_args(job, probe, opts, fit_s)
             (job.folder / "command.txt").write_text(shlex.join(command) + "\n")
             print(f"lane {i}: start {job.name} ({fit_s:.0f} s a fit)", flush=True)
@@ -332,6 +335,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--min-fit-s", type=float, default=20.0, help="training a fit needs")
     parser.add_argument("--max-epochs", type=int, default=None)
     parser.add_argument("--max-samples", type=int, default=None, help="images per split")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the configs'")
+    parser.add_argument(
+        "--lr-scaling", choices=["sqrt", "linear", "none"], default="sqrt",
+        help="the learning rate with --batch-size (gpu_plan.batch_args)",
+    )  # fmt: skip
     parser.add_argument("--smoke", action="store_true", help="tiny, on the CPU (the test)")
     opts = parser.parse_args(argv)
     opts.accelerator, opts.precision, opts.smoke_args = "gpu", "bf16-mixed", []

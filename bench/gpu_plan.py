@@ -180,6 +180,30 @@ def budget_args(job: Job, probe: dict, opts: argparse.Namespace, fit_s: float) -
     return args
 
 
+def batch_args(model_config: str, batch_size: int | None, rule: str = "sqrt") -> list[str]:
+    """``--data.batch_size`` and the optimiser's learning rate scaled with it from the config's
+    (batch: ``data.batch_size`` of the model config, else of ``conf/lspet.yaml``): ``sqrt``, the
+    square-root rule for Adam-type optimisers (Malladi et al., NeurIPS 2022; every config here
+    uses AdamW), ``linear`` (Goyal et al. 2017, for SGD) or ``none``. [] without a batch size.
+
+    On the H200 at batch 32 the model ran at 800-1,240 samples/s, launch- and host-bound
+    (docs/RESULTS.md, "GPU convergence"): a larger batch is the first lever; not yet measured.
+    """
+    if not batch_size:
+        return []
+    model = yaml.safe_load((REPO / model_config).read_text())
+    base = (model.get("data") or {}).get("batch_size")
+    base = base or yaml.safe_load((REPO / DATA_CONFIG).read_text())["data"]["batch_size"]
+    optimizer = model["model"]["init_args"].get("optimizer") or {}
+    lr = (optimizer.get("init_args") or {}).get("lr")
+    args = [f"--data.batch_size={batch_size}"]
+    if lr is None or rule == "none":
+        return args
+    ratio = batch_size / base
+    scale = ratio if rule == "linear" else ratio**0.5
+    return args + [f"--model.init_args.optimizer.init_args.lr={lr * scale:.6g}"]
+
+
 def common_args(opts: argparse.Namespace, workers: int) -> list[str]:
     """Every fit's arguments: data, device, precision, channels-last, the wall clock."""
     args = [

@@ -186,3 +186,15 @@ def test_a_finished_fit_sizes_the_next_fits_of_its_config_at_the_rate_it_achieve
     assert plan.record_achieved(rates, 16200, 80.0, 2) == pytest.approx(405.0)
     assert plan.record_achieved(rates, 100, 19.0, 1) is None  # too short to measure
     assert rates["achieved_samples_s"] == pytest.approx(405.0)
+
+
+@pytest.mark.parametrize(("rule", "lr"), [("sqrt", "0.004"), ("linear", "0.008"), ("none", None)])
+def test_a_larger_batch_scales_the_configs_learning_rate(rule: str, lr: str | None) -> None:
+    args = plan.batch_args("conf/model/heatmap_budget.yaml", 128, rule)  # AdamW 0.002 at 32
+    assert args[0] == "--data.batch_size=128"
+    assert args[1:] == ([f"--model.init_args.optimizer.init_args.lr={lr}"] if lr else [])
+    assert plan.batch_args("conf/model/deeppose.yaml", None) == []
+    # deeppose.yaml keeps conf/lspet.yaml's batch (32) and its own rate (0.001)
+    assert plan.batch_args("conf/model/deeppose.yaml", 32) == [
+        "--data.batch_size=32", "--model.init_args.optimizer.init_args.lr=0.001"
+    ]  # fmt: skip
