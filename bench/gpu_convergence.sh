@@ -13,6 +13,9 @@
 # the package's dependencies, and reaches no registry: bench/gpu_wheels.sh (run on this side)
 # downloads the missing ones into .whl/, which the device call carries (carry: [".whl"]) and
 # this script installs into /tmp/site when an import fails. --smoke: tiny, on the CPU (the test).
+# ../shared does not travel to the device, and a call carries 64 MiB: bench/gpu_data.py writes
+# LSPet (at most 320 px, WebP) in parts for two calls; give their unpacked root as --data-root
+# (docs/RESULTS.md, "GPU convergence", has the two calls as they ran).
 set -euo pipefail
 START=$(date +%s.%N)
 cd "$(dirname "$0")/.."
