@@ -394,7 +394,8 @@ def main(argv: list[str] | None = None) -> int:
         write_table(opts.out, rows, probe_result, header)
 
     run_jobs(assign_lanes(jobs, opts.lanes), cores, opts, probe_result, write)
-    write()  # the probe's file again, with the lane rates the fits achieved
+    write()
+    # the probe's file again, with the lane rates the fits achieved
     write_bytes_atomic(opts.out / "probe.json", json.dumps(probe_result, indent=1).encode())
     write_sweeps(jobs, opts.out, opts.sweeps)
     print((opts.out / "gpu_convergence.md").read_text())

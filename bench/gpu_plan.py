@@ -50,12 +50,16 @@ def model_config_of(command: list[str]) -> str:
     return next(c for c in command if c.startswith("conf/model/"))
 
 
-def csv_only(trial_yaml: str) -> str:
-    """The sweep runner's trial config without its W&B logger."""
-    config = yaml.safe_load(trial_yaml)
+def without_wandb(config: dict) -> dict:
+    """``config`` (a parsed YAML config) with its W&B logger left out of ``trainer.logger``."""
     loggers = config["trainer"]["logger"]
     config["trainer"]["logger"] = [x for x in loggers if "Wandb" not in x["class_path"]]
-    return yaml.safe_dump(config, sort_keys=False)
+    return config
+
+
+def csv_only(trial_yaml: str) -> str:
+    """The sweep runner's trial config without its W&B logger."""
+    return yaml.safe_dump(without_wandb(yaml.safe_load(trial_yaml)), sort_keys=False)
 
 
 DATA_CONFIG = "conf/lspet.yaml"
@@ -66,9 +70,7 @@ def data_config_without_wandb(work: Path) -> Path:
     ``evaluation`` path made absolute). The device has no ``wandb``, and without it jsonargparse
     cannot check ``WandbLogger``'s arguments: a config that names it fails to parse there, even
     when a later ``-c`` replaces the logger list."""
-    config = yaml.safe_load((REPO / DATA_CONFIG).read_text())
-    loggers = config["trainer"]["logger"]
-    config["trainer"]["logger"] = [x for x in loggers if "Wandb" not in x["class_path"]]
+    config = without_wandb(yaml.safe_load((REPO / DATA_CONFIG).read_text()))
     config["evaluation"] = str((REPO / DATA_CONFIG).parent / config["evaluation"])
     work.mkdir(parents=True, exist_ok=True)
     path = work / "lspet.yaml"
