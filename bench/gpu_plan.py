@@ -125,18 +125,23 @@ def lane_cores(cores: list[int], lanes: int) -> list[list[int]]:
     ]
 
 
-def epochs_for(seconds: float, rates: dict, lanes: int, n_train: int, n_val: int) -> int:
+def epochs_for(
+    seconds: float, rates: dict, lanes: int, n_train: int, n_val: int, scale: float = 1.0
+) -> int:
     """Epochs of ``n_train`` training images (each followed by ``n_val`` validation images)
     that ``seconds`` buy: at the lane rate that finished fits of the config achieved
     (``achieved_samples_s``, set by :func:`record_achieved`: validation included) where there is
-    one, else at min(loader, model / lanes) samples/s, the probe's guess; at least 1.
+    one, else at min(loader, model / lanes) samples/s, the probe's guess, times ``scale``
+    (``--rate-scale``); at least 1.
 
     The guess is low: on the H200 (docs/RESULTS.md, "GPU convergence") five lanes ran at
     264-593 samples/s each against a guess of 160-222, and every fit ended at 35-60 % of its
-    ``max_time``."""
+    ``max_time``: the lanes are host-bound, so they do not split the GPU's rate as
+    model / lanes assumes. ``scale`` corrects the guess by such a measured ratio; a fit that the
+    correction over-sizes is stopped at its ``max_time`` before its schedule ends."""
     if rates.get("achieved_samples_s"):  # training images a second of fit, validation included
         return max(1, int(rates["achieved_samples_s"] * seconds / n_train))
-    rate = min(rates["loader_samples_s"], rates["model_samples_s"] / lanes)
+    rate = min(rates["loader_samples_s"], rates["model_samples_s"] / lanes) * scale
     return max(1, int(rate * seconds / (n_train + n_val)))
 
 
@@ -159,7 +164,8 @@ def budget_args(job: Job, probe: dict, opts: argparse.Namespace, fit_s: float) -
     """The command-line arguments that size one fit of ``job`` to ``fit_s`` seconds of wall."""
     rates = probe["configs"][job.model_config]
     run_s = max(1.0, fit_s - rates["startup_s"] - TAIL_S)
-    epochs = epochs_for(run_s, rates, opts.lanes, probe["n_train"], probe["n_val"])
+    scale = getattr(opts, "rate_scale", 1.0)
+    epochs = epochs_for(run_s, rates, opts.lanes, probe["n_train"], probe["n_val"], scale)
     if opts.max_epochs:
         epochs = min(epochs, opts.max_epochs)
     args = [

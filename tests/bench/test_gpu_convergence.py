@@ -51,6 +51,14 @@ def test_epochs_are_bought_at_the_slower_of_loader_and_shared_model(
     assert plan.epochs_for(80.0, rates, lanes, 8100, 900) == epochs
 
 
+def test_rate_scale_multiplies_the_guess_but_not_an_achieved_rate() -> None:
+    rates = {"loader_samples_s": 900.0, "model_samples_s": 1000.0}
+    # guess 200 samples/s x 2.5 = 500: 50,000 samples in 100 s over 9,000 an epoch
+    assert plan.epochs_for(100.0, rates, 5, 8100, 900, scale=2.5) == 5
+    rates["achieved_samples_s"] = 162.0  # 16,200 training samples in 100 s
+    assert plan.epochs_for(100.0, rates, 5, 8100, 900, scale=2.5) == 2
+
+
 def test_budget_args_size_the_cosine_schedule_and_leave_a_plateau_schedule_alone() -> None:
     probe = {
         "n_train": 8100,
