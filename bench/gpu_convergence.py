@@ -337,7 +337,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--max-samples", type=int, default=None, help="images per split")
     parser.add_argument("--batch-size", type=int, default=None, help="default: the configs'")
     parser.add_argument(
-        "--rate-scale", type=float, default=1.0,
+        "--rate-scale",
+        type=float,
+        default=1.0,
         help="times the probe's samples/s guess (gpu_plan.epochs_for); 2-3x low on the H200",
     )
     parser.add_argument(
