@@ -122,9 +122,10 @@ def fork(target, *args) -> multiprocessing.Process:
     return process
 
 
-def job_row(job: Job, n_train: int) -> dict:
+def job_row(job: Job, n_train: int, batch: int = 1) -> dict:
     """``job.row`` with the metrics of its last validation and the samples of all its fits
-    (``time/train_images`` of each fit's last validation: steps x batch)."""
+    (``time/train_images`` of each fit's last validation: steps x batch); epochs count the
+    training loader's ``n_train // batch`` full batches (it drops the last, partial one)."""
     results = latest_results(job.folder)
     metrics = trial_metrics({"results": results}) if results else {}
     samples = 0
@@ -133,7 +134,7 @@ def job_row(job: Job, n_train: int) -> dict:
             seen = [r["time/train_images"] for r in csv.DictReader(f) if r.get("time/train_images")]
         samples += int(float(seen[-1])) if seen else 0
     row = job.row | {name: metrics.get(key) for name, key in METRICS.items()}
-    row |= {"samples": samples, "epochs": round(samples / n_train, 1), "metrics": metrics}
+    row |= {"samples": samples, "epochs": round(samples / (max(1, n_train // batch) * batch), 1), "metrics": metrics}
     row["results"] = str(results or job.folder)
     return row
 
@@ -292,7 +293,8 @@ def run_jobs(lanes: list[list[Job]], cores: list[list[int]], opts, probe: dict, 
             if process.is_alive():
                 continue
             del running[i]
-            job.row |= job_row(job, probe["n_train"])
+            batch = probe["configs"].get(job.model_config, {}).get("batch", 1)
+            job.row |= job_row(job, probe["n_train"], batch)
             job.row |= {"wall s": round(time.time() - started), "GPU": probe["gpu"]}
             code = process.exitcode
             if late and code != 0:
