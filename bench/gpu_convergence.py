@@ -134,7 +134,11 @@ def job_row(job: Job, n_train: int, batch: int = 1) -> dict:
             seen = [r["time/train_images"] for r in csv.DictReader(f) if r.get("time/train_images")]
         samples += int(float(seen[-1])) if seen else 0
     row = job.row | {name: metrics.get(key) for name, key in METRICS.items()}
-    row |= {"samples": samples, "epochs": round(samples / (max(1, n_train // batch) * batch), 1), "metrics": metrics}
+    row |= {
+        "samples": samples,
+        "epochs": round(samples / (max(1, n_train // batch) * batch), 1),
+        "metrics": metrics,
+    }
     row["results"] = str(results or job.folder)
     return row
 
