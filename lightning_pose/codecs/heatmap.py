@@ -26,6 +26,11 @@ parabola through ``l = log h`` at ``argmax - 1, argmax, argmax + 1`` peaks at of
     d = 0.5 * (l(-1) - l(+1)) / (l(-1) - 2 l(0) + l(+1))
 
 which is exact for an untruncated Gaussian target (its log is a parabola).
+
+``subpixel`` picks the sub-cell step, so that its worth can be measured on one checkpoint
+(docs/RESULTS.md, "Levers"): ``"dark"`` (the step above, the default), ``"quarter"`` (a quarter
+cell towards the larger neighbour, the heuristic of Newell et al. 2016's Stacked Hourglass code
+and SimpleBaseline, Xiao et al. 2018) or ``"none"`` (the argmax cell's centre).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from torch import Tensor
 from lightning_pose.codecs.grid import grid_to_norm, inside_grid, norm_to_grid
 
 _LOG_EPS = 1e-10  # heatmap values are clamped to this before the log of the sub-cell step
+SUBPIXEL = ("dark", "quarter", "none")
 
 
 def _subcell_offset(left: Tensor, centre: Tensor, right: Tensor, has_both: Tensor) -> Tensor:
@@ -58,17 +64,33 @@ def _subcell_offset(left: Tensor, centre: Tensor, right: Tensor, has_both: Tenso
     return torch.where(fit, offset, torch.zeros_like(offset))
 
 
+def _quarter_offset(left: Tensor, right: Tensor, has_both: Tensor) -> Tensor:
+    """1-D offset of a quarter cell towards the larger neighbour (0 on a tie or the border).
+
+    Shapes:
+        left, right: (B, K) heatmap values. has_both: (B, K) bool. returns (B, K) cells.
+    """
+    return torch.where(has_both, 0.25 * torch.sign(right - left), torch.zeros_like(left))
+
+
 class HeatmapCodec:
     """Keypoints <-> Gaussian heatmaps on a grid over the box (Tompson et al. 2015 §3).
 
     Args:
         sigma: standard deviation of the target Gaussian, in heatmap cells.
+        subpixel: the decoder's sub-cell step, one of :data:`SUBPIXEL` (module docstring).
+
+    Raises:
+        ValueError: sigma not a finite number > 0, or an unknown ``subpixel``.
     """
 
-    def __init__(self, sigma: float = 2.0) -> None:
+    def __init__(self, sigma: float = 2.0, subpixel: str = "dark") -> None:
         if not (math.isfinite(sigma) and sigma > 0):
             raise ValueError(f"HeatmapCodec: sigma must be a finite number > 0 cells, got {sigma}")
+        if subpixel not in SUBPIXEL:
+            raise ValueError(f"HeatmapCodec: subpixel must be one of {SUBPIXEL}, got {subpixel!r}")
         self.sigma = float(sigma)
+        self.subpixel = subpixel
 
     def encode(
         self, keypoints_norm: Tensor, weight: Tensor, size: tuple[int, int]
@@ -122,7 +144,8 @@ class HeatmapCodec:
         return heatmaps, target_weight
 
     def decode(self, heatmaps: Tensor) -> tuple[Tensor, Tensor]:
-        """Keypoints from heatmaps: argmax cell plus the separable log-Gaussian sub-cell step.
+        """Keypoints from heatmaps: argmax cell plus the separable log-Gaussian sub-cell step
+        (or the step ``subpixel`` names).
 
         See the module docstring (DARK, Zhang et al. 2020 §3.2, in 1-D form per axis). On an axis
         where the argmax is on the border of the map the offset is 0: the cell's centre.
@@ -150,12 +173,15 @@ class HeatmapCodec:
             row, col = row.clamp(0, height - 1), col.clamp(0, width - 1)
             return flat.gather(-1, (row * width + col)[..., None])[..., 0]
 
-        dx = _subcell_offset(
-            at(iy, ix - 1), scores, at(iy, ix + 1), (ix >= 1) & (ix <= width - 2)
-        )  # (B, K)
-        dy = _subcell_offset(
-            at(iy - 1, ix), scores, at(iy + 1, ix), (iy >= 1) & (iy <= height - 2)
-        )  # (B, K)
+        inner_x, inner_y = (ix >= 1) & (ix <= width - 2), (iy >= 1) & (iy <= height - 2)
+        left, right, up, down = at(iy, ix - 1), at(iy, ix + 1), at(iy - 1, ix), at(iy + 1, ix)
+        if self.subpixel == "dark":
+            dx = _subcell_offset(left, scores, right, inner_x)  # (B, K)
+            dy = _subcell_offset(up, scores, down, inner_y)  # (B, K)
+        elif self.subpixel == "quarter":
+            dx, dy = _quarter_offset(left, right, inner_x), _quarter_offset(up, down, inner_y)
+        else:
+            dx = dy = torch.zeros_like(scores)
         grid = torch.stack([ix.to(heatmaps.dtype) + dx, iy.to(heatmaps.dtype) + dy], dim=-1)
         return grid_to_norm(grid, (width, height)), scores  # (B, K, 2), (B, K)
 

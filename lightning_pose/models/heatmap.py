@@ -76,13 +76,17 @@ class HeatmapPose(PoseEstimator):
         flip_test: at evaluation and predict, average every heat-map (coarse and fine) with
             that of the horizontally mirrored input, joints swapped through the skeleton's
             flip pairs (:meth:`flip_averaged`).
+        subpixel: the heat-map decoder's sub-cell step, ``"dark"`` (DARK's Taylor step, Zhang
+            et al. 2020 §3.2), ``"quarter"`` or ``"none"`` (:class:`HeatmapCodec`); it
+            changes no training and can be set at validate time.
         init_checkpoint: a checkpoint whose coarse model (``trunk.`` and ``head.``)
             initialises this one at the start of ``fit``; e.g. a coarse-phase run before the
             fine phase (§4.1).
 
     Raises:
         ValueError: an unknown phase, a phase without a refinement model, a negative weight,
-            a window side <= 0, or a trunk with layers after its pyramid.
+            a window side <= 0, an unknown ``subpixel``, or a trunk with layers after its
+            pyramid.
     """
 
     def __init__(
@@ -97,6 +101,7 @@ class HeatmapPose(PoseEstimator):
         window_size: float = 48.0,
         fine_sigma: float = 1.5,
         flip_test: bool = False,
+        subpixel: Literal["dark", "quarter", "none"] = "dark",
         init_checkpoint: str | None = None,
         optimizer: OptimizerCallable = torch.optim.Adam,
         scheduler: LRSchedulerCallable | None = None,
@@ -130,8 +135,8 @@ class HeatmapPose(PoseEstimator):
         self.training_phase = training_phase
         self.fine_loss_weight = fine_loss_weight
         self.window_size = float(window_size)
-        self.codec = HeatmapCodec(sigma)
-        self.fine_codec = HeatmapCodec(fine_sigma)
+        self.codec = HeatmapCodec(sigma, subpixel)
+        self.fine_codec = HeatmapCodec(fine_sigma, subpixel)
         self.head = head(trunk, self.num_joints)
         self.refinement = refinement(self.head.channels, self.num_joints) if refine else None
         if training_phase == "fine":

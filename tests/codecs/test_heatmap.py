@@ -121,6 +121,23 @@ def test_decode_subcell_step_known_answer() -> None:
     assert_close(scores, torch.ones(1, 1), rtol=0, atol=0)
 
 
+@pytest.mark.parametrize(("subpixel", "x"), [("dark", 3 - 1 / 6), ("quarter", 2.75), ("none", 3.0)])
+def test_each_subpixel_step_on_the_same_map(subpixel: str, x: float) -> None:
+    # the map of the known-answer test: the left neighbour (0.5) beats the right (0.25)
+    heatmaps = torch.zeros(1, 1, 5, 7)
+    heatmaps[0, 0, 2, 2:5] = torch.tensor([0.5, 1.0, 0.25])
+    heatmaps[0, 0, 1, 3] = heatmaps[0, 0, 3, 3] = 0.5  # a tie along y: no step
+    keypoints_norm, _ = HeatmapCodec(subpixel=subpixel).decode(heatmaps)
+    expected = torch.tensor([[[x, 2.0]]])
+    assert_close(norm_to_grid(keypoints_norm, (7, 5)), expected, rtol=0, atol=1e-5)
+    heatmaps[0, 0, 2, 2] = 0.0  # the peak's other side now wins: quarter steps right
+    heatmaps[0, 0, 2, 0:2] = 0.0
+    keypoints_norm, _ = HeatmapCodec(subpixel="quarter").decode(heatmaps)
+    assert_close(
+        norm_to_grid(keypoints_norm, (7, 5))[0, 0, 0], torch.tensor(3.25), rtol=0, atol=1e-6
+    )
+
+
 def test_decode_at_the_border_and_flat_peaks() -> None:
     generator = torch.Generator().manual_seed(0)
     heatmaps = 0.5 * torch.rand(1, 4, 6, 7, generator=generator)  # (B, K, H=6, W=7)
@@ -195,6 +212,8 @@ def test_float64_batch_keeps_dtype_and_device(device: str) -> None:
 def test_bad_arguments_raise_naming_what_was_expected() -> None:
     with pytest.raises(ValueError, match="sigma"):
         HeatmapCodec(sigma=0.0)
+    with pytest.raises(ValueError, match=r"subpixel must be one of .*'cubic'"):
+        HeatmapCodec(subpixel="cubic")
     codec = HeatmapCodec()
     with pytest.raises(ValueError, match=r"\(B, K, 2\)"):
         codec.encode(torch.zeros(2, 3), torch.ones(2), (4, 4))
