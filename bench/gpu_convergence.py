@@ -143,6 +143,24 @@ def job_row(job: Job, n_train: int, batch: int = 1) -> dict:
     return row
 
 
+def keep_outputs(job: Job, out: Path) -> list[Path]:
+    """Copy the job's per-image scores of its last validation and each fit's ``metrics.csv``
+    (its validation curve) flat into ``out/per_image/`` and ``out/curves/`` (a device call
+    returns files only a few folders deep): ``bench/intervals_table.py`` and
+    ``bench/scaling_curve.py`` read them back here. Returns the files written."""
+    stem = job.name.replace("/", "__")
+    scores = Path(job.row.get("results") or job.folder) / "per_image_val.csv"
+    pairs = [(scores, out / "per_image" / f"{stem}.csv")] if scores.is_file() else []
+    for i, path in enumerate(sorted(job.folder.rglob("metrics.csv"))):
+        pairs.append((path, out / "curves" / f"{stem}{f'__fit{i + 1}' if i else ''}.csv"))
+    written = []
+    for source, target in pairs:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(target, source.read_bytes())
+        written.append(target)
+    return written
+
+
 def markdown(rows: list[dict], probe: dict, header: str) -> str:
     """The results table (metrics in %) and the probe's table."""
     lines = [header, "", "| " + " | ".join(COLUMNS) + " |", "|---" * len(COLUMNS) + "|"]
@@ -299,6 +317,7 @@ def run_jobs(lanes: list[list[Job]], cores: list[list[int]], opts, probe: dict, 
             del running[i]
             batch = probe["configs"].get(job.model_config, {}).get("batch", 1)
             job.row |= job_row(job, probe["n_train"], batch)
+            keep_outputs(job, opts.out)
             job.row |= {"wall s": round(time.time() - started), "GPU": probe["gpu"]}
             code = process.exitcode
             if late and code != 0:

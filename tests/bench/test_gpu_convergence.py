@@ -131,6 +131,13 @@ def test_smoke_writes_a_row_per_job_with_the_validation_metrics(tmp_path: Path) 
         logged = json.loads(gc.latest_results(folder).joinpath("val_metrics.json").read_text())
         assert values["PCK@0.2 limb joints"] == pytest.approx(logged["val/pdj@0.2/limb_joints"])
         assert values["PCKh@0.5"] == pytest.approx(logged["val/pckh@0.5"])
+        # the job's per-image scores and curves, flat under $OUT, as its folder has them
+        stem = row["job"].replace("/", "__")
+        kept = (out / "per_image" / f"{stem}.csv").read_bytes()
+        assert kept == gc.latest_results(folder).joinpath("per_image_val.csv").read_bytes()
+        curves = sorted((out / "curves").glob(f"{stem}*.csv"))
+        assert len(curves) == fits.get(row["job"], 1), curves
+        assert "val/pdj@0.2" in curves[-1].read_text().splitlines()[0]
     # the pooling sweep's first trial is tompson.yaml as it stands: the same fit, seed and data
     same = [r for r in rows if r["job"] in ("families/tompson", "tompson_pooling/trial_001")]
     assert [r[m] for m in gc.METRICS for r in same[:1]] == [r[m] for m in gc.METRICS
