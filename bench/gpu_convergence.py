@@ -64,6 +64,7 @@ from gpu_plan import (  # noqa: E402
     common_args,
     csv_only,
     lane_cores,
+    load_seeded_sweep,
     make_jobs,
     record_achieved,
 )
@@ -75,7 +76,6 @@ from lightning_pose.cli.sweep import (  # noqa: E402
     trial_metrics,
     write_results,
 )
-from lightning_pose.cli.sweep_config import load_sweep  # noqa: E402
 from lightning_pose.data.datamodule import split_indices  # noqa: E402
 from lightning_pose.metrics.declaration import read_declarations  # noqa: E402
 from lightning_pose.runs.files import write_bytes_atomic  # noqa: E402
@@ -198,11 +198,13 @@ def write_table(out: Path, rows: list[dict], probe: dict, header: str) -> None:
     write_bytes_atomic(out / "gpu_convergence.md", markdown(rows, probe, header).encode())
 
 
-def write_sweeps(jobs: list[Job], out: Path, sweeps: list[str]) -> None:
+def write_sweeps(
+    jobs: list[Job], out: Path, sweeps: list[str], seeds: list[int] | None = None
+) -> None:
     """Each sweep's results.md/csv/png in its folder (the runner's :func:`write_results`),
     its results.md also to ``out/sweep_NAME.md``."""
     for path in sweeps:
-        config = load_sweep(REPO / path)
+        config = load_seeded_sweep(path, seeds)
         name = config.get("name") or Path(path).stem
         rows = []
         for job in (j for j in jobs if j.sweep == name and j.row.get("status")):
@@ -354,6 +356,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--families", nargs="*", default=list(FAMILIES), choices=list(FAMILIES))
     parser.add_argument("--sweeps", nargs="*", default=list(SWEEPS))
     parser.add_argument("--sweep-count", type=int, default=None, help="first N trials of each")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="*",
+        default=None,
+        help="run each sweep setting once per seed (seed_everything); results pool them",
+    )
     parser.add_argument("--probe-images", type=int, default=1024)
     parser.add_argument("--probe-s", type=float, default=3.0, help="seconds per probe timing")
     parser.add_argument("--probe-max-s", type=float, default=120.0)
@@ -395,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     opts.out.mkdir(parents=True, exist_ok=True)
     opts.work.mkdir(parents=True, exist_ok=True)
-    jobs = make_jobs(opts.work, opts.families, opts.sweeps, opts.sweep_count)
+    jobs = make_jobs(opts.work, opts.families, opts.sweeps, opts.sweep_count, opts.seeds)
     cores = lane_cores(sorted(os.sched_getaffinity(0)), opts.lanes)
     if opts.workers is None:
         opts.workers = max(1, len(cores[0]) - 1)
@@ -428,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     write()
     # the probe's file again, with the lane rates the fits achieved
     write_bytes_atomic(opts.out / "probe.json", json.dumps(probe_result, indent=1).encode())
-    write_sweeps(jobs, opts.out, opts.sweeps)
+    write_sweeps(jobs, opts.out, opts.sweeps, opts.seeds)
     print((opts.out / "gpu_convergence.md").read_text())
     return 0 if all(job.row.get("status") == "ok" for job in jobs) else 1
 

@@ -78,9 +78,26 @@ def data_config_without_wandb(work: Path) -> Path:
     return path
 
 
-def make_jobs(work: Path, families: list[str], sweeps: list[str], count: int | None) -> list[Job]:
-    """The family fits and the sweeps' trials (the first ``count`` of each sweep, or all), each
-    reading :func:`data_config_without_wandb` in place of ``conf/lspet.yaml``."""
+def load_seeded_sweep(path: str, seeds: list[int] | None = None) -> dict:
+    """A sweep file, with every trial repeated for each of ``seeds`` (a ``seed_everything``
+    parameter, LightningCLI's own key: the sweep runner pools each setting's seeds,
+    ``lightning_pose.cli.sweep.seed_section``); as written without ``seeds``."""
+    config = load_sweep(REPO / path)
+    if seeds:
+        config["parameters"]["seed_everything"] = {"values": list(seeds)}
+    return config
+
+
+def make_jobs(
+    work: Path,
+    families: list[str],
+    sweeps: list[str],
+    count: int | None,
+    seeds: list[int] | None = None,
+) -> list[Job]:
+    """The family fits and the sweeps' trials (the first ``count`` of each sweep, or all; each
+    setting once per seed of ``seeds``), each reading :func:`data_config_without_wandb` in
+    place of ``conf/lspet.yaml``."""
     data_config = str(data_config_without_wandb(work))
     jobs = []
     for family in families:
@@ -89,7 +106,7 @@ def make_jobs(work: Path, families: list[str], sweeps: list[str], count: int | N
         command += ["-c", FAMILIES[family], "-c", str(folder / "trial.yaml")]
         jobs.append(Job(f"families/{family}", None, FAMILIES[family], command, folder))
     for path in sweeps:
-        config = load_sweep(REPO / path)
+        config = load_seeded_sweep(path, seeds)
         name = config.get("name") or Path(path).stem
         for i, values in enumerate(trials(config, count), start=1):
             folder = work / name / f"trial_{i:03d}"

@@ -22,7 +22,10 @@ gets ``results.csv`` and ``results.md`` (one row per trial: status, swept values
 metric, every declared metric's pooled values and each stage's values of the sweep metric's
 metric, from the trial's last ``val_metrics.json``; which keys, in which order and unit, from
 the ``metric_declarations.json`` beside it) and ``results.png`` (the metric per trial and each
-trial's final-stage PDJ curve).
+trial's final-stage PDJ curve). With every trial's ``per_image_val.csv``, ``results.md`` also
+gives the sweep metric's 95 % bootstrap interval per trial and each trial's paired difference to
+the first; a sweep with a ``seed_everything`` parameter (several seeds of each setting) gets a
+table per setting, its seeds pooled (:func:`seed_section`).
 """
 
 from __future__ import annotations
@@ -52,12 +55,14 @@ from lightning_pose.metrics.declaration import (
     find_declaration,
     read_declarations,
 )
-from lightning_pose.metrics.intervals import comparison_table, read_per_image
+from lightning_pose.metrics.intervals import comparison_table, pool_seeds, read_per_image
 from lightning_pose.plots.curves import read_pdj_curves, save_figure, sweep_comparison_figure
 from lightning_pose.runs.files import write_bytes_atomic
 
 # Row entries that are not a metric.
 NOT_METRICS = ("trial", "status", "seconds", "results")
+# The swept parameter that repeats a setting with another seed (LightningCLI's own key).
+SEED_PARAMETER = "seed_everything"
 
 
 PER_IMAGE_FILE = PER_IMAGE_TEMPLATE.format(split="val")  # a validation's per-image scores
@@ -202,6 +207,56 @@ def interval_section(rows: list[dict], metric: str) -> list[str]:
     return ["", table.rstrip("\n")]
 
 
+def short_names(parameters: Sequence[str]) -> dict[str, str]:
+    """Each parameter's last dotted part (model.init_args.trunk.init_args.pooling: pooling),
+    or the full names where two would read the same."""
+    short = {c: c.rsplit(".", 1)[-1] for c in parameters}
+    return short if len(set(short.values())) == len(short) else {c: c for c in parameters}
+
+
+def seed_section(
+    rows: list[dict], metric: str, parameters: Sequence[str], unit: str = "fraction"
+) -> list[str]:
+    """With a ``seed_everything`` parameter and 2+ seeds of a setting: each setting of the
+    other parameters, its seeds' values of the sweep metric and their range, then the metric
+    of its seeds pooled (:func:`~lightning_pose.metrics.intervals.pool_seeds`) with a 95 %
+    bootstrap interval over the images and the paired difference to the first setting. The
+    image intervals leave out the spread between seeds, which the range shows. [] without
+    seeds; one line saying why where the per-image scores are missing. ``unit``: the metric's
+    declared unit (``"fraction"``, shown in %, or ``"px"``)."""
+    if SEED_PARAMETER not in parameters:
+        return []
+    others = [p for p in parameters if p != SEED_PARAMETER]
+    short = short_names(others)
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        label = ", ".join(f"{short[p]}={row.get(p)}" for p in others) or "all"
+        groups.setdefault(label, []).append(row)
+    if max(len(g) for g in groups.values()) < 2:
+        return []
+    lines = ["", f"Over seeds ({SEED_PARAMETER}), {metric} of each seed and their range:", ""]
+    lines += ["| setting | seeds | each seed | range |", "|---|---:|---|---|"]
+    for label, group in groups.items():
+        each = [format_value(r[metric], unit) for r in group]
+        values = sorted(r[metric] for r in group)
+        spread = f"{format_value(values[0], unit)}–{format_value(values[-1], unit)}"
+        lines.append(f"| {label} | {len(group)} | {', '.join(each)} | {spread} |")
+    files = {r["trial"]: Path(r["results"]) / PER_IMAGE_FILE for r in rows}
+    missing = [trial for trial, path in files.items() if not path.is_file()]
+    if missing:
+        return lines + ["", f"No pooled intervals: no {PER_IMAGE_FILE} for {', '.join(missing)}."]
+    key = metric.removeprefix("val/")
+    try:
+        pooled = {
+            label: pool_seeds([read_per_image(files[r["trial"]]) for r in group])
+            for label, group in groups.items()
+        }
+        table = comparison_table(pooled, [key], baseline=next(iter(pooled)))
+    except (KeyError, ValueError) as error:
+        return lines + ["", f"No pooled intervals for {metric}: {error}"]
+    return lines + ["", "Each setting's seeds pooled:", "", table.rstrip("\n")]
+
+
 def write_results(out: Path, rows: list[dict], parameters: list[str], config: dict) -> None:
     """``results.csv`` (raw values), ``results.md`` (fractions in %, pixels as they are, as
     the trials' metric declarations say) and ``results.png``
@@ -216,15 +271,14 @@ def write_results(out: Path, rows: list[dict], parameters: list[str], config: di
     writer.writeheader()
     writer.writerows(rows)
     write_bytes_atomic(out / "results.csv", table.getvalue().encode())
-    short = {c: c.rsplit(".", 1)[-1] for c in parameters}  # model.init_args.x.pooling: pooling
-    if len(set(short.values())) < len(short):
-        short = {}
+    short = short_names(parameters)
     text = ["| " + " | ".join(short.get(c, c) for c in columns) + " |", "|---" * len(columns) + "|"]
     for row in rows:
         text.append("| " + " | ".join(format_cell(c, row.get(c), units) for c in columns) + " |")
     ok = [r for r in rows if r["status"] == "ok" and metric in r]
     if metric and ok:
         text += interval_section(ok, metric)
+        text += seed_section(ok, metric, parameters, units.get(metric, "fraction"))
     if ok:
         sign = 1 if (config.get("metric") or {}).get("goal", "minimize") == "maximize" else -1
         best = max(ok, key=lambda r: sign * r[metric])

@@ -268,6 +268,35 @@ def read_per_image(path: str | Path) -> PerImageScores:
     return PerImageScores(path, column("index").astype(np.int64), values, counts, units)
 
 
+def pool_seeds(runs: list[PerImageScores]) -> PerImageScores:
+    """One setting trained with several seeds, scored on the same samples, as one run: each
+    sample's sums and counts added over the seeds, so a key's value is the seeds' pooled
+    ratio and :func:`comparison_table` resamples the samples with every seed's scores of a
+    sample kept together. The interval then covers the images and the seeds' mean; the spread
+    between seeds is not in it (report it beside).
+
+    Raises:
+        ValueError: no runs, or runs scored on different samples.
+    """
+    if not runs:
+        raise ValueError("pool_seeds: no runs to pool")
+    first = runs[0]
+    for run in runs[1:]:
+        if not np.array_equal(run.index, first.index):
+            raise ValueError(
+                f"pool_seeds: {first.path} and {run.path} were evaluated on different samples"
+            )
+    keys = [k for k in first.values if all(k in r.values for r in runs[1:])]
+    values, counts = {}, {}
+    for key in keys:
+        sums = np.sum([r.sums(key)[0] for r in runs], axis=0)  # (N,)
+        counts[key] = np.sum([r.counts[key] for r in runs], axis=0)  # (N,)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values[key] = np.where(counts[key] > 0, sums / counts[key], np.nan)
+    units = {k: first.units[k] for k in keys}
+    return PerImageScores(first.path, first.index, values, counts, units)
+
+
 def comparison_table(
     runs: dict[str, PerImageScores],
     keys: list[str],

@@ -94,6 +94,15 @@ def test_jobs_are_the_families_and_the_sweep_trials_without_wandb(tmp_path: Path
     assert "Wandb" not in text and "CSVLogger" in text
 
 
+def test_seeds_repeat_each_sweep_setting_with_seed_everything(tmp_path: Path) -> None:
+    jobs = plan.make_jobs(tmp_path, [], ["sweeps/cascade_depth.yaml"], None, seeds=[0, 1, 2])
+    assert [(j.values["depth"], j.values["seed_everything"]) for j in jobs] == [
+        (d, s) for d in (1, 2, 3) for s in (0, 1, 2)
+    ]
+    assert [j.fits for j in jobs] == [1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert "--seed_everything=2" in jobs[-1].command  # the agent's form, to every stage's fit
+
+
 def test_smoke_writes_a_row_per_job_with_the_validation_metrics(tmp_path: Path) -> None:
     """The whole script on the CPU: 64 px, 16 images a split, one epoch a fit, two lanes; the
     four families, two trials of each sweep. ~40 s of CPU. Without ``wandb``, as on the GPU

@@ -230,3 +230,37 @@ def test_results_state_each_trials_interval_and_its_difference_to_the_first(
     write_results(tmp_path, rows, [], config)
     text = (tmp_path / "results.md").read_text()
     assert "No intervals: no per_image_val.csv for trial_002" in text
+
+
+def test_a_seeded_sweep_pools_each_settings_seeds(tmp_path: Path) -> None:
+    """A ``seed_everything`` parameter: results.md gives each setting's seeds and their range,
+    then the setting's pooled interval and its paired difference to the first setting."""
+    from lightning_pose.callbacks.metrics_table import format_value
+    from lightning_pose.metrics.intervals import paired_difference_interval, ratio_interval
+    from tests.metrics.test_intervals import write_scores
+
+    rng = np.random.default_rng(1)
+    counts = np.full(200, 14)
+    config = {"metric": {"name": "val/pdj@0.2", "goal": "maximize"}}
+    parameters = ["model.init_args.pooling", "seed_everything"]
+    hits: dict[str, list[np.ndarray]] = {"max": [], "avg": []}
+    rows = []
+    for t, (pooling, seed) in enumerate([(p, s) for p in ("max", "avg") for s in (0, 1, 2)], 1):
+        p = 0.3 if pooling == "max" else 0.4
+        h = rng.binomial(14, p, size=200)
+        hits[pooling].append(h)
+        results = tmp_path / f"trial_{t:03d}"
+        results.mkdir()
+        write_scores(results / "per_image_val.csv", np.arange(200), h / 14, counts)
+        rows.append({"trial": results.name, "status": "ok", "seconds": 1.0,
+                     "results": str(results), "model.init_args.pooling": pooling,
+                     "seed_everything": seed, "val/pdj@0.2": h.sum() / counts.sum()})  # fmt: skip
+    write_results(tmp_path, rows, parameters, config)
+    text = (tmp_path / "results.md").read_text()
+    each = ", ".join(format_value(h.sum() / counts.sum()) for h in hits["max"])
+    assert f"| pooling=max | 3 | {each} |" in text
+    pooled = {k: np.sum(v, axis=0) for k, v in hits.items()}
+    assert f"| pooling=max | {ratio_interval(pooled['max'], 3 * counts).percent()} |" in text
+    gain = paired_difference_interval(pooled["avg"], 3 * counts, pooled["max"], 3 * counts)
+    assert gain.low > 0
+    assert f"| pooling=avg | {gain.percent_difference()} **effect** |" in text

@@ -177,3 +177,24 @@ def test_comparison_table_states_values_differences_and_verdicts(tmp_path) -> No
         comparison_table(runs | {"c": read_per_image(tmp_path / "c.csv")}, ["pdj@0.2"])
     with pytest.raises(ValueError, match="baseline 'z' is not one of"):
         comparison_table(runs, ["pdj@0.2"], baseline="z")
+
+
+def test_pool_seeds_adds_each_samples_sums_and_counts(tmp_path) -> None:
+    from lightning_pose.metrics.intervals import pool_seeds
+
+    paths = [tmp_path / f"seed{s}" / "per_image_val.csv" for s in (0, 1)]
+    for path in paths:
+        path.parent.mkdir()
+    write_scores(paths[0], [3, 7, 9], [0.5, 0.0, 0.25], [4, 0, 8])
+    write_scores(paths[1], [3, 7, 9], [1.0, 0.5, 0.0], [4, 2, 8])
+    pooled = pool_seeds([read_per_image(p) for p in paths])
+    sums, counts = pooled.sums("pdj@0.2")
+    assert sums.tolist() == [6.0, 1.0, 2.0] and counts.tolist() == [8, 2, 16]
+    assert pooled.values["pdj@0.2"].tolist() == [0.75, 0.5, 0.125]
+    # the pooled ratio is the seeds' hits over their counts: (2+0+2 + 4+1+0) / (12 + 14)
+    assert ratio_interval(sums, counts).estimate == pytest.approx(9 / 26)
+    write_scores(tmp_path / "other.csv", [3, 7, 8], [0.5, 0.0, 0.25], [4, 0, 8])
+    with pytest.raises(ValueError, match="different samples"):
+        pool_seeds([read_per_image(paths[0]), read_per_image(tmp_path / "other.csv")])
+    with pytest.raises(ValueError, match="no runs"):
+        pool_seeds([])
