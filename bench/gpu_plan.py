@@ -181,8 +181,7 @@ def budget_args(job: Job, probe: dict, opts: argparse.Namespace, fit_s: float) -
     """The command-line arguments that size one fit of ``job`` to ``fit_s`` seconds of wall."""
     rates = probe["configs"][job.model_config]
     run_s = max(1.0, fit_s - rates["startup_s"] - TAIL_S)
-    scale = getattr(opts, "rate_scale", 1.0)
-    epochs = epochs_for(run_s, rates, opts.lanes, probe["n_train"], probe["n_val"], scale)
+    epochs = epochs_for(run_s, rates, opts.lanes, probe["n_train"], probe["n_val"], opts.rate_scale)
     if opts.max_epochs:
         epochs = min(epochs, opts.max_epochs)
     args = [

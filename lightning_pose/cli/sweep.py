@@ -55,7 +55,12 @@ from lightning_pose.metrics.declaration import (
     find_declaration,
     read_declarations,
 )
-from lightning_pose.metrics.intervals import comparison_table, pool_seeds, read_per_image
+from lightning_pose.metrics.intervals import (
+    PerImageScores,
+    comparison_table,
+    pool_seeds,
+    read_per_image,
+)
 from lightning_pose.plots.curves import read_pdj_curves, save_figure, sweep_comparison_figure
 from lightning_pose.runs.files import write_bytes_atomic
 
@@ -187,21 +192,30 @@ def format_cell(key: str, value: Any, units: dict[str, str]) -> str:
     return "" if value is None else str(value)
 
 
-def interval_section(rows: list[dict], metric: str) -> list[str]:
-    """``results.md``'s noise statement: the sweep metric of each trial with its 95 %
-    bootstrap interval over the validation images, and each trial's paired difference to the
-    first (:func:`lightning_pose.metrics.intervals.comparison_table`), from the trials'
-    ``per_image_val.csv`` (``PerImageScoresWriter``, in the dataset configs' callbacks); one
-    line saying why where they cannot be compared."""
+def trial_scores(rows: list[dict]) -> dict[str, PerImageScores] | str:
+    """Each trial's ``per_image_val.csv`` (``PerImageScoresWriter``, in the dataset configs'
+    callbacks), read once for :func:`interval_section` and :func:`seed_section`; or the
+    sentence saying why they cannot be read."""
     files = {r["trial"]: Path(r["results"]) / PER_IMAGE_FILE for r in rows}
     missing = [trial for trial, path in files.items() if not path.is_file()]
     if missing:
         writer = "lightning_pose.callbacks.PerImageScoresWriter"
-        return ["", f"No intervals: no {PER_IMAGE_FILE} for {', '.join(missing)} (add {writer})."]
-    key = metric.removeprefix("val/")
+        return f"no {PER_IMAGE_FILE} for {', '.join(missing)} (add {writer})"
     try:
-        runs = {trial: read_per_image(path) for trial, path in files.items()}
-        table = comparison_table(runs, [key], baseline=next(iter(runs)))
+        return {trial: read_per_image(path) for trial, path in files.items()}
+    except ValueError as error:
+        return str(error)
+
+
+def interval_section(scores: dict[str, PerImageScores] | str, metric: str) -> list[str]:
+    """``results.md``'s noise statement: the sweep metric of each trial with its 95 %
+    bootstrap interval over the validation images, and each trial's paired difference to the
+    first (:func:`lightning_pose.metrics.intervals.comparison_table`), from the trials'
+    :func:`trial_scores`; one line saying why where they cannot be compared."""
+    if isinstance(scores, str):
+        return ["", f"No intervals: {scores}."]
+    try:
+        table = comparison_table(scores, [metric.removeprefix("val/")], next(iter(scores)))
     except (KeyError, ValueError) as error:
         return ["", f"No intervals for {metric}: {error}"]
     return ["", table.rstrip("\n")]
@@ -215,15 +229,20 @@ def short_names(parameters: Sequence[str]) -> dict[str, str]:
 
 
 def seed_section(
-    rows: list[dict], metric: str, parameters: Sequence[str], unit: str = "fraction"
+    rows: list[dict],
+    metric: str,
+    parameters: Sequence[str],
+    scores: dict[str, PerImageScores] | str,
+    unit: str = "fraction",
 ) -> list[str]:
     """With a ``seed_everything`` parameter and 2+ seeds of a setting: each setting of the
     other parameters, its seeds' values of the sweep metric and their range, then the metric
     of its seeds pooled (:func:`~lightning_pose.metrics.intervals.pool_seeds`) with a 95 %
     bootstrap interval over the images and the paired difference to the first setting. The
     image intervals leave out the spread between seeds, which the range shows. [] without
-    seeds; one line saying why where the per-image scores are missing. ``unit``: the metric's
-    declared unit (``"fraction"``, shown in %, or ``"px"``)."""
+    seeds; one line saying why where the per-image scores (``scores``, :func:`trial_scores`)
+    cannot be read. ``unit``: the metric's declared unit (``"fraction"``, shown in %, or
+    ``"px"``)."""
     if SEED_PARAMETER not in parameters:
         return []
     others = [p for p in parameters if p != SEED_PARAMETER]
@@ -241,14 +260,12 @@ def seed_section(
         values = sorted(r[metric] for r in group)
         spread = f"{format_value(values[0], unit)}–{format_value(values[-1], unit)}"
         lines.append(f"| {label} | {len(group)} | {', '.join(each)} | {spread} |")
-    files = {r["trial"]: Path(r["results"]) / PER_IMAGE_FILE for r in rows}
-    missing = [trial for trial, path in files.items() if not path.is_file()]
-    if missing:
-        return lines + ["", f"No pooled intervals: no {PER_IMAGE_FILE} for {', '.join(missing)}."]
+    if isinstance(scores, str):
+        return lines + ["", f"No pooled intervals: {scores}."]
     key = metric.removeprefix("val/")
     try:
         pooled = {
-            label: pool_seeds([read_per_image(files[r["trial"]]) for r in group])
+            label: pool_seeds([scores[r["trial"]] for r in group])
             for label, group in groups.items()
         }
         table = comparison_table(pooled, [key], baseline=next(iter(pooled)))
@@ -277,8 +294,9 @@ def write_results(out: Path, rows: list[dict], parameters: list[str], config: di
         text.append("| " + " | ".join(format_cell(c, row.get(c), units) for c in columns) + " |")
     ok = [r for r in rows if r["status"] == "ok" and metric in r]
     if metric and ok:
-        text += interval_section(ok, metric)
-        text += seed_section(ok, metric, parameters, units.get(metric, "fraction"))
+        scores = trial_scores(ok)
+        text += interval_section(scores, metric)
+        text += seed_section(ok, metric, parameters, scores, units.get(metric, "fraction"))
     if ok:
         sign = 1 if (config.get("metric") or {}).get("goal", "minimize") == "maximize" else -1
         best = max(ok, key=lambda r: sign * r[metric])
