@@ -101,7 +101,7 @@ def read_points(path: Path) -> list[Point]:
                     float(row["pck_limb"]),
                     end == "yes",
                     row.get("machine") or "",
-                )  # fmt: skip
+                )
             )
         except (KeyError, ValueError, TypeError) as error:
             raise ValueError(f"{path}, line {i}: {error!r}") from error
