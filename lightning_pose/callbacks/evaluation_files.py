@@ -18,6 +18,8 @@ from lightning_pose.plots.curves import save_pdj_curves
 from lightning_pose.runs.files import run_dir, write_bytes_atomic
 
 PER_IMAGE_FILE = "per_image_{split}.csv"  # PerImageScoresWriter's, in the run folder
+# ... and an earlier stage's of a multi-stage model (coarse heat-maps, cascade stage s)
+PER_IMAGE_STAGE_FILE = "per_image_{split}_stage{stage}.csv"
 
 
 class PDJCurveWriter(pl.Callback):
@@ -67,7 +69,12 @@ class PerImageScoresWriter(pl.Callback):
     value is ``sum(value * count) / sum(count)``, so a bootstrap resamples rows and recomputes
     that (:mod:`lightning_pose.metrics.intervals`).
 
-    The model records the final stage's per-image sums while this callback is attached
+    A model of several stages (the refined heat-map models, the DeepPose cascade) also gets
+    ``per_image_<split>_stage<s>.csv`` for each earlier stage s, with the same rows, so that a
+    stage is compared with the next on the same images (paired,
+    :func:`lightning_pose.metrics.intervals.comparison_table`).
+
+    The model records each stage's per-image sums while this callback is attached
     (``PoseEstimator.per_image_scores``), apart from the logged metrics' fixed-size states.
     Under DDP every process's rows are gathered (a collective, on every process) before rank
     zero writes.
@@ -105,7 +112,19 @@ class PerImageScoresWriter(pl.Callback):
         if not trainer.is_global_zero or not local:
             return
         declarations = pl_module.evaluation.declarations(pl_module.skeleton)
-        text = per_image_table(local, declarations)
+        stages: dict[int, dict[str, np.ndarray]] = {}  # earlier stage s -> its columns
+        final = {}
+        for key, value in local.items():
+            head, sep, rest = key.partition("/")
+            if sep and head.startswith("stage") and head[5:].isdigit():
+                stages.setdefault(int(head[5:]), {"index": local["index"]})[rest] = value
+            else:
+                final[key] = value
+        for stage, columns in sorted(stages.items()):
+            text = per_image_table(columns, declarations)
+            name = PER_IMAGE_STAGE_FILE.format(split=split, stage=stage)
+            write_bytes_atomic(out / name, text.encode())
+        text = per_image_table(final, declarations)
         write_bytes_atomic(out / PER_IMAGE_FILE.format(split=split), text.encode())
 
 

@@ -200,9 +200,10 @@ class PoseEstimator(pl.LightningModule):
         # split -> stage -> PDJ at each curve threshold, set on every process at the end of
         # each evaluation epoch and written by ``callbacks.PDJCurveWriter``.
         self.pdj_curves: dict[str, dict[int, np.ndarray]] = {}
-        # split -> this process's per-image sums and counts of the final stage, one dict per
-        # batch (``StageMetrics.per_image`` and ``index``); recorded only where a callback sets
-        # it to a dict (``callbacks.PerImageScoresWriter``), apart from the logged metrics.
+        # split -> this process's per-image sums and counts, one dict per batch (``index``
+        # and ``StageMetrics.per_image``: the final stage's keys plain, an earlier stage s's
+        # prefixed ``stage{s}/``); recorded only where a callback sets it to a dict
+        # (``callbacks.PerImageScoresWriter``), apart from the logged metrics.
         self.per_image_scores: dict[str, list[dict[str, Tensor]]] | None = None
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
@@ -402,11 +403,16 @@ class PoseEstimator(pl.LightningModule):
                 f"{type(self).__name__}.estimate returned {len(stages)} stages, expected "
                 f"num_stages={self.num_stages}"
             )
-        for metrics, keypoints_norm in zip(self.stage_metrics[split], stages, strict=True):
+        scores = {"index": batch["index"]}
+        for s, (metrics, keypoints_norm) in enumerate(
+            zip(self.stage_metrics[split], stages, strict=True), start=1
+        ):
             pred_px = decode(keypoints_norm, batch["box"])  # (B, K, 2) pixels
             metrics.update(pred_px, batch)
-        if self.per_image_scores is not None:  # pred_px, metrics: the final stage's
-            scores = {"index": batch["index"]} | metrics.per_image(pred_px, batch)
+            if self.per_image_scores is not None:  # the final stage's plain, earlier stage{s}/
+                prefix = "" if s == self.num_stages else f"stage{s}/"
+                scores |= {prefix + k: v for k, v in metrics.per_image(pred_px, batch).items()}
+        if self.per_image_scores is not None:
             self.per_image_scores.setdefault(split, []).append(scores)
         labelled = batch["labelled"]
         loss = coordinate_l2_loss(stages[-1], batch["keypoints_norm"], labelled)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from lightning_pose.cli import main
 from lightning_pose.cli.train_cascade import train_cascade
+from lightning_pose.metrics.intervals import read_per_image
 from tests.conftest import TINY_SAMPLES, write_image
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,3 +65,16 @@ def test_train_cascade_chains_stages(tiny_root: Path, tmp_path: Path) -> None:
     assert (stage2_dir / "val_pdj_curve.png").stat().st_size > 0
     metrics = (stage2_dir / "metrics.csv").read_text().splitlines()[0]
     assert "val/stage2/pdj@0.1" in metrics and "val/stage1/pdj@0.05" in metrics
+    # Each stage's per-image scores, on the same images; pooled, they are the logged values.
+    with (stage2_dir / "metrics.csv").open(newline="") as f:
+        logged = [r for r in csv.DictReader(f) if r.get("val/pdj@0.2")][-1]
+    files = {1: "per_image_val_stage1.csv", 2: "per_image_val.csv"}
+    per_image = {s: read_per_image(stage2_dir / name) for s, name in files.items()}
+    assert np.array_equal(per_image[1].index, per_image[2].index)
+    assert not (stage2_dir / "per_image_val_stage2.csv").exists()
+    for stage, scores in per_image.items():
+        sums, counts = scores.sums("pdj@0.2")
+        assert counts.sum() > 0
+        assert sums.sum() / counts.sum() == pytest.approx(
+            float(logged[f"val/stage{stage}/pdj@0.2"]), abs=1e-6
+        )
