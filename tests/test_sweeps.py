@@ -21,7 +21,13 @@ PDJ_THRESHOLDS = yaml.safe_load((REPO / "conf" / "shared" / "evaluation.yaml").r
 
 
 def test_there_are_the_sweeps_of_the_design() -> None:
-    assert {p.stem for p in SWEEPS} == {"cascade_depth", "pooling", "deeppose_pooling", "multitask"}
+    assert {p.stem for p in SWEEPS} == {
+        "cascade_depth",
+        "pooling",
+        "pooling_budget",
+        "deeppose_pooling",
+        "multitask",
+    }
 
 
 @pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.stem)
