@@ -6,6 +6,12 @@ bootstrap interval over images and each run's paired difference to a baseline
         bf16=RUN_B/per_image_val.csv --baseline fp32 \
         [--keys pdj@0.2/limb_joints pdj@0.2 pckh@0.5 pcp@0.5 mean_error_px] [--resamples 9999]
 
+A label given several files, comma-separated (``s4=seed0/per_image_val.csv,seed1/...``), is
+one setting trained with several seeds, pooled (:func:`lightning_pose.metrics.intervals.
+pool_seeds`): each image's scores summed over the seeds, so the interval covers the images and
+the seeds' mean, not the spread between seeds (report that beside). A multi-stage model's
+earlier stages are in ``per_image_val_stage<s>.csv`` beside its ``per_image_val.csv``.
+
 A run's ``per_image_val.csv`` comes from its validation with
 ``--trainer.callbacks+=lightning_pose.callbacks.PerImageScoresWriter`` (``fit`` writes it at
 every validation, ``validate`` once).
@@ -16,14 +22,21 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lightning_pose.metrics.intervals import RESAMPLES, comparison_table, read_per_image
+from lightning_pose.metrics.intervals import (
+    RESAMPLES,
+    comparison_table,
+    pool_seeds,
+    read_per_image,
+)
 
 KEYS = ["pdj@0.2/limb_joints", "pdj@0.2", "pckh@0.5", "pcp@0.5", "mean_error_px"]
 
 
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", nargs="+", help="LABEL=path/to/per_image_<split>.csv")
+    parser.add_argument(
+        "runs", nargs="+", help="LABEL=path/to/per_image_<split>.csv[,another seed's,...]"
+    )
     parser.add_argument("--baseline", help="the label the others are compared with")
     parser.add_argument("--keys", nargs="+", default=KEYS)
     parser.add_argument("--resamples", type=int, default=RESAMPLES)
@@ -33,7 +46,8 @@ def main(argv: list[str] | None = None) -> str:
         label, sep, path = run.partition("=")
         if not sep or not label or not path:
             parser.error(f"a run is LABEL=path/to/per_image_<split>.csv, got {run!r}")
-        runs[label] = read_per_image(path)
+        files = [read_per_image(p) for p in path.split(",")]
+        runs[label] = files[0] if len(files) == 1 else pool_seeds(files)
     table = comparison_table(runs, args.keys, args.baseline, resamples=args.resamples)
     sys.stdout.write(table)
     return table

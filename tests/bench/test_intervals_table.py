@@ -7,7 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lightning_pose.metrics.intervals import paired_difference_interval
+from lightning_pose.metrics.intervals import (
+    comparison_table,
+    paired_difference_interval,
+    pool_seeds,
+    read_per_image,
+)
 from tests.bench.test_budget_throughput import load
 from tests.metrics.test_intervals import write_scores
 
@@ -28,6 +33,26 @@ def test_two_runs_give_values_and_the_paired_difference(tmp_path: Path, capsys) 
     difference = paired_difference_interval(hits[1], counts, hits[0], counts, resamples=499)
     verdict = "**effect**" if difference.excludes_zero else "noise"
     assert f"| b | {difference.percent_difference()} {verdict} |" in table
+
+
+def test_a_label_with_several_files_pools_them_as_seeds(tmp_path: Path) -> None:
+    """a=s0,s1 is the two seeds pooled: the same table as pool_seeds gives."""
+    rng = np.random.default_rng(2)
+    counts = np.full(40, 10)
+    paths = []
+    for seed in range(3):
+        path = tmp_path / f"s{seed}" / "per_image_val.csv"
+        path.parent.mkdir()
+        write_scores(path, np.arange(40), rng.binomial(10, 0.3 + 0.1 * seed, 40) / 10, counts)
+        paths.append(path)
+    args = ["--keys", "pdj@0.2", "--resamples", "299"]
+    table = intervals_table.main([f"a={paths[0]},{paths[1]}", f"b={paths[2]}", *args])
+    pooled = pool_seeds([read_per_image(p) for p in paths[:2]])
+    expected = comparison_table({"a": pooled, "b": read_per_image(paths[2])}, ["pdj@0.2"],
+                                resamples=299)  # fmt: skip
+    assert table == expected
+    single = intervals_table.main([f"a={paths[0]}", *args])
+    assert single.splitlines()[2] != table.splitlines()[2]  # the pooled row differs
 
 
 def test_a_run_without_a_label_is_refused() -> None:
