@@ -20,6 +20,12 @@
   run through ``init_checkpoint``) and ``"joint"`` (``E = E_coarse + lambda E_fine``, the
   paper's lambda = 0.1).
 
+``coarse_loss="integral"`` trains the coarse model as integral regression instead (Sun et al.,
+"Integral Human Pose Regression", ECCV 2018, §3): its maps are logits, the estimate is their
+softmax's expected position (:func:`~lightning_pose.codecs.integral.soft_argmax`) and the loss
+is its L1 distance to the true joint, so the map's resolution no longer quantises the training
+signal (the lever of issue 20 §2).
+
 Coarse and refined estimates are the model's two stages (``val/stage1/...``,
 ``val/stage2/...``); the per-joint score is the coarse heat-map's maximum. ``flip_test``
 averages every heat-map with that of the mirrored input, left and right swapped through the
@@ -36,6 +42,7 @@ from torch import Tensor
 
 from lightning_pose.codecs.box import encode_in_boxes, square_boxes
 from lightning_pose.codecs.heatmap import HeatmapCodec
+from lightning_pose.codecs.integral import soft_argmax
 from lightning_pose.data.skeleton import Skeleton
 from lightning_pose.metrics.protocol import EvaluationProtocol
 from lightning_pose.models.base import (
@@ -51,7 +58,7 @@ from lightning_pose.models.heads import (
     PositionRefinement,
     RefinementFactory,
 )
-from lightning_pose.models.losses import heatmap_mse_loss
+from lightning_pose.models.losses import coordinate_l1_loss, heatmap_mse_loss
 from lightning_pose.models.trunks import Trunk
 
 
@@ -79,14 +86,18 @@ class HeatmapPose(PoseEstimator):
         subpixel: the heat-map decoder's sub-cell step, ``"dark"`` (DARK's Taylor step, Zhang
             et al. 2020 §3.2), ``"quarter"`` or ``"none"`` (:class:`HeatmapCodec`); it
             changes no training and can be set at validate time.
+        coarse_loss: ``"mse"`` (Tompson et al.'s MSE against Gaussian targets, decoded by
+            the arg-max and ``subpixel``) or ``"integral"`` (Sun et al. 2018: L1 on the maps'
+            softmax expectation, decoded the same way; ``sigma`` and ``subpixel`` are then
+            unused by the coarse model).
         init_checkpoint: a checkpoint whose coarse model (``trunk.`` and ``head.``)
             initialises this one at the start of ``fit``; e.g. a coarse-phase run before the
             fine phase (§4.1).
 
     Raises:
-        ValueError: an unknown phase, a phase without a refinement model, a negative weight,
-            a window side <= 0, an unknown ``subpixel``, or a trunk with layers after its
-            pyramid.
+        ValueError: an unknown phase or ``coarse_loss``, a phase without a refinement model,
+            a negative weight, a window side <= 0, an unknown ``subpixel``, or a trunk with
+            layers after its pyramid.
     """
 
     def __init__(
@@ -102,6 +113,7 @@ class HeatmapPose(PoseEstimator):
         fine_sigma: float = 1.5,
         flip_test: bool = False,
         subpixel: Literal["dark", "quarter", "none"] = "dark",
+        coarse_loss: Literal["mse", "integral"] = "mse",
         init_checkpoint: str | None = None,
         optimizer: OptimizerCallable = torch.optim.Adam,
         scheduler: LRSchedulerCallable | None = None,
@@ -116,6 +128,8 @@ class HeatmapPose(PoseEstimator):
                 f"model.training_phase={training_phase!r} needs a model.refinement; use "
                 "training_phase='coarse' for the coarse model alone"
             )
+        if coarse_loss not in ("mse", "integral"):
+            raise ValueError(f"model.coarse_loss must be 'mse' or 'integral', got {coarse_loss!r}")
         if fine_loss_weight < 0:
             raise ValueError(f"model.fine_loss_weight must be >= 0, got {fine_loss_weight!r}")
         if window_size <= 0:
@@ -133,6 +147,7 @@ class HeatmapPose(PoseEstimator):
         )
         self.save_hyperparameters(ignore=list(NOT_HPARAMS) + ["refinement"])
         self.training_phase = training_phase
+        self.coarse_loss = coarse_loss
         self.fine_loss_weight = fine_loss_weight
         self.window_size = float(window_size)
         self.codec = HeatmapCodec(sigma, subpixel)
@@ -177,7 +192,7 @@ class HeatmapPose(PoseEstimator):
             coarse = 0.5 * (
                 coarse + self.codec.flip_heatmaps(mirrored_coarse, self.flip_permutation)
             )
-        keypoints, scores = self.codec.decode(coarse.detach())
+        keypoints, scores = self.decode_coarse(coarse.detach())
         out: dict[str, Tensor | list[Tensor]] = {
             "coarse": coarse,
             "coarse_keypoints": keypoints,
@@ -193,6 +208,14 @@ class HeatmapPose(PoseEstimator):
                 fine = 0.5 * (fine + self.fine_codec.flip_heatmaps(mirrored, self.flip_permutation))
             out |= {"fine": fine, "boxes": boxes}
         return out
+
+    def decode_coarse(self, coarse: Tensor) -> tuple[Tensor, Tensor]:
+        """Coarse maps -> (keypoints (B, K, 2) box-normalised, scores (B, K)): the arg-max
+        and sub-cell step (:class:`HeatmapCodec`), or the softmax expectation under
+        ``coarse_loss="integral"``."""
+        if self.coarse_loss == "integral":
+            return soft_argmax(coarse)
+        return self.codec.decode(coarse)
 
     def refine(self, coarse_keypoints: Tensor, fine: Tensor, boxes: Tensor) -> Tensor:
         """Coarse estimate + the fine heat-map's offset from the window centre (§4).
@@ -226,7 +249,9 @@ class HeatmapPose(PoseEstimator):
         return {"stages": stages, "scores": out["scores"]}
 
     def losses(self, batch: Batch) -> dict[str, Tensor]:
-        """``coarse`` and (with a refinement model) ``fine`` heat-map MSE, labelled joints.
+        """``coarse`` (heat-map MSE, or under ``coarse_loss="integral"`` the L1 distance of
+        the maps' softmax expectation) and, with a refinement model, ``fine`` heat-map MSE;
+        labelled joints.
 
         The fine target is a Gaussian at the true joint in its window's frame; a joint outside
         its window (the coarse estimate was far off) has weight 0 (§4).
@@ -234,11 +259,12 @@ class HeatmapPose(PoseEstimator):
         out = self.heatmaps(batch["image"])
         keypoints, labelled = batch["keypoints_norm"], batch["labelled"]
         height, width = out["coarse"].shape[-2:]
-        losses = {
-            "coarse": heatmap_mse_loss(
-                out["coarse"], *self.codec.encode(keypoints, labelled, (width, height))
-            )
-        }
+        if self.coarse_loss == "integral":
+            coarse = coordinate_l1_loss(soft_argmax(out["coarse"])[0], keypoints, labelled)
+        else:
+            target, weight = self.codec.encode(keypoints, labelled, (width, height))
+            coarse = heatmap_mse_loss(out["coarse"], target, weight)
+        losses = {"coarse": coarse}
         if self.refinement is not None:
             size = self.refinement.fine_size
             target, weight = self.fine_codec.encode(

@@ -1,4 +1,4 @@
-"""Losses with per-joint float weights: coordinate L2, heatmap MSE, binary cross-entropy.
+"""Losses with per-joint float weights: coordinate L2 and L1, heatmap MSE, binary cross-entropy.
 
 Every loss takes ``weight (B, K)`` (bool or float: e.g. ``labelled``, or a heatmap codec's
 target weight) and returns the weighted mean over the (B, K) joints of a per-joint error, so a
@@ -56,6 +56,29 @@ def coordinate_l2_loss(
         )
     _check_weight(weight, pred_norm.shape[:2], "coordinate_l2_loss")
     per_joint = _mask(pred_norm - target_norm, weight).pow(2).sum(-1)  # (B, K)
+    return _weighted_mean(per_joint, weight)
+
+
+def coordinate_l1_loss(
+    pred_norm: torch.Tensor, target_norm: torch.Tensor, weight: torch.Tensor
+) -> torch.Tensor:
+    """L1 distance ``|dx| + |dy|`` between predicted and true joints, weighted mean over joints:
+    the loss of integral regression (Sun et al. 2018, §3.2, which found L1 better than L2).
+
+    Shapes:
+        pred_norm, target_norm: (B, K, 2) box-normalised. weight: (B, K) bool or float.
+        returns () float.
+
+    Raises:
+        ValueError: the shapes disagree.
+    """
+    if pred_norm.ndim != 3 or pred_norm.shape[-1] != 2 or pred_norm.shape != target_norm.shape:
+        raise ValueError(
+            f"coordinate_l1_loss: pred {tuple(pred_norm.shape)} and target "
+            f"{tuple(target_norm.shape)} must both be (B, K, 2)"
+        )
+    _check_weight(weight, pred_norm.shape[:2], "coordinate_l1_loss")
+    per_joint = _mask(pred_norm - target_norm, weight).abs().sum(-1)  # (B, K)
     return _weighted_mean(per_joint, weight)
 
 

@@ -13,8 +13,10 @@ import torch
 from lightning_pose.cli import main
 from lightning_pose.codecs.crop import crop_windows
 from lightning_pose.codecs.heatmap import HeatmapCodec
+from lightning_pose.codecs.integral import soft_argmax
 from lightning_pose.data.skeleton import LSP
 from lightning_pose.models import HeatmapPose, MultiResolutionTrunk
+from lightning_pose.models.losses import coordinate_l1_loss
 from lightning_pose.models.trunks import AlexNetTrunk
 from tests.conftest import TINY_SAMPLES
 from tests.models.test_deeppose import make_batch
@@ -150,7 +152,32 @@ def test_init_checkpoint_loads_the_coarse_model_only(tmp_path: Path) -> None:
         model.load_init_checkpoint(str(tmp_path / "other.ckpt"))
 
 
+def test_integral_coarse_loss_is_l1_of_the_soft_argmax_and_decodes_by_it() -> None:
+    """coarse_loss="integral" (Sun et al. 2018): the loss is the L1 distance of the maps'
+    softmax expectation to the true joints, and the coarse estimate is that expectation."""
+    model = tiny_model(training_phase="coarse", coarse_loss="integral").eval()
+    batch = make_batch(batch_size=2, size=32)
+    with torch.no_grad():
+        maps, _ = model.coarse(batch["image"])
+        keypoints, scores = soft_argmax(maps)
+        losses = model.losses(batch)
+        estimate = model.estimate(batch)
+    expected = coordinate_l1_loss(keypoints, batch["keypoints_norm"], batch["labelled"])
+    torch.testing.assert_close(losses["coarse"], expected)
+    torch.testing.assert_close(estimate["stages"][0], keypoints)
+    torch.testing.assert_close(estimate["scores"], scores)
+    model.train()
+    model.training_step(batch, 0).backward()
+    for part in (model.trunk, model.head):
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in part.parameters())
+    mse = tiny_model(training_phase="coarse")
+    with torch.no_grad():
+        assert not torch.allclose(mse.losses(batch)["coarse"], losses["coarse"])
+
+
 def test_bad_arguments_raise_naming_the_key() -> None:
+    with pytest.raises(ValueError, match="coarse_loss"):
+        tiny_model(coarse_loss="l2")
     with pytest.raises(ValueError, match="training_phase"):
         tiny_model(training_phase="both")
     with pytest.raises(ValueError, match="needs a model.refinement"):

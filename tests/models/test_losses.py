@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from lightning_pose.models.losses import (
     binary_cross_entropy_loss,
+    coordinate_l1_loss,
     coordinate_l2_loss,
     heatmap_mse_loss,
 )
@@ -21,6 +22,20 @@ def test_coordinate_l2_known_answer_by_hand() -> None:
     loss = coordinate_l2_loss(pred, target, labelled)
     torch.testing.assert_close(loss, torch.tensor(0.30 / 3), rtol=1e-6, atol=1e-7)
     assert loss.shape == ()
+
+
+def test_coordinate_l1_known_answer_by_hand_and_placeholders() -> None:
+    pred = torch.tensor([[[0.1, -0.2], [0.5, 0.5], [0.0, 0.3]]], requires_grad=True)
+    target = torch.tensor([[[0.0, 0.0], [float("nan"), float("inf")], [0.0, 0.0]]])
+    weight = torch.tensor([[1.0, 0.0, 3.0]])
+    # |0.1| + |-0.2| = 0.3 (weight 1), 0.3 (weight 3); the NaN/inf joint has weight 0
+    loss = coordinate_l1_loss(pred, target, weight)
+    torch.testing.assert_close(loss, torch.tensor((0.3 + 3 * 0.3) / 4), rtol=1e-6, atol=1e-7)
+    loss.backward()
+    expected = torch.tensor([[[0.25, -0.25], [0.0, 0.0], [0.0, 0.75]]])
+    torch.testing.assert_close(pred.grad, expected, rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="coordinate_l1_loss"):
+        coordinate_l1_loss(pred, target[..., :1], weight)
 
 
 def test_coordinate_l2_float_weights_known_answer() -> None:
