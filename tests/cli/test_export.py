@@ -32,6 +32,12 @@ FAMILIES = {
     "cascade": ["conf/model/deeppose_cascade.yaml", RESNET],
     "heatmap_refinement": ["conf/model/tompson.yaml", "--model.init_args.flip_test=true"],
     "heatmap_coarse": ["conf/model/heatmap_budget.yaml", RESNET],
+    "heatmap_integral": [
+        "conf/model/heatmap_budget.yaml",
+        RESNET,
+        "-c",
+        str(REPO / "conf" / "model" / "heatmap_budget_integral.yaml"),
+    ],
     "multitask": ["conf/model/multitask.yaml", RESNET],
 }
 # Original-image pixels: float32 rounding of ONNX Runtime's kernels against torch's, scaled by
@@ -82,6 +88,8 @@ def test_each_family_runs_under_onnxruntime_as_eager(
     family: str, tmp_path: Path, shared_data: Path
 ) -> None:
     model, data = build(family)
+    if family == "heatmap_integral":  # the overlay config took effect
+        assert model.coarse_loss == "integral"
     ckpt = save_checkpoint(model, data, tmp_path / "model.ckpt")
     out = tmp_path / "model.onnx"
     metadata = export_onnx(model, data.skeleton, 64, data.highres_factor, ckpt, out)
