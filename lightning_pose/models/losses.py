@@ -20,6 +20,15 @@ def _check_weight(weight: torch.Tensor, bk: torch.Size, name: str) -> None:
         )
 
 
+def _check_coordinates(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, name: str):
+    if pred.ndim != 3 or pred.shape[-1] != 2 or pred.shape != target.shape:
+        raise ValueError(
+            f"{name}: pred {tuple(pred.shape)} and target {tuple(target.shape)} must both be "
+            "(B, K, 2)"
+        )
+    _check_weight(weight, pred.shape[:2], name)
+
+
 def _mask(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Zero ``x (B, K, ...)`` where ``weight (B, K)`` is 0, before any arithmetic on it, so a
     zero-weight joint's inf/NaN placeholder reaches neither the loss nor its gradient."""
@@ -49,12 +58,7 @@ def coordinate_l2_loss(
     Raises:
         ValueError: the shapes disagree.
     """
-    if pred_norm.ndim != 3 or pred_norm.shape[-1] != 2 or pred_norm.shape != target_norm.shape:
-        raise ValueError(
-            f"coordinate_l2_loss: pred {tuple(pred_norm.shape)} and target "
-            f"{tuple(target_norm.shape)} must both be (B, K, 2)"
-        )
-    _check_weight(weight, pred_norm.shape[:2], "coordinate_l2_loss")
+    _check_coordinates(pred_norm, target_norm, weight, "coordinate_l2_loss")
     per_joint = _mask(pred_norm - target_norm, weight).pow(2).sum(-1)  # (B, K)
     return _weighted_mean(per_joint, weight)
 
@@ -72,12 +76,7 @@ def coordinate_l1_loss(
     Raises:
         ValueError: the shapes disagree.
     """
-    if pred_norm.ndim != 3 or pred_norm.shape[-1] != 2 or pred_norm.shape != target_norm.shape:
-        raise ValueError(
-            f"coordinate_l1_loss: pred {tuple(pred_norm.shape)} and target "
-            f"{tuple(target_norm.shape)} must both be (B, K, 2)"
-        )
-    _check_weight(weight, pred_norm.shape[:2], "coordinate_l1_loss")
+    _check_coordinates(pred_norm, target_norm, weight, "coordinate_l1_loss")
     per_joint = _mask(pred_norm - target_norm, weight).abs().sum(-1)  # (B, K)
     return _weighted_mean(per_joint, weight)
 
