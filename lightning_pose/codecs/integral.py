@@ -1,8 +1,8 @@
 """Integral regression: a heat-map's joint position as its expectation under the softmax of the
-map (Sun, Xiao, Liang, Wei, "Integral Human Pose Regression", ECCV 2018, §3.1, Eq. 2-3).
+map (Sun, Xiao, Liang, Wei, "Integral Human Pose Regression", ECCV 2018, §3).
 
 ``J = sum_p p * softmax(H)(p)`` over the map's cells p: differentiable, so the network is trained
-on the coordinates themselves (an L1 loss, §3.2) and the decoded position is continuous, without
+on the coordinates themselves (an L1 loss) and the decoded position is continuous, without
 the arg-max's quantisation to a cell or a sub-cell step (compare
 :class:`~lightning_pose.codecs.heatmap.HeatmapCodec`'s DARK). Cells are placed by
 :func:`~lightning_pose.codecs.grid.cell_centres` (the package's pixel-centre grid over the box),

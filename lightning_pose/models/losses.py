@@ -67,7 +67,7 @@ def coordinate_l1_loss(
     pred_norm: torch.Tensor, target_norm: torch.Tensor, weight: torch.Tensor
 ) -> torch.Tensor:
     """L1 distance ``|dx| + |dy|`` between predicted and true joints, weighted mean over joints:
-    the loss of integral regression (Sun et al. 2018, §3.2, which found L1 better than L2).
+    the loss integral regression is trained with (Sun et al. 2018, §3).
 
     Shapes:
         pred_norm, target_norm: (B, K, 2) box-normalised. weight: (B, K) bool or float.
