@@ -45,6 +45,29 @@ def tiny_args(root: Path, max_samples: int | None = TINY_SAMPLES) -> list[str]:
 
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+MODEL_DIR = Path(__file__).resolve().parents[1] / "conf" / "model"
+
+
+def model_config_stacks() -> list[tuple[Path, ...]]:
+    """Every model a user can select: each whole model file ``conf/model/<name>.yaml`` alone,
+    and each overlay ``conf/model/<name>/<variant>.yaml`` layered over ``<name>.yaml`` (the
+    folder names the file it changes)."""
+    whole = sorted(MODEL_DIR.glob("*.yaml"))
+    overlays = sorted(MODEL_DIR.glob("*/*.yaml"))
+    for overlay in overlays:
+        if not (MODEL_DIR / f"{overlay.parent.name}.yaml").is_file():
+            raise ValueError(f"{overlay}: no conf/model/{overlay.parent.name}.yaml to layer over")
+    return [(c,) for c in whole] + [(MODEL_DIR / f"{o.parent.name}.yaml", o) for o in overlays]
+
+
+def stack_id(stack: tuple[Path, ...]) -> str:
+    """``deeppose``, ``heatmap_budget+refined``."""
+    return "+".join(p.stem for p in stack)
+
+
+def stack_args(stack: tuple[Path, ...]) -> list[str]:
+    """``-c FILE`` for each file of a stack, base first."""
+    return [arg for path in stack for arg in ("-c", str(path))]
 
 
 def write_image(path: Path, width: int, height: int, seed: int) -> None:

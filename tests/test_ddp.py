@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import write_lspet
+from tests.conftest import model_config_stacks, stack_args, stack_id, write_lspet
 from tests.gloo import requires_gloo
 
 REPO = Path(__file__).resolve().parents[1]
@@ -110,7 +110,7 @@ def test_validate_under_two_processes_counts_each_image_once(lspet50: Path, tmp_
     assert one["val/count/pdj"] > 0 and "val/pcp@0.5" in one
 
 
-MODEL_CONFIGS = sorted((REPO / "conf" / "model").glob("*.yaml"))
+MODEL_CONFIGS = model_config_stacks()
 TWO_PROCESSES = [
     "--trainer.accelerator=cpu",
     "--trainer.strategy=ddp",
@@ -126,13 +126,16 @@ def assert_no_sync_dist_warning(output: str) -> None:
 
 
 @requires_gloo
-@pytest.mark.parametrize("config", MODEL_CONFIGS, ids=lambda p: p.stem)
-def test_fit_each_variant_under_two_processes(config: Path, lspet50: Path, tmp_path: Path):
-    """The README's multi-GPU command, on the CPU: every model config trains and validates
-    under two gloo processes with the dataset config's callbacks, and does not hang."""
-    args = ["fit", "-c", str(REPO / "conf" / "lspet.yaml"), "-c", str(config)]
+@pytest.mark.parametrize("stack", MODEL_CONFIGS, ids=stack_id)
+def test_fit_each_variant_under_two_processes(
+    stack: tuple[Path, ...], lspet50: Path, tmp_path: Path
+):
+    """The README's multi-GPU command, on the CPU: every model config (and overlay) trains
+    and validates under two gloo processes with the dataset config's callbacks, and does not
+    hang."""
+    args = ["fit", "-c", str(REPO / "conf" / "lspet.yaml"), *stack_args(stack)]
     args += [f"--data.root={lspet50}", "--trainer.fast_dev_run=2", *TWO_PROCESSES]
-    if "input_size" not in config.read_text():
+    if "input_size" not in stack[0].read_text():
         args.append("--data.input_size=64")
     out = run_cli(args, tmp_path).stdout
     assert_no_sync_dist_warning(out)

@@ -36,7 +36,7 @@ FAMILIES = {
         "conf/model/heatmap_budget.yaml",
         RESNET,
         "-c",
-        str(REPO / "conf" / "model" / "heatmap_budget_integral.yaml"),
+        str(REPO / "conf" / "model" / "heatmap_budget" / "integral.yaml"),
     ],
     "multitask": ["conf/model/multitask.yaml", RESNET],
 }

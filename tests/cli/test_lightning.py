@@ -12,11 +12,17 @@ import yaml
 
 from lightning_pose.cli import main
 from lightning_pose.data.skeleton import LSP
-from tests.conftest import TINY_SAMPLES, write_image
+from tests.conftest import (
+    TINY_SAMPLES,
+    model_config_stacks,
+    stack_args,
+    stack_id,
+    write_image,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DATA_CONFIGS = sorted((REPO / "conf").glob("*.yaml"))
-MODEL_CONFIGS = sorted((REPO / "conf" / "model").glob("*.yaml"))
+MODEL_CONFIGS = model_config_stacks()
 
 # Small and fast: a ResNet-18 at 64 px unless the model file fixes its own input size.
 FAST = [
@@ -78,15 +84,17 @@ def test_fast_dev_run_each_dataset_config(
     assert cli.model.skeleton == cli.datamodule.skeleton  # linked from the data
 
 
-@pytest.mark.parametrize("config", MODEL_CONFIGS, ids=lambda p: p.stem)
-def test_fast_dev_run_each_model_config(config: Path, tiny_root: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("stack", MODEL_CONFIGS, ids=stack_id)
+def test_fast_dev_run_each_model_config(
+    stack: tuple[Path, ...], tiny_root: Path, tmp_path: Path
+) -> None:
+    config = stack[0]
     cli = run(
         [
             "fit",
             "-c",
             str(REPO / "conf" / "lspet.yaml"),
-            "-c",
-            str(config),
+            *stack_args(stack),
             *FAST,
             f"--data.root={tiny_root}",
             "--trainer.fast_dev_run=true",
@@ -101,12 +109,15 @@ def test_fast_dev_run_each_model_config(config: Path, tiny_root: Path, tmp_path:
         assert isinstance(cli.model.get_submodule(name), torch.nn.Module)
 
 
-@pytest.mark.parametrize("config", DATA_CONFIGS + MODEL_CONFIGS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("stack", [(c,) for c in DATA_CONFIGS] + MODEL_CONFIGS, ids=stack_id)
 @pytest.mark.parametrize("subcommand", ["fit", "validate", "test", "predict"])
-def test_print_config(config: Path, subcommand: str, capsys: pytest.CaptureFixture) -> None:
+def test_print_config(
+    stack: tuple[Path, ...], subcommand: str, capsys: pytest.CaptureFixture
+) -> None:
+    config = stack[0]
     base = [] if config.parent.name == "conf" else ["-c", str(REPO / "conf" / "lspet.yaml")]
     with pytest.raises(SystemExit) as exit_info:
-        run([subcommand, *base, "-c", str(config), "--print_config"])
+        run([subcommand, *base, *stack_args(stack), "--print_config"])
     assert exit_info.value.code == 0
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["model"]["class_path"] == expected_model_class(config)
