@@ -32,6 +32,20 @@ from lightning_pose.metrics.intervals import (
 KEYS = ["pdj@0.2/limb_joints", "pdj@0.2", "pckh@0.5", "pcp@0.5", "mean_error_px"]
 
 
+def labelled_lists(
+    parser: argparse.ArgumentParser, values: list[str], item: str
+) -> dict[str, list[str]]:
+    """``LABEL=A[,B...]`` arguments -> label -> [A, B, ...] (several: a setting's seeds);
+    ``parser.error`` (exit 2) naming the argument where one has no label or nothing after it."""
+    out = {}
+    for value in values:
+        label, sep, items = value.partition("=")
+        if not sep or not label or not items:
+            parser.error(f"expected LABEL={item}[,another seed's,...], got {value!r}")
+        out[label] = items.split(",")
+    return out
+
+
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -42,11 +56,8 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--resamples", type=int, default=RESAMPLES)
     args = parser.parse_args(argv)
     runs = {}
-    for run in args.runs:
-        label, sep, path = run.partition("=")
-        if not sep or not label or not path:
-            parser.error(f"a run is LABEL=path/to/per_image_<split>.csv, got {run!r}")
-        files = [read_per_image(p) for p in path.split(",")]
+    for label, paths in labelled_lists(parser, args.runs, "path/to/per_image_<split>.csv").items():
+        files = [read_per_image(p) for p in paths]
         runs[label] = files[0] if len(files) == 1 else pool_seeds(files)
     table = comparison_table(runs, args.keys, args.baseline, resamples=args.resamples)
     sys.stdout.write(table)

@@ -15,6 +15,7 @@ joints, as here).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -24,6 +25,9 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
 from lightning_pose.plots.curves import read_pdj_curves, save_figure  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from intervals_table import labelled_lists  # noqa: E402
 
 STYLES = ["--", ":", "-."]  # earlier stages; the final stage is solid
 
@@ -73,12 +77,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stage-names", nargs="+", default=[], help="stage 1's name, ...")
     parser.add_argument("--title", default="")
     args = parser.parse_args(argv)
-    settings = {}
-    for setting in args.settings:
-        label, sep, runs = setting.partition("=")
-        if not sep or not label or not runs:
-            parser.error(f"a setting is LABEL=RUN[,RUN...], got {setting!r}")
-        settings[label] = [Path(r) for r in runs.split(",")]
+    settings = {
+        label: [Path(r) for r in runs]
+        for label, runs in labelled_lists(parser, args.settings, "RUN").items()
+    }
     save_figure(figure(settings, args.stage_names, args.title), args.out)
 
 
