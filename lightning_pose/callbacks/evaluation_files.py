@@ -14,6 +14,7 @@ import torch
 import torch.distributed as dist
 
 from lightning_pose.metrics.declaration import MetricDeclaration
+from lightning_pose.metrics.protocol import earlier_stage_prefix
 from lightning_pose.plots.curves import save_pdj_curves
 from lightning_pose.runs.files import run_dir, write_bytes_atomic
 
@@ -112,15 +113,11 @@ class PerImageScoresWriter(pl.Callback):
         if not trainer.is_global_zero or not local:
             return
         declarations = pl_module.evaluation.declarations(pl_module.skeleton)
-        stages: dict[int, dict[str, np.ndarray]] = {}  # earlier stage s -> its columns
-        final = {}
-        for key, value in local.items():
-            head, sep, rest = key.partition("/")
-            if sep and head.startswith("stage") and head[5:].isdigit():
-                stages.setdefault(int(head[5:]), {"index": local["index"]})[rest] = value
-            else:
-                final[key] = value
-        for stage, columns in sorted(stages.items()):
+        final = dict(local)
+        for stage in range(1, pl_module.num_stages):  # the earlier stages
+            prefix = earlier_stage_prefix(stage)
+            columns = {"index": local["index"]}
+            columns |= {k.removeprefix(prefix): final.pop(k) for k in local if k.startswith(prefix)}
             text = per_image_table(columns, declarations)
             name = PER_IMAGE_STAGE_FILE.format(split=split, stage=stage)
             write_bytes_atomic(out / name, text.encode())

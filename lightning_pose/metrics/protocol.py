@@ -113,6 +113,13 @@ class EvaluationProtocol:
         }
 
 
+def earlier_stage_prefix(stage: int) -> str:
+    """The prefix of an earlier (not the final) stage's per-image keys where a model records
+    every stage's (``PoseEstimator.per_image_scores``, ``callbacks.PerImageScoresWriter``):
+    ``stage1/pdj@0.2``; the final stage's keys have none."""
+    return f"stage{stage}/"
+
+
 class StageMetrics(nn.Module):
     """The declared metrics of one stage's estimates (a ``MetricCollection``: PDJ, PCKh, PCP,
     bbox-PCK, OKS AP and the protocol's ``extra_metrics``), the PDJ curve and the image count,

@@ -40,7 +40,11 @@ from torchmetrics import MeanMetric
 
 from lightning_pose.codecs.box import decode
 from lightning_pose.data.skeleton import Skeleton
-from lightning_pose.metrics.protocol import EvaluationProtocol, StageMetrics
+from lightning_pose.metrics.protocol import (
+    EvaluationProtocol,
+    StageMetrics,
+    earlier_stage_prefix,
+)
 from lightning_pose.models.losses import coordinate_l2_loss
 from lightning_pose.models.trunks import Trunk
 from lightning_pose.runs.checkpoints import load_partial_weights, read_state_dict
@@ -201,9 +205,9 @@ class PoseEstimator(pl.LightningModule):
         # each evaluation epoch and written by ``callbacks.PDJCurveWriter``.
         self.pdj_curves: dict[str, dict[int, np.ndarray]] = {}
         # split -> this process's per-image sums and counts, one dict per batch (``index``
-        # and ``StageMetrics.per_image``: the final stage's keys plain, an earlier stage s's
-        # prefixed ``stage{s}/``); recorded only where a callback sets it to a dict
-        # (``callbacks.PerImageScoresWriter``), apart from the logged metrics.
+        # and ``StageMetrics.per_image``: the final stage's keys plain, an earlier stage's
+        # prefixed, ``metrics.protocol.earlier_stage_prefix``); recorded only where a callback
+        # sets it to a dict (``callbacks.PerImageScoresWriter``), apart from the logged metrics.
         self.per_image_scores: dict[str, list[dict[str, Tensor]]] | None = None
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
@@ -409,8 +413,8 @@ class PoseEstimator(pl.LightningModule):
         ):
             pred_px = decode(keypoints_norm, batch["box"])  # (B, K, 2) pixels
             metrics.update(pred_px, batch)
-            if self.per_image_scores is not None:  # the final stage's plain, earlier stage{s}/
-                prefix = "" if s == self.num_stages else f"stage{s}/"
+            if self.per_image_scores is not None:  # the final stage's plain, earlier prefixed
+                prefix = "" if s == self.num_stages else earlier_stage_prefix(s)
                 scores |= {prefix + k: v for k, v in metrics.per_image(pred_px, batch).items()}
         if self.per_image_scores is not None:
             self.per_image_scores.setdefault(split, []).append(scores)
