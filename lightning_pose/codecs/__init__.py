@@ -11,4 +11,8 @@
 * :mod:`~lightning_pose.codecs.heatmap`: Gaussian target heatmaps and their decoding.
 * :mod:`~lightning_pose.codecs.windows`: binary labels of a sliding-window grid (joints and
   body-part centres in windows, Li, Liu & Chan 2014).
+* :mod:`~lightning_pose.codecs.simcc`: a distribution over bins along each axis of the box
+  (SimCC, Li et al. 2022).
+* :mod:`~lightning_pose.codecs.integral`: the softmax expectation of a heat-map (Sun et al.
+  2018).
 """

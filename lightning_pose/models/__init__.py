@@ -5,10 +5,12 @@ from lightning_pose.models.heads import (
     HeatmapHead,
     PositionRefinement,
     RegressionHead,
+    SimCCHead,
     WindowDetectionHead,
 )
 from lightning_pose.models.heatmap import HeatmapPose
 from lightning_pose.models.multitask import MultiTaskPose
+from lightning_pose.models.simcc import SimCCPose
 from lightning_pose.models.trunks import (
     AlexNetTrunk,
     EfficientNetLite0Trunk,
@@ -32,6 +34,8 @@ __all__ = [
     "PositionRefinement",
     "RegressionHead",
     "ResNetTrunk",
+    "SimCCHead",
+    "SimCCPose",
     "Trunk",
     "WindowDetectionHead",
 ]

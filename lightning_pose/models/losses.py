@@ -1,4 +1,5 @@
-"""Losses with per-joint float weights: coordinate L2 and L1, heatmap MSE, binary cross-entropy.
+"""Losses with per-joint float weights: coordinate L2 and L1, heatmap MSE, binary cross-entropy,
+SimCC's KL divergence.
 
 Every loss takes ``weight (B, K)`` (bool or float: e.g. ``labelled``, or a heatmap codec's
 target weight) and returns the weighted mean over the (B, K) joints of a per-joint error, so a
@@ -125,4 +126,38 @@ def binary_cross_entropy_loss(
     logits, target = _mask(logits, weight), _mask(target.to(logits.dtype), weight)
     bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")  # (B, K, ...)
     per_joint = bce.flatten(2).mean(dim=-1) if bce.ndim > 2 else bce  # (B, K)
+    return _weighted_mean(per_joint, weight)
+
+
+def simcc_kl_loss(
+    logits_x: torch.Tensor,
+    logits_y: torch.Tensor,
+    target_x: torch.Tensor,
+    target_y: torch.Tensor,
+    weight: torch.Tensor,
+) -> torch.Tensor:
+    """KL divergence ``KL(target || softmax(logits))`` of each axis's bin distribution, summed
+    over the two axes, then weighted mean over joints (SimCC, Li et al. 2022 §3.3: the loss of
+    Gaussian-smoothed coordinate classification). Computed in float32.
+
+    Shapes:
+        logits_x, target_x: (B, K, N_x); logits_y, target_y: (B, K, N_y); the targets are
+        distributions over the bins. weight: (B, K) bool or float. returns () float.
+
+    Raises:
+        ValueError: the shapes disagree.
+    """
+    for logits, target, axis in ((logits_x, target_x, "x"), (logits_y, target_y, "y")):
+        if logits.ndim != 3 or logits.shape != target.shape:
+            raise ValueError(
+                f"simcc_kl_loss: {axis} logits {tuple(logits.shape)} and target "
+                f"{tuple(target.shape)} must both be (B, K, N_{axis})"
+            )
+        _check_weight(weight, logits.shape[:2], "simcc_kl_loss")
+    per_joint = 0.0
+    for logits, target in ((logits_x, target_x), (logits_y, target_y)):
+        logits, target = _mask(logits.float(), weight), _mask(target.float(), weight)
+        log_prob = logits.log_softmax(dim=-1)  # (B, K, N)
+        kl = torch.xlogy(target, target) - target * log_prob  # (B, K, N); 0 log 0 = 0
+        per_joint = per_joint + kl.sum(dim=-1)  # (B, K)
     return _weighted_mean(per_joint, weight)

@@ -39,6 +39,7 @@ FAMILIES = {
         str(REPO / "conf" / "model" / "heatmap_budget" / "integral.yaml"),
     ],
     "multitask": ["conf/model/multitask.yaml", RESNET],
+    "simcc": ["conf/model/simcc_budget.yaml", RESNET],
 }
 # Original-image pixels: float32 rounding of ONNX Runtime's kernels against torch's, scaled by
 # the box (LSPet images are ~250 px on their long side, the input 64 px: 4 px per input pixel).

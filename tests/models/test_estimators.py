@@ -25,6 +25,7 @@ from lightning_pose.models import (
     MultiTaskPose,
     PoseEstimator,
     ResNetTrunk,
+    SimCCPose,
     Trunk,
 )
 from tests.models.test_deeppose import ListDataset, TinyTrunk, make_batch, quiet_trainer
@@ -65,6 +66,8 @@ VARIANTS: dict[str, tuple[type, Callable[[], PoseEstimator]]] = {
     "heatmap-joint-flip": (HeatmapPose, _heatmap("joint", flip_test=True)),
     "cascade-2-flip": (DeepPoseCascade, lambda: _with_flip_test(_cascade(2)())),
     "multitask-flip": (MultiTaskPose, lambda: _with_flip_test(VARIANTS["multitask"][1]())),
+    "simcc": (SimCCPose, lambda: SimCCPose(TinyTrunk(), LSP, num_bins=(64, 48))),
+    "simcc-flip": (SimCCPose, lambda: _with_flip_test(SimCCPose(TinyTrunk(), LSP))),
 }
 
 
@@ -160,6 +163,7 @@ FAMILIES: dict[str, Callable[[Trunk], PoseEstimator]] = {
     "deeppose": lambda trunk: DeepPose(trunk, LSP),
     "cascade-2": lambda trunk: DeepPoseCascade(trunk, LSP, num_stages=2, samples_per_image=2),
     "multitask": lambda trunk: MultiTaskPose(trunk, LSP, window_grid=(2, 2)),
+    "simcc": lambda trunk: SimCCPose(trunk, LSP, num_bins=(128, 128)),
     # every pyramid level (the coarsest too: its blocks would get no gradient otherwise), and a
     # window twice the image, so the fine loss reaches the whole refinement
     "heatmap": lambda trunk: HeatmapPose(

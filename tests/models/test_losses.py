@@ -11,6 +11,7 @@ from lightning_pose.models.losses import (
     coordinate_l1_loss,
     coordinate_l2_loss,
     heatmap_mse_loss,
+    simcc_kl_loss,
 )
 
 
@@ -121,3 +122,33 @@ def test_heatmap_and_bce_shape_mismatch_raise() -> None:
         heatmap_mse_loss(torch.zeros(1, 2, 4, 4), torch.zeros(1, 2, 4, 3), torch.ones(1, 2))
     with pytest.raises(ValueError, match="binary_cross_entropy_loss: weight"):
         binary_cross_entropy_loss(torch.zeros(1, 2, 3), torch.zeros(1, 2, 3), torch.ones(1, 3))
+
+
+def test_simcc_kl_matches_torch_kl_div_summed_over_axes_and_weighted() -> None:
+    """SimCC §3.3: KL(target || softmax(logits)) per axis, summed over x and y, weighted mean
+    over joints; a zero-weight joint's NaN placeholder adds nothing."""
+    torch.manual_seed(0)
+    logits_x, logits_y = torch.randn(2, 3, 7), torch.randn(2, 3, 5)
+    target_x, target_y = torch.rand(2, 3, 7).softmax(-1), torch.rand(2, 3, 5).softmax(-1)
+    weight = torch.tensor([[1.0, 0.0, 2.0], [1.0, 1.0, 0.0]])
+    logits_x[0, 1] = float("nan")
+    per_joint = sum(
+        F.kl_div(lg.log_softmax(-1), t, reduction="none").sum(-1)
+        for lg, t in ((logits_x, target_x), (logits_y, target_y))
+    )
+    keep = weight > 0
+    expected = (per_joint[keep] * weight[keep]).sum() / weight.sum()
+    loss = simcc_kl_loss(logits_x, logits_y, target_x, target_y, weight)
+    torch.testing.assert_close(loss, expected)
+
+
+def test_simcc_kl_is_zero_when_the_softmax_is_the_target_and_positive_otherwise() -> None:
+    target = torch.tensor([[[0.1, 0.2, 0.7]]])
+    weight = torch.ones(1, 1)
+    exact = simcc_kl_loss(target.log(), target.log(), target, target, weight)
+    torch.testing.assert_close(exact, torch.tensor(0.0), atol=1e-6, rtol=0)
+    flat = simcc_kl_loss(torch.zeros(1, 1, 3), target.log(), target, target, weight)
+    by_hand = (target * (target / (1 / 3)).log()).sum()  # KL to the uniform, x axis only
+    torch.testing.assert_close(flat, by_hand)
+    with pytest.raises(ValueError, match="simcc_kl_loss: y logits"):
+        simcc_kl_loss(target, torch.zeros(1, 1, 4), target, target, weight)
