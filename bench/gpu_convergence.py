@@ -144,13 +144,18 @@ def job_row(job: Job, n_train: int, batch: int = 1) -> dict:
 
 
 def keep_outputs(job: Job, out: Path) -> list[Path]:
-    """Copy the job's per-image scores of its last validation and each fit's ``metrics.csv``
-    (its validation curve) flat into ``out/per_image/`` and ``out/curves/`` (a device call
-    returns files only a few folders deep): ``bench/intervals_table.py`` and
-    ``bench/scaling_curve.py`` read them back here. Returns the files written."""
+    """Copy the job's per-image scores of its last validation (``per_image_val.csv`` and, for
+    a model of several stages, each earlier stage's ``per_image_val_stage<s>.csv``) and each
+    fit's ``metrics.csv`` (its validation curve) flat into ``out/per_image/`` and
+    ``out/curves/`` (a device call returns files only a few folders deep):
+    ``bench/intervals_table.py``, ``bench/stage_curves.py`` and ``bench/scaling_curve.py`` read
+    them back here. Returns the files written."""
     stem = job.name.replace("/", "__")
-    scores = Path(job.row.get("results") or job.folder) / "per_image_val.csv"
-    pairs = [(scores, out / "per_image" / f"{stem}.csv")] if scores.is_file() else []
+    results = Path(job.row.get("results") or job.folder)
+    pairs = [
+        (scores, out / "per_image" / f"{stem}{scores.stem[len('per_image_val') :]}.csv")
+        for scores in sorted(results.glob("per_image_val*.csv"))
+    ]
     for i, path in enumerate(sorted(job.folder.rglob("metrics.csv"))):
         pairs.append((path, out / "curves" / f"{stem}{f'__fit{i + 1}' if i else ''}.csv"))
     written = []

@@ -144,6 +144,15 @@ def test_smoke_writes_a_row_per_job_with_the_validation_metrics(tmp_path: Path) 
         stem = row["job"].replace("/", "__")
         kept = (out / "per_image" / f"{stem}.csv").read_bytes()
         assert kept == gc.latest_results(folder).joinpath("per_image_val.csv").read_bytes()
+        # and each earlier stage's, for the pairing of stages (coarse and refined, cascade
+        # stage 1 and 2)
+        sources = sorted(gc.latest_results(folder).glob("per_image_val_stage*.csv"))
+        for source in sources:
+            kept = out / "per_image" / f"{stem}{source.stem[len('per_image_val') :]}.csv"
+            assert kept.read_bytes() == source.read_bytes()
+        assert len(list((out / "per_image").glob(f"{stem}_stage*.csv"))) == len(sources)
+        if row["job"] in ("families/tompson", "cascade_depth/trial_002"):  # two stages
+            assert [p.name for p in sources] == ["per_image_val_stage1.csv"], row
         curves = sorted((out / "curves").glob(f"{stem}*.csv"))
         assert len(curves) == fits.get(row["job"], 1), curves
         assert "val/pdj@0.2" in curves[-1].read_text().splitlines()[0]
