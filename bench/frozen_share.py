@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> dict:
     text = table(row)
     print(text)
     if opts.output is not None:
-        header = provenance("bench/frozen_share.py", argv, opts.threads, True)
+        header = provenance("frozen_share.py", argv, opts.threads, True)
         write_bytes_atomic(opts.output, f"{header}\n\n{text}\n".encode())
     return row
 
