@@ -27,6 +27,7 @@ def test_there_are_the_sweeps_of_the_design() -> None:
         "pooling_budget",
         "deeppose_pooling",
         "multitask",
+        "multitask_budget",
     }
 
 

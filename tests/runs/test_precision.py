@@ -167,15 +167,18 @@ def test_explicit_precision_wins_over_auto(
     assert cli.config.trainer.precision == "32-true"
 
 
-def test_auto_is_the_budget_recipe_only() -> None:
-    """The budget recipe asks for ``auto``; the dataset configs (and so every other model
-    config, none of which sets it) keep fp32, whose accuracy is the one measured."""
-    recipe = yaml.safe_load((REPO / "conf" / "model" / "heatmap_budget.yaml").read_text())
-    assert recipe["trainer"]["precision"] == precision.AUTO
+def test_auto_is_the_budget_recipes_only() -> None:
+    """The budget recipes (the heat-map one and the SimCC head on it) ask for ``auto``; the
+    dataset configs (and so every other model config, none of which sets it) keep fp32, whose
+    accuracy is the one measured."""
+    budget_recipes = {"heatmap_budget", "simcc_budget"}
+    for name in budget_recipes:
+        recipe = yaml.safe_load((REPO / "conf" / "model" / f"{name}.yaml").read_text())
+        assert recipe["trainer"]["precision"] == precision.AUTO, name
     for config in sorted((REPO / "conf").glob("*.yaml")):
         assert yaml.safe_load(config.read_text())["trainer"]["precision"] == "32-true", config
     for config in sorted((REPO / "conf" / "model").glob("*.yaml")):
-        if config.stem != "heatmap_budget":
+        if config.stem not in budget_recipes:
             assert "precision" not in (yaml.safe_load(config.read_text()).get("trainer") or {})
 
 
