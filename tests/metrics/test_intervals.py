@@ -198,3 +198,26 @@ def test_pool_seeds_adds_each_samples_sums_and_counts(tmp_path) -> None:
         pool_seeds([read_per_image(paths[0]), read_per_image(tmp_path / "other.csv")])
     with pytest.raises(ValueError, match="no runs"):
         pool_seeds([])
+
+
+def test_95_percent_intervals_cover_the_true_value_about_95_percent_of_the_time() -> None:
+    """Coverage (Efron & Tibshirani 1993, §12.5): 200 seeded data sets of 40 images, each
+    image with 1-14 counted joints detected independently by model a with p = 0.7 and by model
+    b with p = 0.6. The 95 % ratio interval must contain 0.7, and the paired interval of a - b
+    must contain 0.1, in 90-99 % of the data sets (a binomial proportion over 200 trials has a
+    standard error of 1.5 points at 95 %; an interval that is too narrow or too wide falls
+    outside). 999 resamples each keep it under a second."""
+    rng = np.random.default_rng(0)
+    trials, images = 200, 40
+    ratio_hits = paired_hits = 0
+    for trial in range(trials):
+        counts = rng.integers(1, 15, size=images)  # (N,)
+        hits_a, hits_b = rng.binomial(counts, 0.7), rng.binomial(counts, 0.6)
+        ratio = ratio_interval(hits_a, counts, resamples=999, seed=trial)
+        paired = paired_difference_interval(
+            hits_a, counts, hits_b, counts, resamples=999, seed=trial
+        )
+        ratio_hits += ratio.low <= 0.7 <= ratio.high
+        paired_hits += paired.low <= 0.1 <= paired.high
+    for name, hits in (("ratio", ratio_hits), ("paired difference", paired_hits)):
+        assert 0.90 <= hits / trials <= 0.99, f"{name}: coverage {hits / trials:.3f}"
