@@ -157,7 +157,8 @@ def _counted(
 
 class MetricsTableWriter(pl.Callback):
     """After each validation (not the sanity check) and each test, writes
-    ``<dir>/<stage>_metrics.md`` and ``.json`` with :func:`evaluation_report`, and
+    ``<dir>/<stage>_metrics.md`` (headed by the epoch, step and the precision it was evaluated
+    in, ``trainer.precision``) and ``.json`` with :func:`evaluation_report`, and
     ``metric_declarations.json`` (the model's metric declarations and its number of stages,
     which the sweep runner reads); during ``fit`` also ``val_metrics_best.md``/``.json``
     whenever ``monitor`` improves, which is the table of the best checkpoint (ModelCheckpoint
@@ -244,10 +245,11 @@ class MetricsTableWriter(pl.Callback):
             stages,
         )
         epoch, step = trainer.current_epoch, trainer.global_step
-        header = f"epoch {epoch}, step {step}\n\n"
+        header = f"epoch {epoch}, step {step}"
         if trainer.state.fn != "fit" and self._evaluated is not None:
             epoch, step = self._evaluated
-            header = f"checkpoint {trainer.ckpt_path}: epoch {epoch}, step {step}\n\n"
+            header = f"checkpoint {trainer.ckpt_path}: epoch {epoch}, step {step}"
+        header += f"; evaluated in precision {trainer.precision}\n\n"
         record = {"epoch": epoch, "step": step, **metrics}
         for name in names:
             write_bytes_atomic(out / f"{name}.md", (header + report).encode())

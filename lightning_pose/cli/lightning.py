@@ -11,7 +11,9 @@ Values the model needs from elsewhere are linked, not repeated: the dataset's sk
 limbs) and the evaluation protocol (the top-level ``evaluation`` group -> its thresholds for
 every model). ``trainer.precision: auto`` (the budget recipe's) is resolved here, once, for the
 hardware (:mod:`lightning_pose.runs.precision`): the chosen value is logged and written to the run's
-``config.yaml``; the checkpoint records it under ``checkpoint["pose"]["compute"]``.
+``config.yaml``; the checkpoint records it under ``checkpoint["pose"]["compute"]``. ``validate``,
+``test`` and ``predict`` resolve ``auto`` to ``32-true``: evaluation runs in fp32 unless the
+command asks for another precision.
 """
 
 from __future__ import annotations
@@ -35,7 +37,12 @@ from lightning_pose.runs.checkpoints import (
     check_checkpoint_fits,
     checkpoint_file,
 )
-from lightning_pose.runs.precision import AUTO, choose_precision
+from lightning_pose.runs.precision import (
+    AUTO,
+    EVALUATION_SUBCOMMANDS,
+    choose_precision,
+    evaluation_precision,
+)
 from lightning_pose.runs.resume import resolve_resume
 from lightning_pose.runs.wandb_mode import wandb_mode
 
@@ -130,10 +137,13 @@ class PoseLightningCLI(LightningCLI):
         config's ``offline``; offline without an API key or a reachable server, never a login
         prompt).
         ``validate``, ``test`` and ``predict`` keep their other loggers but start no W&B run.
-        ``trainer.precision: auto`` becomes the precision
+        For ``fit``, ``trainer.precision: auto`` becomes the precision
         :func:`lightning_pose.runs.precision.choose_precision` picks for ``trainer.accelerator``,
-        logged in one line; an explicit value (e.g. ``--trainer.precision=32-true`` after the
-        config) is kept as given."""
+        logged in one line (``precision bf16-mixed: ...``); for ``validate``, ``test`` and
+        ``predict`` it becomes ``32-true``
+        (:func:`lightning_pose.runs.precision.evaluation_precision`), logged as
+        ``evaluation precision 32-true: ...``. An explicit value (e.g.
+        ``--trainer.precision=bf16-mixed`` after the config) is kept as given."""
         config = self.config[self.subcommand] if self.subcommand else self.config
         if config.trainer.logger in (None, True) and not config.trainer.callbacks:
             # Lightning's defaults: no dataset config was given (it sets the loggers, the
@@ -147,7 +157,11 @@ class PoseLightningCLI(LightningCLI):
             )
         if self.subcommand != "predict" and config.get("onnx") is not None:
             raise ValueError(f"--onnx is for predict only, not {self.subcommand}")
-        if config.trainer.precision == AUTO:
+        if self.subcommand in EVALUATION_SUBCOMMANDS:
+            choice = evaluation_precision(config.trainer.precision, self.subcommand)
+            config.trainer.precision = choice.precision
+            rank_zero_info(f"evaluation {choice.log_line()}")
+        elif config.trainer.precision == AUTO:
             choice = choose_precision(config.trainer.accelerator)
             config.trainer.precision = choice.precision  # what config.yaml records
             rank_zero_info(choice.log_line())

@@ -23,7 +23,8 @@ Usage::
 
     lightning-pose train [--budget-min 60] [--steps N] [-- extra CLI overrides]
 
-The overrides after ``--`` go to all three commands (e.g. ``--data.root=...``).
+The overrides after ``--`` go to all three commands (e.g. ``--data.root=...``); validate and
+predict run in fp32 (``--trainer.precision=32-true``) whatever precision fit trained in.
 """
 
 from __future__ import annotations
@@ -161,13 +162,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     steps_done = cli.trainer.global_step
 
     base = [*configs, f"--ckpt_path={ckpt}", "--trainer.logger=false"]
-    cli_main(["validate", *base, f"--trainer.default_root_dir={run / 'validate'}", *args.overrides])
+    # evaluation in fp32 whatever fit trained in: a --trainer.precision override is a training
+    # speed lever (lightning_pose.runs.precision.evaluation_precision)
+    fp32 = "--trainer.precision=32-true"
+    validate_dir = f"--trainer.default_root_dir={run / 'validate'}"
+    cli_main(["validate", *base, validate_dir, *args.overrides, fp32])
     table = run / "validate" / "val_metrics.md"
 
     predicted = run / "predict"
     cli_main(
         [
-            "predict", *base, f"--trainer.default_root_dir={predicted}", *args.overrides,
+            "predict", *base, f"--trainer.default_root_dir={predicted}", *args.overrides, fp32,
             f"--data.max_samples={HANDFUL}",  # the first validation images (LSPet: test = val)
             f"--trainer.callbacks.output_dir={predicted}",
             "--trainer.callbacks.draw_overlays=true",

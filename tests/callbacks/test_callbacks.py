@@ -62,6 +62,7 @@ def stub_trainer(
         log_dir=str(log_dir),
         default_root_dir=str(log_dir),
         is_global_zero=True,
+        precision="32-true",
     )
 
 
@@ -91,7 +92,9 @@ def test_metrics_table_writer_writes_best_only_when_monitor_improves(tmp_path: P
         assert latest["epoch"] == epoch and latest["val/pdj@0.2"] == pytest.approx(pdj)
         assert best_epoch() == expected_best, f"after epoch {epoch}"
         best_md = (tmp_path / "val_metrics_best.md").read_text()
-        assert best_md.startswith(f"epoch {expected_best}, step {10 * expected_best}\n\n")
+        assert best_md.startswith(
+            f"epoch {expected_best}, step {10 * expected_best}; evaluated in precision 32-true\n\n"
+        )
     assert writer.best == pytest.approx(0.6)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "metric_declarations.json",

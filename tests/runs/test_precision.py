@@ -12,8 +12,8 @@ import pytest
 import torch
 import yaml
 
-from lightning_pose.runs import precision
 from lightning_pose.cli import main
+from lightning_pose.runs import precision
 from lightning_pose.runs.precision import PrecisionChoice, choose_precision, native_bf16_flag
 from tests.conftest import tiny_args
 
@@ -118,21 +118,28 @@ def test_budget_recipe_picks_and_records_the_precision(
     }
     dtypes = {t.dtype for t in checkpoint["state_dict"].values() if t.is_floating_point()}
     assert dtypes == {torch.float32}
-    # and a bf16-trained checkpoint validates in fp32 as any other
-    validated = main(
-        [
-            "validate",
-            *recipe(tiny_root),
-            "--trainer.precision=32-true",
-            "--trainer.limit_val_batches=1",
-            "--trainer.logger=false",
-            f"--trainer.default_root_dir={tmp_path / 'validate'}",
-            f"--ckpt_path={ckpt}",
-        ]
-    )  # fmt: skip
+    # validate and predict through the recipe (whose precision is auto), as the main job
+    # does: fp32 whatever fit picked, said in the log and in val_metrics.md
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        validated = main(
+            [
+                "validate",
+                *recipe(tiny_root),
+                "--trainer.limit_val_batches=1",
+                "--trainer.logger=false",
+                f"--trainer.default_root_dir={tmp_path / 'validate'}",
+                f"--ckpt_path={ckpt}",
+            ]
+        )  # fmt: skip
     assert validated.trainer.precision == "32-true"
+    assert [r.getMessage() for r in caplog.records if "precision" in r.getMessage()] == [
+        "evaluation precision 32-true: validate runs in fp32; trainer.precision: auto picks "
+        "bf16 for training speed only (ask for another with --trainer.precision, e.g. bf16-mixed)"
+    ]
+    (table,) = (tmp_path / "validate").rglob("val_metrics.md")
+    assert "; evaluated in precision 32-true\n" in table.read_text().splitlines(True)[0]
     assert torch.isfinite(torch.tensor(float(validated.trainer.callback_metrics["val/loss"])))
-    # predict through the recipe, as the main job does: its precision again, float32 pixels
     predicted = main(
         [
             "predict",
@@ -143,7 +150,7 @@ def test_budget_recipe_picks_and_records_the_precision(
             f"--ckpt_path={ckpt}",
         ]
     )
-    assert predicted.trainer.precision == expected
+    assert predicted.trainer.precision == "32-true"
     result = np.load(tmp_path / "predict" / "predictions.npz")
     assert result["keypoints_px"].dtype == np.float32 and result["scores"].dtype == np.float32
     assert result["keypoints_px"].shape == (2, 14, 2)  # the 2 validation images of 24
@@ -165,6 +172,19 @@ def test_explicit_precision_wins_over_auto(
     )  # fmt: skip
     assert cli.trainer.precision == "32-true"
     assert cli.config.trainer.precision == "32-true"
+
+
+def test_evaluation_precision_is_fp32_for_auto_and_keeps_an_explicit_value() -> None:
+    """``auto`` is a training speed lever: fp32 at evaluation; a precision the command names
+    is the user's choice."""
+    for subcommand in precision.EVALUATION_SUBCOMMANDS:
+        choice = precision.evaluation_precision("auto", subcommand)
+        assert choice.precision == "32-true"
+        assert choice.reason.startswith(f"{subcommand} runs in fp32")
+        for given in ("bf16-mixed", "32-true", "16-mixed"):
+            assert precision.evaluation_precision(given, subcommand) == PrecisionChoice(
+                given, f"{subcommand}: trainer.precision as given"
+            )
 
 
 def test_auto_is_the_budget_recipes_only() -> None:
