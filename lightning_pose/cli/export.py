@@ -25,6 +25,15 @@ What the model does at predict is what the graph does: a heat-map model configur
 ``flip_test`` (``--model.init_args.flip_test=true``) has the mirrored pass and the averaging
 of the heat-maps inside the graph.
 
+``--heatmaps`` (:class:`HeatmapGraph`, the heat-map models without refinement) ends the graph
+at the coarse heat-maps: output ``heatmaps (B, K, S/s, S/s)``, no decoding in the graph. The
+decoding (argmax and sub-cell step) uses boolean tensors, which OpenCV 5's DNN module
+(``cv2.dnn.readNetFromONNX``) refuses (``NaryEltwiseLayerImpl::getTypes``: ``CV_BoolC1``); the
+heat-map file loads there and in ONNX Runtime, and
+:func:`lightning_pose.cli.onnx_inference.decode_heatmaps` decodes its output exactly as the
+model does (``predict --onnx`` does so itself). Tested in ``tests/cli/test_export.py`` against
+the eager model under OpenCV DNN and ONNX Runtime.
+
 The file's ``metadata_props`` say what it is (:func:`onnx_metadata`): joint names, flip pairs,
 input size, high-resolution factor, the box and pixel convention, the outputs, the package
 version, the model class and the source checkpoint (path and SHA-256).
@@ -88,6 +97,44 @@ class InferenceGraph(nn.Module):
         return (keypoints_px, *(estimate[key] for key in self.extra_outputs))
 
 
+class HeatmapGraph(nn.Module):
+    """What a ``--heatmaps`` file computes: the coarse heat-maps of a :class:`HeatmapPose`
+    without refinement (flip-averaged with ``flip_test``, as its estimate is), undecoded.
+
+    Shapes:
+        forward: image (B, 3, S, S) in [0, 1] -> heatmaps (B, K, S/s, S/s).
+    """
+
+    def __init__(self, model: PoseEstimator) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: Tensor) -> Tensor:
+        return self.model.heatmaps(image, flip=self.model.flip_test)["coarse"]
+
+
+def heatmap_decoder(model: PoseEstimator) -> str:
+    """How a ``--heatmaps`` file's output is decoded: the model's sub-cell step (``"dark"``,
+    ``"quarter"``, ``"none"``; :class:`~lightning_pose.codecs.heatmap.HeatmapCodec`) or
+    ``"integral"`` (soft-argmax).
+
+    Raises:
+        ValueError: the model is not a heat-map model without refinement (its final estimate
+            is not a decoding of one heat-map per joint).
+    """
+    from lightning_pose.models.heatmap import HeatmapPose
+
+    if not isinstance(model, HeatmapPose) or model.refinement is not None:
+        raise ValueError(
+            f"--heatmaps: {type(model).__name__} "
+            f"{'with a position refinement ' if isinstance(model, HeatmapPose) else ''}"
+            "has no heat-maps that decode to its estimate; --heatmaps is for the heat-map "
+            "models without refinement (training_phase: coarse, e.g. conf/model/"
+            "heatmap_budget.yaml). Export without --heatmaps"
+        )
+    return "integral" if model.coarse_loss == "integral" else model.codec.subpixel
+
+
 def example_inputs(model: PoseEstimator, input_size: int, highres_factor: int) -> dict[str, Tensor]:
     """Inputs to trace with: ``image`` and, for a cascade of >= 2 stages, ``image_hr``.
 
@@ -138,10 +185,14 @@ def onnx_metadata(
     highres_factor: int,
     outputs: Sequence[str],
     checkpoint: Path | None,
+    decoder: str | None = None,
 ) -> dict[str, str]:
     """The ``metadata_props`` of an exported file (every value a string; lists as JSON).
-    ``checkpoint`` None: the config's initialisation (benchmarks), recorded as ``"none"``."""
-    return {
+    ``checkpoint`` None: the config's initialisation (benchmarks), recorded as ``"none"``.
+    ``decoder``: a ``--heatmaps`` file's (:func:`heatmap_decoder`), recorded as
+    ``heatmap_decoder``."""
+    extra = {} if decoder is None else {"heatmap_decoder": decoder}
+    return extra | {
         "lightning_pose.version": lightning_pose.__version__,
         "model_class": f"{type(model).__module__}.{type(model).__name__}",
         "num_stages": str(model.num_stages),
@@ -166,6 +217,7 @@ def export_onnx(
     checkpoint: Path | None,
     output: Path,
     opset: int = OPSET,
+    heatmaps: bool = False,
 ) -> dict[str, str]:
     """Trace ``model`` (eval mode) to ONNX with a dynamic batch, add the metadata, check the
     file with ``onnx.checker`` and write it atomically to ``output``; returns the metadata.
@@ -179,13 +231,23 @@ def export_onnx(
             initialisation, for benchmarks).
         output: the ``.onnx`` file.
         opset: the ONNX opset (>= 16: ``GridSample``, which the refinement and the cascade use).
+        heatmaps: end the graph at the heat-maps (:class:`HeatmapGraph`; the module
+            docstring).
+
+    Raises:
+        ValueError: ``heatmaps`` for a model without them (:func:`heatmap_decoder`).
     """
     import onnx  # the optional ``export`` extra
 
     model = model.eval()
+    decoder = heatmap_decoder(model) if heatmaps else None
     inputs = example_inputs(model, input_size, highres_factor)
-    outputs = output_names(model, inputs)
-    graph = InferenceGraph(model, input_size, outputs[1:]).eval()
+    if heatmaps:
+        outputs = ["heatmaps"]
+        graph: nn.Module = HeatmapGraph(model).eval()
+    else:
+        outputs = output_names(model, inputs)
+        graph = InferenceGraph(model, input_size, outputs[1:]).eval()
     batch = torch.export.Dim("batch", min=1, max=4096)
     with tempfile.TemporaryDirectory() as tmp:
         traced = Path(tmp) / "model.onnx"
@@ -202,7 +264,9 @@ def export_onnx(
             )
             program.save(str(traced))
         proto = onnx.load(str(traced))
-    metadata = onnx_metadata(model, skeleton, input_size, highres_factor, outputs, checkpoint)
+    metadata = onnx_metadata(
+        model, skeleton, input_size, highres_factor, outputs, checkpoint, decoder
+    )
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
@@ -230,6 +294,13 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--ckpt_path", required=True, type=Path, help="trained checkpoint")
     parser.add_argument("--format", choices=FORMATS, default="onnx")
     parser.add_argument("--opset", type=int, default=OPSET, help=f"ONNX opset (default {OPSET})")
+    parser.add_argument(
+        "--heatmaps",
+        action="store_true",
+        help="output the heat-maps, decoded outside the graph (lightning_pose.cli."
+        "onnx_inference.decode_heatmaps): loads in OpenCV DNN; heat-map models without "
+        "refinement",
+    )
     parser.add_argument("output", type=Path, help="the file to write, e.g. model.onnx")
     args, rest = parser.parse_known_args(list(argv))
     loose = [a for a in rest if not (a.startswith("--") and "=" in a)]
@@ -270,10 +341,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     model.load_state_dict(read_state_dict(args.ckpt_path, key="--ckpt_path"))
     metadata = export_onnx(
         model, data.skeleton, data.input_size, data.highres_factor, args.ckpt_path, args.output,
-        args.opset,
+        args.opset, args.heatmaps,
     )  # fmt: skip
     print(f"wrote {args.output} ({args.output.stat().st_size / 1e6:.1f} MB): {metadata['outputs']}")
     return metadata
 
 
-__all__ = ["InferenceGraph", "export_onnx", "onnx_metadata", "main"]
+__all__ = [
+    "HeatmapGraph",
+    "InferenceGraph",
+    "export_onnx",
+    "heatmap_decoder",
+    "onnx_metadata",
+    "main",
+]

@@ -12,9 +12,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from lightning_pose.codecs.grid import grid_to_norm
+from lightning_pose.codecs.grid import grid_to_norm, norm_to_grid
+from lightning_pose.codecs.heatmap import SUBPIXEL, HeatmapCodec
+from lightning_pose.codecs.integral import soft_argmax
 from lightning_pose.data.skeleton import Skeleton
 from lightning_pose.models.base import Batch, Estimate, PoseEstimator
 
@@ -67,6 +70,38 @@ def onnx_mismatches(
     return problems
 
 
+def decode_heatmaps(
+    heatmaps: np.ndarray | torch.Tensor, input_size: int, decoder: str = "dark"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoints and scores from the output of a ``lightning-pose export --heatmaps`` file, as
+    the model decodes its heat-maps.
+
+    ``decoder`` is the file's ``heatmap_decoder`` metadata: ``"dark"``, ``"quarter"`` or
+    ``"none"``: the argmax cell and that sub-cell step
+    (:class:`~lightning_pose.codecs.heatmap.HeatmapCodec`, DARK, Zhang et al. 2020 §3.2, in
+    1-D form per axis), score the map's maximum; ``"integral"``: the softmax expectation
+    (:func:`~lightning_pose.codecs.integral.soft_argmax`, Sun et al. 2018). Cell ``g`` of a
+    ``G``-cell map is input pixel ``(g + 0.5) S / G - 0.5``.
+
+    Shapes:
+        heatmaps: (B, K, h, w) float32. returns keypoints_px (B, K, 2) float32, (x, y) pixels
+        of the S x S input (0 at the centre of its top-left pixel; to original-image pixels
+        as the file's ``box_convention`` says), and scores (B, K) float32.
+
+    Raises:
+        ValueError: an unknown ``decoder`` or heat-maps not (B, K, h, w).
+    """
+    maps = torch.as_tensor(np.asarray(heatmaps, dtype=np.float32))
+    if decoder == "integral":
+        keypoints_norm, scores = soft_argmax(maps)
+    elif decoder in SUBPIXEL:
+        keypoints_norm, scores = HeatmapCodec(subpixel=decoder).decode(maps)
+    else:
+        raise ValueError(f"decode_heatmaps: decoder must be one of {(*SUBPIXEL, 'integral')}")
+    keypoints_px = norm_to_grid(keypoints_norm, input_size)  # (B, K, 2) input pixels
+    return keypoints_px.numpy(), scores.numpy()
+
+
 class OnnxEstimate:
     """An ONNX Runtime session that answers as ``PoseEstimator.estimate`` does: one stage
     (the exported final estimate) box-normalised, and the file's other outputs (``scores``,
@@ -96,6 +131,8 @@ class OnnxEstimate:
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.outputs = [o.name for o in self.session.get_outputs()]
+        # a ``--heatmaps`` file: decoded here, as the model decodes (decode_heatmaps)
+        self.decoder = read_metadata(self.path).get("heatmap_decoder")
 
     def __call__(self, batch: Batch) -> Estimate:
         missing = [name for name in self.inputs if name not in batch]
@@ -104,9 +141,12 @@ class OnnxEstimate:
         feeds = {n: batch[n].detach().float().cpu().contiguous().numpy() for n in self.inputs}
         result = dict(zip(self.outputs, self.session.run(None, feeds), strict=True))
         device = batch["image"].device
+        if self.decoder is not None:
+            keypoints, scores = decode_heatmaps(result["heatmaps"], self.input_size, self.decoder)
+            result = {"keypoints_px": keypoints, "scores": scores}
         keypoints_px = torch.from_numpy(result["keypoints_px"]).to(device)  # (B, K, 2) input px
         estimate: Estimate = {"stages": [grid_to_norm(keypoints_px, self.input_size)]}
-        for key in self.outputs[1:]:  # scores (B, K), window scores
+        for key in list(result)[1:]:  # scores (B, K), window scores
             estimate[key] = torch.from_numpy(result[key]).to(device)
         return estimate
 

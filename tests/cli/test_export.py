@@ -19,7 +19,7 @@ from torch.utils.data import default_collate
 from lightning_pose.cli import main as cli_main
 from lightning_pose.cli.export import export_onnx
 from lightning_pose.cli.export import main as export_main
-from lightning_pose.cli.onnx_inference import OnnxEstimate, read_metadata
+from lightning_pose.cli.onnx_inference import OnnxEstimate, decode_heatmaps, read_metadata
 from lightning_pose.data.dataset import ImageFolderDataset
 from lightning_pose.data.skeleton import LSP
 from lightning_pose.models.heatmap import HeatmapHead, PositionRefinement
@@ -187,3 +187,54 @@ def test_export_names_a_missing_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=rf"--ckpt_path: {missing} does not exist"):
         export_main(export_args(tmp_path, missing, tmp_path / "model.onnx"))
     assert not (tmp_path / "model.onnx").exists()
+
+
+@pytest.mark.parametrize("flip_test", [False, True])
+def test_heatmap_export_runs_in_opencv_dnn_as_eager(
+    flip_test: bool, tmp_path: Path, shared_data: Path
+) -> None:
+    """``--heatmaps``: the file loads in OpenCV 5's DNN module (the default export, with its
+    boolean decoding ops, does not: ``NaryEltwiseLayerImpl::getTypes``), its heat-maps equal
+    the eager model's, and ``decode_heatmaps`` of them gives the eager keypoints and scores;
+    ``predict --onnx`` (``OnnxEstimate``) decodes such a file the same way."""
+    import cv2
+
+    model, data = build("heatmap_coarse", f"--model.init_args.flip_test={flip_test}")
+    ckpt = save_checkpoint(model, data, tmp_path / "model.ckpt")
+    out = tmp_path / "heatmaps.onnx"
+    metadata = export_onnx(model, data.skeleton, 64, 1, ckpt, out, heatmaps=True)
+    assert json.loads(metadata["outputs"]) == ["heatmaps"]
+    assert read_metadata(out)["heatmap_decoder"] == "dark"
+
+    batch = real_batch(shared_data, data, 5)
+    with torch.no_grad():
+        eager_maps = model.heatmaps(batch["image"], flip=flip_test)["coarse"].numpy()
+        estimate = model.estimate(batch)
+        eager = model.predict_step(batch, 0)
+    eager_px = ((estimate["stages"][-1] + 0.5) * 64 - 0.5).numpy()  # (B, K, 2) input pixels
+    net = cv2.dnn.readNetFromONNX(str(out))
+    net.setInput(batch["image"].numpy())
+    maps = net.forward()  # (B, K, 16, 16)
+    assert maps.shape == (5, 14, 16, 16)
+    # float32 rounding of OpenCV's kernels against torch's, on maps of magnitude ~3
+    np.testing.assert_allclose(maps, eager_maps, atol=1e-4, rtol=0)
+    keypoints_px, scores = decode_heatmaps(maps, 64, "dark")
+    # input pixels; 4 original pixels per input pixel on these ~250 px images
+    np.testing.assert_allclose(keypoints_px, eager_px, atol=TOLERANCE_PX / 4, rtol=0)
+    np.testing.assert_allclose(scores, estimate["scores"].numpy(), atol=1e-4, rtol=0)
+
+    with torch.no_grad():
+        model.estimate = OnnxEstimate(out, 64)
+        exported = model.predict_step(batch, 0)
+        del model.estimate
+    torch.testing.assert_close(
+        exported["keypoints_px"], eager["keypoints_px"], atol=TOLERANCE_PX, rtol=0
+    )
+    torch.testing.assert_close(exported["scores"], eager["scores"], atol=1e-5, rtol=0)
+
+
+def test_heatmap_export_refuses_a_model_without_heatmaps(tmp_path: Path) -> None:
+    model, data = build("regression")
+    with pytest.raises(ValueError, match=r"--heatmaps: DeepPose has no heat-maps"):
+        export_onnx(model, data.skeleton, 64, 1, None, tmp_path / "m.onnx", heatmaps=True)
+    assert not (tmp_path / "m.onnx").exists()
