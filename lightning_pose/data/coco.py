@@ -28,7 +28,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from pytorch_lightning.utilities import rank_zero_info
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 
 from lightning_pose.data.annotations import (
     DatasetError,
@@ -71,8 +71,26 @@ COCO_PERSON_SIGMAS = tuple(
         0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89,
     )
 )  # fmt: skip
+# Constants for the two LSP joints COCO's person category lacks: CrowdPose's (Li et al., CVPR
+# 2019; its evaluation code and mmpose's crowdpose.py) for its "head" (top) and "neck", 0.079,
+# the shoulder's value; CrowdPose's authors state no derivation.
+NECK_HEAD_TOP_SIGMAS = {"neck": 0.079, "head_top": 0.079}
+KNOWN_SIGMAS = dict(zip(COCO_PERSON_KEYPOINTS, COCO_PERSON_SIGMAS, strict=True))
+KNOWN_SIGMAS |= NECK_HEAD_TOP_SIGMAS
 SIDE_PREFIXES = (("left_", "right_"), ("l_", "r_"))
 SIGMAS_KEY = "data.dataset.init_args.oks_sigmas"
+# A category's own OKS constants (K values in keypoint order), as the converter writes them;
+# not part of COCO's format, which pycocotools ignores.
+CATEGORY_SIGMAS_KEY = "oks_sigmas"
+
+
+def known_sigmas(names: tuple[str, ...]) -> list[float] | None:
+    """OKS constants of joints named as COCO's person keypoints (pycocotools' own) and LSP's
+    ``neck``/``head_top`` (CrowdPose's, see :data:`NECK_HEAD_TOP_SIGMAS`), in ``names``
+    order; None where a name is neither."""
+    if not all(n in KNOWN_SIGMAS for n in names):
+        return None
+    return [KNOWN_SIGMAS[n] for n in names]
 
 
 def load_coco_json(path: Path) -> dict:
@@ -126,8 +144,9 @@ class COCOKeypoints(PoseReader):
         torso: ``[left_shoulder, right_hip]`` joint names for PDJ's torso diameter, or None
             (no PDJ; bbox-PCK is reported).
         head: ``[neck, head_top]`` joint names for PCKh's head segment, or None (no PCKh).
-        oks_sigmas: K OKS constants; None = COCO's own for its 17-keypoint person category,
-            an error for any other skeleton.
+        oks_sigmas: K OKS constants; None = the category's own ``oks_sigmas`` list where it
+            has one (as ``python -m lightning_pose.data.convert`` writes), else COCO's own for
+            its 17-keypoint person category, else an error.
         name: short name for logs and error messages.
 
     Raises:
@@ -168,6 +187,8 @@ class COCOKeypoints(PoseReader):
         self.oks_sigmas = None if oks_sigmas is None else list(oks_sigmas)
         self._name = name
         self._files: dict[Path, dict] = {}
+        # per split read: annotations whose bbox lies entirely outside their image (kept)
+        self.boxes_outside: dict[str, int] = {}
 
     @property
     def name(self) -> str:
@@ -232,15 +253,25 @@ class COCOKeypoints(PoseReader):
             flips = flip_pairs_from_names(names)
         else:
             flips = tuple(joints("flip_pairs", p) for p in self.flip_pairs)  # type: ignore[misc]
-        sigmas = self.oks_sigmas
+        sigmas, source = self.oks_sigmas, SIGMAS_KEY
+        if sigmas is None and CATEGORY_SIGMAS_KEY in category:
+            sigmas, source = (
+                category[CATEGORY_SIGMAS_KEY],
+                f"{path}: the category's '{CATEGORY_SIGMAS_KEY}'",
+            )
+            if not isinstance(sigmas, list) or not all(
+                isinstance(v, int | float) and v > 0 for v in sigmas
+            ):
+                raise DatasetError(f"{source} is {sigmas!r}; expected a list of {k} numbers > 0")
         if sigmas is None and names == COCO_PERSON_KEYPOINTS:
             sigmas = list(COCO_PERSON_SIGMAS)
         if sigmas is None or len(sigmas) != k:
             got = "missing" if sigmas is None else f"{len(sigmas)} values"
             raise DatasetError(
-                f"{SIGMAS_KEY}: {got}; expected {k} per-keypoint OKS constants for {path}'s "
-                f"category {category.get('name')!r} ({', '.join(names)}). COCO's own are used "
-                "only for its 17-keypoint person category"
+                f"{source}: {got}; expected {k} per-keypoint OKS constants for {path}'s "
+                f"category {category.get('name')!r} ({', '.join(names)}), in the config "
+                f"({SIGMAS_KEY}) or the category ('{CATEGORY_SIGMAS_KEY}'). COCO's own are "
+                "used only for its 17-keypoint person category"
             )
         return Skeleton(
             name=str(category.get("name", self.name)),
@@ -297,11 +328,7 @@ class COCOKeypoints(PoseReader):
                 f"file's {list(skeleton.joints)}; expected one skeleton in every split"
             )
         k = skeleton.num_joints
-        images = {}
-        for image in content["images"]:
-            if "id" not in image or "file_name" not in image:
-                raise DatasetError(f"{path}: image entry {image} lacks 'id' or 'file_name'")
-            images[image["id"]] = image["file_name"]
+        images = _images(path, content["images"])
         rows, crowd, unlabelled = [], 0, 0
         for ann in content["annotations"]:
             if ann.get("category_id") != category["id"]:
@@ -313,18 +340,29 @@ class COCOKeypoints(PoseReader):
             elif not (rows[-1][0][:, 2] > 0).any():
                 unlabelled += 1
                 rows.pop()
+        outside = [r for r in rows if _box_outside(r[1], images[r[2]])]
+        if outside:
+            listed = ", ".join(f"{r[4]} (image_id {r[2]})" for r in outside[:5])
+            rank_zero_warn(
+                f"{path}: {len(outside)} annotation(s) have a 'bbox' entirely outside their "
+                f"image (its width x height), so their crops hold no pixel of the image: "
+                f"annotation id {listed}{', ...' if len(outside) > 5 else ''}. Kept; check "
+                "the boxes (COCO's bbox is [x, y, w, h] from the image's top-left corner)"
+            )
         rank_zero_info(
             f"{self.name} {split} ({path.name}): {len(rows)} instances in "
             f"{len({r[2] for r in rows})} images; excluded {crowd} crowd annotations and "
-            f"{unlabelled} without a labelled keypoint"
+            f"{unlabelled} without a labelled keypoint; {len(outside)} boxes entirely outside "
+            "their image"
         )
+        self.boxes_outside[split] = len(outside)
         kp = np.array([r[0] for r in rows], dtype=np.float64).reshape(len(rows), k, 3)
         bbox = np.array([r[1] for r in rows], dtype=np.float64).reshape(len(rows), 4)
         side = np.maximum(bbox[:, 2], bbox[:, 3])  # (N,) the longer side, pixels
         centre = bbox[:, :2] + bbox[:, 2:] / 2 - 0.5  # (N, 2) COCO corner frame -> ours
         box_side = self.bbox_scale * side
         return {
-            "paths": [root / folder / images[r[2]] for r in rows],
+            "paths": [root / folder / images[r[2]]["file_name"] for r in rows],
             # COCO frame -> ours; unlabelled joints stay at 0
             "keypoints_px": np.where(kp[..., 2:] > 0, kp[..., :2] - 0.5, 0.0).astype(np.float32),
             "labelled": kp[..., 2] > 0,
@@ -336,8 +374,46 @@ class COCOKeypoints(PoseReader):
         }
 
 
+def _images(path: Path, entries: list) -> dict:
+    """``{id: image entry}`` of a file's ``images`` list, checked.
+
+    Raises:
+        DatasetError: an entry without ``id`` or ``file_name``, or ids used by more than one
+            entry (an annotation would be cropped from whichever image came last), naming
+            the file and every repeated id.
+    """
+    images: dict = {}
+    repeated: dict = {}
+    for image in entries:
+        if not isinstance(image, dict) or "id" not in image or "file_name" not in image:
+            raise DatasetError(f"{path}: image entry {image} lacks 'id' or 'file_name'")
+        if image["id"] in images:
+            repeated.setdefault(image["id"], [images[image["id"]]["file_name"]])
+            repeated[image["id"]].append(image["file_name"])
+        images[image["id"]] = image
+    if repeated:
+        listed = "; ".join(f"id {i}: {', '.join(map(str, n))}" for i, n in repeated.items())
+        raise DatasetError(
+            f"{path}: {len(repeated)} image id(s) used by more than one 'images' entry "
+            f"({listed}); expected each image id once"
+        )
+    return images
+
+
+def _box_outside(bbox: list, image: dict) -> bool:
+    """Whether the COCO ``bbox`` ``[x, y, w, h]`` (corner frame) lies entirely outside the
+    image, by the entry's ``width`` and ``height``; False where the entry lacks them (COCO's
+    ``images`` carry them; the reader does not open image files)."""
+    width, height = image.get("width"), image.get("height")
+    if not isinstance(width, int | float) or not isinstance(height, int | float):
+        return False
+    x, y, w, h = bbox
+    return x >= width or y >= height or x + w <= 0 or y + h <= 0
+
+
 def _instance(path: Path, ann: dict, images: dict, k: int) -> tuple:
-    """``(keypoints (K, 3), bbox (4,), image_id, area)`` of one annotation, checked.
+    """``(keypoints (K, 3), bbox (4,), image_id, area, annotation id)`` of one annotation,
+    checked.
 
     Raises:
         DatasetError: naming the file and the annotation (its ``id``).
@@ -359,10 +435,10 @@ def _instance(path: Path, ann: dict, images: dict, k: int) -> tuple:
     kp[~labelled, :2] = 0.0
     bbox = ann.get("bbox")
     if ann.get("iscrowd", 0) or not labelled.any():
-        return kp, [0.0, 0.0, 0.0, 0.0], ann["image_id"], 0.0
+        return kp, [0.0, 0.0, 0.0, 0.0], ann["image_id"], 0.0, ann.get("id")
     if not isinstance(bbox, list) or len(bbox) != 4 or not np.isfinite(bbox).all():
         raise DatasetError(f"{where}: 'bbox' is {bbox}; expected [x, y, w, h], finite")
     if bbox[2] <= 0 or bbox[3] <= 0:
         raise DatasetError(f"{where}: 'bbox' {bbox} has a width or height <= 0")
     area = float(ann.get("area", bbox[2] * bbox[3]))  # COCOeval.loadRes uses w x h likewise
-    return kp, bbox, ann["image_id"], area
+    return kp, bbox, ann["image_id"], area, ann.get("id")

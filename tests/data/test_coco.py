@@ -225,3 +225,71 @@ def test_unknown_joint_name_in_the_config_is_named(tmp_path: Path) -> None:
         DatasetError, match=r"data.dataset.init_args.torso: expected two joint names"
     ):
         reader.read(tmp_path)
+
+
+def test_duplicate_image_ids_are_refused_naming_the_file_and_ids(tmp_path: Path) -> None:
+    """Two ``images`` entries with one id: an annotation would be cropped from whichever came
+    last; the reader refuses the file, naming every repeated id and its file names."""
+    write_coco(tmp_path / "c.json", [annotation()])
+    content = json.loads((tmp_path / "c.json").read_text())
+    content["images"] += [
+        {"id": 7, "file_name": "b.png", "width": 40, "height": 30},
+        {"id": 8, "file_name": "c.png", "width": 40, "height": 30},
+        {"id": 8, "file_name": "d.png", "width": 40, "height": 30},
+    ]
+    (tmp_path / "c.json").write_text(json.dumps(content))
+    reader = COCOKeypoints(
+        train_json="c.json", val_json="c.json", image_dir="img", oks_sigmas=[0.1, 0.1, 0.2]
+    )
+    with pytest.raises(
+        DatasetError,
+        match=r"c.json: 2 image id\(s\) used by more than one 'images' entry \(id 7: a.png, "
+        r"b.png; id 8: c.png, d.png\); expected each image id once",
+    ):
+        reader.read(tmp_path)
+
+
+def test_a_box_entirely_outside_its_image_is_warned_about_and_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The image is 40 x 30: a box from x = 40 (its right edge) or ending at y = 0 holds no
+    pixel of it; one overlapping the image by a sliver does."""
+    anns = [
+        annotation(id=1),
+        annotation(id=2, bbox=[40.0, 4.0, 8.0, 6.0]),  # right of the image
+        annotation(id=3, bbox=[2.0, -6.0, 8.0, 6.0]),  # above it, touching y = 0
+        annotation(id=4, bbox=[-7.9, -5.9, 8.0, 6.0]),  # 0.1 px inside the top-left corner
+    ]
+    reader = critter(tmp_path, anns)
+    with caplog.at_level("INFO"), pytest.warns(UserWarning) as warned:
+        ann = reader.read(tmp_path)
+    assert len(ann) == 8  # kept: 4 instances as train and as val
+    messages = [str(w.message) for w in warned if "outside" in str(w.message)]
+    assert len(messages) == 2  # once per split
+    assert (
+        "c.json: 2 annotation(s) have a 'bbox' entirely outside their image (its width x "
+        "height), so their crops hold no pixel of the image: annotation id 2 (image_id 7), "
+        "3 (image_id 7)"
+    ) in messages[0]
+    assert reader.boxes_outside == {"train": 2, "val": 2}
+    assert "4 instances in 1 images; excluded 0 crowd" in caplog.text
+    assert "2 boxes entirely outside their image" in caplog.text
+
+
+def test_oks_sigmas_from_the_category_and_config_first(tmp_path: Path) -> None:
+    """A category's own ``oks_sigmas`` (as the converter writes them) serve where the config
+    gives none; the config's win; a malformed list is named."""
+    category = {"id": 3, "name": "critter", "keypoints": ["l_hand", "r_hand", "snout"]}
+    write_coco(tmp_path / "c.json", [annotation()], [category | {"oks_sigmas": [0.3, 0.3, 0.4]}])
+    reader = COCOKeypoints(train_json="c.json", val_json="c.json", image_dir="img")
+    assert reader.read(tmp_path).skeleton.oks_sigmas == (0.3, 0.3, 0.4)
+    reader = COCOKeypoints(
+        train_json="c.json", val_json="c.json", image_dir="img", oks_sigmas=[0.1, 0.1, 0.2]
+    )
+    assert reader.read(tmp_path).skeleton.oks_sigmas == (0.1, 0.1, 0.2)
+    write_coco(tmp_path / "c.json", [annotation()], [category | {"oks_sigmas": [0.3, -1, 0.4]}])
+    reader = COCOKeypoints(train_json="c.json", val_json="c.json", image_dir="img")
+    with pytest.raises(
+        DatasetError, match=r"c.json: the category's 'oks_sigmas' is \[0.3, -1, 0.4\]; expected"
+    ):
+        reader.read(tmp_path)
