@@ -15,7 +15,7 @@ if never stopped, because every random choice of the input pipeline is a functio
   epoch skips exactly the batches already trained on (and Lightning does not warn that a
   mid-epoch resume is unreliable).
 
-Why not torchdata's ``StatefulDataLoader`` (issue 19 asked): swapped in for
+Why not torchdata's ``StatefulDataLoader`` (the obvious library choice): swapped in for
 :class:`ResumableDataLoader` over the same sampler (torchdata 0.11.0, 2026-12-04), it passed
 the exact-resume test (``tests/test_resume.py``) with 0 and with 1 loader worker, so
 Lightning checkpoints it correctly here. It is not used because it would resume silently

@@ -24,7 +24,7 @@
 "Integral Human Pose Regression", ECCV 2018, §3): its maps are logits, the estimate is their
 softmax's expected position (:func:`~lightning_pose.codecs.integral.soft_argmax`) and the loss
 is its L1 distance to the true joint, so the map's resolution no longer quantises the training
-signal (the lever of issue 20 §2).
+signal (a lever of the levers study, ``docs/RESULTS.md``, "Levers").
 
 Coarse and refined estimates are the model's two stages (``val/stage1/...``,
 ``val/stage2/...``); the per-joint score is the coarse heat-map's maximum. ``flip_test``

@@ -1,7 +1,7 @@
 """SimCC: coordinate classification on a trunk (Li et al., "SimCC: a Simple Coordinate
 Classification Perspective for Human Pose Estimation", ECCV 2022; the head RTMPose uses, Jiang
-et al. 2023): a slope lever of issue 20 §2 beside heat-maps and integral regression, on the
-same trunk and training recipe (``conf/model/simcc_budget.yaml``).
+et al. 2023): a slope lever beside heat-maps and integral regression, on the same trunk and
+training recipe (``conf/model/simcc_budget.yaml``; measured in ``docs/RESULTS.md``, "Levers").
 
 Each joint's x and y are classified among bins along the box's axes
 (:class:`~lightning_pose.codecs.simcc.SimCCCodec`), trained with the KL divergence to
