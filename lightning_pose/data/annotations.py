@@ -126,6 +126,17 @@ class PoseReader:
         """The dataset's skeleton; readers whose skeleton is fixed return it without reading."""
         return self.read(root).skeleton
 
+    def paths(self) -> list[str] | None:
+        """The files and folders the reader reads, as configured (relative to the data root,
+        or absolute); None = not stated, so the data root must exist."""
+        return None
+
+    def needs_root(self) -> bool:
+        """Whether a path the reader reads is relative to the data root (or unstated): with
+        absolute paths only, the data root need not exist."""
+        paths = self.paths()
+        return paths is None or any(not Path(p).is_absolute() for p in paths)
+
     def config(self) -> dict:
         """``{"class_path": ..., "init_args": ...}`` as a config would give it: each constructor
         argument's value, kept by the reader as an attribute of its name (or ``_name``)."""

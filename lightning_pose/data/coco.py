@@ -194,6 +194,11 @@ class COCOKeypoints(PoseReader):
     def name(self) -> str:
         return self._name
 
+    def paths(self) -> list[str]:
+        named = (self.train_json, self.val_json, self.image_dir, self.test_json)
+        named += (self.val_image_dir, self.test_image_dir)
+        return [p for p in named if p is not None]
+
     def _load(self, path: Path) -> dict:
         if path not in self._files:
             self._files[path] = load_coco_json(path)
@@ -281,6 +286,7 @@ class COCOKeypoints(PoseReader):
             head=joints("head", self.head),
             limbs=tuple(limbs),
             oks_sigmas=tuple(sigmas),
+            category_id=category["id"],  # COCO results carry it (predictions_coco.json)
         )
 
     def read(self, root: Path) -> PoseAnnotations:

@@ -3,7 +3,8 @@
     python -m lightning_pose.data.convert lspet ../shared/data lspet_coco.json [--max-samples N]
 
 What is written (read back with ``lightning_pose.data.COCOKeypoints(..., bbox_scale=1.0,
-image_dir=<the dataset's images folder>, oks_sigmas=[...])``, it gives the reader's own samples):
+image_dir=<the dataset's images folder>)``, it gives the reader's own samples; it trains and
+validates with ``conf/coco_mini.yaml`` and no further option):
 
 * ``images``: one per image file (FLIC frames with several people once), ``file_name``
   relative to the dataset's ``images/`` folder, ``width``/``height`` as decoded.
@@ -14,9 +15,14 @@ image_dir=<the dataset's images folder>, oks_sigmas=[...])``, it gives the reade
   ``bbox_scale: 1.0`` gives the same crop. ``area``: the area of the labelled keypoints' tight
   box (these datasets have no segmentation; COCO's ``area`` is the segment's area), the scale
   OKS uses. ``iscrowd`` 0.
-* ``categories``: one, named after the skeleton, with its joint names and its single-joint
-  limbs as 1-based ``skeleton`` pairs (LSP's torso stick, from the hip midpoint to the
-  shoulder midpoint, has no COCO form and is left out).
+* ``categories``: one, ``person`` (id 1), with its joint names, its single-joint limbs as
+  1-based ``skeleton`` pairs (LSP's torso stick, from the hip midpoint to the shoulder
+  midpoint, has no COCO form and is left out) and ``oks_sigmas``, the per-joint OKS constants
+  in keypoint order, which the COCO reader reads (pycocotools ignores the field): COCO's own
+  for the joints COCO's person category has (ankles, knees, hips, wrists, elbows, shoulders,
+  eyes, nose; pycocotools' ``kpt_oks_sigmas``) and, for LSP's neck and head top, which it
+  lacks, CrowdPose's 0.079 (Li et al., CVPR 2019: its "neck" and "head", the shoulder's
+  value; :data:`lightning_pose.data.coco.NECK_HEAD_TOP_SIGMAS`).
 
 Splits are not written: one file holds every instance in file order (``--max-samples``: the
 first N images' instances).
@@ -31,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from lightning_pose.data.annotations import PoseAnnotations, PoseReader
+from lightning_pose.data.coco import CATEGORY_SIGMAS_KEY, known_sigmas
 from lightning_pose.data.dataset import load_image
 from lightning_pose.data.readers import FLIC, LSP, LSPet
 
@@ -42,9 +49,16 @@ def to_coco(annotations: PoseAnnotations, max_images: int | None = None) -> dict
 
     Raises:
         FileNotFoundError, ValueError: an image that cannot be decoded (its size is needed
-            for the whole-image box and ``width``/``height``).
+            for the whole-image box and ``width``/``height``); a joint without known OKS
+            constants (:func:`lightning_pose.data.coco.known_sigmas`).
     """
     skeleton = annotations.skeleton
+    sigmas = known_sigmas(skeleton.joints)
+    if sigmas is None:
+        raise ValueError(
+            f"no OKS constants known for the joints of {skeleton.name!r} "
+            f"({', '.join(skeleton.joints)}); expected COCO person or LSP joint names"
+        )
     images: dict[Path, dict] = {}
     out_annotations = []
     for i, path in enumerate(annotations.image_paths):
@@ -84,8 +98,9 @@ def to_coco(annotations: PoseAnnotations, max_images: int | None = None) -> dict
         for limb in skeleton.limbs
         if len(limb.start) == 1 and len(limb.end) == 1
     ]
-    category = {"id": 1, "name": skeleton.name, "supercategory": "person"}
+    category = {"id": 1, "name": "person", "supercategory": "person"}
     category |= {"keypoints": list(skeleton.joints), "skeleton": pairs}
+    category[CATEGORY_SIGMAS_KEY] = [round(v, 6) for v in sigmas]
     return {
         "info": {"description": f"{skeleton.name} converted by lightning_pose.data.convert"},
         "images": list(images.values()),

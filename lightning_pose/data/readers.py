@@ -241,6 +241,9 @@ class LSPet(PoseReader):
     def skeleton(self, root: Path) -> Skeleton:
         return LSP_SKELETON
 
+    def paths(self) -> list[str]:
+        return [self.folder]
+
 
 class LSP(PoseReader):
     """LSP in its official layout (see :func:`read_lsp`); the box is the whole image.
@@ -261,6 +264,9 @@ class LSP(PoseReader):
 
     def skeleton(self, root: Path) -> Skeleton:
         return LSP_SKELETON
+
+    def paths(self) -> list[str]:
+        return [self.folder]
 
 
 class FLIC(PoseReader):
@@ -286,3 +292,6 @@ class FLIC(PoseReader):
 
     def skeleton(self, root: Path) -> Skeleton:
         return FLIC_SKELETON
+
+    def paths(self) -> list[str]:
+        return [self.folder]

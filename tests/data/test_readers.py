@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from lightning_pose.data.readers import DatasetError, read_flic, read_lsp, read_lspet
+from lightning_pose.data.readers import DatasetError, LSPet, read_flic, read_lsp, read_lspet
 from lightning_pose.data.skeleton import FLIC, LSP
 
 
@@ -135,3 +135,29 @@ def test_nan_on_an_unlabelled_lspet_joint_is_a_placeholder(tmp_path: Path) -> No
     scipy.io.savemat(tmp_path / "lspet" / "joints.mat", {"joints": joints})
     ann = read_lspet(tmp_path / "lspet")
     assert not ann.labelled[1, 4] and np.isfinite(ann.keypoints_px).all()
+
+
+def test_absolute_paths_need_no_data_root(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader whose paths are all absolute reads with no data root at all (docs/DATA.md);
+    one relative path and the missing root is named as before."""
+    from lightning_pose.data import COCOKeypoints, PoseDataModule
+    from lightning_pose.data.datamodule import DATA_ROOT_ENV
+
+    monkeypatch.delenv(DATA_ROOT_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)  # the default root, ../shared/data, does not exist from here
+    data = PoseDataModule(LSPet(folder=str(shared_data / "lspet")), num_workers=0)
+    assert len(data.load_annotations()) == 9000
+    mini = shared_data / "coco_mini"
+    coco = COCOKeypoints(
+        train_json=str(mini / "annotations/person_keypoints_train2017.json"),
+        val_json=str(mini / "annotations/person_keypoints_train2017.json"),
+        image_dir=str(mini / "train2017"),
+    )
+    data = PoseDataModule(coco, root="/nonexistent/root", num_workers=0)
+    assert len(data.load_annotations()) == 2 * 86
+    assert data.load_annotations().image_paths[0] == mini / "train2017" / "000000535506.jpg"
+    coco.image_dir = "coco_mini/train2017"
+    with pytest.raises(DatasetError, match=r"data root /nonexistent/root \(from data.root\)"):
+        PoseDataModule(coco, root="/nonexistent/root", num_workers=0).load_annotations()
