@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Same-CPU-budget comparison on LSPet (issues 7 and 8). One configuration is trained for BUDGET
+# Same-CPU-budget comparison of the model families on LSPet. One configuration is trained for BUDGET
 # wall-clock on ONE CPU core (taskset; one torch thread, one data worker; batch 16; constant LR;
 # no validation during training, so the budget is all training), then its last state is
 # validated on all 900 LSPet validation images (every 10th image; not counted in the budget).
@@ -7,7 +7,8 @@
 #   bench/compare_lspet.sh NAME CORE BUDGET [CLI args, e.g. -c conf/model/tompson.yaml ...]
 #
 # Output: runs/compare/NAME/ (fit and validate logs, metrics.csv, val_metrics.md) and one line
-# in runs/compare/summary.tsv; bench/compare_table.py prints the table of docs/RESULTS.md.
+# in runs/compare/summary.tsv; bench/compare_table.py prints the table of docs/results/HISTORY.md
+# ("Same CPU budget on LSPet"); docs/RESULTS.md, "Families at the same CPU budget", is current.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NAME=${1:?usage: bench/compare_lspet.sh NAME CORE BUDGET [CLI args]}

@@ -1,5 +1,5 @@
 """How much of a training step the frozen layers cost: the bound on what frozen-trunk feature
-caching (issue 20 §2) could buy before building it.
+caching (a lever of docs/RESULTS.md, "Levers") could buy before building it.
 
     python bench/frozen_share.py [--variant heatmap_budget] [--precision bf16-mixed]
         [--seconds 20] [--repeats 3] [--threads 2] [--data-root ../shared/data]

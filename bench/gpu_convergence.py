@@ -1,5 +1,6 @@
 """Train every model family on LSPet as far as one ~9-minute GPU call allows, run the
-cascade-depth and pooling sweeps beside them, write one results table (issue 20, section 4).
+cascade-depth and pooling sweeps beside them, write one results table (docs/RESULTS.md, "GPU
+convergence").
 
     bench/gpu_convergence.sh [--budget-s 540] [--lanes 5] [--smoke] [...]
 

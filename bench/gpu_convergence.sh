@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every model family trained on LSPet, the cascade-depth and pooling sweeps, one results table:
-# one command on a lent GPU (one H200, 16 cores, ~9 minutes a command; issue 20, section 4).
+# one command on a lent GPU (one H200, 16 cores, ~9 minutes a command).
 # Run from the repository root with ../shared/data beside it (or --data-root DIR):
 #
 #   bench/gpu_convergence.sh [--budget-s 540] [--lanes 5] [--smoke] [bench/gpu_convergence.py options]
@@ -15,7 +15,7 @@
 # this script installs into /tmp/site when an import fails. --smoke: tiny, on the CPU (the test).
 # ../shared does not travel to the device, and a call carries 64 MiB: bench/gpu_data.py writes
 # LSPet (at most 320 px, WebP) in parts for two calls; give their unpacked root as --data-root
-# (docs/RESULTS.md, "GPU convergence", has the two calls as they ran).
+# (docs/results/HISTORY.md, "GPU convergence", has the two calls as they ran).
 set -euo pipefail
 START=$(date +%s.%N)
 cd "$(dirname "$0")/.."

@@ -3,8 +3,8 @@ annotation files alone (no images, no model): the counting rule of ``StageMetric
 
 Counted: labelled joints (occluded ones too) of images whose normaliser can be measured
 (PDJ: both torso joints labelled; PCKh: neck and head top labelled); PCP: limbs whose end
-joints are all labelled and whose true length is > 0. For comparison, the rule before the
-foundation issue counted *visible* joints only.
+joints are all labelled and whose true length is > 0. For comparison, the package's first
+rule counted *visible* joints only (docs/results/HISTORY.md, "What each metric counts").
 
 Usage: .venv/bin/python bench/protocol_counts.py [data root]   (prints a Markdown table)
 """

@@ -1,4 +1,4 @@
-"""Accuracy against training samples (issue 20 §2): every run of the best recipe
+"""Accuracy against training samples (docs/RESULTS.md): every run of the best recipe
 (``conf/model/heatmap_budget.yaml``) on one log-scale curve, a trend fitted to the runs that
 reached the end of their schedule, and the samples the trend predicts for target accuracies.
 

@@ -8,7 +8,7 @@ and noisy), images per second of optimiser steps through
 * **model**: the same Trainer and model on synthetic tensors of the same shapes and dtypes,
   already in memory (one random batch, repeated): the step alone.
 
-The ratio pipeline / model is the pipeline efficiency (issue 11's target: >= 0.9). Each
+The ratio pipeline / model is the pipeline efficiency (the performance study's bar: >= 0.9). Each
 measurement times ``--seconds`` of steps after ``--warmup`` steps (so worker start-up and the
 first allocations are not counted). Validation and checkpoints are off; the callbacks are
 :class:`~lightning_pose.callbacks.ChannelsLast` with ``--channels-last``, else none.
