@@ -246,7 +246,9 @@ class PoseDataModule(pl.LightningDataModule):
 
     def load_annotations(self) -> PoseAnnotations:
         if self.annotations is None:
-            root = resolve_data_root(self.root)
+            # a reader with absolute paths only needs no data root (PoseReader.needs_root)
+            needs_root = self.dataset.needs_root()
+            root = resolve_data_root(self.root) if needs_root else _data_root(self.root)[0]
             self.annotations = self.dataset.read(root)
         return self.annotations
 

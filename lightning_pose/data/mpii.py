@@ -115,6 +115,10 @@ class MPIIKeypoints(PoseReader):
     def skeleton(self, root: Path) -> Skeleton:
         return MPII
 
+    def paths(self) -> list[str]:
+        named = (self.train_json, self.val_json, self.image_dir, self.head_boxes)
+        return [p for p in named if p is not None]
+
     def read(self, root: Path) -> PoseAnnotations:
         train = _read_json(root / self.train_json, root / self.image_dir, self.bbox_scale)
         val = _read_json(root / self.val_json, root / self.image_dir, self.bbox_scale)
