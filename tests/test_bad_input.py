@@ -135,7 +135,7 @@ def test_a_model_config_without_a_dataset_config_is_refused(
     assert not (tmp_path / "lightning_logs").exists()
 
 
-# --- issue 10: bad input never costs a run ---------------------------------------------------
+# --- bad input never costs a run: found before any training or predicting ---------------------
 
 PREDICT = [
     "predict",
@@ -182,8 +182,8 @@ def test_fit_lists_every_missing_or_bad_image_before_the_first_step(
 
 
 def test_predict_lists_every_unreadable_image_before_predicting(tmp_path: Path) -> None:
-    """The choice for issue 10: stop when predict sets up, listing every bad file, rather than
-    skip images; nothing is predicted or written."""
+    """The choice for bad predict input: stop when predict sets up, listing every bad file,
+    rather than skip images; nothing is predicted or written."""
     folder = tmp_path / "frames"
     for name in ("a.png", "c.jpg"):
         write_image(folder / name, 40, 30, seed=0)
