@@ -151,7 +151,7 @@ def epochs_for(
     one, else at min(loader, model / lanes) samples/s, the probe's guess, times ``scale``
     (``--rate-scale``); at least 1.
 
-    The guess is low: on the H200 (docs/RESULTS.md, "GPU convergence") five lanes ran at
+    The guess is low: on the H200 (docs/results/HISTORY.md, "GPU convergence") five lanes ran at
     264-593 samples/s each against a guess of 160-222, and every fit ended at 35-60 % of its
     ``max_time``: the lanes are host-bound, so they do not split the GPU's rate as
     model / lanes assumes. ``scale`` corrects the guess by such a measured ratio; a fit that the
@@ -211,7 +211,7 @@ def batch_args(model_config: str, batch_size: int | None, rule: str = "sqrt") ->
     uses AdamW), ``linear`` (Goyal et al. 2017, for SGD) or ``none``. [] without a batch size.
 
     On the H200 at batch 32 the model ran at 800-1,240 samples/s, launch- and host-bound
-    (docs/RESULTS.md, "GPU convergence"): a larger batch is the first lever; not yet measured.
+    (docs/results/HISTORY.md, "GPU convergence"): a larger batch is the first lever.
     """
     if not batch_size:
         return []

@@ -6,8 +6,8 @@ One synthetic batch (uniform images, random joints), AdamW steps of ``HeatmapPos
 images per second after 2 untimed steps, for: input size (256, 192, 160, 128), channels-last
 memory format, frozen stem + blocks 0-1 (``frozen_stages=2``), the coarse model alone versus
 joint training with the position refinement, bfloat16 autocast and ``torch.compile``. These are
-the measurements behind ``conf/model/heatmap_budget.yaml``'s choices (docs/RESULTS.md,
-"Performance"). Prints a markdown table.
+the measurements behind ``conf/model/heatmap_budget.yaml``'s choices (docs/results/HISTORY.md,
+"What each CPU option buys"). Prints a markdown table.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Wall-clock time of a fit, logged with every validation: the x axis of accuracy against
-training time (``docs/RESULTS.md``, "Performance")."""
+training time (``docs/results/HISTORY.md``, "Performance")."""
 
 from __future__ import annotations
 

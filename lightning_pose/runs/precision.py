@@ -4,9 +4,10 @@ fp32 elsewhere, chosen once at start-up (``lightning_pose.cli.PoseLightningCLI``
 Why by the hardware: on a 2-core AMD EPYC with AVX512-BF16 an EfficientNet-Lite0 training
 step ran 1.6-1.8x faster under bf16 autocast than in fp32, while on a CPU without bf16 units
 (AVX2 only) oneDNN emulates bf16 and the same step ran ~10x slower (``docs/RESULTS.md``,
-"Compute: precision and FLOPs"). Under Lightning's ``bf16-mixed`` the weights, the optimiser
-state and the checkpoint stay fp32; only the autocast region (forward and loss) computes in
-bf16, so a checkpoint trained so loads, validates, predicts and exports as any other.
+"Precision"; ``docs/results/HISTORY.md``, "Compute: precision and FLOPs"). Under Lightning's
+``bf16-mixed`` the weights, the optimiser state and the checkpoint stay fp32; only the autocast
+region (forward and loss) computes in bf16, so a checkpoint trained so loads, validates,
+predicts and exports as any other.
 
 Native bf16 on a CPU means an instruction that multiplies bf16 and accumulates fp32:
 AVX512-BF16 (``vdpbf16ps``; Intel Cooper Lake and later, AMD Zen 4 and later) or AMX-BF16
