@@ -45,9 +45,9 @@ from lightning_pose.runs.precision import AUTO, choose_precision
 REPO = Path(__file__).resolve().parents[2]  # lightning_pose/cli/train.py
 DATASET = "conf/lspet.yaml"
 RECIPE = "conf/model/heatmap_budget.yaml"
-CPU_STEPS_PER_MIN = 50  # the one-hour run: 2,900 steps in 54.6 min of fit wall (RESULTS.md)
+CPU_STEPS_PER_MIN = 50  # the one-hour run: 2,900 steps in 54.6 min of fit (results/HISTORY.md)
 # bf16-mixed on a CPU with native bf16: the fp32 rate x 1.29, the fit loop's measured speed-up
-# on a quiet Zen 4 with avx512_bf16 (0.97 vs 0.75 steps/s, RESULTS.md "bf16 against fp32")
+# on a quiet Zen 4 with avx512_bf16 (0.97 vs 0.75 steps/s, RESULTS.md "Precision")
 BF16_CPU_STEPS_PER_MIN = 64
 GPU_STEPS = 20_000  # about 79 epochs of the 8,100 training images at batch 32
 WARMUP_STEPS = 100
