@@ -230,3 +230,40 @@ def test_per_image_limb_joint_scores_pool_to_the_logged_group_value() -> None:
         value = scores[key].sum() / limb_counts.sum()
         torch.testing.assert_close(value, pooled[key].double(), atol=1e-6, rtol=0, msg=key)
     assert not any(k.startswith("pckh") and "/" in k for k in scores)  # PDJ's groups only
+
+
+def test_bf16_autocast_on_the_cpu_keeps_float64_states_and_the_fp32_result() -> None:
+    """A stand-in for the CUDA tests the CPU machines skip: metrics updated inside
+    ``torch.autocast("cpu", torch.bfloat16)`` (as under ``precision=bf16-mixed``) keep float64
+    states and give the fp32 result, both for fp32 predictions and for bf16 ones (a head's
+    output under autocast), on the 14-joint LSP skeleton (PDJ, PCKh, PCP with its end-point
+    matmul, bbox-PCK, mean error)."""
+    from lightning_pose.data.skeleton import LSP
+
+    protocol = EvaluationProtocol(extra_metrics=["lightning_pose.metrics.MeanJointError"])
+    gen = torch.Generator().manual_seed(11)
+    target = torch.rand(6, 14, 2, generator=gen) * 200  # (B, K, 2)
+    batch = {
+        "keypoints_px": target,
+        "labelled": torch.rand(6, 14, generator=gen) > 0.2,
+        "torso_diameter_px": 40 + torch.rand(6, generator=gen) * 40,
+        "head_size_px": 10 + torch.rand(6, generator=gen) * 20,
+        "bbox_size_px": 100 + torch.rand(6, generator=gen) * 100,
+    }
+    pred = target + torch.randn(6, 14, 2, generator=gen) * 8  # (B, K, 2) fp32
+    for given in (pred, pred.bfloat16()):
+        reference = StageMetrics(LSP, protocol)
+        reference.update(given.float(), batch)  # the same values, in fp32, no autocast
+        autocast = StageMetrics(LSP, protocol)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            autocast.update(given, batch)
+            actual = autocast.compute() | autocast.counts()
+        for name in autocast.metrics:
+            for state, value in autocast.metrics[name].metric_state.items():
+                assert value.dtype == torch.float64, f"{given.dtype} {name}.{state}"
+        expected = reference.compute() | reference.counts()
+        assert sorted(actual) == sorted(expected) and "pcp@0.5" in actual
+        for key, value in expected.items():
+            torch.testing.assert_close(
+                actual[key], value, atol=1e-12, rtol=0, msg=f"{given.dtype} {key}"
+            )
