@@ -120,10 +120,10 @@ class PredictionWriter(BasePredictionWriter):
     original-image pixels, ``boxes_px`` (N, 4) ``(cx, cy, w, h)`` the boxes estimated from and,
     for models with per-joint confidences, ``scores`` (N, K), in the order of the predicted
     instances; and beside it ``predictions_coco.json``, the COCO keypoint results
-    (:func:`lightning_pose.data.detections.coco_results`; image ids and box scores from the
-    datamodule's ``predict_records``). Under several processes the shards are gathered and rank
-    zero writes the files (each instance once, in input order); each process draws the overlays
-    of its own images.
+    (:func:`lightning_pose.data.detections.coco_results`; image ids, box scores and COCO
+    categories from the datamodule's ``predict_records``). Under several processes the shards
+    are gathered and rank zero writes the files (each instance once, in input order); each
+    process draws the overlays of its own images.
 
     Before predict starts it checks that ``output_dir`` is writable and that no two images
     would share an overlay file (``x.jpg`` and ``x.png``); images that cannot be read stop
@@ -192,8 +192,10 @@ class PredictionWriter(BasePredictionWriter):
             save_npz_atomic(self.output_dir / "predictions.npz", names=names, **arrays)
             records = getattr(trainer.datamodule, "predict_records", None)
             if records is not None:  # COCO keypoint results beside it, for any COCO tool
-                image_ids, scores = records()
-                results = coco_results(arrays["keypoints_px"], image_ids[index], scores[index])
+                image_ids, scores, categories = records()
+                results = coco_results(
+                    arrays["keypoints_px"], image_ids[index], scores[index], categories[index]
+                )
                 text = json.dumps(results).encode()
                 write_bytes_atomic(self.output_dir / "predictions_coco.json", text)
         if self.draw_overlays and local is not None:

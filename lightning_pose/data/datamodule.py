@@ -435,7 +435,10 @@ class PoseDataModule(pl.LightningDataModule):
                 paths, where = self.predict_paths, f"data.predict_dir={self.predict_dir}"
                 if self.predict_boxes is not None:
                     self.predict_instances = read_detections(
-                        Path(self.predict_boxes), self.predict_paths, self.predict_bbox_scale
+                        Path(self.predict_boxes),
+                        self.predict_paths,
+                        self.skeleton.category_id,
+                        self.predict_bbox_scale,
                     )
             else:
                 split = self.splits["predict"] = self.make_split("test", augment=False)
@@ -550,17 +553,21 @@ class PoseDataModule(pl.LightningDataModule):
             return self._loader(dataset, False)
         return self._loader(self.splits["predict"], shuffle=False)
 
-    def predict_records(self) -> tuple[np.ndarray, np.ndarray]:
-        """``image_ids (M,)`` and box ``scores (M,)`` that a predict sample's ``index`` points
-        into, for COCO results: the detections' where boxes were given; else the annotations'
-        image ids (test split) or the files' numeric stems (``predict_dir``), score 1."""
+    def predict_records(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``image_ids (M,)``, box ``scores (M,)`` and COCO ``category_ids (M,)`` that a
+        predict sample's ``index`` points into, for COCO results: the detections' where boxes
+        were given (their ``category_id``, else the dataset's); else the annotations' image ids
+        (test split) or the files' numeric stems (``predict_dir``), score 1, the dataset's
+        category (``Skeleton.category_id``)."""
         if self.predict_instances is not None:
-            return self.predict_instances.image_ids, self.predict_instances.scores
+            instances = self.predict_instances
+            return instances.image_ids, instances.scores, instances.category_ids
         if self.predict_paths is not None:
             ids = np.array([image_id_of(p, i) for i, p in enumerate(self.predict_paths)])
         else:
             ids = self.load_annotations().image_ids
-        return ids, np.ones(len(ids), dtype=np.float32)
+        categories = np.full(len(ids), self.skeleton.category_id, dtype=np.int64)
+        return ids, np.ones(len(ids), dtype=np.float32), categories
 
     def predict_image_paths(self) -> list[Path]:
         """Image paths that a predict sample's ``index`` points into (one per box)."""

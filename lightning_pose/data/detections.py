@@ -4,13 +4,17 @@ Detections in (the layout of COCO's person detection results):
 ``[{"image_id": 397133 or "file_name": "000000397133.jpg", "bbox": [x, y, w, h], "score": s}]``,
 COCO's corner pixel frame. An entry names its image by ``file_name`` (a file of
 ``data.predict_dir``) or by ``image_id`` (the image whose file stem is that number, COCO's
-naming: ``000000397133.jpg`` is image 397133). Each box is one instance to estimate, cropped as
-the COCO reader crops: a square on the box centre (``x - 0.5`` to our pixel-centre frame), side
-``bbox_scale`` x its longer side. For a video (``data.predict_video``) the ``image_id`` is the
-0-based frame index and each frame keeps its highest-scoring box (:func:`read_video_detections`).
+naming: ``000000397133.jpg`` is image 397133); an entry's ``category_id``, where given, is
+kept for its results (else the dataset's category, ``Skeleton.category_id``). Each box is one
+instance to estimate, cropped as the COCO reader crops: a square on the box centre (``x - 0.5``
+to our pixel-centre frame), side ``bbox_scale`` x its longer side. For a video
+(``data.predict_video``) the ``image_id`` is the 0-based frame index and each frame keeps its
+highest-scoring box (:func:`read_video_detections`).
 
 Results out: ``[{"image_id", "category_id", "keypoints": [x1, y1, v1, ...], "score"}]`` in COCO's
-corner frame (``x + 0.5``), the layout pycocotools' ``COCO.loadRes`` and other COCO tools read.
+corner frame (``x + 0.5``), the layout pycocotools' ``COCO.loadRes`` and other COCO tools read;
+``category_id`` is the detection's or the dataset's (COCOeval matches results to ground truth of
+the same category only: results under another id score AP 0).
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ import numpy as np
 
 from lightning_pose.data.annotations import DatasetError, read_json
 
-DETECTIONS_LAYOUT = '[{"image_id" or "file_name", "bbox": [x, y, w, h], "score"}, ...]'
+DETECTIONS_LAYOUT = (
+    '[{"image_id" or "file_name", "bbox": [x, y, w, h], "score", "category_id" (optional)}, ...]'
+)
 
 
 @dataclass
@@ -34,12 +40,15 @@ class PredictInstances:
         image_index: (N,) int64 position of the instance's image in the image list.
         box_px: (N, 4) float32 ``(cx, cy, w, h)`` our pixels, the crop's box.
         image_ids: (N,) int64 COCO image id (results JSON). scores: (N,) float32 box score.
+        category_ids: (N,) int64 COCO category id (results JSON): the detection's, else the
+            dataset's.
     """
 
     image_index: np.ndarray
     box_px: np.ndarray
     image_ids: np.ndarray
     scores: np.ndarray
+    category_ids: np.ndarray
 
 
 def image_id_of(path: Path, position: int) -> int:
@@ -89,18 +98,26 @@ def crop_boxes(bboxes: np.ndarray, bbox_scale: float) -> np.ndarray:
     return np.column_stack([centre, side, side]).astype(np.float32)
 
 
-def read_detections(path: Path, images: list[Path], bbox_scale: float = 1.25) -> PredictInstances:
+def read_detections(
+    path: Path, images: list[Path], category_id: int, bbox_scale: float = 1.25
+) -> PredictInstances:
     """The boxes of a COCO detections file, on the images of ``images``, in file order.
+
+    Args:
+        path: the detections file. images: the images its entries may name.
+        category_id: the dataset's COCO category (``Skeleton.category_id``), for entries
+            without a ``category_id`` of their own.
+        bbox_scale: see :func:`crop_boxes`.
 
     Raises:
         DatasetError: the file is missing or not JSON, or an entry (named by its position)
-            lacks a key, names an image not in ``images``, or has a box that is not finite
-            or has a width or height <= 0.
+            lacks a key, names an image not in ``images``, has a box that is not finite
+            or has a width or height <= 0, or a ``category_id`` that is not an integer.
     """
     entries = _load_entries(path, DETECTIONS_LAYOUT)
     by_name = {p.name: i for i, p in enumerate(images)}
     by_id = {image_id_of(p, i): i for i, p in enumerate(images)}
-    rows = []
+    rows, categories = [], []
     for n, entry in enumerate(entries):
         where = f"{path}: detection {n} (0-based)"
         bbox, score = _entry_box(where, entry, DETECTIONS_LAYOUT)
@@ -116,7 +133,11 @@ def read_detections(path: Path, images: list[Path], bbox_scale: float = 1.25) ->
                 f"{where}: image {named!r} is not among the {len(images)} images of "
                 "data.predict_dir (by file name, or by image_id = the file's numeric stem)"
             )
+        category = entry.get("category_id", category_id)
+        if isinstance(category, bool) or not isinstance(category, int):
+            raise DatasetError(f"{where}: category_id {category!r}; expected an integer")
         rows.append((image, *bbox, score))
+        categories.append(category)
     table = np.array(rows, dtype=np.float64)  # (N, 6)
     image_index = table[:, 0].astype(np.int64)
     return PredictInstances(
@@ -124,6 +145,7 @@ def read_detections(path: Path, images: list[Path], bbox_scale: float = 1.25) ->
         box_px=crop_boxes(table[:, 1:5], bbox_scale),
         image_ids=np.array([image_id_of(images[i], i) for i in image_index], dtype=np.int64),
         scores=table[:, 5].astype(np.float32),
+        category_ids=np.array(categories, dtype=np.int64),
     )
 
 
@@ -165,12 +187,17 @@ def read_video_detections(path: Path, frames: int, bbox_scale: float = 1.25) -> 
 
 
 def coco_results(
-    keypoints_px: np.ndarray, image_ids: np.ndarray, scores: np.ndarray, category_id: int = 1
+    keypoints_px: np.ndarray,
+    image_ids: np.ndarray,
+    scores: np.ndarray,
+    category_ids: np.ndarray,
 ) -> list[dict]:
     """COCO keypoint results of N estimates (every keypoint written with v = 1).
 
     Shapes:
-        keypoints_px: (N, K, 2) our pixels. image_ids, scores: (N,).
+        keypoints_px: (N, K, 2) our pixels. image_ids, scores, category_ids: (N,); the
+        category of each estimate is that of its ground truth or detection
+        (``PoseDataModule.predict_records``).
     """
     xy = keypoints_px.astype(np.float64) + 0.5  # ours -> COCO's corner frame
     flags = np.ones(xy.shape[:2] + (1,))
@@ -181,5 +208,7 @@ def coco_results(
             "keypoints": np.concatenate([kp, v], axis=-1).ravel().round(3).tolist(),
             "score": float(score),
         }
-        for kp, v, image_id, score in zip(xy, flags, image_ids, scores, strict=True)
+        for kp, v, image_id, score, category_id in zip(
+            xy, flags, image_ids, scores, category_ids, strict=True
+        )
     ]

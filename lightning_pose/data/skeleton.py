@@ -51,6 +51,10 @@ class Skeleton:
         limbs: the sticks scored by PCP, drawn on overlays and detected as body parts.
         oks_sigmas: K per-keypoint OKS constants (COCO keypoint evaluation, ``sigmas`` of
             pycocotools' ``COCOeval``), or None where OKS AP is not computed.
+        category_id: the COCO category id of the instances (a COCO file's ``categories`` entry
+            this skeleton was read from), written into COCO keypoint results
+            (``predictions_coco.json``) so that COCO tools match them to the ground truth; 1
+            (what ``lightning_pose.data.convert`` writes) for the built-in datasets.
 
     Raises:
         ValueError: an index outside [0, K), a limb with an empty end, or ``oks_sigmas`` whose
@@ -66,8 +70,10 @@ class Skeleton:
         head: tuple[int, int] | None,
         limbs: tuple[Limb, ...],
         oks_sigmas: tuple[float, ...] | None = None,
+        category_id: int = 1,
     ) -> None:
         self.name = name
+        self.category_id = int(category_id)
         self.joints = tuple(joints)
         self.flip_pairs = tuple(tuple(p) for p in flip_pairs)
         self.torso = None if torso is None else tuple(torso)
@@ -153,6 +159,7 @@ class Skeleton:
             "head": None if self.head is None else list(self.head),
             "limbs": [[limb.name, list(limb.start), list(limb.end)] for limb in self.limbs],
             "oks_sigmas": None if self.oks_sigmas is None else list(self.oks_sigmas),
+            "category_id": self.category_id,
         }
 
 

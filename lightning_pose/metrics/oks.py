@@ -13,6 +13,10 @@ instance's ground-truth box, as in the COCO protocol with ground-truth boxes), s
 dataset order. Crowd regions and annotations without a labelled keypoint, which COCOeval
 ignores, are not passed (the readers exclude them), so a prediction is never absorbed by a
 crowd region. Instances with no area (datasets without one) are left out: OKS needs a scale.
+The ground truth and the predictions handed over here are both filed under one internal
+category (id 1): COCOeval matches only within a category, and here there is one. The results
+file users score with their own ground truth (``predictions_coco.json``) carries the dataset's
+category instead (:func:`lightning_pose.data.detections.coco_results`).
 """
 
 from __future__ import annotations
@@ -70,7 +74,7 @@ def oks_average_precision(
     pred = torch.nan_to_num(pred_px.double(), nan=1e9, posinf=1e9, neginf=-1e9)  # a miss
     pred = pred.cpu().numpy() + 0.5
     ids = image_ids.long().cpu().tolist()
-    gts, dts = [], []
+    gts, dts = [], []  # one internal category, id 1 (see the module docstring)
     for i in range(n):
         lab = labelled[i].cpu().numpy()
         xy = target[i][lab]  # labelled keypoints only (COCOeval reads v > 0)

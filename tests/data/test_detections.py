@@ -31,15 +31,17 @@ def test_boxes_by_image_id_and_file_name_known_answers(tmp_path: Path) -> None:
         [
             {"file_name": "frame.png", "bbox": [2, 4, 8, 6], "score": 0.5},
             {"image_id": 42, "bbox": [0, 0, 4, 10], "score": 0.9},
-            {"image_id": 42, "bbox": [1, 1, 2, 2]},
+            {"image_id": 42, "bbox": [1, 1, 2, 2], "category_id": 3},
         ],
     )
-    found = read_detections(path, IMAGES)
+    found = read_detections(path, IMAGES, category_id=7)
     np.testing.assert_array_equal(found.image_index, [1, 0, 0])
     np.testing.assert_allclose(found.box_px[0], [5.5, 6.5, 10.0, 10.0], rtol=0, atol=1e-6)
     np.testing.assert_allclose(found.box_px[1], [1.5, 4.5, 12.5, 12.5], rtol=0, atol=1e-6)
     np.testing.assert_array_equal(found.image_ids, [1, 42, 42])  # frame.png: its position
     np.testing.assert_allclose(found.scores, [0.5, 0.9, 1.0], rtol=0, atol=1e-7)
+    # the detection's own category where it names one, else the dataset's
+    np.testing.assert_array_equal(found.category_ids, [7, 7, 3])
 
 
 @pytest.mark.parametrize(
@@ -58,20 +60,24 @@ def test_boxes_by_image_id_and_file_name_known_answers(tmp_path: Path) -> None:
         ([{"image_id": 42, "bbox": [0, 0, 0, 1]}], r"detection 0 .*w, h > 0"),
         ([{"image_id": 42}], r"detection 0 .* lacks 'bbox'"),
         ([{"bbox": [0, 0, 1, 1]}], r"detection 0 .*names no image"),
+        (
+            [{"image_id": 42, "bbox": [0, 0, 1, 1], "category_id": "person"}],
+            r"detection 0 \(0-based\): category_id 'person'; expected an integer",
+        ),
     ],
 )
 def test_bad_detections_are_named(tmp_path: Path, entries, match: str) -> None:
     with pytest.raises(DatasetError, match=match):
-        read_detections(write(tmp_path, entries), IMAGES)
+        read_detections(write(tmp_path, entries), IMAGES, category_id=1)
 
 
 def test_coco_results_are_in_the_corner_frame() -> None:
     keypoints = np.array([[[10.0, 20.0], [0.0, 1.5]]])  # (1, 2, 2) our pixels
-    results = coco_results(keypoints, np.array([42]), np.array([0.25]))
+    results = coco_results(keypoints, np.array([42]), np.array([0.25]), np.array([7]))
     assert results == [
         {
             "image_id": 42,
-            "category_id": 1,
+            "category_id": 7,
             "keypoints": [10.5, 20.5, 1.0, 0.5, 2.0, 1.0],
             "score": 0.25,
         }
