@@ -66,6 +66,19 @@ def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
         raise
 
 
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove the temporary files of :func:`atomic_open` in ``folder`` (``.<name>.*.tmp``):
+    left by a process killed while it saved (each as large as the file it was writing). Call it
+    only where no other process is writing into ``folder`` (a run's own folders, when the run
+    starts). Returns the files removed."""
+    removed = []
+    for path in Path(folder).glob(".*.tmp"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through :func:`atomic_open`: a reader never sees a
     half-written file, and a failed write leaves any earlier file untouched."""
