@@ -41,7 +41,11 @@ def test_coco_mini_fit_validate_predict(
     for key in ("val/oks_ap", "val/oks_ap50", "val/oks_ap75", "val/oks_ar", "val/pck_bbox@0.2"):
         assert key in metrics and 0.0 <= metrics[key] <= 1.0, f"{key}: {sorted(metrics)}"
     assert "val/pckh@0.5" not in metrics  # COCO has no head segment
-    assert metrics["val/count/images"] == 8
+    assert "val/pdj@0.2" in metrics  # the torso is derived from left_shoulder, right_hip
+    # 8 people in 6 images: each count names what it counts
+    assert metrics["val/count/instances"] == 8 and metrics["val/count/images"] == 6
+    table = next(tmp_path.glob("runs/coco_mini/*/val_metrics.md")).read_text()
+    assert "Counted: 6 images (8 instances)" in table
     out = tmp_path / "pred"
     main(["predict", *common, f"--ckpt_path={last}", f"--trainer.callbacks.output_dir={out}"])
     predictions = np.load(out / "predictions.npz")
@@ -78,3 +82,28 @@ def test_coco_mini_fit_validate_predict(
         ground_truth = COCO(str(shared_data / MINI))
         loaded = ground_truth.loadRes(results)  # a COCO tool reads it
     assert len(loaded.getAnnIds()) == 3
+
+
+def test_coco_mini_stops_where_its_schedule_ends(shared_data: Path) -> None:
+    """With the budget model the run stops at trainer.max_steps (3,000), the length its
+    warm-up + cosine schedule takes, not after 50 epochs of 6 steps: the rate reaches its
+    floor, 0, at the last step and not before."""
+    cli = main(
+        [
+            "-c", str(REPO / "conf" / "coco_mini.yaml"),
+            "-c", str(REPO / "conf" / "model" / "heatmap_budget.yaml"),
+            f"--data.root={shared_data}", "--trainer.logger=false",
+        ],
+        run=False,
+    )  # fmt: skip
+    trainer, model = cli.trainer, cli.model
+    assert trainer.max_epochs in (None, -1) and trainer.max_steps == 3000
+    model.trainer = trainer
+    scheduler = model.configure_optimizers()["lr_scheduler"]["scheduler"]
+    rates = []
+    for _ in range(trainer.max_steps):
+        rates.append(scheduler.get_last_lr()[0])
+        scheduler.optimizer.step()
+        scheduler.step()
+    assert rates[-1] > 0 and rates[len(rates) // 2] > 1e-4
+    assert scheduler.get_last_lr()[0] == pytest.approx(0.0, abs=1e-12)

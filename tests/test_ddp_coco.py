@@ -12,6 +12,7 @@ from tests.gloo import requires_gloo
 from tests.test_ddp import REPO, run_cli
 
 INSTANCES = 7  # odd: Lightning's default sampler would repeat one
+IMAGES = 5  # distinct images of the first 7 instances of coco_mini
 
 
 @requires_gloo
@@ -43,7 +44,9 @@ def test_coco_validate_under_two_processes_equals_one(shared_data: Path, tmp_pat
             k: float(v) for row in rows for k, v in row.items() if k.startswith("val/") and v
         }
     one, two = results["one"], results["two"]
-    assert one["val/count/images"] == two["val/count/images"] == INSTANCES
+    assert one["val/count/instances"] == two["val/count/instances"] == INSTANCES
+    # the 7 people are in 5 images, however the two processes share them
+    assert one["val/count/images"] == two["val/count/images"] == IMAGES
     assert {"val/oks_ap", "val/oks_ar", "val/pck_bbox@1"} <= set(one)
     assert one["val/pck_bbox@1"] > 0  # a random model, but a whole box away is reachable
     assert sorted(one) == sorted(two)

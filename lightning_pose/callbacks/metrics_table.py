@@ -132,7 +132,8 @@ def evaluation_report(
 def _counted(
     metrics: dict[str, float], prefix: str, declarations: list[MetricDeclaration]
 ) -> list[str]:
-    """The "Counted:" line: images, then each declared metric's count with its ``counts``
+    """The "Counted:" line: images (and instances where they differ: several people in an
+    image), then each declared metric's count with its ``counts``
     phrase and its finer counts (``count/pdj/limb_joints``); [] without an image count."""
     images = metrics.get(f"{prefix}/count/images")
     listed = [
@@ -152,7 +153,9 @@ def _counted(
             if key.startswith(stem)
         ]
     counts = ", ".join(f"{d.title} {n:.0f} {d.counts}" for d, n in listed)
-    return [f"Counted: {images:.0f} images; {counts}" + "".join(finer) + ".\n"]
+    instances = metrics.get(f"{prefix}/count/instances", images)
+    people = f" ({instances:.0f} instances)" if instances != images else ""
+    return [f"Counted: {images:.0f} images{people}; {counts}" + "".join(finer) + ".\n"]
 
 
 class MetricsTableWriter(pl.Callback):

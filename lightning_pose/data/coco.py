@@ -37,7 +37,7 @@ from lightning_pose.data.annotations import (
     read_json,
     require,
 )
-from lightning_pose.data.skeleton import Limb, Skeleton
+from lightning_pose.data.skeleton import Limb, Skeleton, flip_pairs_from_names
 
 COCO_LAYOUT = (
     "a COCO keypoint JSON file (images, annotations with bbox and keypoints K x (x, y, v), "
@@ -77,7 +77,10 @@ COCO_PERSON_SIGMAS = tuple(
 NECK_HEAD_TOP_SIGMAS = {"neck": 0.079, "head_top": 0.079}
 KNOWN_SIGMAS = dict(zip(COCO_PERSON_KEYPOINTS, COCO_PERSON_SIGMAS, strict=True))
 KNOWN_SIGMAS |= NECK_HEAD_TOP_SIGMAS
-SIDE_PREFIXES = (("left_", "right_"), ("l_", "r_"))
+# The normaliser joints taken where a category has them and the config names none: PDJ's torso
+# diameter (DeepPose §5) and the head segment of PCKh on LSP-style data.
+DEFAULT_TORSO = ("left_shoulder", "right_hip")
+DEFAULT_HEAD = ("neck", "head_top")
 SIGMAS_KEY = "data.dataset.init_args.oks_sigmas"
 # A category's own OKS constants (K values in keypoint order), as the converter writes them;
 # not part of COCO's format, which pycocotools ignores.
@@ -109,15 +112,11 @@ def load_coco_json(path: Path) -> dict:
     return content
 
 
-def flip_pairs_from_names(names: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
-    """Index pairs ``(left, right)`` of joints named ``left_x``/``right_x`` or ``l_x``/``r_x``."""
-    index = {name: i for i, name in enumerate(names)}
-    pairs = []
-    for i, name in enumerate(names):
-        for left, right in SIDE_PREFIXES:
-            if name.startswith(left) and right + name[len(left) :] in index:
-                pairs.append((i, index[right + name[len(left) :]]))
-    return tuple(pairs)
+def _derived(given: list[str] | None, default: tuple[str, str], index: dict) -> list[str] | None:
+    """The configured joint pair, else ``default`` where the skeleton has both joints."""
+    if given is not None:
+        return given
+    return list(default) if all(name in index for name in default) else None
 
 
 def _limb_name(a: str, b: str) -> str:
@@ -139,11 +138,16 @@ class COCOKeypoints(PoseReader):
         val_image_dir, test_image_dir: their image folders; None = ``image_dir``.
         bbox_scale: the square box is ``bbox_scale`` x the longer side of ``bbox``.
         category_id: the category to read; None = the one category with keypoints.
-        flip_pairs: joint name pairs ``[left, right]``; None = from ``left_``/``right_`` and
-            ``l_``/``r_`` name prefixes.
-        torso: ``[left_shoulder, right_hip]`` joint names for PDJ's torso diameter, or None
-            (no PDJ; bbox-PCK is reported).
-        head: ``[neck, head_top]`` joint names for PCKh's head segment, or None (no PCKh).
+        flip_pairs: joint name pairs ``[left, right]`` (``[]``: none); None = from the joint
+            names (``left_``/``right_``, ``l_``/``r_``, ``_l``/``_r``, ``_L``/``_R``,
+            ``Left``/``Right``: :func:`lightning_pose.data.skeleton.flip_pairs_from_names`);
+            training with flips then refuses names that look lateral but found no partner.
+        torso: two joint names for PDJ's torso diameter (DeepPose §5: left shoulder to right
+            hip); None = ``[left_shoulder, right_hip]`` where the category has both joints,
+            else no torso; ``[]`` = no torso. Without one PDJ is absent and bbox-PCK, OKS AP
+            and PCP measure the skeleton.
+        head: two joint names for PCKh's head segment; None = ``[neck, head_top]`` where the
+            category has both, else no head (no PCKh); ``[]`` = no head.
         oks_sigmas: K OKS constants; None = the category's own ``oks_sigmas`` list where it
             has one (as ``python -m lightning_pose.data.convert`` writes), else COCO's own for
             its 17-keypoint person category, else an error.
@@ -166,8 +170,8 @@ class COCOKeypoints(PoseReader):
         bbox_scale: float = 1.25,
         category_id: int | None = None,
         flip_pairs: list[tuple[str, str]] | None = None,
-        torso: tuple[str, str] | None = None,
-        head: tuple[str, str] | None = None,
+        torso: list[str] | None = None,
+        head: list[str] | None = None,
         oks_sigmas: list[float] | None = None,
         name: str = "coco",
     ) -> None:
@@ -235,7 +239,7 @@ class COCOKeypoints(PoseReader):
         index = {n: i for i, n in enumerate(names)}
 
         def joints(key: str, pair: list[str] | None) -> tuple[int, int] | None:
-            if pair is None:
+            if pair is None or len(pair) == 0:
                 return None
             unknown = [n for n in pair if n not in index]
             if len(pair) != 2 or unknown:
@@ -282,11 +286,12 @@ class COCOKeypoints(PoseReader):
             name=str(category.get("name", self.name)),
             joints=names,
             flip_pairs=flips,
-            torso=joints("torso", self.torso),
-            head=joints("head", self.head),
+            torso=joints("torso", _derived(self.torso, DEFAULT_TORSO, index)),
+            head=joints("head", _derived(self.head, DEFAULT_HEAD, index)),
             limbs=tuple(limbs),
             oks_sigmas=tuple(sigmas),
             category_id=category["id"],  # COCO results carry it (predictions_coco.json)
+            flip_pairs_derived=self.flip_pairs is None,
         )
 
     def read(self, root: Path) -> PoseAnnotations:

@@ -45,6 +45,9 @@ class PoseSample(TypedDict):
             the dataset has no person boxes.
         area_px2: () object area, pixels² (OKS); 0 where the dataset gives none.
         image_id: () int64, shared by the instances of one image (COCO ``image_id``).
+        first_of_image: () bool, the first instance of its image among the dataset's
+            (``indices``); their sum over the dataset counts distinct images exactly, however
+            it is sharded (``count/images`` beside ``count/instances``).
         index: () int, position in the annotations (one instance).
         image_hr: (3, S*f, S*f) float32, the same (augmented) view at ``highres_factor`` f > 1
             times the resolution, for models that re-crop it (the DeepPose cascade); absent
@@ -62,6 +65,7 @@ class PoseSample(TypedDict):
     bbox_size_px: torch.Tensor
     area_px2: torch.Tensor
     image_id: torch.Tensor
+    first_of_image: torch.Tensor
     index: torch.Tensor
     image_hr: NotRequired[torch.Tensor]
 
@@ -207,6 +211,9 @@ class PoseDataset(Dataset):
         self.highres_factor = highres_factor
         self.skeleton: Skeleton = annotations.skeleton
         self._flip_permutation = self.skeleton.flip_permutation()
+        ids = np.asarray(annotations.image_ids)[self.indices]  # (N,)
+        self._first_of_image = np.zeros(len(ids), dtype=bool)  # (N,)
+        self._first_of_image[np.unique(ids, return_index=True)[1]] = True
         self._crops: np.ndarray | None = None  # (N, S*f, S*f, 3) uint8 with cache_images
         self._boxes: list[np.ndarray] | None = None  # N boxes (4,)
         if cache_images:
@@ -277,6 +284,7 @@ class PoseDataset(Dataset):
             bbox_size_px=_optional(ann.bbox_size_px, index),
             area_px2=_optional(ann.area_px2, index),
             image_id=torch.tensor(int(ann.image_ids[index])),  # type: ignore[index]
+            first_of_image=torch.tensor(bool(self._first_of_image[i])),
             index=torch.tensor(index),
             **extra,
         )

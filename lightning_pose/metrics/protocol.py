@@ -122,8 +122,8 @@ def earlier_stage_prefix(stage: int) -> str:
 
 class StageMetrics(nn.Module):
     """The declared metrics of one stage's estimates (a ``MetricCollection``: PDJ, PCKh, PCP,
-    bbox-PCK, OKS AP and the protocol's ``extra_metrics``), the PDJ curve and the image count,
-    in original-image pixels.
+    bbox-PCK, OKS AP and the protocol's ``extra_metrics``), the PDJ curve and the instance and
+    image counts, in original-image pixels.
 
     Counted: labelled joints (occluded ones included) of samples whose normaliser can be
     measured (PDJ: both torso joints labelled; PCKh: a head size; bbox-PCK: a person box);
@@ -137,8 +137,10 @@ class StageMetrics(nn.Module):
     Shapes:
         update: pred_px (B, K, 2) pixels; batch with ``keypoints_px (B, K, 2)``,
         ``labelled (B, K)``, ``torso_diameter_px (B,)``, ``head_size_px (B,)`` and, where
-        present, ``bbox_size_px (B,)`` (bbox-PCK) and ``visible (B, K)``, ``area_px2 (B,)``,
-        ``image_id (B,)``, ``index (B,)`` (OKS AP).
+        present, ``bbox_size_px (B,)`` (bbox-PCK), ``visible (B, K)``, ``area_px2 (B,)``,
+        ``image_id (B,)``, ``index (B,)`` (OKS AP) and ``first_of_image (B,)`` bool (the
+        distinct images; ``PoseDataset`` gives it; without it each instance counts as its
+        own image).
     """
 
     def __init__(self, skeleton: Skeleton, protocol: EvaluationProtocol) -> None:
@@ -155,14 +157,18 @@ class StageMetrics(nn.Module):
         # would merge, e.g., PDJ and bbox-PCK with equal thresholds while both are still zero.
         self.metrics = MetricCollection(built, compute_groups=[[name] for name in built])
         self.curve = PDJ(skeleton.joints, protocol.curve_thresholds, groups=None, prefix="curve")
-        self.images = SumMetric()
+        self.instances = SumMetric()  # people (one sample each)
+        self.images = SumMetric()  # distinct images: each image's first instance
 
     def __getitem__(self, name: str) -> StageMetric:
         """The metric of the declared ``name`` (``"pdj"``); KeyError where not built."""
         return self.metrics[name]
 
     def update(self, pred_px: Tensor, batch: Batch) -> None:
-        self.images.update(float(batch["labelled"].shape[0]))
+        instances = float(batch["labelled"].shape[0])
+        self.instances.update(instances)
+        first = batch.get("first_of_image")
+        self.images.update(instances if first is None else float(first.sum()))
         self.metrics.update(pred_px, batch)
         self.curve.update(
             pred_px, batch["keypoints_px"], batch["labelled"], batch["torso_diameter_px"]
@@ -184,12 +190,13 @@ class StageMetrics(nn.Module):
         return out
 
     def counts(self) -> dict[str, Tensor]:
-        """What each metric counted, summed over processes: ``count/images`` evaluated and
-        each declared metric's ``count/<name>`` (``count/pdj`` joints, ``count/pcp`` limbs,
-        ...; 0 for a metric not built for this skeleton) and finer counts
-        (``count/pdj/limb_joints``, the joints of ``pdj@t/limb_joints``). A collective under
-        DDP."""
-        out = {"count/images": self.images.compute()}
+        """What each metric counted, summed over processes: ``count/instances`` (people,
+        one sample each) and ``count/images`` (distinct images; fewer where an image holds
+        several people, as in COCO and FLIC) evaluated, each declared metric's
+        ``count/<name>`` (``count/pdj`` joints, ``count/pcp`` limbs, ...; 0 for a metric not
+        built for this skeleton) and finer counts (``count/pdj/limb_joints``, the joints of
+        ``pdj@t/limb_joints``). A collective under DDP."""
+        out = {"count/instances": self.instances.compute(), "count/images": self.images.compute()}
         zero = out["count/images"].new_zeros(())
         for declaration in self.declarations:
             if declaration.name in self.metrics:
@@ -218,9 +225,10 @@ class StageMetrics(nn.Module):
         return self.curve.curve()[1]
 
     def reset(self) -> None:
-        """Reset every metric, the curve and the image count (after logging an epoch)."""
+        """Reset every metric, the curve and the counts (after logging an epoch)."""
         self.metrics.reset()
         self.curve.reset()
+        self.instances.reset()
         self.images.reset()
 
 

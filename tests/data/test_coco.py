@@ -34,7 +34,9 @@ def test_real_coco_mini_instances_skeleton_and_flags(shared_data: Path) -> None:
     skeleton = ann.skeleton
     assert skeleton.joints == COCO_PERSON_KEYPOINTS and skeleton.name == "person"
     assert skeleton.oks_sigmas == COCO_PERSON_SIGMAS
-    assert skeleton.torso is None and skeleton.head is None
+    # the torso is derived where the category has left_shoulder and right_hip; no head top
+    assert skeleton.torso == (5, 12) and skeleton.head is None
+    assert mini_reader(torso=[]).read(shared_data).skeleton.torso is None  # [] = none
     # left_eye/right_eye, ears, shoulders, elbows, wrists, hips, knees, ankles
     assert skeleton.flip_pairs == (
         (1, 2),
@@ -293,3 +295,24 @@ def test_oks_sigmas_from_the_category_and_config_first(tmp_path: Path) -> None:
         DatasetError, match=r"c.json: the category's 'oks_sigmas' is \[0.3, -1, 0.4\]; expected"
     ):
         reader.read(tmp_path)
+
+
+def test_torso_and_head_are_derived_only_where_the_skeleton_has_their_joints(
+    tmp_path: Path,
+) -> None:
+    """A skeleton without left_shoulder/right_hip (or neck/head_top) has no torso (no head)
+    unless the config names one: no option to remove for another skeleton."""
+    skeleton = critter(tmp_path, [annotation()]).read(tmp_path).skeleton
+    assert skeleton.torso is None and skeleton.head is None
+    category = {
+        "id": 3,
+        "name": "lsp",
+        "keypoints": ["right_hip", "left_shoulder", "neck", "head_top"],
+    }
+    keypoints = [1.5, 2.5, 2] * 4
+    write_coco(tmp_path / "c.json", [annotation(keypoints=keypoints)], [category])
+    reader = COCOKeypoints(
+        train_json="c.json", val_json="c.json", image_dir="img", oks_sigmas=[0.1] * 4
+    )
+    skeleton = reader.read(tmp_path).skeleton
+    assert skeleton.torso == (1, 0) and skeleton.head == (2, 3)

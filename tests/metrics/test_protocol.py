@@ -91,7 +91,8 @@ def test_declarations_in_report_order_and_extra_metrics_after_them() -> None:
     assert set(pooled) == {"pdj@0.05", "pdj@0.1", "pdj@0.2", "pckh@0.5", "pcp@0.5", "mean_error_px"}
     counts = {k: float(v) for k, v in metrics.counts().items()}
     assert counts == {
-        "count/images": 1,
+        "count/instances": 1,
+        "count/images": 1,  # a batch without first_of_image: each instance is its image
         "count/pdj": 3,
         "count/pckh": 3,
         "count/pcp": 2,
