@@ -34,3 +34,18 @@ class PoisonWeightsAtStep(Callback):
         if trainer.global_step == self.step:
             with torch.no_grad():
                 next(p for p in pl_module.parameters() if p.requires_grad).fill_(float("nan"))
+
+
+class ExplodeWeightsAtStep(Callback):
+    """After training step ``step``, set the model's last bias to ``value``: finite weights
+    whose estimates lie far outside the image, as a diverging optimiser step leaves them; the
+    next step's loss is finite but huge."""
+
+    def __init__(self, step: int, value: float = 1e6) -> None:
+        self.step, self.value = step, value
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step == self.step:
+            biases = [p for name, p in pl_module.named_parameters() if name.endswith("bias")]
+            with torch.no_grad():
+                biases[-1].fill_(self.value)

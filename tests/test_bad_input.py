@@ -367,3 +367,22 @@ def test_predict_refuses_a_checkpoint_with_non_finite_weights(
     ):
         main([*PREDICT, f"--data.predict_dir={tmp_path}", f"--ckpt_path={path}"])
     assert not (tmp_path / "predictions.npz").exists()
+
+
+def test_predict_refuses_estimates_far_outside_the_image_naming_the_checkpoint(
+    lspet_checkpoint: Path, tmp_path: Path
+) -> None:
+    """Finite weights of a diverged fit (a bias of 1e6): estimates 1e6 box sizes away."""
+    state = torch.load(lspet_checkpoint, map_location="cpu", weights_only=True)
+    name = [k for k in state["state_dict"] if k.endswith("bias")][-1]
+    state["state_dict"][name] = torch.full_like(state["state_dict"][name], 1e6)
+    path = tmp_path / "exploded.ckpt"
+    torch.save(state, path)
+    write_image(tmp_path / "images" / "a.jpg", 64, 48, seed=0)
+    with pytest.raises(
+        ValueError,
+        match=rf"predict: the model of {re.escape(str(path))} estimated 14 of 14 keypoints "
+        r"that are not finite \(0\) or lie more than 10 box sizes outside their box",
+    ):
+        main([*PREDICT, f"--data.predict_dir={tmp_path / 'images'}", f"--ckpt_path={path}"])
+    assert not list(tmp_path.rglob("predictions*"))

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from lightning_pose.cli import main
+from tests.callbacks.test_checkpoint import every_step_args, every_step_config
 from tests.conftest import write_lspet
 from tests.test_resume import STEPS, fit_args, train_losses, val_metrics
 
@@ -99,3 +100,28 @@ def test_a_diverging_fit_stops_naming_the_step_and_keeps_the_last_finite_checkpo
     state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert state["global_step"] == 3
     assert all(v.isfinite().all() for v in state["state_dict"].values() if v.is_floating_point())
+
+
+def test_a_diverging_fit_keeps_the_last_state_before_its_loss_left_its_bounds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Weights that explode without a NaN (a loss of 1e12, finite): last.ckpt, written after
+    every step, goes back to the state before them, not the exploded one (predicting 1e6 box
+    sizes away) nor a later one."""
+    root = tmp_path / "data"
+    write_lspet(root / "lspet", 30)
+    config = every_step_config(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    explode = probe("tests.fault_probes.ExplodeWeightsAtStep", step=2)
+    with pytest.warns(
+        UserWarning, match=r"the fit diverged at step 2 \(training loss .* > 10000 x"
+    ):
+        main([*every_step_args(config, root), explode])
+    folder = tmp_path / "runs" / "lspet" / "version_0" / "checkpoints"
+    state = torch.load(folder / "last.ckpt", map_location="cpu", weights_only=True)
+    assert state["global_step"] == 1  # the state before the exploded one (step 2)
+    largest = max(
+        v.abs().max().item() for v in state["state_dict"].values() if v.is_floating_point()
+    )
+    assert largest < 1e3
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith("last")) == ["last.ckpt"]

@@ -114,6 +114,41 @@ def merge_shards(shards: Sequence[Shard | None]) -> Shard:
     return {key: value[first] for key, value in merged.items()}
 
 
+# An estimate this many box sizes from its box's centre is no estimate: a diverged model's.
+ABSURD_BOX_SIZES = 10.0
+
+
+def check_estimates(shard: Shard, source: str) -> None:
+    """Refuse estimates no model that works makes: not finite, or more than
+    :data:`ABSURD_BOX_SIZES` box sizes from the centre of the box they were estimated from
+    (a diverged fit's weights put them at 1e16 px).
+
+    Shapes:
+        shard["keypoints_px"] (N, K, 2) pixels; shard["boxes_px"] (N, 4) ``(cx, cy, w, h)``.
+
+    Raises:
+        ValueError: names ``source`` (the checkpoint), how many keypoints and the worst one.
+    """
+    keypoints = shard["keypoints_px"].astype(np.float64)  # (N, K, 2)
+    finite = np.isfinite(keypoints).all(axis=-1)  # (N, K)
+    far = np.zeros_like(finite)
+    boxes = shard.get("boxes_px")
+    if boxes is not None:
+        size = np.maximum(boxes[:, 2:4].max(axis=1), 1.0)[:, None]  # (N, 1) pixels
+        offset = np.abs(keypoints - boxes[:, None, :2]).max(axis=-1)  # (N, K) pixels
+        far = finite & (offset > ABSURD_BOX_SIZES * size)
+    bad = ~finite | far
+    if bad.any():
+        worst = np.abs(np.where(finite[..., None], keypoints, np.inf)).max()
+        raise ValueError(
+            f"predict: the model of {source} estimated {int(bad.sum())} of {bad.size} "
+            f"keypoints that are not finite ({int((~finite).sum())}) or lie more than "
+            f"{ABSURD_BOX_SIZES:g} box sizes outside their box (largest coordinate "
+            f"{worst:.3g} px): its weights are diverged; nothing was written. Use an earlier "
+            "checkpoint of the run"
+        )
+
+
 class PredictionWriter(BasePredictionWriter):
     """Collects ``predict_step`` outputs and writes ``<output_dir>/predictions.npz`` with
     ``names`` (N,) image file names (an instance's image), ``keypoints_px`` (N, K, 2)
@@ -175,6 +210,8 @@ class PredictionWriter(BasePredictionWriter):
         else:
             shards = [local]
         video = getattr(trainer.datamodule, "video_info", None)
+        if trainer.is_global_zero:  # before any file is written
+            check_estimates(merge_shards(shards), str(trainer.ckpt_path or "the model"))
         if video is not None:
             if trainer.is_global_zero:
                 skeleton = trainer.datamodule.skeleton
