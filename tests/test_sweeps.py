@@ -6,11 +6,18 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from lightning_pose.cli import main
-from lightning_pose.cli.sweep_config import agent_command, check_sweep, load_sweep, trials
+from lightning_pose.cli.sweep_config import (
+    agent_command,
+    check_sweep,
+    distribution,
+    load_sweep,
+    trials,
+)
 from lightning_pose.cli.train_cascade import parse
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,25 +73,51 @@ def test_check_sweep_rejects_what_the_schema_rejects(bad: dict, key: str) -> Non
         check_sweep(bad, "bad.yaml")
 
 
-def test_check_sweep_accepts_the_documented_forms() -> None:
-    check_sweep(
-        {
-            "name": "all forms",
-            "method": "random",
-            "run_cap": 4,
-            "metric": {"name": "val/loss", "goal": "minimize", "target": 0.01},
-            "early_terminate": {"type": "hyperband", "min_iter": 3},
-            "parameters": {
-                "a": {"value": 1},
-                "b": {"values": [1, 2], "probabilities": [0.5, 0.5]},
-                "c": {"min": 1, "max": 4},
-                "d": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1e-1},
-                "e": {"distribution": "normal", "mu": 0.0, "sigma": 1.0},
-                "f": {"parameters": {"g": {"values": ["x", "y"]}}},
-            },
-        },
-        "ok.yaml",
-    )
+DOCUMENTED_FORMS = {
+    "name": "all forms",
+    "method": "random",
+    "run_cap": 200,
+    "metric": {"name": "val/loss", "goal": "minimize", "target": 0.01},
+    "early_terminate": {"type": "hyperband", "min_iter": 3},
+    "parameters": {
+        "a": {"value": 1},
+        "b": {"values": [1, 2], "probabilities": [0.25, 0.75]},
+        "c": {"min": 1, "max": 4},
+        "d": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1e-1},
+        "e": {"distribution": "normal", "mu": 3.0, "sigma": 0.5},
+        "f": {"min": 0.5, "max": 1.5},
+    },
+}
+
+
+def test_check_sweep_accepts_the_documented_forms_and_reads_each_as_wandb_does() -> None:
+    """Every form W&B documents passes the check, each parameter is read as the distribution
+    W&B infers for it (a bare min/max of ints is int_uniform, of floats uniform), and 200
+    seeded random trials draw from it: the constant, both categories at about their
+    probabilities, every integer 1-4, values inside the log-uniform range, normal draws with
+    mean 3 and deviation 0.5 (within 4 standard errors)."""
+    check_sweep(DOCUMENTED_FORMS, "ok.yaml")
+    nested = {"parameters": {"f": {"parameters": {"g": {"values": ["x", "y"]}}}}}
+    check_sweep({**DOCUMENTED_FORMS, **nested}, "ok.yaml")
+    parameters = DOCUMENTED_FORMS["parameters"]
+    assert {name: distribution(spec) for name, spec in parameters.items()} == {
+        "a": "constant",
+        "b": "categorical_w_probabilities",
+        "c": "int_uniform",
+        "d": "log_uniform_values",
+        "e": "normal",
+        "f": "uniform",
+    }
+    drawn = trials(DOCUMENTED_FORMS, seed=0)
+    assert len(drawn) == 200 and trials(DOCUMENTED_FORMS, seed=0) == drawn  # seeded
+    column = {name: np.array([t[name] for t in drawn]) for name in parameters}
+    assert set(column["a"]) == {1} and set(column["c"]) == {1, 2, 3, 4}
+    assert abs((column["b"] == 2).mean() - 0.75) < 4 * math.sqrt(0.75 * 0.25 / 200)
+    assert column["d"].min() >= 1e-4 and column["d"].max() <= 1e-1
+    assert column["d"].min() < 1e-3 and column["d"].max() > 1e-2  # spread over the decades
+    assert abs(column["e"].mean() - 3.0) < 4 * 0.5 / math.sqrt(200)
+    assert abs(column["e"].std() - 0.5) < 0.1
+    assert column["f"].min() >= 0.5 and column["f"].max() <= 1.5
 
 
 def test_agent_command_of_a_trial_is_the_exact_command_line() -> None:
