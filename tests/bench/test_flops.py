@@ -84,9 +84,11 @@ def test_peak_counts_bf16_only_where_native(monkeypatch: pytest.MonkeyPatch) -> 
     assert flops.peak_gflops(opts, "bf16-mixed") == 160.0
 
 
-def test_warmup_must_leave_the_counted_step_untimed() -> None:
-    with pytest.raises(SystemExit):
+def test_warmup_must_leave_the_counted_step_untimed(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
         flops.parse(["--warmup", "1", "--ghz", "2.5"])
+    assert exit_info.value.code == 2  # argparse's usage error
+    assert "--warmup must be >= 2 (step 1 is counted, not timed), got 1" in capsys.readouterr().err
 
 
 def test_flops_script_on_tiny_data(tiny_root: Path, tmp_path: Path) -> None:

@@ -56,6 +56,8 @@ def test_a_label_with_several_files_pools_them_as_seeds(tmp_path: Path) -> None:
     assert row and row != [line for line in single.splitlines() if line.startswith("| a |")]
 
 
-def test_a_run_without_a_label_is_refused() -> None:
-    with pytest.raises(SystemExit):
+def test_a_run_without_a_label_is_refused(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
         intervals_table.main(["just/a/path.csv"])
+    assert exit_info.value.code == 2  # argparse's usage error
+    assert "expected LABEL=path/to/per_image_<split>.csv" in capsys.readouterr().err

@@ -77,9 +77,11 @@ def test_channels_last_batch_has_the_same_values(tiny_root: Path) -> None:
     torch.testing.assert_close(nhwc["box"], plain["box"], rtol=0, atol=0)
 
 
-def test_ckpt_needs_one_variant() -> None:
-    with pytest.raises(SystemExit):
+def test_ckpt_needs_one_variant(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
         latency.parse_args(["--ckpt", "x.ckpt", "--variants", "a.yaml", "b.yaml"])
+    assert exit_info.value.code == 2  # argparse's usage error
+    assert "--ckpt x.ckpt needs exactly one --variants entry" in capsys.readouterr().err
 
 
 def test_compiled_rows_and_speedup_table(tiny_root: Path, tmp_path: Path) -> None:

@@ -32,10 +32,14 @@ def test_the_seeds_mean_per_stage_and_the_figure(tmp_path: Path) -> None:
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_runs_with_other_thresholds_are_refused(tmp_path: Path) -> None:
+def test_runs_with_other_thresholds_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     a = write_run(tmp_path / "a", np.zeros(3), np.zeros(3))
     b = write_run(tmp_path / "b", np.zeros(4), np.zeros(4))
     with pytest.raises(ValueError, match="differ"):
         stage_curves.seed_mean([a, b])
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_info:
         stage_curves.main([str(tmp_path / "f.png"), "no-label"])
+    assert exit_info.value.code == 2  # argparse's usage error
+    assert "expected LABEL=RUN[,another seed's,...], got 'no-label'" in capsys.readouterr().err

@@ -162,9 +162,13 @@ def test_export_names_an_unwritable_output_before_any_work(tmp_path: Path) -> No
     assert time.perf_counter() - start < 5.0
 
 
-def test_export_refuses_a_loose_override(tmp_path: Path) -> None:
-    with pytest.raises(SystemExit):
+def test_export_refuses_a_loose_override(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
         export_main(["--ckpt_path", "x.ckpt", "--data.input_size", "64", "out.onnx"])
+    assert exit_info.value.code == 2  # a usage error, before any checkpoint is read
+    err = capsys.readouterr().err
+    assert "unrecognised arguments ['--data.input_size', 'out.onnx']" in err
+    assert "write config overrides as --key=value" in err
 
 
 def test_exported_keypoints_are_input_pixels(tmp_path: Path, shared_data: Path) -> None:
