@@ -24,14 +24,16 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _entry(rank: int, worker: Callable[[int], None], world_size: int, port: int, timeout_s: int):
+def _entry(
+    rank: int, worker: Callable[[int], None], world_size: int, port: int, group_timeout_s: int
+):
     torch.set_num_threads(1)
     dist.init_process_group(
         "gloo",
         init_method=f"tcp://127.0.0.1:{port}",
         rank=rank,
         world_size=world_size,
-        timeout=timedelta(seconds=timeout_s // 2),
+        timeout=timedelta(seconds=group_timeout_s),
     )
     try:
         worker(rank)
@@ -39,17 +41,31 @@ def _entry(rank: int, worker: Callable[[int], None], world_size: int, port: int,
         dist.destroy_process_group()
 
 
-def run_on_gloo(worker: Callable[[int], None], world_size: int = 2, timeout_s: int = 60) -> None:
+# Room for a busy small machine (the suite shares 2 cores with other work): start-up, the
+# fork server's torch import, joining the group and the work itself get TIMEOUT_S in all; a
+# collective that waits for a process that died or hangs fails after GROUP_TIMEOUT_S. A real
+# hang still fails the test, only later.
+TIMEOUT_S = 300
+GROUP_TIMEOUT_S = 120
+
+
+def run_on_gloo(
+    worker: Callable[[int], None],
+    world_size: int = 2,
+    timeout_s: int = TIMEOUT_S,
+    group_timeout_s: int = GROUP_TIMEOUT_S,
+) -> None:
     """Call ``worker(rank)`` in ``world_size`` processes joined in a gloo group.
 
     The processes start from a fork server that imports the worker's module once (torch and
     torchmetrics are slow to import on a small CPU). A worker's exception is re-raised here;
-    past ``timeout_s`` the processes are killed and the test fails.
+    past ``timeout_s`` (start-up, import and work together) the processes are killed and the
+    test fails; a collective or the group's rendezvous times out after ``group_timeout_s``.
     """
     multiprocessing.get_context("forkserver").set_forkserver_preload([worker.__module__])
     context = mp.start_processes(
         _entry,
-        args=(worker, world_size, _free_port(), timeout_s),
+        args=(worker, world_size, _free_port(), group_timeout_s),
         nprocs=world_size,
         join=False,
         start_method="forkserver",
