@@ -151,10 +151,20 @@ def test_decode_at_the_border_and_flat_peaks() -> None:
     grid = norm_to_grid(keypoints_norm, (7, 6))  # (1, 4, 2)
     assert torch.isfinite(grid).all()
     assert_close(grid[0, 0, 0], torch.tensor(0.0), rtol=0, atol=1e-6)  # border axis: centre
-    assert -0.5 <= float(grid[0, 0, 1]) - 3 < 0
+
+    # the inner axes: DARK's step d = 0.5 (l_-1 - l_+1) / (l_-1 - 2 l_0 + l_+1) on the logs
+    # of the seeded neighbours (Zhang et al. 2020 §3.2), within [-0.5, 0.5]
+    def step(before: float, after: float) -> float:
+        lm, lp = math.log(before), math.log(after)  # l_0 = log 1 = 0
+        return min(max(0.5 * (lm - lp) / (lm + lp), -0.5), 0.5)
+
+    dy = step(0.8, float(heatmaps[0, 0, 4, 0]))
+    assert -0.5 < dy < 0  # the upper neighbour is the larger one
+    assert_close(grid[0, 0, 1], torch.tensor(3 + dy), rtol=0, atol=1e-6)
     assert_close(grid[0, 1], torch.tensor([6.0, 5.0]), rtol=0, atol=1e-6)
     assert_close(grid[0, 2, 1], torch.tensor(0.0), rtol=0, atol=1e-6)
-    assert abs(float(grid[0, 2, 0]) - 4) <= 0.5
+    dx = step(float(heatmaps[0, 2, 0, 3]), float(heatmaps[0, 2, 0, 5]))
+    assert_close(grid[0, 2, 0], torch.tensor(4 + dx), rtol=0, atol=1e-6)
     assert_close(grid[0, 3], torch.tensor([2.0, 3.0]), rtol=0, atol=1e-6)  # no sub-cell step
     assert_close(scores, heatmaps.flatten(2).amax(-1), rtol=0, atol=0)
 
