@@ -9,12 +9,31 @@
 
 ``lightning-pose --help`` lists them all; ``lightning-pose <subcommand> --help`` tells one.
 
-Exit status: 0 when the command completed; 143 when a fit was stopped by SIGTERM, 130 by
-Ctrl-C (after saving ``last.ckpt``: :class:`lightning_pose.callbacks.LatestCheckpoint`); 1 on
-an error."""
+Exit status: 0 when the command completed; 2 for bad input (a config value, a file, a path:
+:func:`user_error`), printed as one message naming the file or key and what was expected
+(``LIGHTNING_POSE_TRACEBACK=1`` prints the traceback too); 143 when a fit was stopped by
+SIGTERM, 130 by Ctrl-C (after saving ``last.ckpt``:
+:class:`lightning_pose.callbacks.LatestCheckpoint`); 1 on any other error, with its traceback.
+"""
 
+import os
 import signal
 import sys
+import traceback
+from pathlib import Path
+
+TRACEBACK_ENV = "LIGHTNING_POSE_TRACEBACK"  # set (to anything but 0/empty): bad input's traceback
+PACKAGE = Path(__file__).resolve().parent
+# What the package raises, with a message naming the file or key, for bad input: its own
+# errors (lightning_pose.data.DatasetError, VideoError, SweepError are ValueErrors) and a file
+# or folder that is missing, of the wrong kind or not permitted.
+USER_ERRORS = (
+    ValueError,
+    FileNotFoundError,
+    NotADirectoryError,
+    IsADirectoryError,
+    PermissionError,
+)
 
 SUBCOMMANDS = {
     "fit": "train a model (python -m lightning_pose fit -c conf/lspet.yaml -c conf/model/X.yaml)",
@@ -41,9 +60,39 @@ def usage() -> str:
     )
 
 
+def user_error(error: BaseException) -> bool:
+    """Is ``error`` bad input, to be told as one message? One of :data:`USER_ERRORS` raised by
+    the package's own code (the innermost frame of its traceback is in ``lightning_pose``): a
+    check that names what it refused. The same types raised inside a library (NumPy, torch,
+    Lightning) are internal errors and keep their traceback."""
+    if not isinstance(error, USER_ERRORS):
+        return False
+    frame = error.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    if frame is None:
+        return False
+    return Path(frame.tb_frame.f_code.co_filename).resolve().is_relative_to(PACKAGE)
+
+
 def run(argv: list[str] | None = None) -> int:
-    """Dispatch ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    """Dispatch ``argv`` (default ``sys.argv[1:]``); returns the exit status (see the module
+    docstring). Bad input (:func:`user_error`) is printed as one line on stderr, exit 2."""
     args = sys.argv[1:] if argv is None else argv
+    try:
+        return _dispatch(args, argv)
+    except Exception as error:
+        if not user_error(error):
+            raise
+        if os.environ.get(TRACEBACK_ENV, "") not in ("", "0"):
+            traceback.print_exc()
+        command = f"lightning-pose {args[0]}" if args else "lightning-pose"
+        print(f"{command}: error: {error}", file=sys.stderr)
+        print(f"(set {TRACEBACK_ENV}=1 to see where it was raised)", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: list[str], argv: list[str] | None) -> int:
     if not args or args[0] in ("-h", "--help"):
         print(usage())
         return 0 if args else 2

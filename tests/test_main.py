@@ -3,13 +3,17 @@ lists every subcommand, and each dispatches to its own parser."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from lightning_pose.__main__ import SUBCOMMANDS, run
+from lightning_pose.__main__ import SUBCOMMANDS, TRACEBACK_ENV, run, user_error
+
+REPO = Path(__file__).resolve().parents[1]
 
 SCRIPT = Path(sys.executable).parent / "lightning-pose"
 EVERY = ("fit", "validate", "test", "predict", "sweep", "export", "train")
@@ -44,3 +48,84 @@ def test_each_subcommand_has_its_own_help(
         run([subcommand, "--help"])
     assert exit_info.value.code == 0
     assert expected in capsys.readouterr().out
+
+
+# --- bad input: one message, exit 2 --------------------------------------------------------
+def run_module(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    environ = os.environ | {"WANDB_MODE": "disabled"} | env
+    return subprocess.run(
+        [sys.executable, "-m", "lightning_pose", *args],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+MISSING_ROOT = [
+    "fit",
+    "-c",
+    str(REPO / "conf" / "lspet.yaml"),
+    "--data.root=/nonexistent/data",
+    "--trainer.accelerator=cpu",
+]
+
+
+def test_a_missing_data_root_is_one_message_and_exit_2(tmp_path: Path) -> None:
+    done = run_module(MISSING_ROOT, tmp_path)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    message, hint = done.stderr.strip().splitlines()[-2:]
+    assert message.startswith(
+        "lightning-pose fit: error: data root /nonexistent/data (from data.root) does not exist"
+    )
+    assert hint == f"(set {TRACEBACK_ENV}=1 to see where it was raised)"
+    # the traceback on request, same status
+    traced = run_module(MISSING_ROOT, tmp_path, **{TRACEBACK_ENV: "1"})
+    assert traced.returncode == 2
+    assert "Traceback (most recent call last)" in traced.stderr
+    assert traced.stderr.strip().splitlines()[-2] == message
+
+
+def test_a_bad_config_value_names_the_key_and_exits_2(tmp_path: Path) -> None:
+    done = run_module([*MISSING_ROOT, "--data.batch_size=0"], tmp_path)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert 'Parser key "data.batch_size"' in done.stderr
+
+
+def test_a_bad_checkpoint_in_process_is_one_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.ckpt").write_text("not a checkpoint")
+    args = ["predict", "-c", str(REPO / "conf" / "lspet.yaml"), "--ckpt_path=bad.ckpt"]
+    assert run(args) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-2].startswith(
+        "lightning-pose predict: error: ckpt_path: bad.ckpt cannot be read as a checkpoint"
+    )
+
+
+def test_an_internal_error_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ValueError raised inside a library (here NumPy) is not bad input: it propagates."""
+
+    def broken(argv=None):
+        np.zeros(3).reshape(2)
+
+    monkeypatch.setattr("lightning_pose.cli.main", broken)
+    with pytest.raises(ValueError, match="cannot reshape"):
+        run(["fit"])
+
+
+def test_user_error_tells_the_packages_checks_from_library_errors() -> None:
+    from lightning_pose.runs.checkpoints import read_checkpoint
+
+    with pytest.raises(FileNotFoundError) as ours:
+        read_checkpoint("/nonexistent.ckpt")
+    with pytest.raises(ValueError) as numpy_error:
+        np.zeros(3).reshape(2)
+    with pytest.raises(KeyError) as key_error:
+        {}["images"]
+    assert [user_error(e.value) for e in (ours, numpy_error, key_error)] == [True, False, False]
