@@ -109,13 +109,18 @@ def to_coco(annotations: PoseAnnotations, max_images: int | None = None) -> dict
     }
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command's arguments. Raises SystemExit (argparse's message) on bad ones."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("dataset", choices=sorted(READERS))
     parser.add_argument("root", type=Path, help="the data root holding lspet/, lsp/ or flic/")
     parser.add_argument("out", type=Path, help="the COCO keypoint JSON file to write")
     parser.add_argument("--max-samples", type=int, default=None, help="first N images only")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     annotations = READERS[args.dataset].read(args.root)
     content = to_coco(annotations, args.max_samples)
     args.out.parent.mkdir(parents=True, exist_ok=True)
