@@ -13,9 +13,16 @@ convergence").
    lane's workers, over ``--probe-images`` images) and the model's training samples/s alone
    (one synthetic batch of the real shapes, bf16-mixed autocast, channels-last:
    ``bench/throughput.py``), and the start-up a fit pays before its clock starts.
+   Then the **throughput phase** (section 2's numbers, ``bench/gpu_throughput.py``), on every
+   core but the driver's before the lanes start: for ``--throughput-configs`` at each of
+   ``--throughput-batches``, samples/s of the model alone and of the fit loop with each data
+   path (``data.augment_on`` cpu and device), and the GPU's utilisation over each
+   (``$OUT/throughput.md`` and ``.json``).
 2. **Jobs**: a fit per family (:data:`FAMILIES`) and every trial of :data:`SWEEPS` (a depth-S
    cascade trial is S fits, one after another), each in the sweep runner's trial folder with its
-   command (:mod:`lightning_pose.cli.sweep`; the W&B logger left out: the device has no wandb).
+   command (:mod:`lightning_pose.cli.sweep`; the W&B logger left out: the device has no wandb),
+   each augmenting its batches on the GPU (``--augment-on device``, the default: the crop cache
+   and the batched warp of :mod:`lightning_pose.data.device_augment`; ``cpu``: the loader's).
    They run in ``--lanes`` concurrent lanes that share the GPU, each lane pinned to its own
    cores; jobs go to lanes most fits first, to the least loaded lane (LPT).
 3. **Budget per fit**, when it starts: its lane's time left (to the deadline less
@@ -259,7 +266,7 @@ def probe(configs: list[str], opts: argparse.Namespace, cores: list[int], path: 
         next(batches)  # the workers start: not timed
         samples, timed = 0, time.perf_counter()
         for batch in batches:  # the rest of one pass at most: hand-timed, the workers run ahead
-            samples += int(batch["image"].shape[0])
+            samples += int(batch["index"].shape[0])  # device path: no image yet
             if time.perf_counter() - timed >= opts.probe_s:
                 break
         loader_rate = samples / max(time.perf_counter() - timed, 1e-9)
@@ -281,6 +288,25 @@ def probe(configs: list[str], opts: argparse.Namespace, cores: list[int], path: 
         if opts.accelerator == "gpu":
             torch.cuda.empty_cache()
     path.write_text(json.dumps(result, indent=1))
+
+
+def throughput(opts: argparse.Namespace, cores: list[int], argv: list[str]) -> None:
+    """In a forked child pinned to ``cores``: section 2's measurements
+    (``bench/gpu_throughput.py``: model alone, fit loop with each data path, utilisation) to
+    ``$OUT/throughput.json`` and ``.md``."""
+    import torch
+    from _provenance import commit
+    from gpu_throughput import header, markdown, measure_paths
+
+    os.sched_setaffinity(0, cores)
+    torch.set_num_threads(len(cores))
+    gpu = torch.cuda.get_device_name(0) if opts.accelerator == "gpu" else "none (CPU)"
+    rows = measure_paths(
+        opts.throughput_configs, opts.throughput_batches, opts, opts.out / "throughput.json"
+    )
+    text = markdown(rows, header(opts, gpu, commit(), argv))
+    write_bytes_atomic(opts.out / "throughput.md", text.encode())
+    print(text, flush=True)
 
 
 def run_jobs(lanes: list[list[Job]], cores: list[list[int]], opts, probe: dict, write) -> None:
@@ -386,6 +412,20 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--lr-scaling", choices=["sqrt", "linear", "none"], default="sqrt",
         help="the learning rate with --batch-size (gpu_plan.batch_args)",
     )  # fmt: skip
+    parser.add_argument(
+        "--augment-on", choices=["device", "cpu"], default="device",
+        help="every fit's data.augment_on: the batched augmentation on the GPU, or the loader's",
+    )  # fmt: skip
+    parser.add_argument(
+        "--throughput-batches", type=int, nargs="*", default=[32, 256],
+        help="batch sizes of the throughput phase (bench/gpu_throughput.py); none: skip it",
+    )  # fmt: skip
+    parser.add_argument(
+        "--throughput-configs", nargs="*", default=["conf/model/heatmap_budget.yaml"]
+    )
+    parser.add_argument("--throughput-s", type=float, default=8.0, help="timed s a measurement")
+    parser.add_argument("--throughput-warmup", type=int, default=10, help="untimed steps")
+    parser.add_argument("--throughput-max-s", type=float, default=180.0)
     parser.add_argument("--smoke", action="store_true", help="tiny, on the CPU (the test)")
     opts = parser.parse_args(argv)
     opts.accelerator, opts.precision, opts.smoke_args = "gpu", "bf16-mixed", []
@@ -394,6 +434,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         opts.max_samples, opts.probe_images, opts.probe_s = opts.max_samples or 16, 16, 0.1
         opts.max_epochs, opts.sweep_count, opts.min_fit_s = 1, opts.sweep_count or 2, 1.0
         opts.smoke_args = ["--data.input_size=64", "--data.batch_size=4"]
+        opts.throughput_batches, opts.throughput_s, opts.throughput_warmup = [4], 0.1, 1
     if opts.max_samples:
         opts.smoke_args.append(f"--data.max_samples={opts.max_samples}")
     opts.deadline = (opts.started_at or time.time()) + opts.budget_s
@@ -423,6 +464,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: the probe failed (exit {prober.exitcode}); nothing was trained")
         return 1
     probe_result = json.loads((opts.work / "probe.json").read_text())
+    if opts.throughput_batches:  # before the lanes start: the whole machine
+        opts.data_config = opts.work / "lspet.yaml"  # make_jobs's, without W&B
+        all_cores = sorted(os.sched_getaffinity(0))
+        spare = all_cores[1:] or all_cores
+        argv_ = sys.argv[1:] if argv is None else argv
+        measuring = fork(throughput, opts, spare, argv_)
+        measuring.join(timeout=opts.throughput_max_s)
+        if measuring.is_alive():
+            measuring.kill()
+            measuring.join()
+        if measuring.exitcode != 0:
+            print(f"throughput phase: exit {measuring.exitcode} (see the log); the fits go on")
     write_bytes_atomic(opts.out / "probe.json", json.dumps(probe_result, indent=1).encode())
     header = (
         f"# GPU convergence on LSPet\n\nCommit {commit()}, "

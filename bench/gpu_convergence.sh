@@ -5,7 +5,8 @@
 #
 #   bench/gpu_convergence.sh [--budget-s 540] [--lanes 5] [--smoke] [bench/gpu_convergence.py options]
 #
-# Writes $OUT/gpu_convergence.md and .csv (the table), $OUT/probe.json and $OUT/sweep_*.md;
+# Writes $OUT/throughput.md and .json (model alone and fit loop with each data path, GPU
+# utilisation), $OUT/gpu_convergence.md and .csv (the table), $OUT/probe.json and $OUT/sweep_*.md;
 # the runs go to runs/gpu_convergence/ (--work). $OUT defaults to runs/gpu_convergence/out.
 # The clock starts here: package set-up counts against --budget-s.
 #

@@ -28,6 +28,8 @@ SWEEPS = ("sweeps/cascade_depth.yaml", "sweeps/pooling.yaml")
 # to estimate the stage-1 errors: DeepPose section 3.2); later stages, slower, are held to the
 # same trainer.max_time.
 PROBE_ARGS = {"conf/model/deeppose_cascade.yaml": ["--model.init_args.num_stages=1"]}
+# Schedules whose length is trainer.max_steps (or their total_steps): a fit's budget sets both.
+COSINE_SCHEDULES = ("WarmupCosineLR", "PlannedCosineLR")
 TAIL_S = 5.0  # after max_time: the stop's validation, last.ckpt, teardown
 
 
@@ -191,7 +193,7 @@ def budget_args(job: Job, probe: dict, opts: argparse.Namespace, fit_s: float) -
         "--trainer.check_val_every_n_epoch=1",
     ]
     scheduler = yaml.safe_load((REPO / job.model_config).read_text())["model"]["init_args"]
-    if str((scheduler.get("scheduler") or {}).get("class_path", "")).endswith("WarmupCosineLR"):
+    if str((scheduler.get("scheduler") or {}).get("class_path", "")).endswith(COSINE_SCHEDULES):
         steps = epochs * max(1, probe["n_train"] // rates["batch"])
         args += [
             f"--trainer.max_steps={steps}",
@@ -229,10 +231,12 @@ def batch_args(model_config: str, batch_size: int | None, rule: str = "sqrt") ->
 
 
 def common_args(opts: argparse.Namespace, workers: int) -> list[str]:
-    """Every fit's arguments: data, device, precision, channels-last, the wall clock."""
+    """Every fit's arguments: data (where it is augmented: ``opts.augment_on``), device,
+    precision, channels-last, the wall clock."""
     args = [
         f"--data.root={opts.data_root}",
         "--data.cache_images=true",
+        f"--data.augment_on={getattr(opts, 'augment_on', 'cpu')}",
         f"--data.num_workers={workers}",
         f"--trainer.accelerator={opts.accelerator}",
         "--trainer.devices=1",

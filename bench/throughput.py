@@ -192,8 +192,9 @@ def measure(
 
 def synthetic_loader(dm: pl.LightningDataModule, warmup: int) -> DataLoader:
     """One real training batch of ``dm`` (set up for fit) as random tensors of its shapes
-    (:func:`synthetic_batch`), repeated: the model-only measurement's loader."""
-    real = next(iter(dm.train_dataloader()))
+    (:func:`synthetic_batch`), repeated: the model-only measurement's loader. With
+    ``data.augment_on: device`` the batch is first augmented (on the CPU) to get its images."""
+    real = dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)
     batches = max(warmup + 10, 10_000)
     return DataLoader(RepeatedBatch(synthetic_batch(real), batches), batch_size=None, num_workers=0)
 

@@ -105,8 +105,10 @@ def test_seeds_repeat_each_sweep_setting_with_seed_everything(tmp_path: Path) ->
 
 def test_smoke_writes_a_row_per_job_with_the_validation_metrics(tmp_path: Path) -> None:
     """The whole script on the CPU: 64 px, 16 images a split, one epoch a fit, two lanes; the
-    four families, two trials of each sweep. ~40 s of CPU. Without ``wandb``, as on the GPU
-    machine: there a config naming ``WandbLogger`` failed to parse."""
+    four families, two trials of each sweep, every fit augmenting on the device (the CPU here);
+    before them the throughput phase, both data paths and the model alone. ~50 s of CPU.
+    Without ``wandb``, as on the GPU machine: there a config naming ``WandbLogger`` failed to
+    parse."""
     write_lspet(tmp_path / "data" / "lspet", 60)
     out = tmp_path / "out"
     hidden = tmp_path / "no_wandb" / "wandb"
@@ -165,6 +167,20 @@ def test_smoke_writes_a_row_per_job_with_the_validation_metrics(tmp_path: Path) 
     for rates in probe["configs"].values():
         assert rates["loader_samples_s"] > 0 and rates["model_samples_s"] > 0
         assert (rates["input"], rates["batch"]) == (64, 4)
+    # every fit on the device data path (the default), the throughput phase on both paths
+    for row in rows:
+        command = (tmp_path / "work" / row["job"] / "command.txt").read_text()
+        assert "--data.augment_on=device" in command, row["job"]
+    measured = json.loads((out / "throughput.json").read_text())
+    assert [r["measured"] for r in measured] == [
+        "fit loop, augment on cpu", "model alone", "fit loop, augment on device"
+    ]  # fmt: skip
+    for r in measured:
+        assert r["samples_s"] > 0 and (r["batch"], r["input"]) == (4, 64), r
+        assert r["utilisation_percent"] is None  # no GPU
+        if r["measured"] != "model alone":
+            assert r["of_model"] == pytest.approx(r["samples_s"] / measured[1]["samples_s"])
+    assert "| fit loop, augment on device |" in (out / "throughput.md").read_text()
     table = (out / "gpu_convergence.md").read_text()
     assert "| job | status | PCK@0.2 limb joints | PDJ@0.05 |" in table
     assert "| families/deeppose | ok |" in table and "conf/model/tompson.yaml | 64 | 4 |" in table
