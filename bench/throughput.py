@@ -70,7 +70,8 @@ def flush_denormals() -> bool:
 
 
 class StepTimer(pl.Callback):
-    """Time the steps after ``warmup`` and stop ``seconds`` later: images per second, and per
+    """Time the steps after ``warmup`` and stop ``seconds`` (or ``steps`` steps) later: images
+    per second, and per
     second of this process's CPU time (all its threads: on a shared machine, the rate per
     CPU-second it actually got).
 
@@ -78,8 +79,9 @@ class StepTimer(pl.Callback):
     ``Trainer.fit``'s own loop (the loader and its workers running ahead, the hooks, the
     optimiser step), which runs the steps itself; a ``Timer`` times a statement it calls."""
 
-    def __init__(self, warmup: int, seconds: float) -> None:
-        self.warmup, self.seconds = warmup, seconds
+    def __init__(self, warmup: int, seconds: float, steps: int | None = None) -> None:
+        self.warmup, self.seconds, self.steps = warmup, seconds, steps
+        self.timed_steps = 0
         self.start: float | None = None
         self.cpu_start = 0.0
         self.images = 0
@@ -94,9 +96,10 @@ class StepTimer(pl.Callback):
         if self.start is None:
             return
         self.images += int(batch["image"].shape[0])
+        self.timed_steps += 1
         self.elapsed = time.perf_counter() - self.start
         self.cpu_elapsed = time.process_time() - self.cpu_start
-        if self.elapsed >= self.seconds:
+        if (self.timed_steps >= self.steps) if self.steps else (self.elapsed >= self.seconds):
             trainer.should_stop = True
 
     @property
@@ -199,42 +202,59 @@ def synthetic_loader(dm: pl.LightningDataModule, warmup: int) -> DataLoader:
     return DataLoader(RepeatedBatch(synthetic_batch(real), batches), batch_size=None, num_workers=0)
 
 
-def run_variant(variant: str, opts: argparse.Namespace, overrides: list[str]) -> dict:
-    model, dm = build(variant, opts.data_root, overrides)
-    start = time.perf_counter()
-    dm.trainer = None
-    dm.setup("fit")  # annotations, splits and (data.cache_images) the crop cache
-    setup_s = time.perf_counter() - start
-    synthetic = synthetic_loader(dm, opts.warmup)
-    pipeline, steps_only = [], []
+def run_variant(variant: str, opts: argparse.Namespace, overrides: list[str]) -> list[dict]:
+    """One row per data path of ``--augment-on``; the paths' fit loops and the model alone
+    measured in turn, ``--repeats`` times, on one model (it trains on through them)."""
+    built = {}
+    for where in opts.augment_on:
+        model, dm = build(variant, opts.data_root, [*overrides, f"--data.augment_on={where}"])
+        start = time.perf_counter()
+        dm.trainer = None
+        dm.setup("fit")  # annotations, splits and the crop cache (data.cache_images, device)
+        built[where] = (model, dm, time.perf_counter() - start)
+    model, first, _ = built[opts.augment_on[0]]
+    synthetic = synthetic_loader(first, opts.warmup)
+
+    def timed(source) -> float:
+        timer = StepTimer(opts.warmup, opts.seconds, opts.steps)
+        return measure(model, source, opts.warmup, opts.seconds, opts.channels_last, timer=timer)
+
+    pipeline: dict[str, list[float]] = {where: [] for where in opts.augment_on}
+    steps_only = []
     for _ in range(opts.repeats):
-        pipeline.append(measure(model, dm, opts.warmup, opts.seconds, opts.channels_last))
-        steps_only.append(measure(model, synthetic, opts.warmup, opts.seconds, opts.channels_last))
-    p, m = sum(pipeline) / len(pipeline), sum(steps_only) / len(steps_only)
-    return {
-        "variant": variant,
-        "input": dm.input_size,
-        "batch": dm.batch_size,
-        "workers": dm.num_workers,
-        "cache": dm.cache_images,
-        "setup_s": setup_s,
-        "pipeline": pipeline,
-        "model": steps_only,
-        "ratio": p / m,
-    }
+        for where in opts.augment_on:
+            pipeline[where].append(timed(built[where][1]))
+        steps_only.append(timed(synthetic))
+    m = sum(steps_only) / len(steps_only)
+    return [
+        {
+            "variant": variant,
+            "augment_on": where,
+            "input": dm.input_size,
+            "batch": dm.batch_size,
+            "workers": dm.num_workers,
+            "cache": dm.cache_images or where == "device",
+            "setup_s": setup_s,
+            "pipeline": pipeline[where],
+            "model": steps_only,
+            "ratio": sum(pipeline[where]) / len(pipeline[where]) / m,
+        }
+        for where, (_, dm, setup_s) in built.items()
+    ]
 
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| variant | input px | batch | workers | cached crops | pipeline img/s | "
+        "| variant | augment on | input px | batch | workers | cached crops | pipeline img/s | "
         "model-only img/s | ratio | setup s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         pipeline = " / ".join(f"{v:.1f}" for v in r["pipeline"])
         model = " / ".join(f"{v:.1f}" for v in r["model"])
         lines.append(
-            f"| {r['variant']} | {r['input']} | {r['batch']} | {r['workers']} | "
+            f"| {r['variant']} | {r.get('augment_on', 'cpu')} | {r['input']} | {r['batch']} | "
+            f"{r['workers']} | "
             f"{'yes' if r['cache'] else 'no'} | {pipeline} | {model} | {r['ratio']:.2f} | "
             f"{r['setup_s']:.0f} |"
         )
@@ -268,7 +288,12 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS) + ["heatmap_budget"])
     parser.add_argument("--seconds", type=float, default=30.0, help="timed seconds per run")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps (not --seconds)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps per run")
+    parser.add_argument(
+        "--augment-on", nargs="+", choices=["cpu", "device"], default=["cpu"],
+        help="data paths to measure (data.augment_on), each in turn",
+    )  # fmt: skip
     parser.add_argument("--repeats", type=int, default=2, help="A/B pairs per variant")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--channels-last", action="store_true")
@@ -287,13 +312,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
     os.environ.setdefault("WANDB_MODE", "disabled")
     rows = []
     for variant in opts.variants:
-        rows.append(run_variant(variant, opts, overrides))
-        print(table(rows[-1:]).splitlines()[-1], flush=True)
+        new = run_variant(variant, opts, overrides)
+        rows += new
+        print("\n".join(table(new).splitlines()[2:]), flush=True)
+    what = (
+        f"{opts.steps} optimiser steps" if opts.steps else f"{opts.seconds:g} s of optimiser steps"
+    )
     report = (
         "# Training throughput: real fit loop vs model only\n\n"
         + provenance("throughput.py", argv, opts.threads, opts.channels_last)
         + f"{', denormals flushed to zero' if opts.flush_denormal else ''}.  \n"
-        f"Each cell: images/s over {opts.seconds:g} s of optimiser steps after {opts.warmup} "
+        f"Each cell: images/s over {what} after {opts.warmup} "
         f"untimed steps, {opts.repeats} alternating runs (pipeline, model, pipeline, model, "
         "...); ratio = mean pipeline / mean model. Setup: building the splits (and the crop "
         "cache where `data.cache_images`), not in the rates.\n\n" + table(rows)
