@@ -386,3 +386,22 @@ def test_predict_refuses_estimates_far_outside_the_image_naming_the_checkpoint(
     ):
         main([*PREDICT, f"--data.predict_dir={tmp_path / 'images'}", f"--ckpt_path={path}"])
     assert not list(tmp_path.rglob("predictions*"))
+
+
+def test_checkpoint_of_another_model_family_is_refused_by_name(lspet_checkpoint: Path) -> None:
+    """PyTorch's list of missing and unexpected keys said nothing a person can act on."""
+    with pytest.raises(ValueError) as caught:
+        main(
+            [
+                *PREDICT,
+                "--model=lightning_pose.models.HeatmapPose",
+                "--model.trunk=lightning_pose.models.ResNetTrunk",
+                f"--data.root={lspet_checkpoint.parents[4] / 'data'}",
+                f"--ckpt_path={lspet_checkpoint}",
+            ]
+        )
+    assert str(caught.value) == (
+        f"ckpt_path: {lspet_checkpoint} is a DeepPose model, the config builds HeatmapPose "
+        "(model.class_path); give the model config it was trained with (one whose class_path "
+        "is DeepPose)"
+    )

@@ -82,10 +82,14 @@ class PoseLightningCLI(LightningCLI):
 
     def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
         """Parse, then refuse a ``ckpt_path`` that is not a readable checkpoint (empty, not a
-        torch file) with a clear error, before Lightning reads its hyperparameters."""
+        torch file) or holds another model family than the config's, with a clear error,
+        before Lightning reads its hyperparameters."""
         super().parse_arguments(parser, args)
         if self.config.get("subcommand"):
-            checkpoint_file(self.config[self.config.subcommand].get("ckpt_path"))
+            config = self.config[self.config.subcommand]
+            model = config.get("model")
+            class_path = model.get("class_path") if isinstance(model, Namespace) else None
+            checkpoint_file(config.get("ckpt_path"), model=class_path)
 
     def before_fit(self) -> None:
         """Before any work: a ``ckpt_path`` must fit the config's joints and input size

@@ -16,8 +16,8 @@ import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from torch import Tensor, nn
 
-from lightning_pose.runs.files import atomic_open
 from lightning_pose.data.skeleton import Skeleton
+from lightning_pose.runs.files import atomic_open
 
 # ``ckpt_path`` values the Trainer resolves itself (not file names).
 LIGHTNING_CKPT_NAMES = ("last", "best", "hpc", "registry")
@@ -40,7 +40,27 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             super().save_checkpoint(checkpoint, path, storage_options)
             return
         with atomic_open(path) as f:
-            torch.save(checkpoint, f)
+            try:
+                torch.save(checkpoint, f)
+            except RuntimeError as err:
+                # torch's writer reports a failed write (a full disk, a quota) as
+                # "[enforce fail at inline_container.cc:...] ... file write failed"; the
+                # OSError it hides is what the user can act on
+                cause = _os_error(err)
+                if cause is None:
+                    raise
+                raise OSError(cause.errno, cause.strerror, str(path)) from None
+
+
+def _os_error(err: BaseException) -> OSError | None:
+    """The ``OSError`` in ``err``'s chain of causes and contexts, if any."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, OSError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
 
 
 def non_finite_tensors(state: dict[str, Tensor]) -> list[str]:
@@ -75,15 +95,16 @@ def read_checkpoint(path: str | Path, key: str = "model.init_checkpoint") -> dic
         # torch's message advises retrying with weights_only=False, which runs whatever code
         # the file holds: the unsafe thing to do with a file of unknown origin. Not repeated.
         reason = _unpickler_reason(err)
-        if reason.startswith("Unsupported global"):
+        if "global" in reason.lower():
             raise ValueError(
-                f"{key}: {path} is not a trusted checkpoint: it holds Python objects other than "
-                "tensors and plain values, which lightning_pose never unpickles (expected a "
-                f"Lightning .ckpt written by lightning_pose; {reason})"
+                f"{key}: {path} is a torch file but not a trusted checkpoint: it refers to "
+                "Python code or objects other than tensors and plain values, which "
+                "lightning_pose never loads (expected a Lightning .ckpt written by "
+                f"lightning_pose; the unpickler refused: {reason})"
             ) from None
         raise ValueError(
             f"{key}: {path} cannot be read as a checkpoint (expected a Lightning .ckpt of "
-            f"tensors and plain values; {reason or 'not a torch file'})"
+            f"tensors and plain values; the unpickler refused: {reason})"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as err:
         raise ValueError(
@@ -96,11 +117,21 @@ def read_checkpoint(path: str | Path, key: str = "model.init_checkpoint") -> dic
 
 
 def _unpickler_reason(err: pickle.UnpicklingError) -> str:
-    """The unpickler's own reason (``Unsupported global: GLOBAL x.Y ...``), without torch's
-    advice around it."""
-    match = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n|$)", str(err))
-    reason = match.group(1) if match else ""
-    return reason.split(" was not an allowed global")[0].strip().rstrip(".")
+    """The unpickler's own reason (``Unsupported global: GLOBAL x.Y ...``, ``Trying to load
+    unsupported GLOBAL posix.system whose module posix is blocked``), without torch's advice
+    around it; else the message's first line that is not advice."""
+    text = str(err)
+    for pattern in (
+        r"WeightsUnpickler error:\s*(.+?)(?:\n|$)",
+        r"(Trying to load unsupported GLOBAL .+?)(?:\n|$)",
+    ):
+        match = re.search(pattern, text)
+        if match:
+            return match.group(1).split(" was not an allowed global")[0].strip().rstrip(".")
+    advice = ("Weights only load failed", "Check the documentation", "Please file an issue")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    kept = [line for line in lines if not line.startswith(advice)]
+    return (kept or lines or [type(err).__name__])[0].rstrip(".")
 
 
 def read_state_dict(path: str | Path, key: str = "model.init_checkpoint") -> dict[str, Tensor]:
@@ -108,17 +139,34 @@ def read_state_dict(path: str | Path, key: str = "model.init_checkpoint") -> dic
     return read_checkpoint(path, key)["state_dict"]
 
 
-def checkpoint_file(ckpt_path: str | Path | None, key: str = "ckpt_path") -> Path | None:
-    """The file ``ckpt_path`` names, checked to be a readable checkpoint; None where there is
-    no file to check: no ``ckpt_path``, one of the names the Trainer resolves itself
-    (``"last"``, ``"best"``, ...) or a remote URL.
+def checkpoint_file(
+    ckpt_path: str | Path | None, key: str = "ckpt_path", model: str | None = None
+) -> Path | None:
+    """The file ``ckpt_path`` names, checked to be a readable checkpoint of the config's model
+    family; None where there is no file to check: no ``ckpt_path``, one of the names the
+    Trainer resolves itself (``"last"``, ``"best"``, ...) or a remote URL.
+
+    Args:
+        model: the config's ``model.class_path`` (None: not compared). LightningCLI would
+            otherwise swap in the checkpoint's class and keep the config's other model
+            arguments, and PyTorch then listed missing and unexpected keys.
 
     Raises:
-        FileNotFoundError, ValueError: see :func:`read_checkpoint`.
+        FileNotFoundError, ValueError: see :func:`read_checkpoint`; also a checkpoint of
+            another model family (named).
     """
     path = _local_checkpoint(ckpt_path)
-    if path is not None:
-        read_checkpoint(path, key)
+    if path is None:
+        return None
+    checkpoint = read_checkpoint(path, key)
+    family = checkpoint_family(checkpoint)
+    wanted = str(model).rsplit(".", 1)[-1] if model else None
+    if wanted is not None and family is not None and family != wanted:
+        raise ValueError(
+            f"{key}: {path} is a {family} model, the config builds {wanted} "
+            f"(model.class_path); give the model config it was trained with (one whose "
+            f"class_path is {family})"
+        )
     return path
 
 
@@ -153,6 +201,13 @@ def checkpoint_mismatches(checkpoint: dict, skeleton: Skeleton, input_size: int)
             f"{input_size}; set --data.input_size={trained}"
         )
     return problems
+
+
+def checkpoint_family(checkpoint: dict) -> str | None:
+    """The class name of the model a checkpoint holds (``DeepPose``, ``HeatmapPose``), as
+    LightningCLI records it (``hyper_parameters["_class_path"]``); None where unrecorded."""
+    class_path = (checkpoint.get("hyper_parameters") or {}).get("_class_path")
+    return str(class_path).rsplit(".", 1)[-1] if class_path else None
 
 
 def check_checkpoint_fits(

@@ -53,10 +53,37 @@ class NotAllowed:
 
 def test_refuses_a_pickled_object_with_weights_only(tmp_path: Path) -> None:
     path = save(tmp_path / "evil.ckpt", small().state_dict(), payload=NotAllowed())
-    with pytest.raises(ValueError, match=r"evil.ckpt is not a trusted checkpoint") as caught:
+    with pytest.raises(
+        ValueError, match=r"evil.ckpt is a torch file but not a trusted checkpoint"
+    ) as caught:
         read_state_dict(path)
     # never the advice to retry with weights_only=False (it would run the file's code)
     assert "weights_only" not in str(caught.value) and "NotAllowed" in str(caught.value)
+
+
+class RunsCode:
+    """A crafted checkpoint: unpickling it would call ``os.system``."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo this must never run",))
+
+
+@pytest.mark.parametrize("zipped", [True, False], ids=["zip", "legacy"])
+def test_a_crafted_checkpoint_is_refused_saying_why(tmp_path: Path, zipped: bool) -> None:
+    """torch blocks the whole ``os`` module with a message of another form: it was told as
+    "not a torch file" although the file is one."""
+    path = tmp_path / "crafted.ckpt"
+    torch.save({"state_dict": {}, "x": RunsCode()}, path, _use_new_zipfile_serialization=zipped)
+    with pytest.raises(ValueError) as caught:
+        read_state_dict(path, key="ckpt_path")
+    assert str(caught.value) == (
+        f"ckpt_path: {path} is a torch file but not a trusted checkpoint: it refers to Python "
+        "code or objects other than tensors and plain values, which lightning_pose never "
+        "loads (expected a Lightning .ckpt written by lightning_pose; the unpickler refused: "
+        "Trying to load unsupported GLOBAL posix.system whose module posix is blocked)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -221,6 +248,42 @@ def test_a_full_disk_leaves_no_truncated_checkpoint(
     monkeypatch.setattr(torch, "save", real_save)
     assert torch.load(best, weights_only=True)["global_step"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best-001.ckpt"]
+
+
+def test_a_full_disk_during_torch_save_says_no_space_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills while torch writes the file: torch's own error was
+    ``RuntimeError: [enforce fail at inline_container.cc:...]``."""
+    from lightning_pose.runs import checkpoints
+
+    real_open = checkpoints.atomic_open
+
+    class FullDisk:
+        def __init__(self, f) -> None:
+            self.f, self.written = f, 0
+
+        def write(self, data) -> int:
+            self.written += len(data)
+            if self.written > 1000:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.f.write(data)
+
+        def flush(self) -> None:
+            self.f.flush()
+
+    @contextlib.contextmanager
+    def filling_open(path):
+        with real_open(path) as f:
+            yield FullDisk(f)
+
+    monkeypatch.setattr(checkpoints, "atomic_open", filling_open)
+    target = tmp_path / "last.ckpt"
+    with pytest.raises(OSError) as caught:
+        checkpoints.AtomicCheckpointIO().save_checkpoint({"w": torch.zeros(10_000)}, target)
+    assert type(caught.value) is OSError and caught.value.errno == errno.ENOSPC
+    assert str(caught.value) == f"[Errno 28] No space left on device: '{target}'"
+    assert list(tmp_path.iterdir()) == []  # no temporary file left
 
 
 def test_refuses_a_checkpoint_with_non_finite_weights(tmp_path: Path) -> None:
