@@ -28,6 +28,7 @@ from pytorch_lightning import Trainer
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.utilities import rank_zero_info
 
+from lightning_pose.callbacks.flip_pairs import FlipPairsRecord
 from lightning_pose.callbacks.wandb_panels import WandbSaveConfigCallback
 from lightning_pose.data.datamodule import PoseDataModule
 from lightning_pose.metrics.protocol import EvaluationProtocol
@@ -93,11 +94,27 @@ class PoseLightningCLI(LightningCLI):
 
     def before_fit(self) -> None:
         """Before any work: a ``ckpt_path`` must fit the config's joints and input size
-        (:func:`lightning_pose.runs.checkpoints.check_checkpoint_fits`)."""
+        (:func:`lightning_pose.runs.checkpoints.check_checkpoint_fits`). The flip pairs the
+        reader found from the joint names are written into the run's ``config.yaml`` as the
+        reader's ``flip_pairs`` (where it has that key), so the file states what trained;
+        :class:`~lightning_pose.callbacks.flip_pairs.FlipPairsRecord` adds them to
+        ``hparams.yaml``."""
+        self._check_checkpoint()
+        skeleton = self.datamodule.skeleton
+        init_args = self.config[self.subcommand].data.dataset.get("init_args")
+        if (
+            skeleton.flip_pairs_derived
+            and isinstance(init_args, Namespace)
+            and "flip_pairs" in init_args
+            and init_args.flip_pairs is None
+        ):
+            init_args.flip_pairs = skeleton.flip_pair_names()
+
+    def _check_checkpoint(self) -> None:
         ckpt_path = self.config_init[self.subcommand].get("ckpt_path")
         check_checkpoint_fits(ckpt_path, self.datamodule.skeleton, self.datamodule.input_size)
 
-    before_validate = before_test = before_fit
+    before_validate = before_test = _check_checkpoint
 
     def before_predict(self) -> None:
         """As :meth:`before_fit`; with ``--onnx FILE`` the exported file, checked to fit the
@@ -105,7 +122,7 @@ class PoseLightningCLI(LightningCLI):
         (:func:`lightning_pose.cli.onnx_inference.attach_onnx`)."""
         onnx = self.config_init.predict.get("onnx")
         if onnx is None:
-            return self.before_fit()
+            return self._check_checkpoint()
         from lightning_pose.cli.onnx_inference import attach_onnx
 
         if self.config_init.predict.get("ckpt_path") is not None:
@@ -126,14 +143,17 @@ class PoseLightningCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs) -> Trainer:
         """The configured Trainer, writing checkpoints atomically
         (:class:`lightning_pose.runs.checkpoints.AtomicCheckpointIO`) unless the config names
-        another checkpoint IO plugin."""
+        another checkpoint IO plugin, and recording the flip pairs among the run's
+        hyperparameters (:class:`lightning_pose.callbacks.flip_pairs.FlipPairsRecord`)."""
         plugins = self._get(self.config_init, "trainer", default={}).get("plugins")
         plugins = (
             [] if plugins is None else list(plugins if isinstance(plugins, list) else [plugins])
         )
         if not any(isinstance(p, CheckpointIO) for p in plugins):
             plugins.append(AtomicCheckpointIO())
-        return super().instantiate_trainer(**{"plugins": plugins, **kwargs})
+        trainer = super().instantiate_trainer(**{"plugins": plugins, **kwargs})
+        trainer.callbacks.append(FlipPairsRecord())  # the flip pairs in hparams.yaml
+        return trainer
 
     def before_instantiate_classes(self) -> None:
         """W&B runs belong to ``fit``: there a ``WandbLogger`` logs in the mode that

@@ -399,6 +399,15 @@ class PoseDataModule(pl.LightningDataModule):
             self.match_model(self.trainer.lightning_module)
         validating = self.trainer is None or self.trainer.limit_val_batches != 0
         if stage == "fit":
+            # flips swap left and right through the flip pairs: refuse pairs that miss joints
+            # which look lateral (Skeleton.flip_pairs_problem), and say which pairs train
+            skeleton = self.skeleton
+            problem = skeleton.flip_pairs_problem(
+                self.hparams["flip_prob"], "data.dataset.init_args.flip_pairs"
+            )
+            if problem is not None:
+                raise DatasetError(problem)
+            pl.utilities.rank_zero_info(skeleton.flip_pairs_line())
             self.check_split_images(
                 ["train", "val"] if validating else ["train"], "nothing was trained"
             )

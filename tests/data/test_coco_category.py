@@ -71,7 +71,11 @@ def test_results_file_scores_as_the_package_scores_itself(
     rng = np.random.default_rng(0)
     truth = annotations.keypoints_px[index]  # (N, K, 2)
     estimate = (truth + rng.normal(0.0, 3.0, truth.shape)).astype(np.float32)
-    trainer = type("Trainer", (), {"datamodule": data, "world_size": 1, "is_global_zero": True})()
+    trainer = type(
+        "Trainer",
+        (),
+        {"datamodule": data, "world_size": 1, "is_global_zero": True, "ckpt_path": None},
+    )()
     writer = PredictionWriter(output_dir=str(tmp_path / "out"))
     batch = {"index": torch.from_numpy(index), "keypoints_px": torch.from_numpy(estimate)}
     writer.write_on_epoch_end(trainer, None, [batch], [])
