@@ -36,7 +36,8 @@ def predict_args(tmp_path: Path, shared_data: Path, out: Path, *extra: str) -> l
         "--data.input_size=64", "--data.num_workers=0", "--data.batch_size=2",
         "--data.cache_images=false", "--trainer.accelerator=cpu", "--trainer.devices=1",
         "--trainer.logger=false", f"--trainer.default_root_dir={tmp_path}",
-        "--trainer.precision=32-true",  # the recipe's auto is bf16 on some CPUs; ONNX is fp32
+        # no --trainer.precision: the recipe's auto (bf16 on CPUs with native bf16) is a
+        # training lever; predict runs in fp32, as the ONNX file does
         f"--data.predict_dir={folder}", f"--trainer.callbacks.output_dir={out}",
         *extra,
     ]  # fmt: skip
