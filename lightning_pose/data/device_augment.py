@@ -291,6 +291,7 @@ class DeviceAugmentedDataset(PoseDataset):
             ),
             "area_px2": torch.tensor(0.0 if ann.area_px2 is None else float(ann.area_px2[index])),
             "image_id": torch.tensor(int(ann.image_ids[index])),  # type: ignore[index]
+            "first_of_image": torch.tensor(bool(self._first_of_image[i])),
             "index": torch.tensor(index),
             "cache_index": torch.tensor(i),
             "augment": {k: torch.as_tensor(v) for k, v in draws.items()},

@@ -45,6 +45,7 @@ def test_sample_keys_shapes_and_dtypes(lspet: PoseAnnotations) -> None:
         "bbox_size_px": ((), torch.float32),
         "area_px2": ((), torch.float32),
         "image_id": ((), torch.int64),
+        "first_of_image": ((), torch.bool),
         "index": ((), torch.int64),
     }
     assert set(sample) == set(expected)  # no image_hr at highres_factor 1
