@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytorch_lightning as pl
 import torch
@@ -49,3 +50,27 @@ class ExplodeWeightsAtStep(Callback):
             biases = [p for name, p in pl_module.named_parameters() if name.endswith("bias")]
             with torch.no_grad():
                 biases[-1].fill_(self.value)
+
+
+class SleepAtStep(Callback):
+    """Sleep ``seconds`` at the start of training step ``step``: a run that is still going
+    when a second one is started."""
+
+    def __init__(self, step: int, seconds: float) -> None:
+        self.step, self.seconds = step, seconds
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            time.sleep(self.seconds)
+
+
+class SignalAtValidationBatch(Callback):
+    """Send ``signum`` to this process at the start of validation batch ``batch`` (outside
+    the sanity check): a scheduler's stop during ``validate``."""
+
+    def __init__(self, batch: int = 0, signum: int = int(signal.SIGTERM)) -> None:
+        self.batch, self.signum = batch, signum
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
+        if batch_idx == self.batch and not trainer.sanity_checking:
+            os.kill(os.getpid(), self.signum)

@@ -46,6 +46,8 @@ def test_missing_image_file_names_the_path(tiny_root: Path) -> None:
     # found when fit sets up (all bad images listed), not when a step first draws it
     with pytest.raises(DatasetError, match=f"image not found: {re.escape(str(image))}"):
         main([*FIT, f"--data.root={tiny_root}"])
+    # the run it would have been leaves no empty runs/lspet/version_0 behind
+    assert not list(Path("runs", "lspet").glob("*"))
 
 
 def test_corrupt_image_file_names_the_path(tiny_root: Path) -> None:

@@ -44,7 +44,7 @@ from lightning_pose.runs.precision import (
     choose_precision,
     evaluation_precision,
 )
-from lightning_pose.runs.resume import resolve_resume
+from lightning_pose.runs.resume import place_evaluation, resolve_resume
 from lightning_pose.runs.wandb_mode import wandb_mode
 
 DEFAULT_MODEL = {
@@ -191,6 +191,8 @@ class PoseLightningCLI(LightningCLI):
             rank_zero_info(choice.log_line())
         if self.subcommand == "fit":
             resolve_resume(config)  # --ckpt_path last -> the run folder it resumes
+        else:  # validate/test/predict of <run>/checkpoints/X.ckpt -> <run>/<subcommand>_X
+            place_evaluation(config, self.subcommand)
         loggers = config.trainer.logger
         entries = loggers if isinstance(loggers, list) else [loggers]
         wandb = [

@@ -21,19 +21,35 @@ which has no checkpoint yet), so it starts from scratch with only a warning; and
   ``wandb agent`` gives ``WANDB_RUN_ID``): a requeued job (``--ckpt_path last``) finds its own
   folder, while a new run in a job whose folder is taken gets ``..._2``, ``..._3`` instead of
   overwriting it.
+* **One process per run folder.** A process that writes a run folder holds a lock on
+  ``<run>/run.lock`` (:func:`lock_run_folder`: ``flock``, released by the kernel when the
+  process ends, even by SIGKILL, so a killed run leaves no stale lock; the file names the
+  holder's host and pid). A second ``fit --ckpt_path last`` started while the first still runs
+  refuses with :class:`RunFolderInUse` instead of resuming from the same step into the same
+  folder.
+* **No empty run folders.** A run that fails before it wrote anything (a bad image found when
+  the data sets up) removes the folder it created (:meth:`CSVLogger.finalize`).
+* ``validate``, ``test`` and ``predict`` of a checkpoint inside a run folder
+  (``<run>/checkpoints/<name>.ckpt``) write beside it, in ``<run>/<subcommand>_<name>/``
+  (:func:`place_evaluation`), unless the config names the logger's ``version``; they no longer
+  open a new ``version_N`` each time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
 import itertools
 import os
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from jsonargparse import Namespace
 from lightning_fabric.loggers.csv_logs import _ExperimentWriter as _FabricExperimentWriter
 from pytorch_lightning.loggers import CSVLogger as _LightningCSVLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
@@ -45,6 +61,71 @@ from lightning_pose.runs.files import write_bytes_atomic
 SLURM_JOB_ENV = "SLURM_JOB_ID"
 WANDB_RUN_ENV = "WANDB_RUN_ID"  # set by `wandb agent` for each trial it runs
 WANDB_RUN_ID_FILE = "wandb_run_id"  # in a run folder: the id of its W&B run
+LOCK_FILE = "run.lock"  # in a run folder: locked (flock) by the process writing it
+EVALUATIONS = ("validate", "test", "predict")
+_HELD: dict[Path, int] = {}  # run folders this process holds: their lock file descriptors
+
+
+class RunFolderInUse(ValueError):
+    """Another live process writes this run folder (it holds ``<run>/run.lock``)."""
+
+
+def lock_run_folder(folder: Path) -> None:
+    """Hold ``<folder>/run.lock`` for this process (until :func:`release_run_folder`); a
+    folder this process holds already is kept.
+
+    ``fcntl.flock`` on the file: the kernel drops the lock when the holder ends in any way
+    (SIGKILL, a node's reboot ends an NFS lease), so a lock is never stale; the file's text
+    (host and pid) is only what the message reports.
+
+    Raises:
+        RunFolderInUse: another process holds it (names its host and pid).
+    """
+    folder = Path(folder).resolve()
+    if folder in _HELD:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise RunFolderInUse(
+            f"{folder} is in use by {holder} (it holds {path}): another run writes this "
+            "folder, and a second one would resume from the same step and overwrite its "
+            "checkpoints and tables. Wait for it to end or stop it, then resume with "
+            "--ckpt_path last"
+        ) from None
+    text = f"process {os.getpid()} on {socket.gethostname()}\n".encode()
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, text, 0)
+    _HELD[folder] = fd
+
+
+def release_run_folder(folder: Path) -> None:
+    """Let go of the lock :func:`lock_run_folder` took (nothing if not held)."""
+    fd = _HELD.pop(Path(folder).resolve(), None)
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _remove_if_empty(folder: Path) -> bool:
+    """Remove ``folder`` if no file lies anywhere under it (only empty folders, its lock file
+    aside); True if removed."""
+    if not folder.is_dir():
+        return False
+    files = [p for p in folder.rglob("*") if not p.is_dir() and p != folder / LOCK_FILE]
+    if files:
+        return False
+    (folder / LOCK_FILE).unlink(missing_ok=True)
+    for sub in sorted((p for p in folder.rglob("*") if p.is_dir()), reverse=True):
+        sub.rmdir()
+    folder.rmdir()
+    return True
 
 
 def reserve_run_folder(root: Path, names: Iterator[str]) -> str:
@@ -115,8 +196,25 @@ class CSVLogger(_LightningCSVLogger):
     def experiment(self) -> _FabricExperimentWriter:
         if self._experiment is None:
             self._fs.makedirs(self.root_dir, exist_ok=True)
+            if "://" not in self.log_dir:
+                lock_run_folder(Path(self.log_dir))  # before anything is written into it
             self._experiment = _ResumingWriter(log_dir=self.log_dir)
         return self._experiment
+
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        """As Lightning's; then, at the end of the run (``success`` or ``failed``), release
+        the folder's lock, and remove the folder where the run failed before writing into
+        it."""
+        super().finalize(status)
+        if status not in ("success", "failed") or self._version is None:
+            return
+        folder = Path(self.log_dir)
+        if "://" in self.log_dir:
+            return
+        release_run_folder(folder)
+        if status == "failed" and _remove_if_empty(folder):
+            rank_zero_info(f"removed the empty run folder {folder}: the run failed before writing")
 
 
 def _version_folder(version: int | str) -> str:
@@ -165,6 +263,7 @@ def resolve_resume(config: Any) -> None:
 
     Raises:
         FileNotFoundError: ``--ckpt_path`` names a file that does not exist.
+        RunFolderInUse: another live process writes the run folder it would resume.
     """
     entries = _logger_entries(config.trainer)
     csv_entry = next((e for e in entries if str(e.class_path).endswith("CSVLogger")), None)
@@ -206,6 +305,7 @@ def resolve_resume(config: Any) -> None:
         config.ckpt_path = str(chosen)
         rank_zero_info(f"--ckpt_path last: resuming from {chosen}")
         if chosen != last:  # the hpc checkpoint: its run folder is the SLURM one, already set
+            _lock_resumed(root / _version_folder(args.version))
             _continue_wandb_run(entries, root / _version_folder(args.version))
             return
         ckpt = chosen
@@ -216,7 +316,54 @@ def resolve_resume(config: Any) -> None:
     run = ckpt.resolve().parents[1]
     if ckpt.resolve().parent.name == "checkpoints" and run.parent == root.resolve():
         args.version = _version_of(run.name)
+        _lock_resumed(run)
         _continue_wandb_run(entries, run)
+
+
+def _lock_resumed(run: Path) -> None:
+    """The run folder a fit resumes into is locked before anything is built (by the global
+    rank zero; a DDP run's other processes write no run folder)."""
+    if rank_zero_only.rank == 0:
+        lock_run_folder(run)
+
+
+def place_evaluation(config: Any, subcommand: str) -> None:
+    """Point a ``validate``/``test``/``predict`` config beside the run of its checkpoint (in
+    place; see the module docstring).
+
+    ``config``: the parsed namespace of ``subcommand`` (``ckpt_path``, ``trainer.logger``,
+    ``trainer.callbacks``). A checkpoint ``<run>/checkpoints/<name>.ckpt`` puts the first
+    ``CSVLogger``'s folder at ``<run>/<subcommand>_<name>`` (where the config gives it no
+    ``version``). The monitored ``ModelCheckpoint`` callbacks are dropped: an evaluation saves
+    no checkpoint, and restoring their record from the checkpoint only warned that their
+    folder had changed. :class:`~lightning_pose.callbacks.LatestCheckpoint` stays (it tells a
+    stop signal's outcome) and takes no record outside ``fit``.
+    """
+    if subcommand not in EVALUATIONS:
+        return
+    callbacks = config.trainer.get("callbacks")
+    if isinstance(callbacks, list):
+        config.trainer.callbacks = [
+            c
+            for c in callbacks
+            if not (
+                isinstance(c, Namespace)
+                and str(c.get("class_path")).endswith(".callbacks.ModelCheckpoint")
+            )
+        ]
+    ckpt = config.get("ckpt_path")
+    path = Path(ckpt) if ckpt else None
+    if path is None or not path.is_file() or path.resolve().parent.name != "checkpoints":
+        return
+    entries = _logger_entries(config.trainer)
+    csv_entry = next((e for e in entries if str(e.class_path).endswith("CSVLogger")), None)
+    if csv_entry is None or csv_entry.init_args.get("version") is not None:
+        return
+    run = path.resolve().parents[1]
+    csv_entry.init_args.save_dir = str(run)
+    csv_entry.init_args.name = ""
+    csv_entry.init_args.version = f"{subcommand}_{path.stem}"
+    rank_zero_info(f"{subcommand}: writing to {run / csv_entry.init_args.version}")
 
 
 def _continue_wandb_run(entries: list[Any], run: Path) -> None:

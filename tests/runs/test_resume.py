@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import multiprocessing.synchronize
 import os
 import subprocess
+import sys
+import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -170,3 +174,105 @@ def test_a_resumed_fit_continues_the_w_and_b_run_of_its_folder(tmp_path: Path) -
     fresh = fit_config(tmp_path, None)
     resolve_resume(fresh)
     assert fresh.trainer.logger[1].init_args.version is None
+
+
+# --- one process per run folder; evaluations beside their checkpoint -----------------------
+def tiny_fit(root: Path, steps: int) -> list[str]:
+    from tests.callbacks.test_checkpoint import every_step_args
+
+    return [*every_step_args(REPO / "conf" / "lspet.yaml", root), f"--trainer.max_steps={steps}"]
+
+
+def module_env() -> dict[str, str]:
+    import torch
+
+    threads = str(torch.get_num_threads())
+    return os.environ | {
+        "WANDB_MODE": "disabled",
+        "OMP_NUM_THREADS": threads,
+        "PYTHONPATH": str(REPO),
+    }
+
+
+def probe(class_path: str, **init_args) -> str:
+    return "--trainer.callbacks+=" + json.dumps({"class_path": class_path, "init_args": init_args})
+
+
+def test_a_second_resume_while_the_first_runs_refuses_and_a_killed_runs_lock_does_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lightning_pose.cli import main
+    from lightning_pose.runs.resume import RunFolderInUse
+    from tests.conftest import write_lspet
+
+    root = tmp_path / "data"
+    write_lspet(root / "lspet", 30)
+    monkeypatch.chdir(tmp_path)
+    main(tiny_fit(root, 2))
+    run = tmp_path / "runs" / "lspet" / "version_0"
+    sleeper = probe("tests.fault_probes.SleepAtStep", step=2, seconds=300)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "lightning_pose", *tiny_fit(root, 4), "--ckpt_path=last", sleeper],
+        cwd=tmp_path,
+        env=module_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        lock = run / "run.lock"
+        while not (lock.is_file() and f"process {first.pid} " in lock.read_text()):
+            if first.poll() is not None:
+                pytest.fail(f"the first resume ended:\n{first.stderr.read()[-3000:]}")
+            assert time.monotonic() < deadline, "the first resume took no lock within 240 s"
+            time.sleep(0.1)
+        with pytest.raises(RunFolderInUse, match=rf"{run} is in use by process {first.pid} on "):
+            main([*tiny_fit(root, 4), "--ckpt_path=last"])
+    finally:
+        first.kill()
+        first.wait(timeout=60)
+    # killed (SIGKILL): its lock went with it; a save it was killed in left a temporary file
+    stale = run / "checkpoints" / ".last.ckpt.k1ll3d.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    cli = main([*tiny_fit(root, 4), "--ckpt_path=last"])
+    assert cli.trainer.global_step == 4
+    assert sorted(p.name for p in run.parent.iterdir()) == ["version_0"]
+    assert not stale.exists()
+
+
+def test_validate_writes_beside_its_checkpoint_and_a_sigterm_says_what_is_true(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lightning_pose.cli import main
+    from tests.conftest import write_lspet
+
+    root = tmp_path / "data"
+    write_lspet(root / "lspet", 30)
+    monkeypatch.chdir(tmp_path)
+    main(tiny_fit(root, 2))
+    run = tmp_path / "runs" / "lspet" / "version_0"
+    validate = ["validate", *tiny_fit(root, 2)[1:], f"--ckpt_path={run}/checkpoints/last.ckpt"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        main(validate)
+    assert not [w for w in caught if "dirpath has changed" in str(w.message)]
+    assert sorted(p.name for p in run.parent.iterdir()) == ["version_0"]  # no version_1
+    assert (run / "validate_last" / "val_metrics.md").is_file()
+
+    # SIGTERM during a standalone validate (3 batches of 1): nothing about last.ckpt or fit
+    stop = probe("tests.fault_probes.SignalAtValidationBatch", batch=0)
+    done = subprocess.run(
+        [sys.executable, "-m", "lightning_pose", *validate, "--data.batch_size=1", stop],
+        cwd=tmp_path,
+        env=module_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 143, done.stderr[-3000:]
+    assert (
+        f"stopped by SIGTERM during validate of {run}/checkpoints/last.ckpt: its validate "
+        "results were not written"
+    ) in done.stderr
+    assert "--ckpt_path last" not in done.stderr and "holds step" not in done.stderr
