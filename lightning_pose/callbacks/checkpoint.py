@@ -61,6 +61,7 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
 from lightning_pose.runs.checkpoints import non_finite_tensors
 from lightning_pose.runs.files import remove_stale_temporaries
+from lightning_pose.runs.slurm import requeue_job, take_over_requeue
 
 PREVIOUS_SUFFIX = ".previous"  # last.ckpt.previous: the state before the latest, until vouched
 
@@ -113,6 +114,10 @@ class LatestCheckpoint(ModelCheckpoint):
         self.max_loss_factor = max_loss_factor
         self._stop_signal: int | None = None
         self._previous_sigint = None
+        # SLURM's requeue signal, taken over from Lightning (lightning_pose.runs.slurm)
+        self._requeue_signal: int | None = None
+        self._requeue_requested = self._requeue_agreed = False
+        self._previous_requeue_handler = None
         self._stage: str | None = None
         self._first_loss: float | None = None  # the run's first training loss (kept on resume)
         self._diverged_at: int | None = None  # the first state whose loss was out of bounds
@@ -207,8 +212,12 @@ class LatestCheckpoint(ModelCheckpoint):
 
     # --- stop signals -------------------------------------------------------------------
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        """SIGTERM and SIGINT: record the signal, nothing else (no collective, no I/O inside a
-        signal handler); :meth:`_agree_to_stop` acts on it at the end of the step."""
+        """SIGTERM, SIGINT and SLURM's requeue signal: record the signal, nothing else (no
+        collective, no I/O inside a signal handler); :meth:`_agree_to_stop` acts on it at the
+        end of the step."""
+        if signum == self._requeue_signal:
+            self._requeue_requested = True
+            return
         if signum == signal.SIGINT and self._stop_signal is not None:
             raise KeyboardInterrupt  # the second Ctrl-C: stop now
         if self._stop_signal is None:
@@ -224,26 +233,34 @@ class LatestCheckpoint(ModelCheckpoint):
             return
         if signal.getsignal(signal.SIGINT) != self._on_signal:
             self._previous_sigint = signal.signal(signal.SIGINT, self._on_signal)
+        requeue = self._requeue_signal
+        if requeue is not None and signal.getsignal(requeue) != self._on_signal:
+            self._previous_requeue_handler = signal.signal(requeue, self._on_signal)
         if sigterm:
             signal.signal(signal.SIGTERM, self._on_signal)
 
     def _agree_to_stop(self, trainer: pl.Trainer) -> bool:
         """At the end of a training step, on every process: did any process receive a stop
         signal? If so every process takes it (the first one's number) and sets Lightning's
-        ``received_sigterm``, so that its loops stop after this step on every process."""
-        signum = self._stop_signal or 0
+        ``received_sigterm``, so that its loops stop after this step on every process. SLURM's
+        requeue signal stops them too: :meth:`on_exception` then saves and requeues the job
+        (also where a stop signal came as well; the exit status is then the stop signal's)."""
+        signum, requeue = self._stop_signal or 0, int(self._requeue_requested)
         if trainer.world_size > 1 and dist.is_available() and dist.is_initialized():
-            flag = torch.tensor([signum], device=trainer.strategy.root_device)
+            flag = torch.tensor([signum, requeue], device=trainer.strategy.root_device)
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            signum = int(flag.item())
+            signum, requeue = (int(v) for v in flag.tolist())
+        if requeue and self._requeue_signal is not None:
+            signum, self._requeue_agreed = signum or self._requeue_signal, True
         if not signum:
             return False
         if self._stop_signal is None:
             self._stop_signal = signum
         if not trainer.received_sigterm:
+            then = "requeueing the SLURM job and stopping" if self._requeue_agreed else "stopping"
             rank_zero_info(
                 f"\n{signal.Signals(signum).name}: saving last.ckpt at step "
-                f"{trainer.global_step}, then stopping"
+                f"{trainer.global_step}, then {then}"
                 + (" (Ctrl-C again to stop at once)" if signum == signal.SIGINT else "")
             )
         trainer._signal_connector.received_sigterm = True
@@ -252,17 +269,23 @@ class LatestCheckpoint(ModelCheckpoint):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._stop_signal = None
         self._diverged_at = self._previous_step = None
+        self._requeue_requested = self._requeue_agreed = False
+        self._requeue_signal = take_over_requeue(trainer)  # before Lightning's handlers
         self._install_handlers(trainer, sigterm=False)
 
     def on_sanity_check_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._install_handlers(trainer, sigterm=True)  # Lightning's is registered by now
 
     def _restore_sigint(self) -> None:
-        if self._previous_sigint is not None and (
-            threading.current_thread() is threading.main_thread()
-        ):
+        """The SIGINT (and SLURM requeue signal) handlers found before the fit."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if self._previous_sigint is not None:
             signal.signal(signal.SIGINT, self._previous_sigint)
             self._previous_sigint = None
+        if self._previous_requeue_handler is not None and self._requeue_signal is not None:
+            signal.signal(self._requeue_signal, self._previous_requeue_handler)
+            self._previous_requeue_handler = None
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         self._restore_sigint()
@@ -388,6 +411,12 @@ class LatestCheckpoint(ModelCheckpoint):
         else:
             where = "no last.ckpt was saved"
             advice = "run fit again"
+        if self._requeue_agreed and trainer.is_global_zero:  # SLURM's time-limit warning
+            if where.startswith("no "):
+                advice = "the SLURM job is not requeued, it has nothing to resume; " + advice
+            else:  # after the save: the requeued job resumes from it
+                requeued, what = requeue_job()
+                advice = f"{what}: its `--ckpt_path last` resumes" if requeued else what
         rank_zero_info(f"stopped by {name} at step {trainer.global_step}: {where}; {advice}")
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
