@@ -2,6 +2,7 @@
 
     python -m lightning_pose sweep sweeps/cascade_depth.yaml [--output DIR] [--count N]
         [--dry-run] [-- --trainer.max_time=00:00:15:00 ...]
+    python -m lightning_pose sweep FILE --output DIR --trial I [...]   # trial I only
 
 The file is the one ``wandb sweep`` takes (W&B's sweep configuration; checked against its
 documented keys, :func:`check_sweep`). ``grid`` runs every combination of the parameters'
@@ -26,6 +27,12 @@ trial's final-stage PDJ curve). With every trial's ``per_image_val.csv``, ``resu
 gives the sweep metric's 95 % bootstrap interval per trial and each trial's paired difference to
 the first; a sweep with a ``seed_everything`` parameter (several seeds of each setting) gets a
 table per setting, its seeds pooled (:func:`seed_section`).
+
+``--trial I`` runs only the plan's trial ``I`` (1-based) into ``DIR/trial_00I``, e.g. one
+trial per SLURM array task (``slurm/sweep_agent.sbatch`` with a sweep file:
+``--trial $SLURM_ARRAY_TASK_ID``), every task with the same ``--output``, ``--count`` and
+``--seed`` (the same plan). Each writes its row (``trial_00I/row.json``); the task that finds
+every trial's row there writes the results table (:func:`run_one_trial`).
 """
 
 from __future__ import annotations
@@ -385,6 +392,59 @@ def read_results(out: Path) -> tuple[dict, list[dict]]:
     return config, rows
 
 
+def trial_env() -> dict[str, str]:
+    """A trial's environment: this one with ``WANDB_MODE=offline`` (``disabled`` if already
+    set so) and without a W&B agent's run variables."""
+    env = dict(os.environ)
+    env["WANDB_MODE"] = "disabled" if env.get("WANDB_MODE") == "disabled" else "offline"
+    for key in ("WANDB_SWEEP_ID", "WANDB_RUN_ID", "WANDB_SWEEP_PARAM_PATH"):
+        env.pop(key, None)  # never attach to a W&B agent's run
+    return env
+
+
+ROW_FILE = "row.json"  # in a trial folder run with --trial: its row of the results table
+
+
+def run_one_trial(
+    path: Path, out: Path, extra: list[str], index: int, count: int | None = None, seed: int = 0
+) -> dict:
+    """Run the plan's trial ``index`` (1-based) into ``out/trial_NNN`` and write its row
+    (``row.json``); where every planned trial has its row, write the results table from them
+    (:func:`write_results`; a trial that never wrote one, e.g. a task killed by SLURM, leaves
+    the table unwritten until it is run again). Returns this trial's row.
+
+    Raises:
+        SweepError: ``index`` is not a trial of the plan.
+    """
+    config = load_sweep(path)
+    planned = trials(config, count, seed)
+    if not 1 <= index <= len(planned):
+        raise SweepError(
+            f"--trial {index}: {path} plans {len(planned)} trials (1 to {len(planned)})"
+        )
+    sweep_name = config.get("name") or path.stem
+    values = planned[index - 1]
+    out.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(out / "sweep.yaml", path.read_bytes())
+    trial_dir = out / f"trial_{index:03d}"
+    trial_dir.mkdir(exist_ok=True)
+    command = trial_command(config, values, trial_dir / "trial.yaml", extra)
+    print(f"[{index}/{len(planned)}] {shlex.join(command)}", flush=True)
+    (trial_dir / "trial.yaml").write_text(
+        trial_config(trial_dir, sweep_name, config.get("project") or "lightning_pose")
+    )
+    row = {"trial": trial_dir.name, **values}
+    row |= run_trial(trial_dir, command, (config.get("metric") or {}).get("name"), trial_env())
+    print(f"[{index}/{len(planned)}] {row['status']} in {row['seconds']} s", flush=True)
+    write_bytes_atomic(trial_dir / ROW_FILE, json.dumps(row).encode())
+    files = [out / f"trial_{i:03d}" / ROW_FILE for i in range(1, len(planned) + 1)]
+    if all(f.is_file() for f in files):  # the last trial to finish writes the table
+        rows = [json.loads(f.read_text()) for f in files]
+        write_results(out, rows, list(config["parameters"]), config)
+        print(f"all {len(planned)} trials done: {out / 'results.md'}", flush=True)
+    return row
+
+
 def run_sweep(
     path: Path,
     out: Path,
@@ -399,10 +459,7 @@ def run_sweep(
     planned = trials(config, count, seed)
     sweep_name = config.get("name") or path.stem
     project = config.get("project") or "lightning_pose"
-    env = dict(os.environ)
-    env["WANDB_MODE"] = "disabled" if env.get("WANDB_MODE") == "disabled" else "offline"
-    for key in ("WANDB_SWEEP_ID", "WANDB_RUN_ID", "WANDB_SWEEP_PARAM_PATH"):
-        env.pop(key, None)  # never attach to a W&B agent's run
+    env = trial_env()
     parameters = list(config["parameters"])
     rows: list[dict] = []
     out.mkdir(parents=True, exist_ok=True)
@@ -442,7 +499,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=0, help="random search's seed")
     parser.add_argument("--dry-run", action="store_true", help="print the trial commands only")
+    parser.add_argument(
+        "--trial",
+        type=int,
+        default=None,
+        help="run only this trial (1-based) into OUTPUT/trial_NNN, e.g. one per SLURM array "
+        "task; the task that completes the set writes the results (needs --output)",
+    )
     args = parser.parse_args(argv)
+    if args.trial is not None:
+        if args.output is None or args.dry_run:
+            parser.error("--trial needs --output (the same folder for every trial), no --dry-run")
+        try:
+            row = run_one_trial(
+                args.sweep_file, args.output, extra, args.trial, args.count, args.seed
+            )
+        except SweepError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        return 0 if row["status"] == "ok" else 1
     out = (
         args.output
         or Path("runs/sweeps") / f"{args.sweep_file.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
