@@ -3,9 +3,11 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 # The main job (lightning_pose/cli/train.py): fit the best CPU recipe (conf/model/heatmap_budget.yaml)
-# for TRAIN_BUDGET_MIN minutes of wall time, then validate and predict overlays. Its steps (and
-# cosine schedule) are sized to the budget on the CPU; on a GPU it trains 20,000 steps within
-# the budget. TRAIN_STEPS sets them (e.g. make train TRAIN_BUDGET_MIN=240 TRAIN_STEPS=60000).
+# for TRAIN_BUDGET_MIN minutes of wall time, then validate and predict overlays. Its steps and
+# cosine schedule follow the budget on any machine (CPU or GPU): measured after the warm-up and
+# the first validation, re-planned when the machine's speed changes, the learning rate at its
+# floor when the budget ends (lightning_pose/callbacks/budget_schedule.py). TRAIN_STEPS fixes
+# the steps and the schedule instead (e.g. make train TRAIN_BUDGET_MIN=240 TRAIN_STEPS=60000).
 TRAIN_BUDGET_MIN ?= 60
 TRAIN_STEPS ?=
 

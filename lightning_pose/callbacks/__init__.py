@@ -1,3 +1,4 @@
+from lightning_pose.callbacks.budget_schedule import BudgetSchedule
 from lightning_pose.callbacks.checkpoint import LatestCheckpoint
 from lightning_pose.callbacks.compiled_inference import CompiledInference
 from lightning_pose.callbacks.evaluation_files import (
@@ -12,6 +13,7 @@ from lightning_pose.callbacks.wall_clock import WallClock
 from lightning_pose.callbacks.wandb_panels import WandbValidationPanels
 
 __all__ = [
+    "BudgetSchedule",
     "ChannelsLast",
     "CompiledInference",
     "ErrorStatisticsWriter",

@@ -3,16 +3,17 @@ for a wall-clock budget, then show what the model does.
 
 1. ``fit`` ``conf/lspet.yaml`` + :data:`RECIPE` (today ``conf/model/heatmap_budget.yaml``, the
    coarse heat-map model that reached 36 % PCK@0.2 on the LSPet limb joints in an hour on a
-   2-core CPU; ``docs/RESULTS.md``) with channels-last, stopped at ``--steps`` optimiser steps
-   or ``trainer.max_time`` = ``--budget-min``, whichever comes first. ``--steps`` is also the
-   length of the cosine learning-rate schedule, so that it decays to zero at the end of the
-   budget: by default :data:`CPU_STEPS_PER_MIN` x the budget (the one-hour run's rate,
-   validations included, as ``bench/budget.py`` sizes it), and on a GPU
-   :data:`GPU_STEPS` (longer training, still capped by the budget; the knob is ``--steps``).
-   The recipe's ``trainer.precision: auto`` trains in ``bf16-mixed`` where the CPU (AVX512-BF16,
-   AMX) or the GPU computes bf16 natively (:mod:`lightning_pose.runs.precision`), and the default
-   steps follow: :data:`BF16_CPU_STEPS_PER_MIN` a minute there, :data:`CPU_STEPS_PER_MIN` in
-   fp32 (a ``--trainer.precision=...`` override after ``--`` counts).
+   2-core CPU; ``docs/RESULTS.md``) with channels-last, for ``--budget-min`` minutes of wall
+   time. The steps and the cosine learning-rate schedule follow the budget on any machine:
+   :class:`lightning_pose.callbacks.BudgetSchedule` measures the seconds per step and per
+   validation after the warm-up and the first validation, sets the schedule's length so that
+   the rate reaches its floor when the budget ends (the end-of-run validation and checkpoint
+   included), re-plans when the machine's speed changes, and logs each plan. Until measured,
+   the plan is provisional: :data:`BF16_CPU_STEPS_PER_MIN` (``bf16-mixed``, which the recipe's
+   ``trainer.precision: auto`` picks where the CPU computes bf16 natively:
+   :mod:`lightning_pose.runs.precision`) or :data:`CPU_STEPS_PER_MIN` (fp32) x the budget on
+   the CPU, :data:`GPU_STEPS` on a GPU. ``--steps N`` instead trains a fixed ``N`` steps
+   with a fixed schedule of ``N`` steps (``trainer.max_time`` still caps it at the budget).
 2. ``validate`` the final state (``last.ckpt``) on the 900 validation images: the metrics
    table ``<run>/validate/val_metrics.md`` (per joint group, per limb group).
 3. ``predict`` the first :data:`HANDFUL` validation images (a fixed handful) with overlays:
@@ -67,9 +68,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--steps",
         type=int,
         default=None,
-        help=f"optimiser steps (and cosine schedule length); default {CPU_STEPS_PER_MIN} x "
-        f"budget on the CPU ({BF16_CPU_STEPS_PER_MIN} x where it trains in bf16), {GPU_STEPS} "
-        "on a GPU",
+        help="a fixed number of optimiser steps (and cosine schedule length), capped by the "
+        "budget; default: as many as the budget buys, measured during the fit",
     )
     parser.add_argument("--recipe", default=RECIPE, help=f"model config (default {RECIPE})")
     parser.add_argument("overrides", nargs="*", help="after --: CLI overrides for every command")
@@ -82,7 +82,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def default_steps(budget_min: float, precision: str | None = None) -> int:
-    """Steps the budget buys: :data:`GPU_STEPS` on a GPU, else the CPU's rate x the budget:
+    """The provisional guess of the steps the budget buys, until ``BudgetSchedule`` has
+    measured them: :data:`GPU_STEPS` on a GPU, else the CPU's rate x the budget:
     :data:`BF16_CPU_STEPS_PER_MIN` where the fit trains in ``bf16-mixed`` (``precision``, or
     what the recipe's ``auto`` picks on this CPU: ``precision.choose_precision``), else
     :data:`CPU_STEPS_PER_MIN` (fp32)."""
@@ -106,9 +107,12 @@ def max_time(minutes: float) -> str:
     return f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def fit_args(configs: list[str], steps: int, budget_min: float) -> list[str]:
+def fit_args(configs: list[str], steps: int, budget_min: float, planned: bool = True) -> list[str]:
+    """The ``fit`` command: ``steps`` optimiser steps within ``budget_min`` minutes; where
+    ``planned``, ``steps`` is only the provisional plan and ``BudgetSchedule`` sizes the run
+    and the schedule (``PlannedCosineLR``) from the measured rate (no epoch limit)."""
     warmup = min(WARMUP_STEPS, max(steps // 10, 0))
-    return [
+    args = [
         "fit", *configs,
         f"--trainer.max_steps={steps}",
         f"--trainer.max_time={max_time(budget_min)}",
@@ -116,6 +120,13 @@ def fit_args(configs: list[str], steps: int, budget_min: float) -> list[str]:
         "--trainer.callbacks+=lightning_pose.callbacks.ChannelsLast",
         "--trainer.callbacks+=lightning_pose.callbacks.WallClock",
     ]  # fmt: skip
+    if planned:
+        args += [
+            "--trainer.max_epochs=-1",
+            "--trainer.callbacks+=lightning_pose.callbacks.BudgetSchedule",
+            f"--trainer.callbacks.budget_min={budget_min}",
+        ]
+    return args
 
 
 def overlay_grid(paths: Sequence[Path], side: int = 256, columns: int = 4) -> np.ndarray:
@@ -146,13 +157,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     from lightning_pose.runs.wandb_mode import finish_wandb_run
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    planned = args.steps is None
     steps = args.steps or default_steps(args.budget_min, forced_precision(args.overrides))
     configs = ["-c", str(REPO / DATASET), "-c", str(REPO / args.recipe)]
     device = "a GPU" if torch.cuda.is_available() else "the CPU"
-    print(f"main job: fit {args.recipe} on {device}, {steps} steps, budget {args.budget_min} min")
+    sizing = (
+        f"steps planned from the measured rate (provisional {steps})"
+        if planned
+        else f"{steps} steps"
+    )
+    print(f"main job: fit {args.recipe} on {device}, {sizing}, budget {args.budget_min} min")
 
     start = time.perf_counter()
-    cli = cli_main([*fit_args(configs, steps, args.budget_min), *args.overrides])
+    cli = cli_main([*fit_args(configs, steps, args.budget_min, planned), *args.overrides])
     finish_wandb_run()
     fit_s = time.perf_counter() - start
     run = Path(cli.trainer.log_dir).resolve()
@@ -186,7 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_bytes_atomic(grid, png.tobytes())
 
     print(
-        f"\nmain job done: fit {fit_s / 60:.1f} min ({steps_done} steps), checkpoint {ckpt}\n"
+        f"\nmain job done: fit {fit_s / 60:.2f} of {args.budget_min:g} min ({steps_done} steps), "
+        f"checkpoint {ckpt}\n"
         f"  metrics table: {table}\n"
         f"  predictions:   {predicted / 'predictions.npz'}\n"
         f"  overlays:      {predicted / 'overlays'} ({len(overlays)} images), all in {grid}"

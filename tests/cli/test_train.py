@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from lightning_pose.cli.train import (
     BF16_CPU_STEPS_PER_MIN,
@@ -36,6 +37,37 @@ def test_budget_sets_steps_schedule_and_clock(monkeypatch: pytest.MonkeyPatch) -
     assert not any("total_steps" in a for a in args)  # WarmupCosineLR's length: max_steps
     assert "--model.init_args.scheduler.init_args.warmup_steps=15" in args
     assert "--trainer.max_time=00:00:03:00" in args
+    # by default the steps are a provisional plan that BudgetSchedule re-sizes from the
+    # measured rate; --steps (planned=False) keeps a fixed run and schedule
+    assert (
+        args[-2:]
+        == [
+            "--trainer.callbacks+=lightning_pose.callbacks.BudgetSchedule",
+            "--trainer.callbacks.budget_min=3",
+        ]
+        and "--trainer.max_epochs=-1" in args
+    )
+    fixed = fit_args([], 150, 3, planned=False)
+    assert not any("BudgetSchedule" in a or "max_epochs" in a for a in fixed)
+
+
+def test_the_budget_recipe_builds_a_planned_schedule(tiny_root: Path) -> None:
+    """The main job's fit command, parsed: the budget callback with the budget in seconds,
+    the recipe's re-plannable schedule."""
+    from lightning_pose.callbacks import BudgetSchedule
+    from lightning_pose.cli import main as cli_main
+    from lightning_pose.cli.train import RECIPE, REPO
+    from lightning_pose.models.schedules import PlannedCosineLR
+
+    configs = ["-c", str(REPO / "conf" / "lspet.yaml"), "-c", str(REPO / RECIPE)]
+    args = fit_args(configs, 150, 2.5)[1:]  # no subcommand: parsed and built, not run
+    cli = cli_main([*args, f"--data.root={tiny_root}", "--trainer.logger=false"], run=False)
+    budget = [c for c in cli.trainer.callbacks if isinstance(c, BudgetSchedule)]
+    assert len(budget) == 1 and budget[0].budget_s == 150.0
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = cli.model.scheduler_factory(optimizer, run_steps=150)
+    assert isinstance(scheduler, PlannedCosineLR) and scheduler.warmup_steps == 15
+    assert cli.trainer.max_steps == 150 and cli.trainer.max_epochs == -1
 
 
 def test_main_job_ends_with_a_model_its_table_and_overlays(

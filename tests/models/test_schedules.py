@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from lightning_pose.cli import main
-from lightning_pose.models.schedules import WarmupCosineLR
+from lightning_pose.models.schedules import PlannedCosineLR, WarmupCosineLR, cosine_factor
 from tests.conftest import tiny_args
 
 REPO = Path(__file__).resolve().parents[2]
@@ -183,3 +183,66 @@ def test_a_run_shorter_than_the_warm_up_warms_up_a_tenth_of_it(
     scheduler = cli.trainer.lr_scheduler_configs[0].scheduler
     assert (scheduler.total_steps, scheduler.warmup_steps) == (20, 2)
     assert scheduler.get_last_lr()[0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_planned_cosine_without_a_replan_is_warmup_cosine() -> None:
+    """PlannedCosineLR (closed form) gives WarmupCosineLR's rates at every step of a run."""
+
+    def build(cls):
+        optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=2e-3)
+        return cls(optimizer, total_steps=300, warmup_steps=10, final_lr_fraction=0.05)
+
+    planned, reference = rates(build(PlannedCosineLR), 301), rates(build(WarmupCosineLR), 301)
+    torch.testing.assert_close(planned, reference, rtol=0, atol=1e-15)
+
+
+def test_a_replan_keeps_the_rate_and_ends_at_the_floor() -> None:
+    """Re-planned at step 20 of 100 (warm-up 10) to end at 50: the rates up to step 20 are
+    unchanged, the cosine's progress p(20) = 10/90 then runs linearly to 1 at step 50, and
+    the rate stays at the floor after it."""
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = PlannedCosineLR(optimizer, total_steps=100, warmup_steps=10, final_lr_fraction=0.1)
+    before = rates(scheduler, 20)
+    scheduler.replan(20, 50)
+    after = rates(scheduler, 40)  # steps 20..59
+    p20 = 10 / 90
+    expected = [cosine_factor(min(1.0, p20 + (1 - p20) * k / 30), 0.1) for k in range(40)]
+    torch.testing.assert_close(after, expected, rtol=0, atol=1e-15)
+    torch.testing.assert_close(
+        after[0], 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p20)), rtol=0, atol=1e-15
+    )
+    torch.testing.assert_close(after[30:], [0.1] * 10, rtol=0, atol=1e-15)
+    assert before[-1] > after[0] and scheduler.total_steps == 50
+    # a later re-plan to a longer run: continuous again, floor at its end
+    scheduler = PlannedCosineLR(optimizer, total_steps=100, warmup_steps=10)
+    rates(scheduler, 40)
+    at_40 = scheduler.get_last_lr()[0]
+    scheduler.replan(40, 400)
+    torch.testing.assert_close(scheduler.get_last_lr()[0], at_40, rtol=0, atol=1e-15)
+    torch.testing.assert_close(optimizer.param_groups[0]["lr"], at_40, rtol=0, atol=1e-15)
+    torch.testing.assert_close(rates(scheduler, 361)[-1], 0.0, rtol=0, atol=1e-15)
+    with pytest.raises(ValueError, match=r"total_steps=40 must be after step 40"):
+        scheduler.replan(40, 40)
+
+
+def test_a_replanned_schedule_resumes_from_its_state() -> None:
+    """The plan is in the state dict: a schedule restored at step 30 after a re-plan at 15
+    continues with the unbroken schedule's rates."""
+
+    def build() -> PlannedCosineLR:
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        return PlannedCosineLR(optimizer, total_steps=100, warmup_steps=5)
+
+    unbroken = build()
+    rates(unbroken, 15)
+    unbroken.replan(15, 60)
+    expected = rates(unbroken, 45)[15:]
+    first = build()
+    rates(first, 15)
+    first.replan(15, 60)
+    rates(first, 15)
+    resumed = build()
+    resumed.optimizer.load_state_dict(first.optimizer.state_dict())
+    resumed.load_state_dict(first.state_dict())
+    assert resumed.knots == first.knots and resumed.total_steps == 60
+    torch.testing.assert_close(rates(resumed, 30), expected, rtol=0, atol=1e-15)
