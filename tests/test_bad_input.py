@@ -46,8 +46,14 @@ def test_missing_image_file_names_the_path(tiny_root: Path) -> None:
     # found when fit sets up (all bad images listed), not when a step first draws it
     with pytest.raises(DatasetError, match=f"image not found: {re.escape(str(image))}"):
         main([*FIT, f"--data.root={tiny_root}"])
-    # the run it would have been leaves no empty runs/lspet/version_0 behind
-    assert not list(Path("runs", "lspet").glob("*"))
+
+
+def test_a_fit_that_fails_its_image_check_leaves_no_empty_run_folder(tiny_root: Path) -> None:
+    (tiny_root / "lspet" / "images" / "im00001.jpg").unlink()
+    with pytest.raises(DatasetError, match="image not found"):
+        main([*FIT[:-1], f"--data.root={tiny_root}", "--trainer.max_steps=1"])
+    assert Path("runs", "lspet").is_dir()  # where its run folder was made
+    assert not list(Path("runs", "lspet").iterdir())
 
 
 def test_corrupt_image_file_names_the_path(tiny_root: Path) -> None:

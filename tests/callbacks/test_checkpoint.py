@@ -97,6 +97,7 @@ def best_record(run: Path) -> tuple[str, float, int, list[str]]:
     state = torch.load(folder / "last.ckpt", map_location="cpu", weights_only=True)
     assert state["global_step"] == BEST_STEPS
     (record,) = [v for k, v in state["callbacks"].items() if k.startswith("ModelCheckpoint{")]
+    assert record["best_model_path"], f"no best-model record in last.ckpt: {record}"
     best = Path(record["best_model_path"])
     step = torch.load(folder / best.name, map_location="cpu", weights_only=True)["global_step"]
     files = sorted(p.name for p in folder.iterdir())
