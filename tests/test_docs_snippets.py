@@ -17,7 +17,9 @@
     ``fit --print_config``; ``python -m lightning_pose.data.convert ...``: its options parse
     (``tests/data/test_convert.py`` runs it);
   - ``make TARGET``: ``make -n TARGET`` (the target exists; ``make train`` trains for an hour);
-  - ``sbatch SCRIPT``: the script exists and ``bash -n`` parses it (no SLURM here);
+  - ``sbatch SCRIPT`` and ``[sudo] slurm/SCRIPT.sh``: the script exists and ``bash -n``
+    parses it (no SLURM here); ``squeue``, ``scancel``, ``tail`` of a job's log: not run;
+    ``sudo apt-get install``: not run (system packages);
   - ``wandb sweep FILE``: the file loads; ``wandb login``/``agent`` need an account: not run;
   - ``cp``: not run (it copies a trained run's checkpoint).
 * ``python``: run in full, in a folder holding what it reads (a generated video
@@ -44,7 +46,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 BLOCK = re.compile(r"^( *)```(\w*)\n(.*?)^\1```", re.S | re.M)
-RECORDED = ("python", "lightning-pose", "make", "sbatch", "wandb", "cp", "taskset")
+RECORDED = ("python", "lightning-pose", "make", "sbatch", "wandb", "cp", "taskset", "sudo")
+RECORDED += ("apt-get", "squeue", "scancel", "tail")
+NEEDS_A_CLUSTER = ("squeue", "scancel", "tail")  # a running SLURM and its jobs' logs
 KINDS = ("bash", "python", "yaml", "text", "")
 CLI_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
@@ -109,7 +113,8 @@ def recorded_calls(body: str, tmp_path: Path, cwd: Path) -> list[list[str]]:
     )
     assert done.returncode == 0 and not done.stderr, f"bash: {done.stderr or done.returncode}"
     calls = [shlex.split(line) for line in record.read_text().splitlines()]
-    return [call[3:] if call[0] == "taskset" else call for call in calls]  # taskset -c N cmd
+    calls = [call[3:] if call[0] == "taskset" else call for call in calls]  # taskset -c N cmd
+    return [call[1:] if call[0] == "sudo" else call for call in calls]
 
 
 def check_lightning_cli(args: list[str]) -> None:
@@ -162,9 +167,15 @@ def check_call(call: list[str]) -> None:
     elif program == "make":
         dry = subprocess.run(["make", "-n", *args], capture_output=True, text=True)
         assert dry.returncode == 0, f"make -n {shlex.join(args)}: {dry.stderr}"
-    elif program == "sbatch":
-        script = Path(next(a for a in args if a.endswith(".sbatch")))
+    elif program == "sbatch" or program.startswith("slurm/"):
+        script = Path(
+            program
+            if program.startswith("slurm/")
+            else next(a for a in args if a.endswith(".sbatch"))
+        )
         assert script.is_file() and subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    elif program in NEEDS_A_CLUSTER or (program == "apt-get" and args[0] == "install"):
+        pass
     elif program == "wandb" and args[0] == "sweep":
         from lightning_pose.cli.sweep_config import load_sweep
 
