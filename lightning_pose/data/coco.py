@@ -155,8 +155,14 @@ class COCOKeypoints(PoseReader):
 
     Raises:
         DatasetError: on reading: a file that is missing or malformed (naming the file and its
-            first bad entry), a skeleton pair outside 1..K, an unknown joint name, or
-            ``oks_sigmas`` missing or of the wrong length.
+            first bad entry), an image id used by two ``images`` entries (naming every such
+            id), a skeleton pair outside 1..K, an unknown joint name, or ``oks_sigmas``
+            missing or of the wrong length.
+
+    Warns:
+        UserWarning: annotations whose ``bbox`` lies entirely outside their image (by the
+            ``images`` entry's ``width``/``height``), naming the file and annotation ids; kept,
+            and counted in the log line and in :attr:`boxes_outside` (per split).
     """
 
     def __init__(
