@@ -38,7 +38,7 @@ start)
             echo "$0: $tool not found: apt-get install -y slurm-wlm munge" >&2; exit 1; }
     done
     mkdir -p "$dir"/{munge,state,spool}
-    chmod 700 "$dir"/munge
+    chmod 755 "$dir"/munge  # the socket: every user submits; the key stays root-only (0400)
     [[ -s $dir/munge/munge.key ]] || {
         head -c 1024 /dev/urandom >"$dir"/munge/munge.key; chmod 400 "$dir"/munge/munge.key; }
     munged --force --socket="$dir"/munge/munge.socket --key-file="$dir"/munge/munge.key \
