@@ -252,7 +252,11 @@ class MetricsTableWriter(pl.Callback):
         if trainer.state.fn != "fit" and self._evaluated is not None:
             epoch, step = self._evaluated
             header = f"checkpoint {trainer.ckpt_path}: epoch {epoch}, step {step}"
-        header += f"; evaluated in precision {trainer.precision}\n\n"
+        evaluated = trainer.precision
+        if trainer.state.fn == "fit" and trainer.precision != "32-true":
+            # PoseEstimator validates in fp32 inside fit, whatever the training precision
+            evaluated = f"32-true (training in {trainer.precision})"
+        header += f"; evaluated in precision {evaluated}\n\n"
         record = {"epoch": epoch, "step": step, **metrics}
         for name in names:
             write_bytes_atomic(out / f"{name}.md", (header + report).encode())

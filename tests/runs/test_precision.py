@@ -206,3 +206,37 @@ def test_precision_rejects_unknown_values(capsys: pytest.CaptureFixture) -> None
     with pytest.raises(SystemExit):
         main(["-c", str(REPO / "conf" / "lspet.yaml"), "--trainer.precision=automatic"], run=False)
     assert "trainer.precision" in capsys.readouterr().err
+
+
+def test_validation_inside_a_bf16_fit_runs_in_fp32(
+    tiny_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The validation that fit runs between training steps scores in fp32 under a bf16-mixed
+    fit: its logged values equal a standalone fp32 ``validate`` of the same weights, and differ
+    from a ``validate`` the user asks to run in bf16 (the control that shows the comparison can
+    fail). The best checkpoint and val_metrics.md are chosen and written from fp32 scores."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: MappingProxyType(ZEN4))
+    # validation after the one step: the weights it scores are last.ckpt's
+    fit = fit_tiny(tiny_root, tmp_path / "runs", "--trainer.val_check_interval=1")
+    assert fit.trainer.precision == "bf16-mixed"
+    in_fit = {k: float(v) for k, v in fit.trainer.callback_metrics.items() if k.startswith("val/")}
+    (ckpt,) = (tmp_path / "runs").rglob("last.ckpt")
+    (table,) = (tmp_path / "runs").rglob("val_metrics.md")
+    header = table.read_text().splitlines()[0]
+    assert header.endswith("; evaluated in precision 32-true (training in bf16-mixed)")
+
+    def validate(*extra: str) -> dict[str, float]:
+        cli = main(
+            ["validate", *recipe(tiny_root), "--trainer.limit_val_batches=1",
+             "--trainer.logger=false", f"--trainer.default_root_dir={tmp_path / 'v'}",
+             f"--ckpt_path={ckpt}", *extra]
+        )  # fmt: skip
+        return {k: float(v) for k, v in cli.trainer.callback_metrics.items() if k in in_fit}
+
+    fp32 = validate()
+    assert sorted(fp32) == sorted(in_fit) and "val/loss" in fp32
+    for key, value in in_fit.items():
+        assert value == pytest.approx(fp32[key], rel=1e-5, abs=1e-7), key
+    bf16 = validate("--trainer.precision=bf16-mixed")
+    assert bf16["val/loss"] != pytest.approx(fp32["val/loss"], rel=1e-5)
