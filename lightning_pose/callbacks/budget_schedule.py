@@ -78,16 +78,20 @@ class BudgetSchedule(pl.Callback):
     """End the fit, and the learning-rate decay, when the wall-clock budget ends.
 
     The fit starts with a provisional plan, ``trainer.max_steps`` (a guess of the rate). After
-    the warm-up and the first validation, both included in the measurement, it plans from the
+    ``min(window, 10)`` timed steps (the warm-up's first steps count) it plans from the
     measured seconds per step (the mean of the last ``window`` steps, data loading included)
-    and the seconds a validation adds (with its checkpoint and tables): the last step is the
-    one after which the validations on the way and the end-of-run validation still fit in the
-    budget. Then after every step it checks the projected end against the budget and re-plans
-    when it is off by more than ``tolerance`` of the time left (or two steps' time): the
-    schedule's (:class:`PlannedCosineLR`) remaining decay is spread over the new number of
-    steps, without a jump in the rate, and ``trainer.max_steps`` follows. At the planned step
-    the fit stops (``trainer.should_stop``, so Lightning runs the end-of-run validation and
-    the checkpoints save); the rate is at its floor there.
+    and the seconds a validation adds (with its checkpoint and tables; until the first
+    validation has been timed, the sanity check's time scaled to the whole validation set):
+    the last step is the one after which the validations on the way and the end-of-run
+    validation still fit in the budget. On a machine too slow to reach the first validation
+    or the end of the warm-up within the budget, this early plan is what ends the run on time
+    (the schedule then shortens its warm-up). Then after every step it checks the projected
+    end against the budget and re-plans when it is off by more than ``tolerance`` of the time
+    left (or two steps' time), as when the first validation has been timed or the machine's
+    speed changes: the schedule's (:class:`PlannedCosineLR`) remaining decay is spread over
+    the new number of steps, without a jump in the rate, and ``trainer.max_steps`` follows.
+    At the planned step the fit stops (``trainer.should_stop``, so Lightning runs the
+    end-of-run validation and the checkpoints save); the rate is at its floor there.
 
     The budget counts from the start of ``fit`` (``setup``: data caching included, as
     :class:`WallClock`); a resumed fit continues from the seconds its checkpoint recorded
@@ -133,6 +137,9 @@ class BudgetSchedule(pl.Callback):
         self.offset_s = 0.0  # fit seconds before a resume
         self.step_times: deque[float] = deque(maxlen=window)
         self.val_s: float | None = None  # what the latest validation added, seconds
+        self.val_estimate_s: float | None = None  # from the sanity check, until one is timed
+        self._sanity_start: float | None = None
+        self._configured_val_every: int | None = None
         self.val_steps: list[int] = []  # steps of the latest two validations
         self.plans: list[dict[str, Any]] = []
         self._last_end: float | None = None
@@ -157,14 +164,31 @@ class BudgetSchedule(pl.Callback):
         return self.val_steps[-1] if self.val_steps else 0
 
     def val_every(self) -> int | None:
-        """Steps between the latest two validations (the first one's step on a fresh fit)."""
+        """Steps between the latest two validations (the first one's step on a fresh fit;
+        before any, the trainer's ``val_check_batch``); None: the fit does not validate."""
         if len(self.val_steps) >= 2:
             return self.val_steps[-1] - self.val_steps[-2]
-        return self.val_steps[-1] if self.val_steps and self.val_steps[-1] > 0 else None
+        if self.val_steps and self.val_steps[-1] > 0:
+            return self.val_steps[-1]
+        return self._configured_val_every
+
+    def validation_s(self) -> float:
+        """Seconds a validation adds: the latest one's, else the sanity check's estimate."""
+        if self.val_s is not None:
+            return self.val_s
+        return self.val_estimate_s or 0.0
 
     def reserve_s(self, step_s: float) -> float:
         """Seconds kept for the end-of-run validation, checkpoint and tables."""
-        return self.reserve_factor * (self.val_s or 0.0) + 2 * step_s
+        return self.reserve_factor * self.validation_s() + 2 * step_s
+
+    def on_sanity_check_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._sanity_start = self.clock()
+
+    def on_sanity_check_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        sanity, full = sum(trainer.num_sanity_val_batches), sum(trainer.num_val_batches)
+        if self._sanity_start is not None and sanity > 0:
+            self.val_estimate_s = (self.clock() - self._sanity_start) * full / sanity
 
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.sanity_checking and trainer.state.fn == "fit":
@@ -192,25 +216,22 @@ class BudgetSchedule(pl.Callback):
             trainer.should_stop = True
 
     # -- planning --------------------------------------------------------------------------
-    def _ready(self, trainer: pl.Trainer, scheduler: PlannedCosineLR) -> bool:
-        """Measured enough to plan: the warm-up done, ``min(window, 10)`` steps timed and,
-        where the fit validates, one validation's time."""
-        validates = trainer.enable_validation and trainer.val_check_batch != float("inf")
-        return (
-            len(self.step_times) >= min(self.step_times.maxlen or 0, 10)
-            and trainer.global_step >= scheduler.warmup_steps
-            and (self.val_s is not None or not validates)
-        )
+    def _min_timed(self) -> int:
+        return min(self.step_times.maxlen or 0, 10)
+
+    def _ready(self) -> bool:
+        """Measured enough to plan: ``min(window, 10)`` steps timed."""
+        return len(self.step_times) >= self._min_timed()
 
     def _decide(self, trainer: pl.Trainer) -> dict[str, Any] | None:
         """A new plan after this step, or None to keep the current one."""
         plan, step = self.plans[-1], trainer.global_step
-        if not self._ready(trainer, self._scheduler(trainer)):
+        if not self._ready():
             return None
         step_s = self.step_s()
         elapsed = self.elapsed_s()
         available = self.budget_s - elapsed - self.reserve_s(step_s)
-        last_val, val_s, val_every = self.last_val_step(), self.val_s or 0.0, self.val_every()
+        last_val, val_s, val_every = self.last_val_step(), self.validation_s(), self.val_every()
         measured_once = plan["kind"] != "provisional"
         if measured_once:
             vals = validations_between(step, plan["total_steps"], last_val, val_every)
@@ -226,6 +247,7 @@ class BudgetSchedule(pl.Callback):
             "elapsed_s": elapsed,
             "step_s": step_s,
             "val_s": val_s,
+            "val_measured": self.val_s is not None,
             "val_every": val_every,
             "last_val_step": last_val,
             "reserve_s": self.reserve_s(step_s),
@@ -234,10 +256,13 @@ class BudgetSchedule(pl.Callback):
 
     def _apply(self, trainer: pl.Trainer, plan: dict[str, Any]) -> None:
         step, scheduler = trainer.global_step, self._scheduler(trainer)
-        if plan["total_steps"] > max(step, scheduler.warmup_steps):
-            scheduler.replan(step, plan["total_steps"])
-        else:
+        if plan["total_steps"] <= step:
             plan = {**plan, "total_steps": step}  # not one more step fits: stop here
+        else:
+            try:
+                scheduler.replan(step, plan["total_steps"])
+            except ValueError:  # too few steps left to end the warm-up: stop there all the same
+                pass
         self.plans.append(plan)
         trainer.fit_loop.epoch_loop.max_steps = plan["total_steps"]
         self._log_plan(plan, scheduler)
@@ -258,9 +283,9 @@ class BudgetSchedule(pl.Callback):
         budget_min = self.budget_s / 60
         if plan["kind"] == "provisional":
             rank_zero_info(
-                f"budget plan (provisional, until measured after the {scheduler.warmup_steps}"
-                f"-step warm-up and the first validation): {total:,} steps, the learning rate "
-                f"at its floor at the end of the {budget_min:g} min budget"
+                f"budget plan (provisional, until {self._min_timed()} steps are timed)"
+                f": {total:,} steps ({scheduler.warmup_steps} of warm-up), "
+                f"the learning rate at its floor at the end of the {budget_min:g} min budget"
             )
             return
         if total <= step:
@@ -274,10 +299,15 @@ class BudgetSchedule(pl.Callback):
         end_s = plan["elapsed_s"] + plan_cost(plan, total) + plan["reserve_s"]
         wall = datetime.now(UTC) + timedelta(seconds=end_s - plan["elapsed_s"])
         every = f"every {plan['val_every']:,} steps" if plan["val_every"] else "none"
+        if not plan["val_measured"]:
+            every += ", estimated from the sanity check"
+        warmup = (
+            f", warm-up to step {scheduler.warmup_steps:,}" if step < scheduler.warmup_steps else ""
+        )
         rank_zero_info(
             f"budget plan ({plan['kind']} at step {step:,}, {plan['elapsed_s'] / 60:.2f} min): "
             f"{1 / plan['step_s']:.3g} steps/s, validation {plan['val_s']:.1f} s ({every}) -> "
-            f"{total:,} steps, learning rate at its floor at step {total:,}; fit ends at "
+            f"{total:,} steps{warmup}, learning rate at its floor at step {total:,}; fit ends at "
             f"{end_s / 60:.2f} of {budget_min:g} min (about {wall:%H:%M:%S} UTC, "
             f"{plan['reserve_s']:.1f} s kept for the end-of-run validation)"
         )
@@ -287,6 +317,9 @@ class BudgetSchedule(pl.Callback):
         scheduler = self._scheduler(trainer)
         self._last_end = None
         self._validated = False
+        every = trainer.val_check_batch
+        if trainer.enable_validation and every is not None and every != float("inf"):
+            self._configured_val_every = max(1, int(every))
         if self.plans:  # resumed: the plan the checkpoint recorded
             if scheduler.total_steps != self.plans[-1]["total_steps"]:
                 raise ValueError(

@@ -121,7 +121,9 @@ class PlannedCosineLR(LRScheduler):
     measures the steps the budget buys and calls :meth:`replan`).
 
     The rate at step ``s < warmup_steps`` is ``(s + 1) / (warmup_steps + 1)`` x the peak, as
-    :class:`WarmupCosineLR`; after it, ``cosine_factor(p(s), final_lr_fraction)`` x the peak,
+    :class:`WarmupCosineLR` (a re-plan that leaves the warm-up more than half of the run ends
+    it sooner: linear from the rate at the re-plan's step to the peak); after it,
+    ``cosine_factor(p(s), final_lr_fraction)`` x the peak,
     where the cosine's progress ``p`` runs from 0 at ``warmup_steps`` to 1 at the planned end
     and is piecewise linear in the step: a re-plan at step ``s`` to ``total_steps = T`` keeps
     ``p(s)`` and spreads the rest of the decay, ``1 - p(s)``, evenly over ``s .. T``. Past the
@@ -161,6 +163,8 @@ class PlannedCosineLR(LRScheduler):
                 f"PlannedCosineLR: final_lr_fraction must be in [0, 1], got {final_lr_fraction!r}"
             )
         self.warmup_steps = warmup_steps
+        # the warm-up is linear from (step, factor) to the peak at warmup_steps
+        self.warmup_start: tuple[int, float] = (0, 1.0 / (warmup_steps + 1))
         self.final_lr_fraction = final_lr_fraction
         # knots (step, progress there, planned end): the cosine's progress is linear from each
         # knot's step to its end, until the next knot
@@ -185,7 +189,10 @@ class PlannedCosineLR(LRScheduler):
     def factor(self, step: int) -> float:
         """The rate at ``step`` as a fraction of the peak."""
         if step < self.warmup_steps:
-            return (step + 1) / (self.warmup_steps + 1)
+            start, start_factor = self.warmup_start
+            return start_factor + (1.0 - start_factor) * (step - start) / (
+                self.warmup_steps - start
+            )
         return cosine_factor(self.progress(step), self.final_lr_fraction)
 
     def get_lr(self) -> list[float]:
@@ -193,11 +200,24 @@ class PlannedCosineLR(LRScheduler):
 
     def replan(self, step: int, total_steps: int) -> None:
         """End the decay at ``total_steps`` instead, from ``step`` on (the rate at ``step`` and
-        before is unchanged; during the warm-up the whole cosine is re-planned).
+        before is unchanged; during the warm-up the whole cosine is re-planned). A warm-up
+        that would take more than half of the run ends sooner, at
+        ``min(warmup_steps, max(total_steps // 10, 2 step), step + (total_steps - step) // 2)``,
+        rising linearly from the rate at ``step``.
 
         Raises:
-            ValueError: ``total_steps`` not after ``step`` and the warm-up.
+            ValueError: ``total_steps`` not after ``step`` and the (shortened) warm-up.
         """
+        if step < self.warmup_steps and total_steps < 2 * self.warmup_steps:
+            shorter = min(
+                self.warmup_steps,
+                max(total_steps // 10, 2 * step),
+                step + (total_steps - step) // 2,
+            )
+            shorter = max(shorter, step + 1)
+            if shorter < min(total_steps, self.warmup_steps):
+                self.warmup_start = (step, self.factor(step))
+                self.warmup_steps = shorter
         if total_steps <= max(step, self.warmup_steps):
             raise ValueError(
                 f"PlannedCosineLR.replan: total_steps={total_steps} must be after step {step} "

@@ -62,7 +62,8 @@ def test_bad_arguments_raise(kwargs: dict, match: str) -> None:
 
 class SimulatedMachine(pl.Callback):
     """A clock that advances by ``step_s(step)`` seconds for each training step, ``val_s`` for
-    each validation during fit and ``setup_s`` before training: what the fit would take."""
+    each validation (the sanity check's one batch, the tiny LSPet's whole validation set,
+    included) and ``setup_s`` before training: what the fit would take."""
 
     def __init__(self, step_s: Callable[[int], float], val_s: float, setup_s: float) -> None:
         self.step_s, self.val_s, self.setup_s = step_s, val_s, setup_s
@@ -81,8 +82,7 @@ class SimulatedMachine(pl.Callback):
         self.lrs[trainer.global_step] = trainer.optimizers[0].param_groups[0]["lr"]
 
     def on_validation_end(self, trainer, pl_module) -> None:
-        if not trainer.sanity_checking:
-            self.now += self.val_s
+        self.now += self.val_s
 
     def on_train_end(self, trainer, pl_module) -> None:
         self.end_s = self.now
@@ -105,9 +105,10 @@ def fit(
     extra: list[pl.Callback] = (),
     ckpt_path: str | None = None,
     checkpoints: bool = False,
+    warmup: int = 4,
 ) -> tuple[pl.Trainer, BudgetSchedule]:
     """A real fit of the tiny LSPet (ResNet-18 at 64 px) with the budget recipe's schedule
-    (4 warm-up steps, a provisional plan of 60 steps; a 5-step window) under the simulated
+    (``warmup`` steps, a provisional plan of 60 steps; a 5-step window) under the simulated
     clock; ``last.ckpt`` only where ``checkpoints`` (each save costs real time)."""
     cli = main(
         [
@@ -124,7 +125,7 @@ def fit(
                 else ["--trainer.callbacks=[]", "--trainer.enable_checkpointing=false"]
             ),
             "--model.scheduler=lightning_pose.models.schedules.PlannedCosineLR",
-            "--model.scheduler.warmup_steps=4",
+            f"--model.scheduler.warmup_steps={warmup}",
         ],
         run=False,
     )  # fmt: skip
@@ -141,13 +142,16 @@ def slowing(step: int) -> float:
 
 
 @pytest.mark.parametrize(
-    ("step_s", "val_s", "kinds"),
+    ("step_s", "val_s", "warmup", "kinds"),
     [
-        (lambda s: 0.4, 0.5, ["provisional", "measured"]),  # 60 provisional -> ~26 steps
-        (lambda s: 1.0, 1.0, ["provisional", "measured"]),  # 60 provisional -> ~10 steps
-        (slowing, 1.0, None),  # re-planned on the way
+        (lambda s: 0.4, 0.5, 4, ["provisional", "measured"]),  # 60 provisional -> ~26 steps
+        (lambda s: 1.0, 1.0, 4, ["provisional", "measured"]),  # 60 provisional -> ~10 steps
+        (slowing, 1.0, 4, None),  # re-planned on the way
+        # the budget buys fewer steps than the 40-step warm-up: planned after 5 steps, the
+        # warm-up shortened (to step 10), the rate at its floor at the end all the same
+        (lambda s: 0.6, 1.0, 40, ["provisional", "measured"]),
     ],
-    ids=["fast", "slow", "slowing"],
+    ids=["fast", "slow", "slowing", "shorter-than-warm-up"],
 )
 def test_the_schedule_ends_with_the_budget(
     tiny_root: Path,
@@ -155,11 +159,12 @@ def test_the_schedule_ends_with_the_budget(
     monkeypatch: pytest.MonkeyPatch,
     step_s: Callable[[int], float],
     val_s: float,
+    warmup: int,
     kinds: list[str] | None,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     machine = SimulatedMachine(step_s, val_s, setup_s=1.0)
-    trainer, budget = fit(tiny_root, machine)
+    trainer, budget = fit(tiny_root, machine, warmup=warmup)
     plans = budget.plans
     if kinds is not None:
         assert [p["kind"] for p in plans] == kinds
@@ -176,10 +181,14 @@ def test_the_schedule_ends_with_the_budget(
     budget_s = 60 * BUDGET_MIN
     last_step_s = step_s(last)
     assert budget_s - 5 * last_step_s - 0.5 * val_s <= machine.end_s <= budget_s
-    # the rate the steps used: the warm-up, then a decay that never rises
+    # the rate the steps used: the warm-up to the peak, then a decay that never rises
     lrs = [machine.lrs[s] for s in range(last)]
-    torch.testing.assert_close(lrs[0], 0.01 / 5, rtol=0, atol=1e-12)
-    assert all(a >= b for a, b in zip(lrs[4:], lrs[5:], strict=False))
+    torch.testing.assert_close(lrs[0], 0.01 / (warmup + 1), rtol=0, atol=1e-12)
+    peak = scheduler.warmup_steps
+    assert peak < last and (peak == warmup) == (warmup == 4)
+    assert all(a < b for a, b in zip(lrs[:peak], lrs[1 : peak + 1], strict=False))
+    torch.testing.assert_close(lrs[peak], 0.01, rtol=0, atol=1e-12)
+    assert all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1 :], strict=False))
 
 
 def test_a_resumed_fit_continues_the_plan(

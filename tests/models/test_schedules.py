@@ -246,3 +246,18 @@ def test_a_replanned_schedule_resumes_from_its_state() -> None:
     resumed.load_state_dict(first.state_dict())
     assert resumed.knots == first.knots and resumed.total_steps == 60
     torch.testing.assert_close(rates(resumed, 30), expected, rtol=0, atol=1e-15)
+
+
+def test_a_replan_shorter_than_the_warm_up_ends_it_sooner_without_a_jump() -> None:
+    """A 100-step warm-up re-planned at step 12 to a 70-step run: the warm-up ends at
+    min(100, max(70 // 10, 2 x 12), 12 + 58 // 2) = 24, rising linearly from step 12's rate
+    (13/101 of the peak) to the peak; the cosine then runs to the floor at step 70."""
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = PlannedCosineLR(optimizer, total_steps=1000, warmup_steps=100)
+    rates(scheduler, 12)
+    scheduler.replan(12, 70)
+    assert (scheduler.warmup_steps, scheduler.total_steps) == (24, 70)
+    lrs = rates(scheduler, 59)  # steps 12..70
+    warmup = [13 / 101 + (1 - 13 / 101) * k / 12 for k in range(12)]
+    cosine = [cosine_factor(k / 46, 0.0) for k in range(47)]
+    torch.testing.assert_close(lrs, warmup + cosine, rtol=0, atol=1e-15)
