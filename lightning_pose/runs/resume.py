@@ -22,9 +22,9 @@ which has no checkpoint yet), so it starts from scratch with only a warning; and
   folder, while a new run in a job whose folder is taken gets ``..._2``, ``..._3`` instead of
   overwriting it.
 * **One process per run folder.** A process that writes a run folder holds a lock on
-  ``<run>/run.lock`` (:func:`lock_run_folder`: ``flock``, released by the kernel when the
-  process ends, even by SIGKILL, so a killed run leaves no stale lock; the file names the
-  holder's host and pid). A second ``fit --ckpt_path last`` started while the first still runs
+  ``<run>/run.lock`` (:func:`lock_run_folder`: a POSIX record lock, released by the kernel
+  when the process ends, even by SIGKILL, so a killed run leaves no stale lock; the file names
+  the holder's host and pid). A second ``fit --ckpt_path last`` started while the first still runs
   refuses with :class:`RunFolderInUse` instead of resuming from the same step into the same
   folder.
 * **No empty run folders.** A run that fails before it wrote anything (a bad image found when
@@ -61,7 +61,7 @@ from lightning_pose.runs.files import write_bytes_atomic
 SLURM_JOB_ENV = "SLURM_JOB_ID"
 WANDB_RUN_ENV = "WANDB_RUN_ID"  # set by `wandb agent` for each trial it runs
 WANDB_RUN_ID_FILE = "wandb_run_id"  # in a run folder: the id of its W&B run
-LOCK_FILE = "run.lock"  # in a run folder: locked (flock) by the process writing it
+LOCK_FILE = "run.lock"  # in a run folder: locked (lockf) by the process writing it
 EVALUATIONS = ("validate", "test", "predict")
 _HELD: dict[Path, int] = {}  # run folders this process holds: their lock file descriptors
 
@@ -74,9 +74,11 @@ def lock_run_folder(folder: Path) -> None:
     """Hold ``<folder>/run.lock`` for this process (until :func:`release_run_folder`); a
     folder this process holds already is kept.
 
-    ``fcntl.flock`` on the file: the kernel drops the lock when the holder ends in any way
-    (SIGKILL, a node's reboot ends an NFS lease), so a lock is never stale; the file's text
-    (host and pid) is only what the message reports.
+    ``fcntl.lockf`` on the file: the kernel drops the lock when the holder ends in any way
+    (SIGKILL; a node's reboot ends its NFS lock lease), so a lock is never stale. A POSIX lock
+    belongs to the process, not to its forked data-loader workers (an ``flock`` would be
+    shared with them and outlive a killed run while its orphaned workers wind down). The
+    file's text (host and pid) is only what the message reports.
 
     Raises:
         RunFolderInUse: another process holds it (names its host and pid).
@@ -88,7 +90,7 @@ def lock_run_folder(folder: Path) -> None:
     path = folder / LOCK_FILE
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
         os.close(fd)
@@ -109,7 +111,7 @@ def release_run_folder(folder: Path) -> None:
     fd = _HELD.pop(Path(folder).resolve(), None)
     if fd is not None:
         with contextlib.suppress(OSError):
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            fcntl.lockf(fd, fcntl.LOCK_UN)
         os.close(fd)
 
 
