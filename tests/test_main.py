@@ -129,3 +129,29 @@ def test_user_error_tells_the_packages_checks_from_library_errors() -> None:
     with pytest.raises(KeyError) as key_error:
         {}["images"]
     assert [user_error(e.value) for e in (ours, numpy_error, key_error)] == [True, False, False]
+
+
+def test_a_coco_file_without_images_is_one_message_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "train.json").write_text('{"annotations": [], "categories": []}')
+    args = [
+        "fit",
+        "-c",
+        str(REPO / "conf" / "coco_mini.yaml"),
+        f"--data.root={tmp_path}",
+        "--data.dataset.init_args.train_json=mine/train.json",
+        "--data.dataset.init_args.val_json=mine/train.json",
+        "--data.dataset.init_args.image_dir=mine",
+        "--trainer.accelerator=cpu",
+    ]
+    assert run(args) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-2] == (
+        f"lightning-pose fit: error: {tmp_path / 'mine' / 'train.json'}: missing the list "
+        "'images'; expected a COCO keypoint JSON file (images, annotations with bbox and "
+        "keypoints K x (x, y, v), categories with keypoints and skeleton)"
+    )
