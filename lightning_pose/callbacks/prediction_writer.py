@@ -211,7 +211,8 @@ class PredictionWriter(BasePredictionWriter):
             shards = [local]
         video = getattr(trainer.datamodule, "video_info", None)
         if trainer.is_global_zero:  # before any file is written
-            check_estimates(merge_shards(shards), str(trainer.ckpt_path or "the model"))
+            source = getattr(trainer, "ckpt_path", None) or "the model"
+            check_estimates(merge_shards(shards), str(source))
         if video is not None:
             if trainer.is_global_zero:
                 skeleton = trainer.datamodule.skeleton
