@@ -112,10 +112,13 @@ def fit_args(configs: list[str], steps: int, budget_min: float, planned: bool = 
     ``planned``, ``steps`` is only the provisional plan and ``BudgetSchedule`` sizes the run
     and the schedule (``PlannedCosineLR``) from the measured rate (no epoch limit)."""
     warmup = min(WARMUP_STEPS, max(steps // 10, 0))
+    # any recipe's warm-up + cosine, re-plannable (the same arguments as WarmupCosineLR's)
+    planned_schedule = "--model.init_args.scheduler=lightning_pose.models.schedules.PlannedCosineLR"
     args = [
         "fit", *configs,
         f"--trainer.max_steps={steps}",
         f"--trainer.max_time={max_time(budget_min)}",
+        *([planned_schedule] if planned else []),
         f"--model.init_args.scheduler.init_args.warmup_steps={warmup}",
         "--trainer.callbacks+=lightning_pose.callbacks.ChannelsLast",
         "--trainer.callbacks+=lightning_pose.callbacks.WallClock",

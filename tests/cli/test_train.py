@@ -47,19 +47,25 @@ def test_budget_sets_steps_schedule_and_clock(monkeypatch: pytest.MonkeyPatch) -
         ]
         and "--trainer.max_epochs=-1" in args
     )
+    schedule = "--model.init_args.scheduler=lightning_pose.models.schedules.PlannedCosineLR"
+    assert args.index(schedule) < args.index(
+        "--model.init_args.scheduler.init_args.warmup_steps=15"
+    )
     fixed = fit_args([], 150, 3, planned=False)
-    assert not any("BudgetSchedule" in a or "max_epochs" in a for a in fixed)
+    assert not any("BudgetSchedule" in a or "max_epochs" in a or "Planned" in a for a in fixed)
 
 
 def test_the_budget_recipe_builds_a_planned_schedule(tiny_root: Path) -> None:
     """The main job's fit command, parsed: the budget callback with the budget in seconds,
-    the recipe's re-plannable schedule."""
+    the recipe's warm-up + cosine made re-plannable with its arguments."""
     from lightning_pose.callbacks import BudgetSchedule
     from lightning_pose.cli import main as cli_main
-    from lightning_pose.cli.train import RECIPE, REPO
+    from lightning_pose.cli.train import REPO
     from lightning_pose.models.schedules import PlannedCosineLR
 
-    configs = ["-c", str(REPO / "conf" / "lspet.yaml"), "-c", str(REPO / RECIPE)]
+    # simcc_budget.yaml names WarmupCosineLR: the main job makes it re-plannable
+    recipe = "conf/model/simcc_budget.yaml"
+    configs = ["-c", str(REPO / "conf" / "lspet.yaml"), "-c", str(REPO / recipe)]
     args = fit_args(configs, 150, 2.5)[1:]  # no subcommand: parsed and built, not run
     cli = cli_main([*args, f"--data.root={tiny_root}", "--trainer.logger=false"], run=False)
     budget = [c for c in cli.trainer.callbacks if isinstance(c, BudgetSchedule)]
