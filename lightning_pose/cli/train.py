@@ -107,10 +107,25 @@ def max_time(minutes: float) -> str:
     return f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def fit_args(configs: list[str], steps: int, budget_min: float, planned: bool = True) -> list[str]:
+def default_augment_on() -> str:
+    """``data.augment_on`` for the main job: ``"device"`` on a GPU (each batch augmented on the
+    GPU in one batched warp, :mod:`lightning_pose.data.device_augment`, so JPEG decoding and
+    per-sample augmentation in CPU workers do not set the GPU's pace), ``"cpu"`` elsewhere (the
+    workers' albumentations path, whose runs the CPU results were measured with)."""
+    return "device" if torch.cuda.is_available() else "cpu"
+
+
+def fit_args(
+    configs: list[str],
+    steps: int,
+    budget_min: float,
+    planned: bool = True,
+    augment_on: str = "cpu",
+) -> list[str]:
     """The ``fit`` command: ``steps`` optimiser steps within ``budget_min`` minutes; where
     ``planned``, ``steps`` is only the provisional plan and ``BudgetSchedule`` sizes the run
-    and the schedule (``PlannedCosineLR``) from the measured rate (no epoch limit)."""
+    and the schedule (``PlannedCosineLR``) from the measured rate (no epoch limit).
+    ``augment_on`` is ``data.augment_on`` (:func:`default_augment_on`)."""
     warmup = min(WARMUP_STEPS, max(steps // 10, 0))
     # any recipe's warm-up + cosine, re-plannable (the same arguments as WarmupCosineLR's)
     planned_schedule = "--model.init_args.scheduler=lightning_pose.models.schedules.PlannedCosineLR"
@@ -120,6 +135,7 @@ def fit_args(configs: list[str], steps: int, budget_min: float, planned: bool = 
         f"--trainer.max_time={max_time(budget_min)}",
         *([planned_schedule] if planned else []),
         f"--model.init_args.scheduler.init_args.warmup_steps={warmup}",
+        f"--data.augment_on={augment_on}",
         "--trainer.callbacks+=lightning_pose.callbacks.ChannelsLast",
         "--trainer.callbacks+=lightning_pose.callbacks.WallClock",
     ]  # fmt: skip
@@ -169,10 +185,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if planned
         else f"{steps} steps"
     )
-    print(f"main job: fit {args.recipe} on {device}, {sizing}, budget {args.budget_min} min")
+    print(
+        f"main job: fit {args.recipe} on {device}, {sizing}, budget {args.budget_min} min, "
+        f"augmentation on the {'GPU' if default_augment_on() == 'device' else 'CPU workers'}"
+    )
 
     start = time.perf_counter()
-    cli = cli_main([*fit_args(configs, steps, args.budget_min, planned), *args.overrides])
+    augment_on = default_augment_on()
+    fit = fit_args(configs, steps, args.budget_min, planned, augment_on)
+    cli = cli_main([*fit, *args.overrides])
     finish_wandb_run()
     fit_s = time.perf_counter() - start
     run = Path(cli.trainer.log_dir).resolve()

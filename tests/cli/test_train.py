@@ -55,6 +55,22 @@ def test_budget_sets_steps_schedule_and_clock(monkeypatch: pytest.MonkeyPatch) -
     assert not any("BudgetSchedule" in a or "max_epochs" in a or "Planned" in a for a in fixed)
 
 
+def test_the_main_job_augments_on_the_gpu_where_there_is_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a GPU the main job's batches are augmented on the device (the CPU loader set the pace
+    of a GPU fit); on the CPU the workers' path stays, and a user override comes after it."""
+    from lightning_pose.cli.train import default_augment_on
+
+    for cuda, expected in ((False, "cpu"), (True, "device")):
+        monkeypatch.setattr("torch.cuda.is_available", lambda cuda=cuda: cuda)
+        assert default_augment_on() == expected
+        args = fit_args([], 150, 3, augment_on=default_augment_on())
+        assert [a for a in args if a.startswith("--data.augment_on")] == [
+            f"--data.augment_on={expected}"
+        ]
+
+
 def test_the_budget_recipe_builds_a_planned_schedule(tiny_root: Path) -> None:
     """The main job's fit command, parsed: the budget callback with the budget in seconds,
     the recipe's warm-up + cosine made re-plannable with its arguments."""
