@@ -25,8 +25,10 @@ setup: $(VENV)/.installed
 train: setup
 	$(PY) -m lightning_pose train --budget-min $(TRAIN_BUDGET_MIN) $(if $(TRAIN_STEPS),--steps $(TRAIN_STEPS))
 
+# Two pytest-xdist workers on the 2-core machine: 12.9 min quiet (one process took 23 min,
+# partly loaded). The one-node SLURM tests share one worker (xdist_group "slurm").
 test: setup
-	WANDB_MODE=disabled $(PY) -m pytest -q
+	WANDB_MODE=disabled $(PY) -m pytest -q -n 2 --dist loadgroup
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

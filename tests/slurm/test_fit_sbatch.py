@@ -18,6 +18,8 @@ from lightning_pose.callbacks.checkpoint import exit_status
 from tests.slurm.cluster import OneNodeSlurm, wait_for_file
 from tests.test_resume import train_losses
 
+# one worker runs every test of the one-node cluster (pytest-xdist: one cluster a session)
+pytestmark = pytest.mark.xdist_group("slurm")
 STEPS = 9  # 3 epochs x 3 batches of 4 per process (27 training images over 2 processes)
 SBATCH = [
     "--gpus-per-node=0",

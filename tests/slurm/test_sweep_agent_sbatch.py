@@ -7,11 +7,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from lightning_pose.cli.sweep import read_results
 from tests.slurm.cluster import OneNodeSlurm
 
+# one worker runs every test of the one-node cluster (pytest-xdist: one cluster a session)
+pytestmark = pytest.mark.xdist_group("slurm")
 DROPOUT = "model.init_args.head.init_args.dropout"
 
 
