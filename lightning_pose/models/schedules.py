@@ -10,11 +10,16 @@ from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, LRScheduler, S
 
 
 def _run_length(
-    name: str, total_steps: int | None, warmup_steps: int, run_steps: int | None
+    name: str,
+    total_steps: int | None,
+    warmup_steps: int,
+    run_steps: int | None,
+    final_lr_fraction: float,
 ) -> tuple[int, int]:
     """``(total_steps, warmup_steps)`` of a warm-up + cosine schedule: ``total_steps``, else
     ``run_steps`` (``trainer.max_steps``) with a warm-up shortened to a tenth of a run not
-    longer than it (with a warning). Raises ``ValueError`` naming the bad value."""
+    longer than it (with a warning); ``final_lr_fraction`` checked to lie in [0, 1]. Raises
+    ``ValueError`` naming the bad value."""
     if total_steps is None:
         if run_steps is None or run_steps < 1:
             raise ValueError(
@@ -35,6 +40,8 @@ def _run_length(
         raise ValueError(
             f"{name}: warmup_steps must be in [0, total_steps={total_steps}), got {warmup_steps!r}"
         )
+    if not 0.0 <= final_lr_fraction <= 1.0:
+        raise ValueError(f"{name}: final_lr_fraction must be in [0, 1], got {final_lr_fraction!r}")
     return total_steps, warmup_steps
 
 
@@ -83,12 +90,8 @@ class WarmupCosineLR(SequentialLR):
         run_steps: int | None = None,
     ) -> None:
         total_steps, warmup_steps = _run_length(
-            "WarmupCosineLR", total_steps, warmup_steps, run_steps
+            "WarmupCosineLR", total_steps, warmup_steps, run_steps, final_lr_fraction
         )
-        if not 0.0 <= final_lr_fraction <= 1.0:
-            raise ValueError(
-                f"WarmupCosineLR: final_lr_fraction must be in [0, 1], got {final_lr_fraction!r}"
-            )
         peaks = {group["lr"] for group in optimizer.param_groups}
         if final_lr_fraction > 0 and len(peaks) > 1:
             raise ValueError(
@@ -156,12 +159,8 @@ class PlannedCosineLR(LRScheduler):
         run_steps: int | None = None,
     ) -> None:
         total_steps, warmup_steps = _run_length(
-            "PlannedCosineLR", total_steps, warmup_steps, run_steps
+            "PlannedCosineLR", total_steps, warmup_steps, run_steps, final_lr_fraction
         )
-        if not 0.0 <= final_lr_fraction <= 1.0:
-            raise ValueError(
-                f"PlannedCosineLR: final_lr_fraction must be in [0, 1], got {final_lr_fraction!r}"
-            )
         self.warmup_steps = warmup_steps
         # the warm-up is linear from (step, factor) to the peak at warmup_steps
         self.warmup_start: tuple[int, float] = (0, 1.0 / (warmup_steps + 1))
