@@ -5,7 +5,7 @@ caching (a lever of docs/RESULTS.md, "Levers") could buy before building it.
         [--seconds 20] [--repeats 3] [--threads 2] [--data-root ../shared/data]
         [--output docs/results/frozen_share.md] [-- CLI overrides]
 
-Feature caching computes the frozen layers' outputs (``trunk.frozen_stages``: the stem and the
+Feature caching computes the frozen layers' outputs (``trunk.frozen_blocks``: the stem and the
 first blocks of EfficientNet-Lite0) once for K augmented views of every training image and
 trains the rest on them, so each later step skips the frozen forward pass (frozen layers have
 no backward). Its speed-up is at most ``1 / (1 - share)`` where ``share`` is the frozen
@@ -54,7 +54,7 @@ from lightning_pose.runs.files import write_bytes_atomic  # noqa: E402
 
 def frozen_forward(trunk: torch.nn.Module, image: torch.Tensor) -> torch.Tensor:
     """The frozen layers of an ``EfficientNetLite0Trunk`` (stem, then blocks
-    ``0 .. frozen_stages - 1``) on a batch: what a feature cache would store.
+    ``0 .. frozen_blocks - 1``) on a batch: what a feature cache would store.
 
     Shapes:
         image (B, 3, S, S) in [0, 1] -> (B, C, S / s, S / s) (C = 24, s = 4 for two blocks).
@@ -64,7 +64,7 @@ def frozen_forward(trunk: torch.nn.Module, image: torch.Tensor) -> torch.Tensor:
     """
     frozen = trunk.frozen_modules()
     if not frozen:
-        raise ValueError(f"{type(trunk).__name__} has no frozen layers (frozen_stages = -1)")
+        raise ValueError(f"{type(trunk).__name__} has no frozen layers (frozen_blocks = -1)")
     x = trunk.normalise(image)
     for module in frozen:  # conv_stem, bn1 (BN + ReLU6), blocks[0], ...
         x = module(x)
@@ -113,7 +113,7 @@ def run(opts: argparse.Namespace, overrides: list[str]) -> dict:
         "input": dm.input_size,
         "batch": dm.batch_size,
         "precision": opts.precision,
-        "frozen_stages": trunk.frozen_stages,
+        "frozen_blocks": trunk.frozen_blocks,
         "frozen_gflop": frozen_flops / 1e9,
         "step_gflop": counter.flops / 1e9,
         "step_rates": step_rates,
@@ -129,12 +129,12 @@ def table(row: dict) -> str:
     bound = 1 / (1 - row["time_share"])
     return "\n".join(
         [
-            "| variant | input px | batch | precision | frozen stages | frozen forward GFLOP "
+            "| variant | input px | batch | precision | frozen blocks | frozen forward GFLOP "
             "| step GFLOP | FLOP share | step img/s (runs) | frozen forward img/s (runs) "
             "| time share | caching speed-up bound |",
             "|---|---:|---:|---|---:|---:|---:|---:|---|---|---:|---:|",
             f"| {row['variant']} | {row['input']} | {row['batch']} | {row['precision']} "
-            f"| {row['frozen_stages']} | {row['frozen_gflop']:.2f} | {row['step_gflop']:.1f} "
+            f"| {row['frozen_blocks']} | {row['frozen_gflop']:.2f} | {row['step_gflop']:.1f} "
             f"| {100 * row['flop_share']:.1f} % | {runs} | {frozen} "
             f"| {100 * row['time_share']:.1f} % | {bound:.2f}x |",
         ]

@@ -4,7 +4,7 @@
 
 One synthetic batch (uniform images, random joints), AdamW steps of ``HeatmapPose.losses``;
 images per second after 2 untimed steps, for: input size (256, 192, 160, 128), channels-last
-memory format, frozen stem + blocks 0-1 (``frozen_stages=2``), the coarse model alone versus
+memory format, frozen stem + blocks 0-1 (``frozen_blocks=2``), the coarse model alone versus
 joint training with the position refinement, bfloat16 autocast and ``torch.compile``. These are
 the measurements behind ``conf/model/heatmap_budget.yaml``'s choices (docs/results/HISTORY.md,
 "What each CPU option buys"). Prints a markdown table.
@@ -32,7 +32,7 @@ from lightning_pose.models import (  # noqa: E402
     PositionRefinement,
 )
 
-# name: (input px, channels_last, frozen_stages, phase, autocast bf16, compile)
+# name: (input px, channels_last, frozen_blocks, phase, autocast bf16, compile)
 OPTIONS = {
     "256": (256, False, -1, "coarse", False, False),
     "256 channels-last": (256, True, -1, "coarse", False, False),
@@ -53,7 +53,7 @@ def images_per_s(option: tuple, batch: int, steps: int) -> tuple[float, float]:
     """(images/s, seconds of the first step) of one option."""
     size, channels_last, frozen, phase, bf16, compile_ = option
     model = HeatmapPose(
-        EfficientNetLite0Trunk(pretrained=True, frozen_stages=frozen, pyramid_only=True),
+        EfficientNetLite0Trunk(pretrained=True, frozen_blocks=frozen, pyramid_only=True),
         LSP,
         head=partial(HeatmapHead, output_stride=4, levels=4, width=64),
         refinement=partial(PositionRefinement, fine_size=17, width=32, depth=2),

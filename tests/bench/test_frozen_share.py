@@ -18,7 +18,7 @@ frozen_share = load("frozen_share")
 
 def test_frozen_forward_is_the_trunks_stride_4_map_when_two_blocks_are_frozen() -> None:
     torch.manual_seed(0)
-    trunk = EfficientNetLite0Trunk(pretrained=False, frozen_stages=2, pyramid_only=True).eval()
+    trunk = EfficientNetLite0Trunk(pretrained=False, frozen_blocks=2, pyramid_only=True).eval()
     image = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
         frozen = frozen_share.frozen_forward(trunk, image)
@@ -37,7 +37,7 @@ def test_script_on_tiny_data(tiny_root: Path, tmp_path: Path) -> None:
          "--data-root", str(tiny_root), "--output", str(output), "--", *overrides,
          "--data.cache_images=false"]
     )  # fmt: skip
-    assert row["frozen_stages"] == 2 and row["input"] == 64
+    assert row["frozen_blocks"] == 2 and row["input"] == 64
     assert 0 < row["frozen_gflop"] < row["step_gflop"]
     assert row["flop_share"] == pytest.approx(row["frozen_gflop"] / row["step_gflop"])
     # the time share is the measured rates' ratio; 0.3 s timings on a loaded machine cannot
