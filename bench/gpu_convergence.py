@@ -85,7 +85,7 @@ from lightning_pose.cli.sweep import (  # noqa: E402
     write_results,
 )
 from lightning_pose.data.datamodule import split_indices  # noqa: E402
-from lightning_pose.metrics.declaration import read_declarations  # noqa: E402
+from lightning_pose.reports.tables import read_declarations  # noqa: E402
 from lightning_pose.runs.files import write_bytes_atomic  # noqa: E402
 
 METRICS = {

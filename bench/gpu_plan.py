@@ -83,7 +83,7 @@ def data_config_without_wandb(work: Path) -> Path:
 def load_seeded_sweep(path: str, seeds: list[int] | None = None) -> dict:
     """A sweep file, with every trial repeated for each of ``seeds`` (a ``seed_everything``
     parameter, LightningCLI's own key: the sweep runner pools each setting's seeds,
-    ``lightning_pose.cli.sweep.seed_section``); as written without ``seeds``."""
+    ``lightning_pose.reports.tables.seed_section``); as written without ``seeds``."""
     config = load_sweep(REPO / path)
     if seeds:
         config["parameters"]["seed_everything"] = {"values": list(seeds)}

@@ -78,10 +78,13 @@ def run_on_gloo(
             pytest.fail(f"gloo workers did not finish within {timeout_s} s")
 
 
-def update_on_shards(metric, data: dict[str, torch.Tensor], shards: list[tuple[int, int]]):
-    """Update a metric with the ``[start, stop)`` slices of every tensor of ``data``."""
+def update_on_shards(
+    metric, pred_px: torch.Tensor, batch: dict[str, torch.Tensor], shards: list[tuple[int, int]]
+):
+    """Update a metric (``update(pred_px, batch)``) with the ``[start, stop)`` slices of
+    ``pred_px`` and of every tensor of ``batch``."""
     for start, stop in shards:
-        metric.update(**{k: v[start:stop] for k, v in data.items()})
+        metric.update(pred_px[start:stop], {k: v[start:stop] for k, v in batch.items()})
 
 
 def assert_rank_results(

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lightning_pose.cli.sweep import write_results
 from lightning_pose.plots.curves import save_pdj_curves
+from lightning_pose.reports.tables import write_results
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"

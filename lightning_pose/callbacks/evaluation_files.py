@@ -73,7 +73,7 @@ class PerImageScoresWriter(pl.Callback):
     A model of several stages (the refined heat-map models, the DeepPose cascade) also gets
     ``per_image_<split>_stage<s>.csv`` for each earlier stage s, with the same rows, so that a
     stage is compared with the next on the same images (paired,
-    :func:`lightning_pose.metrics.intervals.comparison_table`).
+    :func:`lightning_pose.reports.tables.comparison_table`).
 
     The model records each stage's per-image sums while this callback is attached
     (``PoseEstimator.per_image_scores``), apart from the logged metrics' fixed-size states.

@@ -70,6 +70,12 @@ class PoseSample(TypedDict):
     image_hr: NotRequired[torch.Tensor]
 
 
+# A collated batch: the entries of PoseSample with a leading batch dimension B
+# (keypoints_px (B, K, 2), labelled (B, K), torso_diameter_px (B,), ...). Models, losses and
+# metrics take it; the one batch type of the package.
+Batch = PoseSample
+
+
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 -> (3, H, W) float32 in [0, 1]."""
     return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0

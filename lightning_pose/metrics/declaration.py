@@ -5,25 +5,22 @@ A :class:`StageMetric` is a torchmetrics ``Metric`` built from the skeleton and 
 predictions in original-image pixels and the batch. Its :class:`MetricDeclaration` says what it
 is called, which direction is better, its thresholds, its unit, what it counts and over which
 groups it reports. The reports (``callbacks.metrics_table``, ``callbacks.wandb_panels``,
-``sweep``) read declarations; they never take a result key apart.
+``reports.tables``) read declarations; they never take a result key apart.
 """
 
 from __future__ import annotations
 
-import json
-from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from torch import Tensor
 from torchmetrics import Metric
 
+from lightning_pose.data.dataset import Batch
+
 if TYPE_CHECKING:
     from lightning_pose.data.skeleton import Skeleton
     from lightning_pose.metrics.protocol import EvaluationProtocol
-
-Batch = dict[str, Tensor]
 
 
 @dataclass(frozen=True)
@@ -92,17 +89,9 @@ class MetricDeclaration:
         return cls(**record)
 
 
-DECLARATIONS_FILE = "metric_declarations.json"  # MetricsTableWriter's, beside its tables
-
-
-def read_declarations(folder: str | Path) -> tuple[list[MetricDeclaration], int]:
-    """The metric declarations and the number of stages a run's ``MetricsTableWriter``
-    recorded in ``folder/metric_declarations.json``; ``([], 1)`` where it wrote none."""
-    path = Path(folder) / DECLARATIONS_FILE
-    if not path.is_file():
-        return [], 1
-    record = json.loads(path.read_text())
-    return [MetricDeclaration.from_dict(d) for d in record["declarations"]], int(record["stages"])
+# The file a run's MetricsTableWriter records its declarations in, beside its tables
+# (lightning_pose.reports.tables.read_declarations reads it).
+DECLARATIONS_FILE = "metric_declarations.json"
 
 
 def find_declaration(
@@ -124,7 +113,8 @@ class StageMetric(Metric):
     with the predictions and the batch, so that a :class:`~torchmetrics.MetricCollection`
     updates every one with the same call.
 
-    A subclass sets :meth:`declare` and implements ``update(pred_px, batch)``, ``compute()``
+    A subclass sets :meth:`declare` and implements ``update(pred_px, batch)`` (the interface of
+    every metric class of :mod:`lightning_pose.metrics`), ``compute()``
     (a dict keyed as its declaration says; a key whose metric counted nothing is left out)
     and :meth:`counted`. Its states are fixed-size sums (``dist_reduce_fx="sum"``) wherever
     the metric is a sum over images (OKS AP, a ranking, is the exception).
@@ -164,15 +154,3 @@ class StageMetric(Metric):
             pred_px (B, K, 2) pixels; returns ``{key: (B,)}`` float64 and ``counts (B,)``.
         """
         return None
-
-
-def synced(metric: Metric) -> AbstractContextManager:
-    """Within it, ``metric``'s states are summed over every process the way ``compute`` sums
-    them (unchanged where a caller's ``sync_context`` already did). A collective under DDP."""
-    already = metric._is_synced
-    return metric.sync_context(
-        dist_sync_fn=metric.dist_sync_fn,
-        process_group=metric.process_group,
-        should_sync=metric._to_sync and not already,
-        should_unsync=metric._should_unsync and not already,
-    )

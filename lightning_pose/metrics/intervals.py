@@ -13,23 +13,18 @@ shared, which is far narrower than two independent intervals suggest.
 A difference is called an *effect* only where its interval excludes 0
 (:attr:`Interval.excludes_zero`). The computation is ``scipy.stats.bootstrap`` (BCa, falling
 back to the percentile interval where BCa is undefined, e.g. every resample equal).
+
+Only arrays come in: reading a run's per-image scores and writing comparison tables is
+:mod:`lightning_pose.reports.tables`'s.
 """
 
 from __future__ import annotations
 
-import csv
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from scipy import stats
-
-from lightning_pose.metrics.declaration import (
-    DECLARATIONS_FILE,
-    find_declaration,
-    read_declarations,
-)
 
 CONFIDENCE = 0.95
 RESAMPLES = 9999
@@ -187,200 +182,3 @@ def paired_difference_interval(
         return _ratio(ha, ca, axis) - _ratio(hb, cb, axis)
 
     return _bootstrap((*a, *b), difference, confidence, resamples, seed)
-
-
-@dataclass(frozen=True)
-class PerImageScores:
-    """One evaluation's per-image scores, as ``PerImageScoresWriter`` writes them
-    (``per_image_<split>.csv``).
-
-    Attributes:
-        path: the file read.
-        index: ``(N,)`` the samples' dataset indices, ascending.
-        values: key (``"pdj@0.2"``) -> ``(N,)`` each sample's own value (NaN: counted nothing).
-        counts: key -> ``(N,)`` what each sample counted for that key (``count/<metric>``).
-        units: key -> its metric's declared unit, ``"fraction"`` or ``"px"``.
-    """
-
-    path: Path
-    index: np.ndarray
-    values: dict[str, np.ndarray]
-    counts: dict[str, np.ndarray]
-    units: dict[str, str]
-
-    def sums(self, key: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(sums, counts)`` of ``key`` per sample: what :func:`ratio_interval` takes
-        (``sums = value x count``, 0 where the sample counted nothing).
-
-        Raises:
-            KeyError: the file has no column ``key`` (the message lists those it has).
-        """
-        if key not in self.values:
-            raise KeyError(
-                f"{self.path}: no per-image column {key!r}; it has {sorted(self.values)}"
-            )
-        counts = self.counts[key]
-        return np.where(counts > 0, np.nan_to_num(self.values[key]) * counts, 0.0), counts
-
-
-def read_per_image(path: str | Path) -> PerImageScores:
-    """Read a ``per_image_<split>.csv``: ``index``, one column per metric key, and
-    ``count/<metric>`` columns. Which metric a key belongs to, and its unit, come from the
-    declarations the run recorded beside it (``metric_declarations.json``,
-    :func:`~lightning_pose.metrics.declaration.read_declarations`); a key's count column is
-    ``count/<metric>``, ``count/<metric>/<group>`` for a joint group's key
-    ``<metric>@<t>/<group>``.
-
-    Raises:
-        ValueError: no declarations beside the file, the file has no ``index`` column, a key
-            no declaration makes or without its count column, or a value that is not a number
-            (the file and the column are named).
-    """
-    path = Path(path)
-    declarations, _ = read_declarations(path.parent)
-    if not declarations:
-        raise ValueError(f"{path}: no {DECLARATIONS_FILE} beside it (MetricsTableWriter's)")
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    header = list(rows[0]) if rows else []
-    if "index" not in header:
-        raise ValueError(f"{path}: not a per-image scores file (no 'index' column): {header}")
-
-    def column(name: str) -> np.ndarray:
-        try:
-            return np.array([float(r[name]) if r[name] != "" else np.nan for r in rows])
-        except ValueError as error:
-            raise ValueError(f"{path}: column {name!r}: {error}") from None
-
-    values, counts, units = {}, {}, {}
-    for key in header:
-        if key == "index" or key.startswith("count/"):
-            continue
-        declaration = find_declaration(key, declarations, [""])
-        if declaration is None:
-            raise ValueError(f"{path}: column {key!r} is no declared metric's")
-        group = key.removeprefix(key.split("/", 1)[0]).removeprefix("/")  # pdj@0.2/limb_joints
-        count = f"count/{declaration.name}" + (f"/{group}" if group else "")
-        if count not in header:
-            raise ValueError(f"{path}: column {key!r} has no count column {count!r}")
-        values[key], counts[key] = column(key), column(count)
-        units[key] = declaration.unit
-    return PerImageScores(path, column("index").astype(np.int64), values, counts, units)
-
-
-def pool_seeds(runs: list[PerImageScores]) -> PerImageScores:
-    """One setting trained with several seeds, scored on the same samples, as one run: each
-    sample's sums and counts added over the seeds, so a key's value is the seeds' pooled
-    ratio and :func:`comparison_table` resamples the samples with every seed's scores of a
-    sample kept together. The interval then covers the images and the seeds' mean; the spread
-    between seeds is not in it (report it beside).
-
-    Raises:
-        ValueError: no runs, or runs scored on different samples.
-    """
-    if not runs:
-        raise ValueError("pool_seeds: no runs to pool")
-    first = runs[0]
-    for run in runs[1:]:
-        if not np.array_equal(run.index, first.index):
-            raise ValueError(
-                f"pool_seeds: {first.path} and {run.path} were evaluated on different samples"
-            )
-    keys = [k for k in first.values if all(k in r.values for r in runs[1:])]
-    values, counts = {}, {}
-    for key in keys:
-        sums = np.sum([r.sums(key)[0] for r in runs], axis=0)  # (N,)
-        counts[key] = np.sum([r.counts[key] for r in runs], axis=0)  # (N,)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            values[key] = np.where(counts[key] > 0, sums / counts[key], np.nan)
-    units = {k: first.units[k] for k in keys}
-    return PerImageScores(first.path, first.index, values, counts, units)
-
-
-def comparison_table(
-    runs: dict[str, PerImageScores],
-    keys: list[str],
-    baseline: str | None = None,
-    confidence: float = CONFIDENCE,
-    resamples: int = RESAMPLES,
-) -> str:
-    """Markdown: each run's value of each key with its bootstrap interval over images, then
-    (with a ``baseline``) each other run's paired difference to it, called an effect only
-    where its interval excludes 0.
-
-    Args:
-        runs: label -> scores, all evaluated on the same samples.
-        keys: per-image keys to report, e.g. ``["pdj@0.2", "pckh@0.5"]``; fractions are shown
-            in %, pixels (a mean error) as they are, as the metric declares.
-        baseline: the label the others are compared with; None: no difference table.
-        confidence, resamples: as :func:`ratio_interval`.
-
-    Raises:
-        ValueError: the runs were evaluated on different samples, or ``baseline`` is not a
-            label of ``runs``.
-        KeyError: a run has no column for a key.
-    """
-    labels = list(runs)
-    first = runs[labels[0]]
-    for label in labels[1:]:
-        if not np.array_equal(runs[label].index, first.index):
-            raise ValueError(
-                f"runs {labels[0]!r} ({first.path}) and {label!r} ({runs[label].path}) were "
-                "evaluated on different samples: a paired comparison needs the same ones"
-            )
-    if baseline is not None and baseline not in runs:
-        raise ValueError(f"baseline {baseline!r} is not one of the runs {labels}")
-    level = f"{100 * confidence:g} %"
-
-    units = first.units
-
-    def cell(interval: Interval, key: str, difference: bool = False) -> str:
-        if units[key] != "fraction":
-            e, lo, hi = interval.estimate, interval.low, interval.high
-            sign = "+" if difference else ""
-            return f"{e:{sign}.2f} [{lo:{sign}.2f}, {hi:{sign}.2f}]"
-        return interval.percent_difference() if difference else interval.percent()
-
-    lines = [
-        f"Values with their {level} bootstrap interval over the {len(first.index)} evaluated "
-        f"samples ({resamples} resamples); fractions in %, pixel errors in px.",
-        "",
-        "| run | " + " | ".join(keys) + " |",
-        "|---|" + "---:|" * len(keys),
-    ]
-    for label in labels:
-        cells = []
-        for key in keys:
-            sums, counts = runs[label].sums(key)
-            fraction = units[key] == "fraction"
-            cells.append(
-                cell(ratio_interval(sums, counts, confidence, resamples, fraction=fraction), key)
-            )
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    if baseline is None or len(labels) < 2:
-        return "\n".join(lines) + "\n"
-    lines += [
-        "",
-        f"Paired differences to {baseline} (same samples resampled jointly; {level} interval; "
-        "**effect** where it excludes 0, else noise):",
-        "",
-        "| run − " + baseline + " | " + " | ".join(keys) + " |",
-        "|---|" + "---:|" * len(keys),
-    ]
-    for label in labels:
-        if label == baseline:
-            continue
-        cells = []
-        for key in keys:
-            fraction = units[key] == "fraction"
-            interval = paired_difference_interval(
-                *runs[label].sums(key),
-                *runs[baseline].sums(key),
-                confidence,
-                resamples,
-                fraction=fraction,
-            )
-            verdict = "**effect**" if interval.excludes_zero else "noise"
-            cells.append(f"{cell(interval, key, difference=True)} {verdict}")
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"

@@ -1,14 +1,9 @@
-"""Mean per-joint error in original-image pixels: the mean Euclidean distance between predicted
-and true joints, over the labelled joints (lower is better).
-
-It is the 2D form of the mean per-joint position error of 3D pose (MPJPE, Ionescu et al.,
-Human3.6M, TPAMI 2014, §5.1), without normaliser: unlike PDJ and PCKh it depends on the image
-resolution, so compare it only within one dataset.
-
-Conventions, as for PCK (:mod:`lightning_pose.metrics.functional`): a joint is counted when it
-is labelled with a finite true position; a counted joint whose prediction is not finite has an
-infinite error (the mean is then inf, never NaN). Sums are float64 ``error_px (K,)`` and
-``counts (K,)``, reduced across processes with ``sum``.
+"""Mean per-joint error in original-image pixels, ``mean_error_px``, as a declared metric
+(:class:`~lightning_pose.metrics.declaration.StageMetric`; lower is better). The definition and
+its conventions are :mod:`lightning_pose.metrics.functional.joint_error`'s: the 2D form of the
+mean per-joint position error of 3D pose (MPJPE, Ionescu et al., Human3.6M, TPAMI 2014, §5.1),
+without normaliser, so compare it only within one dataset. The states are float64 sums
+``error_px (K,)`` and ``counts (K,)``, reduced across processes with ``sum``.
 """
 
 from __future__ import annotations
@@ -18,40 +13,17 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from lightning_pose.metrics.declaration import Batch, MetricDeclaration, StageMetric
-from lightning_pose.metrics.functional import _check_prediction, _group_ratios, keypoint_distances
-from lightning_pose.metrics.stage import synced_total
+from lightning_pose.data.dataset import Batch
+from lightning_pose.metrics.declaration import MetricDeclaration, StageMetric
+from lightning_pose.metrics.functional.joint_error import _joint_error_update, _joint_errors
+from lightning_pose.metrics.sync import synced_total
+from lightning_pose.metrics.utilities import _group_ratios
 
 if TYPE_CHECKING:
     from lightning_pose.data.skeleton import Skeleton
     from lightning_pose.metrics.protocol import EvaluationProtocol
 
-__all__ = ["MeanJointError", "_joint_error_update"]
-
-
-def _joint_error_update(
-    pred_px: Tensor, target_px: Tensor, labelled: Tensor
-) -> tuple[Tensor, Tensor]:
-    """Per-joint error and count sums of one batch.
-
-    Shapes:
-        pred_px, target_px: ``(B, K, 2)`` (x, y) original-image pixels.
-        labelled: ``(B, K)`` bool.
-        returns: ``error_px (K,)`` summed distances in pixels and ``counts (K,)``, float64.
-    """
-    error, counted = _joint_errors(pred_px, target_px, labelled)
-    return error.sum(dim=0), counted.sum(dim=0, dtype=torch.float64)
-
-
-def _joint_errors(pred_px: Tensor, target_px: Tensor, labelled: Tensor) -> tuple[Tensor, Tensor]:
-    """``error_px (B, K)`` float64 pixels, 0 where not counted, and ``counted (B, K)`` bool."""
-    _check_prediction(pred_px, target_px, labelled)
-    device = pred_px.device
-    target = target_px.to(device, torch.float64)  # (B, K, 2)
-    dist = keypoint_distances(pred_px.double(), target)  # (B, K)
-    counted = labelled.to(device) & torch.isfinite(target).all(dim=-1)  # (B, K)
-    dist = torch.nan_to_num(dist, nan=torch.inf)  # a non-finite prediction: infinitely far
-    return torch.where(counted, dist, torch.zeros_like(dist)), counted
+__all__ = ["MeanJointError"]
 
 
 class MeanJointError(StageMetric):

@@ -1,23 +1,30 @@
 """PCK, PDJ and PCKh as torchmetrics ``Metric`` classes.
 
 Each class keeps two fixed-size float64 sum states, ``hits (T, K)`` and ``counts (K,)``,
-reduced across processes with ``sum``; the arithmetic lives in
-:mod:`lightning_pose.metrics.functional`. The normaliser is computed by the caller from the
-ground truth (see :func:`~lightning_pose.codecs.segments.segment_lengths`), in the same
-original-image pixels as the keypoints.
+reduced across processes with ``sum``; the arithmetic is
+:mod:`lightning_pose.metrics.functional.correct_keypoints`'s. Every metric class of the package
+is updated the same way, ``update(pred_px, batch)``: the predictions in original-image pixels
+and the batch (:data:`lightning_pose.data.dataset.Batch`), from which a class reads the ground
+truth and its normaliser (``batch[normaliser_key]``, computed by the dataset from the ground
+truth, see :func:`~lightning_pose.codecs.segments.segment_lengths`).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from lightning_pose.metrics.declaration import synced
-from lightning_pose.metrics.functional import _pck_compute, _pck_curve, _pck_update
+from lightning_pose.data.dataset import Batch
+from lightning_pose.metrics.functional.correct_keypoints import (
+    _pck_compute,
+    _pck_curve,
+    _pck_update,
+)
+from lightning_pose.metrics.sync import synced
+from lightning_pose.metrics.utilities import _check_names
 
 __all__ = ["PCK", "PDJ", "PCKh"]
 
@@ -31,19 +38,26 @@ class PCK(Metric):
 
     Args:
         joint_names: name of each of the K joints, in annotation order.
+        normaliser_key: the batch entry holding each sample's normaliser in pixels
+            (``"torso_diameter_px"``, ``"head_size_px"``, ``"bbox_size_px"``).
         thresholds: fractions ``t`` of the normaliser, T of them.
         groups: joint groups to report, e.g. ``{"wrist": [6, 11]}`` (``Skeleton.groups()``);
             None reports every joint on its own.
         prefix: first part of every key in :meth:`compute`.
 
     Shapes:
-        pred_px: ``(B, K, 2)`` predicted (x, y) in original-image pixels.
-        target_px: ``(B, K, 2)`` ground-truth (x, y) in pixels.
-        labelled: ``(B, K)`` bool, the true position is annotated.
-        normaliser_px: ``(B,)`` pixels.
+        update: ``pred_px (B, K, 2)`` predicted (x, y) in original-image pixels; ``batch``
+            with ``keypoints_px (B, K, 2)`` ground truth in pixels, ``labelled (B, K)`` bool
+            and ``batch[normaliser_key] (B,)`` pixels. A batch without ``normaliser_key``
+            adds nothing (bbox-PCK on data without person boxes).
         compute(): dict of scalar tensors, ``f"{prefix}@{t:g}"`` (all joints pooled) and
             ``f"{prefix}@{t:g}/{group}"``; keys with no counted joint are left out.
         curve(): ``(thresholds (T,), fraction (T,))``.
+
+    Raises:
+        ValueError: no or repeated joint names, no threshold, a threshold < 0, not finite or
+            repeated, a group index out of range; in ``update``, inputs of the wrong shape or
+            dtype.
     """
 
     is_differentiable = False
@@ -56,16 +70,18 @@ class PCK(Metric):
     def __init__(
         self,
         joint_names: Sequence[str],
+        normaliser_key: str,
         thresholds: Sequence[float] = (0.1, 0.2),
         groups: dict[str, list[int]] | None = None,
         prefix: str = "pck",
     ) -> None:
         super().__init__()
         self.joint_names = tuple(joint_names)
+        self.normaliser_key = normaliser_key
         self.thresholds = tuple(float(t) for t in thresholds)
         self.groups = None if groups is None else {g: list(idx) for g, idx in groups.items()}
         self.prefix = prefix
-        _validate(self.joint_names, self.thresholds, self.groups)
+        _check_names(self.joint_names, self.thresholds, self.groups)
 
         n_t, n_k = len(self.thresholds), len(self.joint_names)
         self.add_state(
@@ -75,17 +91,21 @@ class PCK(Metric):
             "counts", default=torch.zeros(n_k, dtype=torch.float64), dist_reduce_fx="sum"
         )
 
-    def update(
-        self, pred_px: Tensor, target_px: Tensor, labelled: Tensor, normaliser_px: Tensor
-    ) -> None:
+    def update(self, pred_px: Tensor, batch: Batch) -> None:
         """Add one batch; see the class docstring for shapes."""
+        if self.normaliser_key not in batch:
+            return
         if pred_px.ndim == 3 and pred_px.shape[1] != len(self.joint_names):
             raise ValueError(
                 f"pred_px must have shape (B, K={len(self.joint_names)}, 2) to match "
                 f"joint_names, got {tuple(pred_px.shape)}"
             )
         hits, counts = _pck_update(
-            pred_px, target_px, labelled, normaliser_px, self._threshold_tensor()
+            pred_px,
+            batch["keypoints_px"],
+            batch["labelled"],
+            batch[self.normaliser_key],
+            self._threshold_tensor(),
         )
         self.hits += hits.to(self.hits.device)
         self.counts += counts.to(self.counts.device)
@@ -115,13 +135,14 @@ class PCK(Metric):
 class PDJ(PCK):
     """Percent of Detected Joints (Toshev & Szegedy, DeepPose, CVPR 2014, §5).
 
-    PCK whose normaliser is the torso diameter: the distance in pixels between the ground-truth
-    left shoulder and right hip (``segment_lengths(target_px, labelled, skeleton.torso)``).
-    Samples where it cannot be measured pass 0 and are excluded. DeepPose Fig. 5 plots the
-    fraction against the threshold; use :meth:`curve` with a dense ``thresholds`` for that.
+    PCK whose normaliser is the torso diameter, ``batch["torso_diameter_px"]``: the distance in
+    pixels between the ground-truth left shoulder and right hip
+    (``segment_lengths(target_px, labelled, skeleton.torso)``). Samples where it cannot be
+    measured have 0 and are excluded. DeepPose Fig. 5 plots the fraction against the
+    threshold; use :meth:`curve` with a dense ``thresholds`` for that.
 
     Shapes:
-        as :class:`PCK`; ``normaliser_px (B,)`` is the torso diameter in pixels.
+        as :class:`PCK`, with ``normaliser_key="torso_diameter_px"``.
     """
 
     def __init__(
@@ -131,22 +152,21 @@ class PDJ(PCK):
         groups: dict[str, list[int]] | None = None,
         prefix: str = "pdj",
     ) -> None:
-        super().__init__(joint_names, thresholds=thresholds, groups=groups, prefix=prefix)
+        super().__init__(joint_names, "torso_diameter_px", thresholds, groups, prefix)
 
 
 class PCKh(PCK):
     """PCK normalised by the head segment (Andriluka et al., "2D Human Pose Estimation: New
     Benchmark and State of the Art Analysis", CVPR 2014, MPII).
 
-    ``normaliser_px`` is the head size in pixels: the neck to head-top segment on LSP-style
-    data (``segment_lengths(target_px, labelled, skeleton.head)``), or on MPII the official
-    protocol's 0.6 x the head-box diagonal, which the MPII reader computes from
-    ``mpii_gt_val.mat`` (``lightning_pose.data.mpii.MPIIKeypoints``, ``head_boxes``; the
-    segment where no head box is given). The metric only reads the sample's
-    ``head_size_px``. The standard report is PCKh@0.5.
+    The normaliser, ``batch["head_size_px"]``, is the head size in pixels: the neck to head-top
+    segment on LSP-style data (``segment_lengths(target_px, labelled, skeleton.head)``), or on
+    MPII the official protocol's 0.6 x the head-box diagonal, which the MPII reader computes
+    from ``mpii_gt_val.mat`` (``lightning_pose.data.mpii.MPIIKeypoints``, ``head_boxes``; the
+    segment where no head box is given). The standard report is PCKh@0.5.
 
     Shapes:
-        as :class:`PCK`; ``normaliser_px (B,)`` is the head segment length in pixels.
+        as :class:`PCK`, with ``normaliser_key="head_size_px"``.
     """
 
     def __init__(
@@ -156,29 +176,4 @@ class PCKh(PCK):
         groups: dict[str, list[int]] | None = None,
         prefix: str = "pckh",
     ) -> None:
-        super().__init__(joint_names, thresholds=thresholds, groups=groups, prefix=prefix)
-
-
-def _validate(
-    joint_names: tuple[str, ...],
-    thresholds: tuple[float, ...],
-    groups: dict[str, list[int]] | None,
-) -> None:
-    if not joint_names:
-        raise ValueError("joint_names must name at least one joint")
-    if len(set(joint_names)) != len(joint_names):
-        raise ValueError(f"joint_names must be unique, got {joint_names}")
-    if not thresholds:
-        raise ValueError("thresholds must hold at least one fraction of the normaliser")
-    if any(not math.isfinite(t) or t < 0 for t in thresholds):
-        raise ValueError(f"thresholds must be finite and >= 0, got {thresholds}")
-    if len({f"{t:g}" for t in thresholds}) != len(thresholds):
-        raise ValueError(f"thresholds must be distinct when formatted with :g, got {thresholds}")
-    for group, idx in (groups or {}).items():
-        if not idx:
-            raise ValueError(f"groups[{group!r}] must list at least one joint index")
-        bad = [i for i in idx if not 0 <= i < len(joint_names)]
-        if bad:
-            raise ValueError(
-                f"groups[{group!r}] has joint indices {bad} outside [0, {len(joint_names)})"
-            )
+        super().__init__(joint_names, "head_size_px", thresholds, groups, prefix)

@@ -16,15 +16,20 @@ import numpy as np
 from torch import Tensor, nn
 from torchmetrics import MetricCollection, SumMetric
 
+from lightning_pose.data.dataset import Batch
 from lightning_pose.data.skeleton import Skeleton
 from lightning_pose.metrics.declaration import MetricDeclaration, StageMetric
 from lightning_pose.metrics.pck import PDJ
-from lightning_pose.metrics.stage import StageBboxPCK, StageOKS, StagePCKh, StagePCP, StagePDJ
+from lightning_pose.metrics.wrappers import (
+    StageBboxPCK,
+    StageOKS,
+    StagePCKh,
+    StagePCP,
+    StagePDJ,
+)
 
 # The metrics every protocol reports, in report order; ``extra_metrics`` follow them.
 BUILT_IN: tuple[type[StageMetric], ...] = (StagePDJ, StagePCKh, StagePCP, StageBboxPCK, StageOKS)
-
-Batch = dict[str, Tensor]
 
 
 class EvaluationProtocol:
@@ -170,9 +175,7 @@ class StageMetrics(nn.Module):
         first = batch.get("first_of_image")
         self.images.update(instances if first is None else float(first.sum()))
         self.metrics.update(pred_px, batch)
-        self.curve.update(
-            pred_px, batch["keypoints_px"], batch["labelled"], batch["torso_diameter_px"]
-        )
+        self.curve.update(pred_px, batch)
 
     def compute(self, groups: bool = True) -> dict[str, Tensor]:
         """Every declared metric's pooled keys (``pdj@t``, ``pckh@t``, ``pcp@t``,

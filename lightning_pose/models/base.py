@@ -40,6 +40,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
 from lightning_pose.codecs.box import decode
+from lightning_pose.data.dataset import Batch
 from lightning_pose.data.skeleton import Skeleton
 from lightning_pose.metrics.protocol import (
     EvaluationProtocol,
@@ -51,7 +52,6 @@ from lightning_pose.models.trunks import Trunk
 from lightning_pose.runs.checkpoints import load_partial_weights, read_state_dict
 from lightning_pose.runs.precision import compute_record
 
-Batch = dict[str, Tensor]
 # Constructor arguments that are objects, not hyperparameters: the skeleton and the protocol
 # are recorded as plain dicts under the checkpoint's "pose" key instead (see
 # ``on_save_checkpoint``), so checkpoints load with ``weights_only=True`` and LightningCLI's

@@ -85,12 +85,14 @@ def test_results_file_scores_as_the_package_scores_itself(
     metric = OKSAveragePrecision(data.skeleton.oks_sigmas)
     metric.update(
         torch.from_numpy(estimate),
-        torch.from_numpy(truth),
-        torch.from_numpy(annotations.labelled[index]),
-        torch.from_numpy(annotations.visible[index]),
-        torch.from_numpy(annotations.area_px2[index]),
-        torch.from_numpy(annotations.image_ids[index]),
-        torch.from_numpy(index),
+        {
+            "keypoints_px": torch.from_numpy(truth),
+            "labelled": torch.from_numpy(annotations.labelled[index]),
+            "visible": torch.from_numpy(annotations.visible[index]),
+            "area_px2": torch.from_numpy(annotations.area_px2[index]),
+            "image_id": torch.from_numpy(annotations.image_ids[index]),
+            "index": torch.from_numpy(index),
+        },
     )
     package = float(metric.compute()["oks_ap"])
     assert 0.2 < package < 0.95  # a score that a wrong category (AP 0) cannot match

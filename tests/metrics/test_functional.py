@@ -1,4 +1,5 @@
-"""Tests for lightning_pose.metrics.functional against a NumPy reference and known answers."""
+"""Tests for lightning_pose.metrics.functional (its PCK functions here; PCP in test_pcp.py) against
+a NumPy reference and known answers."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ import pytest
 import torch
 
 from lightning_pose.metrics import functional as F
-from lightning_pose.metrics.functional import (
+from lightning_pose.metrics.functional import keypoint_distances
+from lightning_pose.metrics.functional.correct_keypoints import (
     _pck_compute,
     _pck_curve,
     _pck_update,
-    keypoint_distances,
 )
 
 ATOL, RTOL = 1e-12, 1e-12
@@ -71,6 +72,17 @@ def random_batch(gen: torch.Generator, n_b: int, n_k: int) -> dict[str, torch.Te
     normaliser = 20.0 + torch.rand(n_b, generator=gen) * 80.0  # (B,) px
     normaliser[torch.rand(n_b, generator=gen) < 0.2] = 0.0
     return {"pred_px": pred, "target_px": target, "labelled": labelled, "normaliser_px": normaliser}
+
+
+def pose_batch(
+    data: dict[str, torch.Tensor], normaliser_key: str = "torso_diameter_px"
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """``(pred_px, batch)`` as every metric class's ``update`` takes them, from the functional
+    arguments: ``target_px`` as ``keypoints_px``, ``normaliser_px`` as ``normaliser_key``
+    (``image_ids`` as ``image_id``)."""
+    names = {"target_px": "keypoints_px", "normaliser_px": normaliser_key, "image_ids": "image_id"}
+    batch = {names.get(k, k): v for k, v in data.items() if k != "pred_px"}
+    return data["pred_px"], batch
 
 
 def as_numpy(batch: dict[str, torch.Tensor]) -> tuple[np.ndarray, ...]:

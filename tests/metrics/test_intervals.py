@@ -1,22 +1,13 @@
 """Bootstrap intervals over images: known answers, the delta-method width on a large sample,
-pairing, and bad input."""
+pairing, and bad input (reading per-image files and comparison tables:
+tests/reports/test_tables.py)."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
 
-from lightning_pose.metrics.declaration import DECLARATIONS_FILE
-from lightning_pose.metrics.intervals import (
-    Interval,
-    comparison_table,
-    paired_difference_interval,
-    ratio_interval,
-    read_per_image,
-)
-from lightning_pose.metrics.protocol import EvaluationProtocol
+from lightning_pose.metrics.intervals import Interval, paired_difference_interval, ratio_interval
 
 
 def binomial_images(n: int, p: float, joints: int = 14, seed: int = 0):
@@ -108,96 +99,6 @@ def test_paired_models_need_the_same_images() -> None:
     hits, counts = binomial_images(10, 0.5)
     with pytest.raises(ValueError, match="same images, got 10 and 9"):
         paired_difference_interval(hits, counts, hits[:9], counts[:9])
-
-
-def write_declarations(folder) -> None:
-    """What MetricsTableWriter records beside a run's per-image file: the LSP protocol's
-    declarations with the mean joint error."""
-    protocol = EvaluationProtocol(extra_metrics=["lightning_pose.metrics.MeanJointError"])
-    record = {"stages": 1, "declarations": [d.to_dict() for d in protocol.declarations()]}
-    (folder / DECLARATIONS_FILE).write_text(json.dumps(record))
-
-
-def write_scores(path, index, values, counts, limb=None) -> None:
-    write_declarations(path.parent)
-    header = "index,pdj@0.2,count/pdj,mean_error_px,count/mean_error_px"
-    header += ",pdj@0.2/limb_joints,count/pdj/limb_joints" if limb is not None else ""
-    rows = [header]
-    for i, (v, c) in enumerate(zip(values, counts, strict=True)):
-        row = f"{index[i]},{'' if c == 0 else v},{c},{10 + v},{c}"
-        row += f",{limb[0][i]},{limb[1][i]}" if limb is not None else ""
-        rows.append(row)
-    path.write_text("\n".join(rows) + "\n")
-
-
-def test_read_per_image_pairs_each_key_with_its_count(tmp_path) -> None:
-    path = tmp_path / "per_image_val.csv"
-    write_scores(path, [3, 7, 9], [0.5, 0.0, 0.25], [4, 0, 8], limb=([1.0, 0.0, 0.5], [2, 0, 6]))
-    scores = read_per_image(path)
-    assert scores.index.tolist() == [3, 7, 9]
-    sums, counts = scores.sums("pdj@0.2")
-    assert sums.tolist() == [2.0, 0.0, 2.0] and counts.tolist() == [4, 0, 8]
-    sums, counts = scores.sums("pdj@0.2/limb_joints")  # its own count column
-    assert sums.tolist() == [2.0, 0.0, 3.0] and counts.tolist() == [2, 0, 6]
-    with pytest.raises(KeyError, match="no per-image column 'pckh@0.5'"):
-        scores.sums("pckh@0.5")
-    (tmp_path / "bad.csv").write_text("index,pdj@0.2\n1,0.5\n")
-    with pytest.raises(ValueError, match="'pdj@0.2' has no count column 'count/pdj'"):
-        read_per_image(tmp_path / "bad.csv")
-    (tmp_path / "odd.csv").write_text("index,oks_like@0.5,count/oks_like\n1,0.5,2\n")
-    with pytest.raises(ValueError, match="'oks_like@0.5' is no declared metric's"):
-        read_per_image(tmp_path / "odd.csv")
-    (tmp_path / "alone").mkdir()
-    (tmp_path / "alone" / "per_image_val.csv").write_text(path.read_text())
-    with pytest.raises(ValueError, match="no metric_declarations.json beside it"):
-        read_per_image(tmp_path / "alone" / "per_image_val.csv")
-    assert scores.units == {"pdj@0.2": "fraction", "mean_error_px": "px",
-                            "pdj@0.2/limb_joints": "fraction"}  # fmt: skip
-
-
-def test_comparison_table_states_values_differences_and_verdicts(tmp_path) -> None:
-    rng = np.random.default_rng(0)
-    counts = np.full(400, 14)
-    hits_a = rng.binomial(14, 0.3, size=400)
-    hits_b = np.minimum(hits_a + (rng.random(400) < 0.5) * 2, 14)  # clearly better
-    index = np.arange(400) * 10 + 9
-    write_scores(tmp_path / "a.csv", index, hits_a / 14, counts)
-    write_scores(tmp_path / "b.csv", index, hits_b / 14, counts)
-    runs = {"a": read_per_image(tmp_path / "a.csv"), "b": read_per_image(tmp_path / "b.csv")}
-    table = comparison_table(runs, ["pdj@0.2", "mean_error_px"], baseline="a", resamples=999)
-    a = ratio_interval(hits_a, counts, resamples=999)
-    assert f"| a | {a.percent()} |" in table
-    difference = paired_difference_interval(hits_b, counts, hits_a, counts, resamples=999)
-    assert f"| b | {difference.percent_difference()} **effect** |" in table
-    assert "400 evaluated samples" in table
-    # the mean error is in pixels (here 10 + the fraction: b - a = the PDJ difference / 100)
-    assert "| +0.07 [+0.06, +0.08] **effect** |" in table
-    write_scores(tmp_path / "c.csv", index[::-1], hits_a / 14, counts)
-    with pytest.raises(ValueError, match="different samples"):
-        comparison_table(runs | {"c": read_per_image(tmp_path / "c.csv")}, ["pdj@0.2"])
-    with pytest.raises(ValueError, match="baseline 'z' is not one of"):
-        comparison_table(runs, ["pdj@0.2"], baseline="z")
-
-
-def test_pool_seeds_adds_each_samples_sums_and_counts(tmp_path) -> None:
-    from lightning_pose.metrics.intervals import pool_seeds
-
-    paths = [tmp_path / f"seed{s}" / "per_image_val.csv" for s in (0, 1)]
-    for path in paths:
-        path.parent.mkdir()
-    write_scores(paths[0], [3, 7, 9], [0.5, 0.0, 0.25], [4, 0, 8])
-    write_scores(paths[1], [3, 7, 9], [1.0, 0.5, 0.0], [4, 2, 8])
-    pooled = pool_seeds([read_per_image(p) for p in paths])
-    sums, counts = pooled.sums("pdj@0.2")
-    assert sums.tolist() == [6.0, 1.0, 2.0] and counts.tolist() == [8, 2, 16]
-    assert pooled.values["pdj@0.2"].tolist() == [0.75, 0.5, 0.125]
-    # the pooled ratio is the seeds' hits over their counts: (2+0+2 + 4+1+0) / (12 + 14)
-    assert ratio_interval(sums, counts).estimate == pytest.approx(9 / 26)
-    write_scores(tmp_path / "other.csv", [3, 7, 8], [0.5, 0.0, 0.25], [4, 0, 8])
-    with pytest.raises(ValueError, match="different samples"):
-        pool_seeds([read_per_image(paths[0]), read_per_image(tmp_path / "other.csv")])
-    with pytest.raises(ValueError, match="no runs"):
-        pool_seeds([])
 
 
 def test_95_percent_intervals_cover_the_true_value_about_95_percent_of_the_time() -> None:

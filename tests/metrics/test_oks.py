@@ -7,8 +7,10 @@ import math
 
 import torch
 
-from lightning_pose.metrics.oks import OKSAveragePrecision, oks_average_precision
+from lightning_pose.metrics.functional.oks import oks_average_precision
+from lightning_pose.metrics.oks import OKSAveragePrecision
 from tests.gloo import requires_gloo, run_on_gloo, update_on_shards
+from tests.metrics.test_functional import pose_batch
 
 SIGMA, AREA = 0.1, 100.0
 
@@ -97,11 +99,11 @@ def _one_process() -> dict[str, torch.Tensor]:
 def _worker(rank: int) -> None:
     data = _one_process()
     metric = OKSAveragePrecision(SIGMAS)
-    update_on_shards(metric, data, SHARDS[rank])
+    update_on_shards(metric, *pose_batch(data), SHARDS[rank])
     out = metric.compute()
     alone = OKSAveragePrecision(SIGMAS)
     alone._to_sync = False
-    alone.update(**data)
+    alone.update(*pose_batch(data))
     expected = alone.compute()
     assert sorted(out) == sorted(expected) == ["oks_ap", "oks_ap50", "oks_ap75", "oks_ar"]
     for key in expected:

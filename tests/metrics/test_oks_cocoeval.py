@@ -133,13 +133,15 @@ def test_oks_ap_equals_cocoeval_on_the_raw_file(tmp_path: Path) -> None:
     for batch in (slice(0, 4), slice(4, 6)):  # two batches, as validation feeds it
         rows = val[batch]
         metric.update(
-            pred_px=pred_px[batch],
-            target_px=torch.from_numpy(annotations.keypoints_px[rows]),
-            labelled=torch.from_numpy(annotations.labelled[rows]),
-            visible=torch.from_numpy(annotations.visible[rows]),
-            area_px2=torch.from_numpy(annotations.area_px2[rows]),
-            image_ids=torch.from_numpy(annotations.image_ids[rows]),
-            index=torch.from_numpy(rows),
+            pred_px[batch],
+            {
+                "keypoints_px": torch.from_numpy(annotations.keypoints_px[rows]),
+                "labelled": torch.from_numpy(annotations.labelled[rows]),
+                "visible": torch.from_numpy(annotations.visible[rows]),
+                "area_px2": torch.from_numpy(annotations.area_px2[rows]),
+                "image_id": torch.from_numpy(annotations.image_ids[rows]),
+                "index": torch.from_numpy(rows),
+            },
         )
     out = metric.compute()
     for key, value in zip(("oks_ap", "oks_ap50", "oks_ap75", "oks_ar"), reference, strict=True):

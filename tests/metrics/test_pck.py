@@ -20,12 +20,13 @@ from .test_functional import (
     known_batch,
     numpy_curve,
     numpy_pck,
+    pose_batch,
     random_batch,
 )
 
 
 def test_states_are_fixed_size_float64_sums() -> None:
-    metric = PCK(JOINTS, thresholds=(0.1, 0.2, 0.5))
+    metric = PCK(JOINTS, "torso_diameter_px", thresholds=(0.1, 0.2, 0.5))
     assert metric.hits.shape == (3, 3) and metric.hits.dtype == torch.float64
     assert metric.counts.shape == (3,) and metric.counts.dtype == torch.float64
     assert metric._reductions == {"hits": dim_zero_sum, "counts": dim_zero_sum}
@@ -34,8 +35,13 @@ def test_states_are_fixed_size_float64_sums() -> None:
 
 
 def test_known_answer() -> None:
-    metric = PCK(JOINTS, thresholds=(0.1, 0.2, 0.5), groups={"head": [0], "wrist": [1, 2]})
-    metric.update(**known_batch())
+    metric = PCK(
+        JOINTS,
+        "torso_diameter_px",
+        thresholds=(0.1, 0.2, 0.5),
+        groups={"head": [0], "wrist": [1, 2]},
+    )
+    metric.update(*pose_batch(known_batch()))
     expected = {
         "pck@0.1": 1 / 5, "pck@0.2": 3 / 5, "pck@0.5": 1.0,
         "pck@0.1/head": 0.5, "pck@0.2/head": 1.0, "pck@0.5/head": 1.0,
@@ -56,10 +62,10 @@ def test_accumulates_batches_like_numpy_reference(groups: dict[str, list[int]] |
     gen = torch.Generator().manual_seed(2)
     names = [f"j{k}" for k in range(6)]
     thresholds = (0.05, 0.1, 0.2, 0.5)
-    metric = PCK(names, thresholds=thresholds, groups=groups)
+    metric = PCK(names, "torso_diameter_px", thresholds=thresholds, groups=groups)
     batches = [random_batch(gen, n_b, 6) for n_b in (4, 9, 1, 6)]
     for batch in batches:
-        metric.update(**batch)
+        metric.update(*pose_batch(batch))
     everything = as_numpy(concat(batches))
     expected = numpy_pck(*everything, list(thresholds), names, groups, "pck")
     assert_dict_close(metric.compute(), expected)
@@ -71,18 +77,18 @@ def test_accumulates_batches_like_numpy_reference(groups: dict[str, list[int]] |
 def test_forward_returns_batch_value_and_accumulates() -> None:
     gen = torch.Generator().manual_seed(3)
     names = [f"j{k}" for k in range(4)]
-    metric = PCK(names, thresholds=(0.1, 0.2))
+    metric = PCK(names, "torso_diameter_px", thresholds=(0.1, 0.2))
     first, second = random_batch(gen, 8, 4), random_batch(gen, 5, 4)
-    metric(**first)
-    batch_value = metric(**second)
+    metric(*pose_batch(first))
+    batch_value = metric(*pose_batch(second))
     assert_dict_close(batch_value, numpy_pck(*as_numpy(second), [0.1, 0.2], names, None, "pck"))
     expected = numpy_pck(*as_numpy(concat([first, second])), [0.1, 0.2], names, None, "pck")
     assert_dict_close(metric.compute(), expected)
 
 
 def test_reset_and_empty() -> None:
-    metric = PCK(JOINTS)
-    metric.update(**known_batch())
+    metric = PCK(JOINTS, "torso_diameter_px")
+    metric.update(*pose_batch(known_batch()))
     metric.reset()
     torch.testing.assert_close(metric.counts, torch.zeros(3, dtype=torch.float64), atol=0, rtol=0)
     with pytest.warns(UserWarning, match="before the ``update``"):
@@ -95,7 +101,7 @@ def test_non_finite_prediction_is_a_miss() -> None:
     batch = known_batch()
     batch["pred_px"][:] = float("nan")
     metric = PCKh(JOINTS)
-    metric.update(**batch)
+    metric.update(*pose_batch(batch, "head_size_px"))
     out = metric.compute()
     assert sorted(out) == [
         "pckh@0.5",
@@ -108,9 +114,9 @@ def test_non_finite_prediction_is_a_miss() -> None:
 
 
 def test_defaults_and_key_formatting() -> None:
-    pdj, pckh, pck = PDJ(JOINTS), PCKh(JOINTS), PCK(JOINTS)
+    pdj, pckh, pck = PDJ(JOINTS), PCKh(JOINTS), PCK(JOINTS, "bbox_size_px")
     for metric in (pdj, pckh, pck):
-        metric.update(**known_batch())
+        metric.update(*pose_batch(known_batch(), metric.normaliser_key))
     assert [k for k in pdj.compute() if "/" not in k] == ["pdj@0.05", "pdj@0.1", "pdj@0.2"]
     assert [k for k in pckh.compute() if "/" not in k] == ["pckh@0.5"]
     assert [k for k in pck.compute() if "/" not in k] == ["pck@0.1", "pck@0.2"]
@@ -125,7 +131,7 @@ def test_pdj_on_lsp_torso_matches_reference() -> None:
     for batch in batches:
         batch["pred_px"] = batch["target_px"] + (batch["pred_px"] - batch["target_px"]) * 3.0
         batch["normaliser_px"] = segment_lengths(batch["target_px"], batch["labelled"], LSP.torso)
-        metric.update(**batch)
+        metric.update(*pose_batch(batch))
     everything = as_numpy(concat(batches))
     expected = numpy_pck(*everything, [0.05, 0.1, 0.2], list(LSP.joints), LSP.groups(), "pdj")
     assert "pdj@0.2/wrist" in expected
@@ -147,20 +153,30 @@ def test_pdj_on_lsp_torso_matches_reference() -> None:
 )
 def test_constructor_rejects_bad_config(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        PCK(**({"joint_names": JOINTS} | kwargs))
+        PCK(**({"joint_names": JOINTS, "normaliser_key": "torso_diameter_px"} | kwargs))
+
+
+def test_a_batch_without_the_normaliser_adds_nothing() -> None:
+    """bbox-PCK on data without person boxes: the batch has no ``bbox_size_px``."""
+    metric = PCK(JOINTS, "bbox_size_px")
+    metric.update(*pose_batch(known_batch()))  # the normaliser as torso_diameter_px only
+    torch.testing.assert_close(metric.counts, torch.zeros(3, dtype=torch.float64), atol=0, rtol=0)
+    metric.update(*pose_batch(known_batch(), "bbox_size_px"))
+    expected = torch.tensor([2.0, 2.0, 1.0], dtype=torch.float64)  # sample 2 has no normaliser
+    torch.testing.assert_close(metric.counts, expected, atol=0, rtol=0)
 
 
 def test_update_rejects_wrong_joint_count() -> None:
-    metric = PCK(["a", "b"])
+    metric = PCK(["a", "b"], "torso_diameter_px")
     with pytest.raises(ValueError, match="pred_px"):
-        metric.update(**known_batch())
+        metric.update(*pose_batch(known_batch()))
 
 
 def test_update_rejects_shape_mismatch() -> None:
     batch = known_batch()
     batch["normaliser_px"] = batch["normaliser_px"][:2]
     with pytest.raises(ValueError, match="normaliser_px"):
-        PCK(JOINTS).update(**batch)
+        PCK(JOINTS, "torso_diameter_px").update(*pose_batch(batch))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -169,8 +185,8 @@ def test_cuda_matches_cpu() -> None:
     batches = [random_batch(gen, n_b, 3) for n_b in (4, 6)]
     cpu, gpu = PDJ(JOINTS), PDJ(JOINTS).to("cuda")
     for batch in batches:
-        cpu.update(**batch)
-        gpu.update(**{k: v.cuda() for k, v in batch.items()})
+        cpu.update(*pose_batch(batch))
+        gpu.update(*pose_batch({k: v.cuda() for k, v in batch.items()}))
     assert gpu.hits.device.type == "cuda"
     expected = cpu.compute()
     actual = gpu.compute()

@@ -7,7 +7,16 @@ import torch
 from lightning_pose.metrics import PDJ
 from tests.gloo import assert_rank_results, requires_gloo, run_on_gloo, update_on_shards
 
-from .test_functional import ATOL, RTOL, as_numpy, concat, numpy_curve, numpy_pck, random_batch
+from .test_functional import (
+    ATOL,
+    RTOL,
+    as_numpy,
+    concat,
+    numpy_curve,
+    numpy_pck,
+    pose_batch,
+    random_batch,
+)
 
 NAMES = [f"j{k}" for k in range(5)]
 THRESHOLDS = [0.05, 0.1, 0.2, 0.5]
@@ -24,7 +33,7 @@ def _worker(rank: int) -> None:
     """One process of the gloo group: its shard, then the summed metric."""
     data = _all_samples()
     metric = PDJ(NAMES, thresholds=THRESHOLDS, groups=GROUPS)
-    update_on_shards(metric, data, SHARDS[rank])
+    update_on_shards(metric, *pose_batch(data), SHARDS[rank])
 
     everything = as_numpy(data)
     expected = numpy_pck(*everything, THRESHOLDS, NAMES, GROUPS, "pdj")

@@ -11,8 +11,10 @@ import torch
 from torchmetrics.utilities.data import dim_zero_sum
 
 from lightning_pose.data.skeleton import LSP
-from lightning_pose.metrics.pcp import PCP, _pcp_update
+from lightning_pose.metrics.functional.correct_parts import _pcp_update
+from lightning_pose.metrics.pcp import PCP
 from tests.gloo import assert_rank_results, requires_gloo, run_on_gloo, update_on_shards
+from tests.metrics.test_functional import pose_batch
 
 ATOL, RTOL = 1e-12, 1e-12
 
@@ -151,7 +153,7 @@ def test_update_matches_numpy_reference(seed: int) -> None:
 def test_metric_matches_numpy_reference(groups) -> None:
     batch = random_batch(torch.Generator().manual_seed(3), 24)
     metric = make_pcp(groups=groups)
-    metric.update(**batch)
+    metric.update(*pose_batch(batch))
     expected = numpy_pcp(*as_numpy(batch), LIMBS, THRESHOLDS, groups)
     assert len(expected) == len(THRESHOLDS) * (1 + len(groups or NAMES))
     assert_dict_close(metric.compute(), expected)
@@ -205,7 +207,7 @@ def test_known_answer_rows(row) -> None:
 
 def test_known_answer_table() -> None:
     metric = PCP(["stick"], numpy_weights(ONE_LIMB, 3), thresholds=(0.25, 0.5))
-    metric.update(**known_batch())
+    metric.update(*pose_batch(known_batch()))
     # 11 counted rows; 5 correct at 0.25 and 7 at 0.5
     expected = {"pcp@0.25": 5 / 11, "pcp@0.5": 7 / 11} | {
         "pcp@0.25/stick": 5 / 11,
@@ -240,7 +242,7 @@ def lsp_pcp() -> PCP:
 
 def test_lsp_perfect_prediction_and_unlabelled_hip() -> None:
     metric = lsp_pcp()
-    metric.update(**lsp_batch())
+    metric.update(*pose_batch(lsp_batch()))
     groups = ["lower_leg", "upper_leg", "lower_arm", "upper_arm", "torso", "head"]
     assert sorted(LSP.limb_groups()) == sorted(groups)
     perfect = {"pcp@0.5": 1.0} | {f"pcp@0.5/{g}": 1.0 for g in groups}
@@ -252,7 +254,7 @@ def test_lsp_perfect_prediction_and_unlabelled_hip() -> None:
     metric.reset()
     batch = lsp_batch()
     batch["labelled"][0, LSP.joints.index("right_hip")] = False
-    metric.update(**batch)
+    metric.update(*pose_batch(batch))
     expected_counts = torch.full((10,), 2.0, dtype=torch.float64)
     expected_counts[[LSP.limb_names.index("torso"), LSP.limb_names.index("right_upper_leg")]] = 1
     torch.testing.assert_close(metric.counts, expected_counts, atol=0, rtol=0)
@@ -266,7 +268,7 @@ def test_lsp_torso_runs_between_hip_and_shoulder_midpoints() -> None:
     spread["pred_px"][:, r_hip, 0] -= 70
     spread["pred_px"][:, l_hip, 0] += 70
     metric = lsp_pcp()
-    metric.update(**spread)
+    metric.update(*pose_batch(spread))
     out = metric.compute()
     assert out["pcp@0.5/torso"].item() == 1.0  # midpoint unchanged
     assert out["pcp@0.5/upper_leg"].item() == 0.0
@@ -275,7 +277,7 @@ def test_lsp_torso_runs_between_hip_and_shoulder_midpoints() -> None:
     shifted = lsp_batch()  # both hips 70 px to the right: the midpoint moves 70 px
     shifted["pred_px"][:, [r_hip, l_hip], 0] += 70
     metric = lsp_pcp()
-    metric.update(**shifted)
+    metric.update(*pose_batch(shifted))
     assert metric.compute()["pcp@0.5/torso"].item() == 0.0
 
 
@@ -296,9 +298,9 @@ def test_accumulation_equals_one_update_on_concatenation() -> None:
     batches = [random_batch(gen, n_b) for n_b in (4, 9, 1, 6)]
     several, once = make_pcp(), make_pcp()
     for batch in batches:
-        several.update(**batch)
+        several.update(*pose_batch(batch))
     everything = concat(batches)
-    once.update(**everything)
+    once.update(*pose_batch(everything))
     torch.testing.assert_close(several.hits, once.hits, atol=0, rtol=0)
     torch.testing.assert_close(several.counts, once.counts, atol=0, rtol=0)
     expected = numpy_pcp(*as_numpy(everything), LIMBS, THRESHOLDS, GROUPS)
@@ -309,8 +311,10 @@ def test_forward_returns_batch_value_and_accumulates() -> None:
     gen = torch.Generator().manual_seed(5)
     first, second = random_batch(gen, 8), random_batch(gen, 5)
     metric = make_pcp()
-    metric(**first)
-    assert_dict_close(metric(**second), numpy_pcp(*as_numpy(second), LIMBS, THRESHOLDS, GROUPS))
+    metric(*pose_batch(first))
+    assert_dict_close(
+        metric(*pose_batch(second)), numpy_pcp(*as_numpy(second), LIMBS, THRESHOLDS, GROUPS)
+    )
     both = numpy_pcp(*as_numpy(concat([first, second])), LIMBS, THRESHOLDS, GROUPS)
     assert_dict_close(metric.compute(), both)
 
@@ -320,14 +324,14 @@ def test_reset() -> None:
     first, second = random_batch(gen, 7), random_batch(gen, 5)
     metric = make_pcp()
     weights = metric.endpoint_weights.clone()
-    metric.update(**first)
+    metric.update(*pose_batch(first))
     metric.reset()
     torch.testing.assert_close(metric.hits, torch.zeros(3, 6, dtype=torch.float64), atol=0, rtol=0)
     torch.testing.assert_close(metric.counts, torch.zeros(6, dtype=torch.float64), atol=0, rtol=0)
     torch.testing.assert_close(metric.endpoint_weights, weights, atol=0, rtol=0)
     with pytest.warns(UserWarning, match="before the ``update``"):
         assert metric.compute() == {}
-    metric.update(**second)
+    metric.update(*pose_batch(second))
     assert_dict_close(metric.compute(), numpy_pcp(*as_numpy(second), LIMBS, THRESHOLDS, GROUPS))
 
 
@@ -348,7 +352,7 @@ def test_endpoint_weights_follow_device_and_dtype_but_are_not_saved() -> None:
     single = make_pcp().set_dtype(torch.float32)
     assert single.hits.dtype == torch.float32 and single.endpoint_weights.dtype == torch.float32
     batch = random_batch(torch.Generator().manual_seed(7), 12)
-    single.update(**batch)
+    single.update(*pose_batch(batch))
     expected = numpy_pcp(*as_numpy(batch), LIMBS, THRESHOLDS, GROUPS)
     assert_dict_close(single.compute(), expected, atol=1e-6, rtol=1e-6)
     assert "endpoint_weights" not in single.state_dict()
@@ -359,7 +363,7 @@ def test_cuda_matches_numpy_reference() -> None:
     batch = random_batch(torch.Generator().manual_seed(8), 12)
     metric = make_pcp().to("cuda")
     assert metric.endpoint_weights.device.type == "cuda"
-    metric.update(**{k: v.cuda() for k, v in batch.items()})
+    metric.update(*pose_batch({k: v.cuda() for k, v in batch.items()}))
     assert metric.hits.device.type == "cuda"
     assert_dict_close(metric.compute(), numpy_pcp(*as_numpy(batch), LIMBS, THRESHOLDS, GROUPS))
 
@@ -392,11 +396,17 @@ def test_constructor_rejects_bad_config(kwargs: dict, match: str) -> None:
 def test_update_rejects_bad_batches() -> None:
     batch = random_batch(torch.Generator().manual_seed(9), 3)
     with pytest.raises(ValueError, match=r"pred_px must have shape \(B, K=10, 2\)"):
-        make_pcp().update(**{k: v[:, :9] for k, v in batch.items()})
+        make_pcp().update(*pose_batch({k: v[:, :9] for k, v in batch.items()}))
     with pytest.raises(ValueError, match="target_px"):
-        make_pcp().update(batch["pred_px"], batch["target_px"][:2], batch["labelled"])
+        make_pcp().update(
+            batch["pred_px"],
+            {"keypoints_px": batch["target_px"][:2], "labelled": batch["labelled"]},
+        )
     with pytest.raises(ValueError, match="labelled must be a bool"):
-        make_pcp().update(batch["pred_px"], batch["target_px"], batch["labelled"].float())
+        make_pcp().update(
+            batch["pred_px"],
+            {"keypoints_px": batch["target_px"], "labelled": batch["labelled"].float()},
+        )
 
 
 # --- two gloo processes, uneven shards ------------------------------------------------------
@@ -409,7 +419,7 @@ def _worker(rank: int) -> None:
     """One process of the gloo group: its shard, then the summed metric."""
     data = random_batch(torch.Generator().manual_seed(10), 9)
     metric = make_pcp()
-    update_on_shards(metric, data, SHARDS[rank])
+    update_on_shards(metric, *pose_batch(data), SHARDS[rank])
     expected = numpy_pcp(*as_numpy(data), LIMBS, THRESHOLDS, GROUPS)
     all_hits, all_counts = numpy_sums(*as_numpy(data), LIMBS, THRESHOLDS)
     with metric.sync_context():  # the states are summed, not averaged, over ranks

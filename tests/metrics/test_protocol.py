@@ -139,7 +139,7 @@ def test_reset_clears_every_metric_the_curve_and_the_image_count() -> None:
         (["lightning_pose.metrics.NoSuchMetric"], "cannot import"),
         (["no_such_module.Metric"], "cannot import"),
         (["lightning_pose.metrics.PDJ"], "subclass of"),  # array-level, not a StageMetric
-        (["lightning_pose.metrics.stage.StagePDJ"], "unique"),  # pdj twice
+        (["lightning_pose.metrics.wrappers.StagePDJ"], "unique"),  # pdj twice
     ],
 )
 def test_bad_extra_metrics_raise_naming_the_key(extra: list[str], message: str) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lightning_pose.cli.sweep import read_results
+from lightning_pose.reports.tables import read_results
 from tests.slurm.cluster import OneNodeSlurm
 
 # one worker runs every test of the one-node cluster (pytest-xdist: one cluster a session)

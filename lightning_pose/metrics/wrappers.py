@@ -1,10 +1,12 @@
 """The protocol's metrics as :class:`~lightning_pose.metrics.declaration.StageMetric` s: PDJ,
-PCKh, bbox-PCK, PCP and OKS AP, each the array-level metric of its module with its declaration
-and the batch entry that holds its normaliser.
+PCKh, bbox-PCK, PCP and OKS AP, each a metric class of its module built from the skeleton and
+the protocol, with its declaration, its counts and its per-image sums.
 
-The array-level classes (:class:`~lightning_pose.metrics.pck.PCK`,
+The metric classes (:class:`~lightning_pose.metrics.pck.PCK`,
 :class:`~lightning_pose.metrics.pcp.PCP`, :class:`~lightning_pose.metrics.oks.OKSAveragePrecision`)
-do the arithmetic and keep the states; the classes here only choose the inputs from the batch.
+do the arithmetic, keep the states and take the batch (``update(pred_px, batch)``); the classes
+here add what a report needs to know about them. The word *stage* in their names is the
+model's: one set of them scores each stage's estimates (``StageMetrics``).
 """
 
 from __future__ import annotations
@@ -13,19 +15,23 @@ from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 
-from lightning_pose.metrics.declaration import Batch, MetricDeclaration, StageMetric, synced
-from lightning_pose.metrics.functional import _pck_hits, _sums_per_image
-from lightning_pose.metrics.oks import OKS_KEYS, OKSAveragePrecision
+from lightning_pose.data.dataset import Batch
+from lightning_pose.metrics.declaration import MetricDeclaration, StageMetric
+from lightning_pose.metrics.functional.correct_keypoints import _pck_hits
+from lightning_pose.metrics.functional.correct_parts import _pcp_hits
+from lightning_pose.metrics.functional.oks import OKS_KEYS
+from lightning_pose.metrics.oks import OKSAveragePrecision
 from lightning_pose.metrics.pck import PCK
-from lightning_pose.metrics.pcp import PCP, _pcp_hits
+from lightning_pose.metrics.pcp import PCP
+from lightning_pose.metrics.sync import synced_total
+from lightning_pose.metrics.utilities import _sums_per_image
 
 if TYPE_CHECKING:
     from lightning_pose.data.skeleton import Skeleton
     from lightning_pose.metrics.protocol import EvaluationProtocol
 
-__all__ = ["StageBboxPCK", "StageOKS", "StagePCKh", "StagePCP", "StagePDJ", "synced_total"]
+__all__ = ["StageBboxPCK", "StageOKS", "StagePCKh", "StagePCP", "StagePDJ"]
 
 
 class _StagePCK(PCK, StageMetric):
@@ -39,17 +45,13 @@ class _StagePCK(PCK, StageMetric):
     def __init__(self, skeleton: Skeleton, protocol: EvaluationProtocol) -> None:
         declaration = self.declare(protocol)
         super().__init__(
-            skeleton.joints, declaration.thresholds, skeleton.groups(), declaration.name
+            skeleton.joints,
+            self.normaliser_key,
+            declaration.thresholds,
+            skeleton.groups(),
+            declaration.name,
         )
         self.declaration = declaration
-
-    def update(self, pred_px: Tensor, batch: Batch) -> None:  # type: ignore[override]
-        """Add one batch; a batch without the normaliser adds nothing (bbox-PCK on data
-        without person boxes)."""
-        if self.normaliser_key in batch:
-            super().update(
-                pred_px, batch["keypoints_px"], batch["labelled"], batch[self.normaliser_key]
-            )
 
     def counted(self) -> dict[str, Tensor]:
         return {f"count/{self.declaration.name}": synced_total(self)}
@@ -170,9 +172,6 @@ class StagePCP(PCP, StageMetric):
     def applies_to(cls, skeleton: Skeleton) -> bool:
         return bool(skeleton.limbs)
 
-    def update(self, pred_px: Tensor, batch: Batch) -> None:  # type: ignore[override]
-        super().update(pred_px, batch["keypoints_px"], batch["labelled"])
-
     def counted(self) -> dict[str, Tensor]:
         return {"count/pcp": synced_total(self)}
 
@@ -203,23 +202,3 @@ class StageOKS(OKSAveragePrecision, StageMetric):
     @classmethod
     def applies_to(cls, skeleton: Skeleton) -> bool:
         return skeleton.oks_sigmas is not None
-
-    def update(self, pred_px: Tensor, batch: Batch) -> None:  # type: ignore[override]
-        if "area_px2" in batch:
-            super().update(
-                pred_px,
-                batch["keypoints_px"],
-                batch["labelled"],
-                batch["visible"],
-                batch["area_px2"],
-                batch["image_id"],
-                batch["index"],
-            )
-
-
-def synced_total(metric: Metric, index: list[int] | None = None) -> Tensor:
-    """``metric.counts.sum()`` (over ``index``; None: all) over every process (its states
-    synced the way ``compute`` does). A collective under DDP."""
-    with synced(metric):
-        counts = metric.counts if index is None else metric.counts[index]
-        return counts.sum().clone()

@@ -1,6 +1,6 @@
-"""The public functional metrics (:func:`pdj`, :func:`pckh`, :func:`pck`, :func:`pcp`,
-:func:`mean_joint_error`: score arrays of keypoints from any model), and the pure functions
-behind the PCK family of metric classes (PCK, PDJ, PCKh).
+"""PCK, PDJ and PCKh as pure functions: :func:`pck`, :func:`pdj`, :func:`pckh` score arrays of
+keypoints from any model; :func:`_pck_update` and :func:`_pck_compute` are the torchmetrics-style
+pair behind the metric classes (:mod:`lightning_pose.metrics.pck`).
 
 A predicted joint is *detected* when its distance to the ground truth is within a fraction
 ``t`` of a per-sample normaliser:
@@ -9,9 +9,9 @@ A predicted joint is *detected* when its distance to the ground truth is within 
 
 DeepPose (Toshev & Szegedy, CVPR 2014, §5) calls this the Percent of Detected Joints (PDJ),
 with the torso diameter as normaliser; Andriluka et al. (CVPR 2014, MPII) use the head segment
-(PCKh). The functions follow the torchmetrics split: :func:`_pck_update` turns one batch into
-fixed-size sums, :func:`_pck_compute` turns the (summed over batches and processes) sums into
-fractions. Sums are float64 so that they add exactly across batches and ranks.
+(PCKh). :func:`_pck_update` turns one batch into fixed-size sums, :func:`_pck_compute` turns
+the (summed over batches and processes) sums into fractions. Sums are float64 so that they add
+exactly across batches and ranks.
 
 Conventions:
     * A joint is *counted* when it is labelled (its true position is annotated, occluded or
@@ -25,67 +25,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = [
-    "keypoint_distances",
-    "mean_joint_error",
-    "pck",
-    "pckh",
-    "pcp",
-    "pdj",
-    "_pck_update",
-    "_pck_compute",
-    "_pck_curve",
-]
+from lightning_pose.metrics.utilities import (
+    ArrayLike,
+    _check_prediction,
+    _group_ratios,
+    _pooled,
+    _tensor,
+    keypoint_distances,
+)
 
-
-def keypoint_distances(pred_px: Tensor, target_px: Tensor) -> Tensor:
-    """Euclidean distance between predicted and ground-truth keypoints.
-
-    Shapes:
-        pred_px: ``(..., K, 2)`` (x, y) in pixels.
-        target_px: same shape as ``pred_px``, pixels.
-        returns: ``(..., K)`` distances in pixels (NaN/inf where an input is not finite).
-    """
-    if pred_px.shape != target_px.shape:
-        raise ValueError(
-            f"target_px must have the shape of pred_px {tuple(pred_px.shape)}, "
-            f"got {tuple(target_px.shape)}"
-        )
-    if pred_px.ndim < 2 or pred_px.shape[-1] != 2:
-        raise ValueError(f"pred_px must have shape (..., K, 2), got {tuple(pred_px.shape)}")
-    return torch.linalg.vector_norm(pred_px - target_px, dim=-1)
-
-
-def _check_keypoints(name: str, x: Tensor) -> None:
-    if x.ndim != 3 or x.shape[-1] != 2:
-        raise ValueError(f"{name} must have shape (B, K, 2) in pixels, got {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise ValueError(f"{name} must be a floating point tensor, got dtype {x.dtype}")
-
-
-def _check_labelled(labelled: Tensor, bk: torch.Size) -> None:
-    if labelled.shape != bk:
-        raise ValueError(
-            f"labelled must have shape (B, K) = {tuple(bk)}, got {tuple(labelled.shape)}"
-        )
-    if labelled.dtype != torch.bool:
-        raise ValueError(f"labelled must be a bool tensor, got dtype {labelled.dtype}")
-
-
-def _check_prediction(pred_px: Tensor, target_px: Tensor, labelled: Tensor) -> None:
-    """Shapes and dtypes shared by every metric's update: (B, K, 2), (B, K, 2), (B, K) bool."""
-    _check_keypoints("pred_px", pred_px)
-    if target_px.shape != pred_px.shape:
-        raise ValueError(
-            f"target_px must have shape (B, K, 2) = {tuple(pred_px.shape)} like pred_px, "
-            f"got {tuple(target_px.shape)}"
-        )
-    _check_keypoints("target_px", target_px)
-    _check_labelled(labelled, pred_px.shape[:2])
+__all__ = ["_pck_compute", "_pck_curve", "_pck_hits", "_pck_update", "pck", "pckh", "pdj"]
 
 
 def _pck_update(
@@ -108,17 +60,6 @@ def _pck_update(
     """
     hit, counted = _pck_hits(pred_px, target_px, labelled, normaliser_px, thresholds)
     return hit.sum(dim=1, dtype=torch.float64), counted.sum(dim=0, dtype=torch.float64)
-
-
-def _sums_per_image(hit: Tensor, counted: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-image sums of a metric's hits (or errors) and counts, for resampling images.
-
-    Shapes:
-        hit: ``(T, B, K)`` (K joints or limbs); counted: ``(B, K)``.
-        returns: ``(B, T)`` and ``(B,)``, float64; summed over images they are the per-joint
-        sums of the metric's update, summed over joints.
-    """
-    return hit.sum(dim=2, dtype=torch.float64).T, counted.sum(dim=1, dtype=torch.float64)
 
 
 def _pck_hits(
@@ -193,26 +134,6 @@ def _pck_compute(
     return out
 
 
-def _group_ratios(sums: Tensor, counts: Tensor, groups: dict[str, list[int]]) -> dict[str, Tensor]:
-    """Per-column sums over all columns and over each group's, divided by the group's count.
-
-    Keys are ``""`` (all columns pooled) and ``f"/{group}"``; a group whose count is 0 is left
-    out, so no value is NaN.
-
-    Shapes:
-        sums: ``(T, K)``; counts: ``(K,)``; returns ``(T,)`` per key.
-    """
-    named: dict[str, tuple[Tensor, Tensor]] = {"": (sums.sum(dim=1), counts.sum())}  # (T,), ()
-    for group, idx in groups.items():
-        index = torch.as_tensor(idx, dtype=torch.long, device=sums.device)
-        named[f"/{group}"] = (sums[:, index].sum(dim=1), counts[index].sum())
-    return {
-        suffix: group_sums / group_count
-        for suffix, (group_sums, group_count) in named.items()
-        if group_count.item() > 0  # one host sync per group, in compute only
-    }
-
-
 def _pck_curve(hits: Tensor, counts: Tensor) -> Tensor:
     """Pooled fraction of detected joints per threshold, for PDJ-vs-distance curves.
 
@@ -231,27 +152,6 @@ def _pck_curve(hits: Tensor, counts: Tensor) -> Tensor:
     total = counts.sum()
     pooled = hits.sum(dim=1)  # (T,)
     return torch.where(total > 0, pooled / total.clamp_min(1), torch.zeros_like(pooled))
-
-
-# --- public functional API -------------------------------------------------------------------
-
-ArrayLike = Tensor | np.ndarray
-
-
-def _tensor(x: ArrayLike, name: str) -> Tensor:
-    if isinstance(x, Tensor):
-        return x.detach().cpu()
-    if isinstance(x, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(x))
-    raise TypeError(f"{name} must be a torch.Tensor or a numpy.ndarray, got {type(x).__name__}")
-
-
-def _pooled(sums: Tensor, counts: Tensor, what: str) -> Tensor:
-    """(T, K) sums and (K,) counts -> (T,) pooled over joints; raises when nothing counted."""
-    total = counts.sum()
-    if total.item() <= 0:
-        raise ValueError(f"nothing to score: no {what} counted")
-    return sums.sum(dim=1) / total
 
 
 def pck(
@@ -320,55 +220,3 @@ def pckh(
         as :func:`pck`; ``head_size_px (B,)`` pixels; returns ``(T,)``.
     """
     return pck(pred_px, target_px, labelled, head_size_px, thresholds)
-
-
-def pcp(
-    pred_px: ArrayLike,
-    target_px: ArrayLike,
-    labelled: ArrayLike,
-    endpoint_weights: ArrayLike,
-    thresholds: Sequence[float] = (0.5,),
-) -> Tensor:
-    """Strict Percentage of Correct Parts (Ferrari et al., CVPR 2008, §6; DeepPose Table 1):
-    the fraction of counted limbs whose two predicted end points both lie within
-    ``t * true limb length`` of the true ones (:mod:`lightning_pose.metrics.pcp`).
-
-    Shapes:
-        pred_px, target_px: ``(B, K, 2)`` pixels; labelled: ``(B, K)`` bool.
-        endpoint_weights: ``(L, 2, K)``, each row averaging joints into a limb's start or end
-            point (``Skeleton.limb_endpoint_weights()``).
-        returns: ``(T,)`` float64 in [0, 1].
-
-    Raises:
-        ValueError: shapes or dtypes are off, or no limb is counted.
-    """
-    from lightning_pose.metrics.pcp import _pcp_update  # pcp.py imports this module
-
-    hits, counts = _pcp_update(
-        _tensor(pred_px, "pred_px"),
-        _tensor(target_px, "target_px"),
-        _tensor(labelled, "labelled"),
-        _tensor(endpoint_weights, "endpoint_weights").double(),
-        torch.tensor([float(t) for t in thresholds], dtype=torch.float64),
-    )
-    return _pooled(hits, counts, "limb (both ends labelled, length > 0)")
-
-
-def mean_joint_error(pred_px: ArrayLike, target_px: ArrayLike, labelled: ArrayLike) -> Tensor:
-    """Mean per-joint error: the mean distance in pixels between predicted and true joints,
-    over the labelled ones with a finite true position (:mod:`lightning_pose.metrics.joint_error`;
-    a non-finite prediction makes it inf).
-
-    Shapes:
-        pred_px, target_px: ``(B, K, 2)`` pixels; labelled: ``(B, K)`` bool.
-        returns: ``()`` float64 pixels.
-
-    Raises:
-        ValueError: shapes or dtypes are off, or no joint is labelled.
-    """
-    from lightning_pose.metrics.joint_error import _joint_error_update  # imports this module
-
-    error, counts = _joint_error_update(
-        _tensor(pred_px, "pred_px"), _tensor(target_px, "target_px"), _tensor(labelled, "labelled")
-    )
-    return _pooled(error[None], counts, "joint (labelled)")[0]

@@ -1,14 +1,24 @@
-"""The protocol's stage metrics: each reads its own normaliser from the batch, declares its
-keys, counts what its declaration says, and applies only to skeletons it can score."""
+"""The protocol's declared metrics (:mod:`lightning_pose.metrics.wrappers`): each reads its own
+normaliser from the batch, declares its keys, counts what its declaration says, and applies only
+to skeletons it can score."""
 
 from __future__ import annotations
+
+import inspect
 
 import pytest
 import torch
 
 from lightning_pose.data.skeleton import Limb, Skeleton
+from lightning_pose.metrics import PCK, PCP, PDJ, MeanJointError, OKSAveragePrecision, PCKh
 from lightning_pose.metrics.protocol import EvaluationProtocol
-from lightning_pose.metrics.stage import StageBboxPCK, StageOKS, StagePCKh, StagePCP, StagePDJ
+from lightning_pose.metrics.wrappers import (
+    StageBboxPCK,
+    StageOKS,
+    StagePCKh,
+    StagePCP,
+    StagePDJ,
+)
 
 SKELETON = Skeleton(
     "s", ("left_wrist", "right_wrist", "neck"), ((0, 1),), (0, 2), (1, 2), (Limb("ab", (0,), (1,)),)
@@ -86,3 +96,13 @@ def test_declarations_follow_the_protocol() -> None:
         cls.declare(protocol).higher_is_better
         for cls in (StagePDJ, StagePCKh, StagePCP, StageBboxPCK, StageOKS)
     )
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [PCK, PDJ, PCKh, PCP, OKSAveragePrecision, MeanJointError]
+    + [StagePDJ, StagePCKh, StageBboxPCK, StagePCP, StageOKS],
+)
+def test_every_keypoint_metric_is_updated_with_the_predictions_and_the_batch(cls) -> None:
+    """One interface: ``update(pred_px, batch)``, batch a ``lightning_pose.data.dataset.Batch``."""
+    assert list(inspect.signature(cls.update).parameters) == ["self", "pred_px", "batch"]
