@@ -31,7 +31,7 @@ def test_efficientnet_lite0_pretrained_weights_are_loaded(lite0_file_state):
     pretrained = EfficientNetLite0Trunk(pretrained=True).eval()
     random_init = EfficientNetLite0Trunk(pretrained=False).eval()
     state = pretrained.net.state_dict()
-    # Spot checks of the renaming, first / middle (stage 0 vs inverted residual) / last.
+    # Spot checks of the renaming: first, middle (blocks.0 vs an inverted residual), last.
     pairs = {
         "_conv_stem.weight": "conv_stem.weight",
         "_blocks.0._depthwise_conv.weight": "blocks.0.0.conv_dw.weight",
