@@ -2,12 +2,13 @@
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
-# The main job (lightning_pose/cli/train.py): fit the best CPU recipe (conf/model/heatmap_budget.yaml)
-# for TRAIN_BUDGET_MIN minutes of wall time, then validate and predict overlays. Its steps and
-# cosine schedule follow the budget on any machine (CPU or GPU): measured after the warm-up and
-# the first validation, re-planned when the machine's speed changes, the learning rate at its
-# floor when the budget ends (lightning_pose/callbacks/budget_schedule.py). TRAIN_STEPS fixes
-# the steps and the schedule instead (e.g. make train TRAIN_BUDGET_MIN=240 TRAIN_STEPS=60000).
+# The main job (`lightning-pose budget`, lightning_pose/cli/budget.py): fit the best CPU recipe
+# (conf/model/heatmap_budget.yaml) for TRAIN_BUDGET_MIN minutes of wall time, then validate and
+# predict overlays. Its steps and cosine schedule follow the budget on any machine (CPU or
+# GPU): measured after the warm-up and the first validation, re-planned when the machine's
+# speed changes, the learning rate at its floor when the budget ends
+# (lightning_pose/callbacks/budget_schedule.py). TRAIN_STEPS fixes the steps and the schedule
+# instead (e.g. make train TRAIN_BUDGET_MIN=240 TRAIN_STEPS=60000).
 TRAIN_BUDGET_MIN ?= 60
 TRAIN_STEPS ?=
 
@@ -23,7 +24,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 setup: $(VENV)/.installed
 
 train: setup
-	$(PY) -m lightning_pose train --budget-min $(TRAIN_BUDGET_MIN) $(if $(TRAIN_STEPS),--steps $(TRAIN_STEPS))
+	$(PY) -m lightning_pose budget --budget-min $(TRAIN_BUDGET_MIN) $(if $(TRAIN_STEPS),--steps $(TRAIN_STEPS))
 
 # Two pytest-xdist workers on the 2-core machine: 12.9 min quiet (one process took 23 min,
 # partly loaded). The one-node SLURM tests share one worker (xdist_group "slurm").

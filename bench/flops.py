@@ -41,14 +41,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
-
-import _provenance  # noqa: E402
-from throughput import (  # noqa: E402
+from throughput import (
     VARIANTS,
     StepTimer,
     build,
@@ -57,9 +50,13 @@ from throughput import (  # noqa: E402
     split_overrides,
     synthetic_loader,
 )
+from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
-from lightning_pose.runs.files import write_bytes_atomic  # noqa: E402
-from lightning_pose.runs.precision import native_bf16_flag  # noqa: E402
+from lightning_pose.reports.provenance import native_bf16
+from lightning_pose.runs.files import write_bytes_atomic
+from lightning_pose.runs.precision import native_bf16_flag
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def conv_backward_flop(
@@ -258,7 +255,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     report = (
         "# FLOPs of a training step against the CPU's peak\n\n"
         + provenance("flops.py", argv, opts.threads, opts.channels_last)
-        + f"; native bf16: {_provenance.native_bf16()}.  \n"
+        + f"; native bf16: {native_bf16()}.  \n"
         f"Peak = {opts.threads} cores x {opts.fp32_flop_per_cycle:g} (fp32) or "
         f"{opts.bf16_flop_per_cycle:g} (bf16, native only) FLOP/cycle x {opts.ghz:.3f} GHz. "
         f"img/s: model-only steps (synthetic batch) over {opts.seconds:g} s after "

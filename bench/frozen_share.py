@@ -34,22 +34,19 @@ import time
 from pathlib import Path
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
-
-from flops import StepFlops, conv_backward_flop  # noqa: E402
-from throughput import (  # noqa: E402
+from flops import StepFlops, conv_backward_flop
+from throughput import (
     build,
     measure,
     provenance,
     split_overrides,
     synthetic_loader,
 )
+from torch.utils.flop_counter import FlopCounterMode
 
-from lightning_pose.runs.files import write_bytes_atomic  # noqa: E402
+from lightning_pose.runs.files import write_bytes_atomic
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def frozen_forward(trunk: torch.nn.Module, image: torch.Tensor) -> torch.Tensor:

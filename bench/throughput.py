@@ -37,14 +37,12 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from lightning_pose.callbacks import ChannelsLast
+from lightning_pose.cli import main as cli_main
+from lightning_pose.reports.provenance import commit, cpu_model
+from lightning_pose.runs.files import write_bytes_atomic
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "bench")]
-
-import _provenance  # noqa: E402
-
-from lightning_pose.callbacks import ChannelsLast  # noqa: E402
-from lightning_pose.cli import main as cli_main  # noqa: E402
-from lightning_pose.runs.files import write_bytes_atomic  # noqa: E402
 
 VARIANTS = ("deeppose", "deeppose_alexnet", "heatmap_effnet", "tompson", "multitask")
 
@@ -262,7 +260,7 @@ def table(rows: list[dict]) -> str:
 
 
 def machine() -> str:
-    return f"{_provenance.cpu_model()}, {os.cpu_count()} cores visible, torch {torch.__version__}"
+    return f"{cpu_model()}, {os.cpu_count()} cores visible, torch {torch.__version__}"
 
 
 def provenance(script: str, argv: list[str], threads: int, channels_last: bool) -> str:
@@ -270,7 +268,7 @@ def provenance(script: str, argv: list[str], threads: int, channels_last: bool) 
     (``python bench/SCRIPT ARGV``), the commit, the UTC time, the machine, the threads."""
     return (
         f"Command: `python bench/{script} {' '.join(argv)}`  \n"
-        f"Commit {_provenance.commit()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"Commit {commit()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
         f"{machine()}, {threads} torch threads{', channels-last' if channels_last else ''}"
     )
 

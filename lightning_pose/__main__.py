@@ -1,11 +1,18 @@
 """The command line: ``lightning-pose <subcommand> ...`` (the console script) or
 ``python -m lightning_pose <subcommand> ...``.
 
-* ``fit | validate | test | predict``: LightningCLI (:mod:`.cli`);
-* ``sweep <sweep.yaml> [-- extra args]``: the offline sweep runner (:mod:`.sweep`);
-* ``export -c ... --ckpt_path ... --format onnx OUT.onnx``: ONNX export (:mod:`.export`);
-* ``train [--budget-min M] [--steps N]``: the main job, train then validate and predict with
-  overlays (:mod:`.main_job`; ``make train``).
+* ``fit | validate | test | predict``: LightningCLI (:mod:`.cli.lightning`);
+* ``budget [--budget-min M] [--steps N]``: the main job, fit the best CPU recipe for a
+  wall-clock budget, then validate and predict with overlays (:mod:`.cli.budget`;
+  ``make train``);
+* ``fit-cascade --depth S <fit args>``: fit a DeepPose cascade's stages one after another
+  (:mod:`.cli.fit_cascade`);
+* ``sweep <sweep.yaml> [-- extra args]``: the offline sweep runner (:mod:`.cli.sweep`);
+* ``export -c ... --ckpt_path ... --format onnx OUT.onnx``: ONNX export (:mod:`.cli.export`);
+* ``convert lspet|lsp|flic ROOT OUT.json``: a dataset as COCO keypoint JSON
+  (:mod:`.data.convert`);
+* ``report <kind> ...``: the results tables (intervals, comparisons, error types, protocol
+  counts, the mean-pose floor) from runs or data (:mod:`.cli.report`).
 
 ``lightning-pose --help`` lists them all; ``lightning-pose <subcommand> --help`` tells one.
 
@@ -41,10 +48,15 @@ SUBCOMMANDS = {
     "test": "evaluate a checkpoint on the test split (--ckpt_path)",
     "predict": "predict images (data.predict_dir), a video (data.predict_video), or the test "
     "split, from a checkpoint (--ckpt_path) or an exported ONNX file (--onnx)",
+    "budget": "the main job (make train): fit the best CPU recipe for a wall-clock budget, "
+    "validate, predict a handful of validation images with overlays",
+    "fit-cascade": "fit a DeepPose cascade's stages one after another: fit-cascade --depth S "
+    "-c ... (each stage with the same fit arguments)",
     "sweep": "run a hyperparameter sweep offline: sweep <sweep.yaml> [-- extra args]",
     "export": "export a checkpoint to ONNX: export -c ... --ckpt_path X --format onnx OUT.onnx",
-    "train": "the main job (make train): train the best CPU recipe for a budget, validate, "
-    "predict a handful of validation images with overlays",
+    "convert": "write LSPet, LSP or FLIC as COCO keypoint JSON: convert lspet ROOT OUT.json",
+    "report": "print a results table: report intervals|compare|errors|protocol-counts|mean-pose "
+    "...",
 }
 
 
@@ -105,15 +117,28 @@ def _dispatch(args: list[str], argv: list[str] | None) -> int:
 
         export_main(args[1:])
         return 0
+    if args[0] == "convert":
+        from lightning_pose.data.convert import main as convert_main
+
+        convert_main(args[1:])
+        return 0
+    if args[0] == "report":
+        from lightning_pose.cli.report import main as report_main
+
+        return report_main(args[1:])
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     from lightning_pose.runs.wandb_mode import finish_wandb_run
 
     try:
-        if args[0] == "train":
-            from lightning_pose.cli.train import main as train_main
+        if args[0] == "budget":
+            from lightning_pose.cli.budget import main as budget_main
 
-            return train_main(args[1:])
+            return budget_main(args[1:])
+        if args[0] == "fit-cascade":
+            from lightning_pose.cli.fit_cascade import main as fit_cascade_main
+
+            return fit_cascade_main(args[1:])
         from lightning_pose.cli import main
 
         main(argv)  # None: LightningCLI reads sys.argv itself

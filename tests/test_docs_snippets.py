@@ -13,9 +13,10 @@
   - ``... sweep FILE [-- extra]``: the sweep file loads and gives its trial commands (the
     runner's ``--dry-run`` without writing its results folder);
   - ``... export ...``: the export command's options parse;
-  - ``python -m lightning_pose.cli.train_cascade ...``: its options parse and the rest as
-    ``fit --print_config``; ``python -m lightning_pose.data.convert ...``: its options parse
-    (``tests/data/test_convert.py`` runs it);
+  - ``... fit-cascade ...``: its options parse and the rest as ``fit --print_config``;
+    ``... convert ...``: its options parse (``tests/data/test_convert.py`` runs it);
+    ``... budget ...``: its options parse (an hour of training);
+    ``... report KIND ...``: the kind exists and its ``--help`` runs (a report reads runs);
   - ``make TARGET``: ``make -n TARGET`` (the target exists; ``make train`` trains for an hour);
   - ``sbatch SCRIPT`` and ``[sudo] slurm/SCRIPT.sh``: the script exists and ``bash -n``
     parses it (no SLURM here); ``squeue``, ``scancel``, ``tail`` of a job's log: not run;
@@ -144,6 +145,27 @@ def check_package_command(args: list[str]) -> None:
 
         options, overrides = parse_args(rest)
         assert options.format == "onnx" and options.config
+    elif subcommand == "fit-cascade":
+        from lightning_pose.cli.fit_cascade import parse
+
+        options, fit_args = parse(rest)
+        assert options.depth >= 1
+        check_lightning_cli(["fit", *fit_args])
+    elif subcommand == "convert":
+        from lightning_pose.data.convert import parse_args
+
+        assert parse_args(rest).dataset in ("lspet", "lsp", "flic")
+    elif subcommand == "budget":
+        from lightning_pose.cli.budget import parse_args
+
+        assert parse_args(rest).budget_min > 0
+    elif subcommand == "report":
+        from lightning_pose.cli.report import KINDS, report_main
+
+        assert rest and rest[0] in KINDS, f"lightning-pose report {shlex.join(rest)}"
+        with pytest.raises(SystemExit) as exit_info, contextlib.redirect_stdout(io.StringIO()):
+            report_main(rest[0])(["--help"])
+        assert exit_info.value.code == 0
     else:
         pytest.fail(f"lightning-pose {subcommand}: no check for this subcommand")
 
@@ -154,16 +176,6 @@ def check_call(call: list[str]) -> None:
         check_package_command(args)
     elif program == "python" and args[:2] == ["-m", "lightning_pose"]:
         check_package_command(args[2:])
-    elif program == "python" and args[:2] == ["-m", "lightning_pose.cli.train_cascade"]:
-        from lightning_pose.cli.train_cascade import parse
-
-        options, rest = parse(args[2:])
-        assert options.depth >= 1
-        check_lightning_cli(["fit", *rest])
-    elif program == "python" and args[:2] == ["-m", "lightning_pose.data.convert"]:
-        from lightning_pose.data.convert import parse_args
-
-        assert parse_args(args[2:]).dataset in ("lspet", "lsp", "flic")
     elif program == "make":
         dry = subprocess.run(["make", "-n", *args], capture_output=True, text=True)
         assert dry.returncode == 0, f"make -n {shlex.join(args)}: {dry.stderr}"

@@ -16,7 +16,10 @@ from lightning_pose.__main__ import SUBCOMMANDS, TRACEBACK_ENV, run, user_error
 REPO = Path(__file__).resolve().parents[1]
 
 SCRIPT = Path(sys.executable).parent / "lightning-pose"
-EVERY = ("fit", "validate", "test", "predict", "sweep", "export", "train")
+EVERY = (
+    "fit", "validate", "test", "predict", "budget", "fit-cascade", "sweep", "export", "convert",
+    "report",
+)  # fmt: skip
 
 
 def test_console_script_help_lists_every_subcommand() -> None:
@@ -38,7 +41,9 @@ def test_no_subcommand_prints_the_help_and_fails(capsys: pytest.CaptureFixture) 
         ("fit", "--trainer"),  # LightningCLI's parser
         ("predict", "--onnx"),
         ("export", "--ckpt_path"),  # lightning_pose.cli.export's parser
-        ("train", "--budget-min"),  # lightning_pose.cli.train's
+        ("budget", "--budget-min"),  # lightning_pose.cli.budget's
+        ("fit-cascade", "--depth"),  # lightning_pose.cli.fit_cascade's
+        ("convert", "--max-samples"),  # lightning_pose.data.convert's
     ],
 )
 def test_each_subcommand_has_its_own_help(

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from lightning_pose.cli import main
+from lightning_pose.cli.fit_cascade import parse
 from lightning_pose.cli.sweep_config import (
     agent_command,
     check_sweep,
@@ -18,7 +19,6 @@ from lightning_pose.cli.sweep_config import (
     load_sweep,
     trials,
 )
-from lightning_pose.cli.train_cascade import parse
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEPS = sorted((REPO / "sweeps").glob("*.yaml"))
@@ -158,12 +158,11 @@ def test_agent_command_parses_into_the_swept_values(
     last_config = max(i for i, c in enumerate(command) if c == "-c")
     assert all(i > last_config + 1 for i, c in enumerate(command) if c.startswith("--model"))
     module, args = command[3], command[4:]
-    if module == "lightning_pose.cli.train_cascade":
-        ns, rest = parse(args)
+    assert module == "lightning_pose" and args[0] in ("fit", "fit-cascade")
+    if args[0] == "fit-cascade":
+        ns, rest = parse(args[1:])
         assert ns.depth == values["depth"]
         args = ["fit", *rest, f"--model.init_args.num_stages={ns.depth}"]
-    else:
-        assert module == "lightning_pose" and args[0] == "fit"
     with pytest.raises(SystemExit) as exit_info:
         main([*args, "--print_config"])
     assert exit_info.value.code == 0

@@ -1,7 +1,8 @@
 """The command line and its tools: LightningCLI's fit/validate/test/predict
-(:mod:`.lightning`), the main job (:mod:`.train`), the offline sweep runner (:mod:`.sweep`,
-:mod:`.sweep_config`), the cascade trainer (:mod:`.train_cascade`) and ONNX export and
-inference (:mod:`.export`, :mod:`.onnx_inference`)."""
+(:mod:`.lightning`), the main job (:mod:`.budget`), the cascade's stage-by-stage fit
+(:mod:`.fit_cascade`), the offline sweep runner (:mod:`.sweep`, :mod:`.sweep_config`), ONNX
+export and inference (:mod:`.export`, :mod:`.onnx_inference`), the reports (:mod:`.report`),
+and the configured model with a checkpoint's weights (:mod:`.configured`)."""
 
 from lightning_pose.cli.lightning import PoseLightningCLI, main
 

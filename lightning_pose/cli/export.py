@@ -319,26 +319,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
             the config (as ``predict`` refuses it;
             :func:`lightning_pose.runs.checkpoints.check_checkpoint_fits`).
     """
-    from unittest import mock
-
     from lightning_pose.callbacks.prediction_writer import check_writable
-    from lightning_pose.cli import main as cli_main
-    from lightning_pose.runs.checkpoints import (
-        check_checkpoint_fits,
-        checkpoint_file,
-        read_state_dict,
-    )
+    from lightning_pose.cli.configured import configured_model
+    from lightning_pose.runs.checkpoints import checkpoint_file
 
     args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
     check_writable(args.output.parent, f"export output {args.output}")
     checkpoint_file(args.ckpt_path, "--ckpt_path")  # a readable checkpoint, before the model
-    cli_args = [a for c in args.config for a in ("-c", c)]
-    cli_args += ["--trainer.logger=false", "--trainer.accelerator=cpu", "--trainer.devices=1"]
-    with mock.patch.object(sys, "argv", sys.argv[:1]):
-        cli = cli_main([*cli_args, *overrides], run=False)
-    model, data = cli.model, cli.datamodule
-    check_checkpoint_fits(args.ckpt_path, data.skeleton, data.input_size)
-    model.load_state_dict(read_state_dict(args.ckpt_path, key="--ckpt_path"))
+    model, data = configured_model(args.config, overrides, args.ckpt_path, "--ckpt_path")
     metadata = export_onnx(
         model, data.skeleton, data.input_size, data.highres_factor, args.ckpt_path, args.output,
         args.opset, args.heatmaps,

@@ -149,7 +149,7 @@ class COCOKeypoints(PoseReader):
         head: two joint names for PCKh's head segment; None = ``[neck, head_top]`` where the
             category has both, else no head (no PCKh); ``[]`` = no head.
         oks_sigmas: K OKS constants; None = the category's own ``oks_sigmas`` list where it
-            has one (as ``python -m lightning_pose.data.convert`` writes), else COCO's own for
+            has one (as ``lightning-pose convert`` writes), else COCO's own for
             its 17-keypoint person category, else an error.
         name: short name for logs and error messages.
 

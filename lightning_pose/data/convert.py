@@ -1,6 +1,6 @@
 """Write LSPet, LSP or FLIC as COCO keypoint JSON (for CVAT, MMPose, or our COCO reader)::
 
-    python -m lightning_pose.data.convert lspet ../shared/data lspet_coco.json [--max-samples N]
+    lightning-pose convert lspet ../shared/data lspet_coco.json [--max-samples N]
 
 What is written (read back with ``lightning_pose.data.COCOKeypoints(..., bbox_scale=1.0,
 image_dir=<the dataset's images folder>)``, it gives the reader's own samples; it trains and
@@ -111,7 +111,9 @@ def to_coco(annotations: PoseAnnotations, max_images: int | None = None) -> dict
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command's arguments. Raises SystemExit (argparse's message) on bad ones."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="lightning-pose convert", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("dataset", choices=sorted(READERS))
     parser.add_argument("root", type=Path, help="the data root holding lspet/, lsp/ or flic/")
     parser.add_argument("out", type=Path, help="the COCO keypoint JSON file to write")
@@ -120,6 +122,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """``lightning-pose convert DATASET ROOT OUT.json [--max-samples N]``: read the dataset,
+    write its COCO keypoint JSON (:func:`to_coco`), print what was written."""
     args = parse_args(argv)
     annotations = READERS[args.dataset].read(args.root)
     content = to_coco(annotations, args.max_samples)
@@ -131,7 +135,3 @@ def main(argv: list[str] | None = None) -> None:
         f"{len(content['images'])} images; images: {folder} (COCOKeypoints image_dir; "
         "bbox_scale: 1.0 gives the same crops)"
     )
-
-
-if __name__ == "__main__":
-    main()

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from tests.bench.test_budget_throughput import load
+from tests.bench import load
 from tests.conftest import tiny_args
 
 flops = load("flops")

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lightning_pose.models import EfficientNetLite0Trunk
-from tests.bench.test_budget_throughput import load
+from tests.bench import load
 from tests.conftest import tiny_args
 
 frozen_share = load("frozen_share")

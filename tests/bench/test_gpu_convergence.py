@@ -5,7 +5,6 @@ checked by the table it writes."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import os
 import subprocess
@@ -14,13 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.bench import load
 from tests.conftest import write_lspet
 
 REPO = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("gpu_convergence", REPO / "bench/gpu_convergence.py")
-gc = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(gc)  # puts bench/ on sys.path
-import gpu_plan as plan  # noqa: E402
+gc = load("gpu_convergence")  # with bench/ on sys.path, as the script runs
+import gpu_plan as plan  # noqa: E402  (the module gpu_convergence imports)
 
 
 def job(name: str, fits: int, sweep: str | None = "s") -> plan.Job:

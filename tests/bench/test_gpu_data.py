@@ -3,7 +3,6 @@ reader with the joints in the same place on the smaller images."""
 
 from __future__ import annotations
 
-import importlib.util
 import tarfile
 from pathlib import Path
 
@@ -12,12 +11,10 @@ import numpy as np
 from numpy.testing import assert_allclose
 
 from lightning_pose.data.readers import read_lspet
+from tests.bench import load
 from tests.conftest import write_lspet
 
-REPO = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("gpu_data", REPO / "bench/gpu_data.py")
-gpu_data = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(gpu_data)
+gpu_data = load("gpu_data")
 
 
 def unpack(out: Path, root: Path) -> list[str]:

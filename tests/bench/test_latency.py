@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
 
 import pytest
 import torch
 
+from tests.bench import load
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def load_latency_module():
-    spec = importlib.util.spec_from_file_location("bench_latency", REPO / "bench" / "latency.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-latency = load_latency_module()
+latency = load("latency")
 
 
 def tiny_argv(tiny_root: Path, output: Path, max_images: int, *extra: str) -> list[str]:

@@ -4,17 +4,14 @@ path with the rates it measured."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import torch
 
+from tests.bench import load
 from tests.conftest import write_lspet
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-spec = importlib.util.spec_from_file_location("bench_throughput_paths", BENCH / "throughput.py")
-throughput = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(throughput)
+throughput = load("throughput")
 
 
 def test_step_timer_stops_after_the_steps_asked_not_the_seconds() -> None:
