@@ -19,9 +19,7 @@ import scipy.io
 
 from lightning_pose.codecs.box import torso_box_to_person_box
 from lightning_pose.data.annotations import DatasetError, PoseAnnotations, PoseReader, require
-from lightning_pose.data.skeleton import FLIC as FLIC_SKELETON
-from lightning_pose.data.skeleton import FLIC_COORD_INDICES, Skeleton
-from lightning_pose.data.skeleton import LSP as LSP_SKELETON
+from lightning_pose.data.skeleton import FLIC_COORD_INDICES, FLIC_SKELETON, LSP_SKELETON, Skeleton
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 __all__ = ["FLIC", "LSP", "DatasetError", "LSPet", "PoseAnnotations", "list_images"]
@@ -164,8 +162,8 @@ def read_lsp(directory: Path) -> PoseAnnotations:
 def read_flic(directory: Path, torso_box_scale: float = 3.0) -> PoseAnnotations:
     """FLIC (Sapp & Taskar, CVPR 2013): ``examples.mat`` with fields ``coords`` (2, 29),
     ``filepath``, ``torsobox`` (x1, y1, x2, y2), ``istrain``, ``istest``. Keeps the 11 joints
-    labelled in every example (:data:`lightning_pose.data.skeleton.FLIC`); all are labelled and
-    visible.
+    labelled in every example (:data:`lightning_pose.data.skeleton.FLIC_SKELETON`); all are
+    labelled and visible.
     The box is a square centred on the official ``torsobox``, side ``torso_box_scale`` x its
     height (``codecs.box.torso_box_to_person_box``): the standard FLIC protocol of starting
     from the torso detection, never from the ground-truth joints.
@@ -200,7 +198,7 @@ def read_flic(directory: Path, torso_box_scale: float = 3.0) -> PoseAnnotations:
     )
 
 
-def list_images(directory: Path, key: str = "data.predict_dir") -> list[Path]:
+def list_images(directory: Path, key: str = "data.predict.image_dir") -> list[Path]:
     """Image files of a folder (no annotations), sorted by name, for ``predict``.
 
     Args:

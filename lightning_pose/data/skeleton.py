@@ -6,8 +6,9 @@ right hip) and the head segment (PCKh on LSP-style data: neck to head top), and 
 (limbs) PCP scores, overlays draw and the multi-task model detects as body parts. It reaches
 the models from the data through ``link_arguments`` (``data.skeleton`` -> ``model.skeleton``):
 nothing outside this module finds a joint by its name. A reader (``lightning_pose.data``) returns
-the skeleton of its dataset: :data:`LSP` and :data:`FLIC` below, or one built from a COCO
-category (:mod:`lightning_pose.data.coco`).
+the skeleton of its dataset: :data:`LSP_SKELETON` and :data:`FLIC_SKELETON` below (named apart
+from the readers ``lightning_pose.data.LSP`` and ``FLIC``), or one built from a COCO category
+(:mod:`lightning_pose.data.coco`).
 """
 
 from __future__ import annotations
@@ -372,7 +373,7 @@ def stick(name: str, a: int, b: int) -> Limb:
     return Limb(name, (a,), (b,))
 
 
-LSP = Skeleton(
+LSP_SKELETON = Skeleton(
     name="lsp",
     joints=(
         "right_ankle",
@@ -413,7 +414,7 @@ LSP = Skeleton(
 # FLIC: the 11 joints labelled in every example, in FLIC toolkit order (1-based indices
 # 1-7, 10, 13, 14, 17 of the 29 coordinates).
 FLIC_COORD_INDICES = (0, 1, 2, 3, 4, 5, 6, 9, 12, 13, 16)
-FLIC = Skeleton(
+FLIC_SKELETON = Skeleton(
     name="flic",
     joints=(
         "left_shoulder",

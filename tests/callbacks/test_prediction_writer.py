@@ -18,13 +18,13 @@ from lightning_pose.callbacks.prediction_writer import (
     overlay_names,
 )
 from lightning_pose.data.dataset import load_image
-from lightning_pose.data.skeleton import LSP
+from lightning_pose.data.skeleton import LSP_SKELETON
 from tests.conftest import write_image
 
 
 def stub_predict_trainer(paths: list[Path], world_size: int = 1, rank: int = 0):
     """The attributes PredictionWriter reads from a Trainer (no process group)."""
-    datamodule = SimpleNamespace(predict_image_paths=lambda: paths, skeleton=LSP)
+    datamodule = SimpleNamespace(predict_image_paths=lambda: paths, skeleton=LSP_SKELETON)
     return SimpleNamespace(
         datamodule=datamodule, world_size=world_size, global_rank=rank, is_global_zero=rank == 0
     )
@@ -32,7 +32,7 @@ def stub_predict_trainer(paths: list[Path], world_size: int = 1, rank: int = 0):
 
 def keypoints(i: int) -> torch.Tensor:
     """Every joint of image i at (10 + i, 12): (K, 2) pixels."""
-    return torch.tensor([10.0 + i, 12.0]).repeat(LSP.num_joints, 1)
+    return torch.tensor([10.0 + i, 12.0]).repeat(LSP_SKELETON.num_joints, 1)
 
 
 def predictions() -> list[dict[str, torch.Tensor]]:
@@ -58,7 +58,7 @@ def test_prediction_writer_sorts_by_index_and_names_images(tmp_path: Path, neste
     writer.write_on_epoch_end(stub_predict_trainer(paths), None, outputs, [])
     result = np.load(tmp_path / "out" / "predictions.npz")
     assert list(result["names"]) == ["frame0.png", "frame1.png", "frame2.png"]
-    assert result["keypoints_px"].shape == (3, LSP.num_joints, 2)
+    assert result["keypoints_px"].shape == (3, LSP_SKELETON.num_joints, 2)
     for i in range(3):
         np.testing.assert_allclose(result["keypoints_px"][i, :, 0], 10.0 + i, rtol=0, atol=0)
         overlay = load_image(tmp_path / "out" / "overlays" / f"frame{i}.png")

@@ -22,7 +22,7 @@ from lightning_pose.codecs.crop import crop_image
 from lightning_pose.codecs.grid import grid_to_norm, norm_to_grid
 from lightning_pose.data.annotations import PoseAnnotations
 from lightning_pose.data.dataset import PoseDataset
-from lightning_pose.data.skeleton import LSP
+from lightning_pose.data.skeleton import LSP_SKELETON
 from lightning_pose.data.transforms import build_augmentation
 
 W, H = 90, 60  # a non-square original image
@@ -110,7 +110,7 @@ def test_an_off_grid_box_is_within_opencvs_sub_pixel_precision() -> None:
 
 
 # --- a one-pixel mark at a labelled joint -> the training sample ------------------------------
-MARKED = LSP.joints.index("left_wrist")
+MARKED = LSP_SKELETON.joints.index("left_wrist")
 MARK_PX = (30, 22)  # (x, y) integer pixel of the mark and the joint's label
 CROP = 64
 BOX = np.array([31.0, 24.0, 16.0, 16.0], np.float32)  # scale 4: the mark spans ~9 crop pixels
@@ -126,7 +126,7 @@ def marked_annotations(tmp_path: Path) -> PoseAnnotations:
     keypoints = np.stack([4.0 * np.arange(14) + 5, np.full(14, 40.0)], -1)  # (K, 2)
     keypoints[MARKED] = MARK_PX
     return PoseAnnotations(
-        skeleton=LSP,
+        skeleton=LSP_SKELETON,
         image_paths=[path],
         keypoints_px=keypoints[None].astype(np.float32),
         labelled=np.ones((1, 14), bool),
@@ -160,7 +160,7 @@ def test_the_mark_peaks_at_the_samples_keypoint_with_augmentation(tmp_path: Path
     keypoint, which must be the wrist's or its flip partner's, within 0.05 crop pixels."""
     augmentation = build_augmentation(color_jitter=0.0)
     dataset = PoseDataset(marked_annotations(tmp_path), np.array([0]), CROP, augmentation)
-    partner = LSP.flip_permutation()[MARKED]
+    partner = LSP_SKELETON.flip_permutation()[MARKED]
     seen = set()
     for seed in range(50):
         augmentation.set_random_seed(seed)
@@ -169,7 +169,7 @@ def test_the_mark_peaks_at_the_samples_keypoint_with_augmentation(tmp_path: Path
         found = peak(sample["image"][0].numpy())
         distances = np.linalg.norm(keypoints - found, axis=-1)
         joint = int(distances.argmin())
-        assert joint in (MARKED, partner), f"draw {seed}: peak nearest {LSP.joints[joint]}"
+        assert joint in (MARKED, partner), f"draw {seed}: peak nearest {LSP_SKELETON.joints[joint]}"
         assert distances[joint] <= 0.05, f"draw {seed}: peak {found}, keypoint {keypoints[joint]}"
         seen.add(joint)
     assert seen == {MARKED, partner}  # flipped and unflipped draws both checked

@@ -8,7 +8,7 @@ from torch.testing import assert_close
 
 from lightning_pose.codecs.grid import grid_to_norm
 from lightning_pose.codecs.windows import WindowCodec
-from lightning_pose.data.skeleton import LSP
+from lightning_pose.data.skeleton import LSP_SKELETON
 
 S = 64  # input pixels; a 4 x 4 grid has 16-pixel windows: window j covers q in [16j - 0.5, ...)
 
@@ -74,18 +74,18 @@ def test_off_grid_weighted_joint_is_a_negative_everywhere_with_its_weight() -> N
 def test_part_centre_is_the_midpoint_of_its_end_points_and_turns_on_its_window() -> None:
     # Right lower arm = right wrist (6) -> right elbow (7). Wrist at pixel (4, 4), elbow at
     # (40, 4): centre (22, 4), window (1, 0), though neither end is in that window.
-    keypoints = torch.zeros(1, LSP.num_joints, 2)
+    keypoints = torch.zeros(1, LSP_SKELETON.num_joints, 2)
     keypoints[0, 6] = pixels_to_norm([[4.0, 4.0]])[0, 0]
     keypoints[0, 7] = pixels_to_norm([[40.0, 4.0]])[0, 0]
-    visible = torch.zeros(1, LSP.num_joints, dtype=torch.bool)
+    visible = torch.zeros(1, LSP_SKELETON.num_joints, dtype=torch.bool)
     visible[0, [6, 7]] = True
-    limb_weights = torch.from_numpy(LSP.limb_endpoint_weights())
+    limb_weights = torch.from_numpy(LSP_SKELETON.limb_endpoint_weights())
     codec = WindowCodec((4, 4))
     labels, weight = codec.encode_parts(keypoints, visible, limb_weights)
-    part = LSP.limb_names.index("right_lower_arm")
-    assert labels.shape == (1, len(LSP.limbs), 4, 4)
+    part = LSP_SKELETON.limb_names.index("right_lower_arm")
+    assert labels.shape == (1, len(LSP_SKELETON.limbs), 4, 4)
     assert positive_windows(labels[0, part]) == [(1, 0)]
-    expected_weight = torch.zeros(1, len(LSP.limbs))
+    expected_weight = torch.zeros(1, len(LSP_SKELETON.limbs))
     expected_weight[0, part] = 1.0
     assert_close(weight, expected_weight, rtol=0, atol=0)  # every other part has a hidden end
     assert labels.sum() == 1
@@ -96,13 +96,13 @@ def test_part_centre_is_the_midpoint_of_its_end_points_and_turns_on_its_window()
 def test_torso_centre_averages_hip_and_shoulder_midpoints() -> None:
     # LSP torso: hip midpoint (2, 3) -> shoulder midpoint (8, 9). Hips at (20, 50) and (40, 50),
     # shoulders at (20, 10) and (40, 10): centre (30, 30), window (1, 1).
-    keypoints = torch.zeros(1, LSP.num_joints, 2)
+    keypoints = torch.zeros(1, LSP_SKELETON.num_joints, 2)
     for joint, q in {2: [20.0, 50.0], 3: [40.0, 50.0], 8: [20.0, 10.0], 9: [40.0, 10.0]}.items():
         keypoints[0, joint] = pixels_to_norm([q])[0, 0]
-    visible = torch.ones(1, LSP.num_joints, dtype=torch.bool)
+    visible = torch.ones(1, LSP_SKELETON.num_joints, dtype=torch.bool)
     visible[0, 9] = False  # one torso joint hidden: no torso label, no weight
-    limb_weights = torch.from_numpy(LSP.limb_endpoint_weights())
-    torso = LSP.limb_names.index("torso")
+    limb_weights = torch.from_numpy(LSP_SKELETON.limb_endpoint_weights())
+    torso = LSP_SKELETON.limb_names.index("torso")
     labels, weight = WindowCodec((4, 4)).encode_parts(keypoints, visible, limb_weights)
     assert labels[0, torso].sum() == 0 and weight[0, torso] == 0
     visible[0, 9] = True

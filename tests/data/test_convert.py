@@ -14,7 +14,7 @@ from lightning_pose.cli import main as cli_main
 from lightning_pose.data import COCOKeypoints, PoseDataset
 from lightning_pose.data.convert import main
 from lightning_pose.data.readers import read_lspet
-from lightning_pose.data.skeleton import LSP
+from lightning_pose.data.skeleton import LSP_SKELETON
 
 N, S = 6, 64
 REPO = Path(__file__).resolve().parents[2]
@@ -25,7 +25,7 @@ def test_lspet_round_trip_gives_the_same_samples(shared_data: Path, tmp_path: Pa
     main(["lspet", str(shared_data), str(out), "--max-samples", str(N)])
     content = json.loads(out.read_text())
     assert len(content["images"]) == len(content["annotations"]) == N
-    assert content["categories"][0]["keypoints"] == list(LSP.joints)
+    assert content["categories"][0]["keypoints"] == list(LSP_SKELETON.joints)
     assert len(content["categories"][0]["skeleton"]) == 9  # LSP's 10 sticks less the torso
     reader = COCOKeypoints(
         train_json=str(out),
@@ -43,8 +43,8 @@ def test_lspet_round_trip_gives_the_same_samples(shared_data: Path, tmp_path: Pa
         0.089, 0.087, 0.107, 0.107, 0.087, 0.089,
         0.062, 0.072, 0.079, 0.079, 0.072, 0.062, 0.079, 0.079,
     )  # fmt: skip
-    assert coco.skeleton.flip_permutation() == LSP.flip_permutation()
-    assert (coco.skeleton.torso, coco.skeleton.head) == (LSP.torso, LSP.head)
+    assert coco.skeleton.flip_permutation() == LSP_SKELETON.flip_permutation()
+    assert (coco.skeleton.torso, coco.skeleton.head) == (LSP_SKELETON.torso, LSP_SKELETON.head)
     np.testing.assert_array_equal(coco.labelled[:N], lspet.labelled[:N])
     np.testing.assert_array_equal(coco.visible[:N], lspet.visible[:N])
     assert coco.image_paths[:N] == lspet.image_paths[:N]

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from lightning_pose.codecs.box import decode, torso_box_to_person_box
 from lightning_pose.data.dataset import PoseDataset, load_image
 from lightning_pose.data.readers import PoseAnnotations, read_flic, read_lspet
-from lightning_pose.data.skeleton import LSP
+from lightning_pose.data.skeleton import LSP_SKELETON
 from lightning_pose.data.transforms import build_augmentation
 from tests.conftest import TINY_SAMPLES, write_lspet
 
@@ -154,7 +154,7 @@ def test_flip_only_augmentation_mirrors_and_swaps_joints(lspet: PoseAnnotations)
     )
     plain = PoseDataset(lspet, np.array([ALL_VISIBLE]), S)[0]
     flipped = PoseDataset(lspet, np.array([ALL_VISIBLE]), S, augmentation=flip)[0]
-    perm = LSP.flip_permutation()
+    perm = LSP_SKELETON.flip_permutation()
     expected = plain["keypoints_norm"][perm] * torch.tensor([-1.0, 1.0])
     torch.testing.assert_close(flipped["keypoints_norm"], expected, rtol=0, atol=1e-3)
     torch.testing.assert_close(flipped["image"], plain["image"].flip(-1), rtol=0, atol=1.5 / 255)

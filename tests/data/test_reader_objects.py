@@ -18,8 +18,7 @@ import pytest
 
 from lightning_pose.data import FLIC, LSP, DatasetError, LSPet, PoseDataModule, PoseReader
 from lightning_pose.data.sampling import SeededAugmentation
-from lightning_pose.data.skeleton import FLIC as FLIC_SKELETON
-from lightning_pose.data.skeleton import LSP as LSP_SKELETON
+from lightning_pose.data.skeleton import FLIC_SKELETON, LSP_SKELETON
 
 OLD_KEYS = (
     "box",

@@ -9,7 +9,7 @@ import pytest
 import scipy.io
 
 from lightning_pose.data.readers import DatasetError, LSPet, read_flic, read_lsp, read_lspet
-from lightning_pose.data.skeleton import FLIC, LSP
+from lightning_pose.data.skeleton import FLIC_SKELETON, LSP_SKELETON
 
 
 def test_read_lspet_real(shared_data: Path) -> None:
@@ -24,7 +24,7 @@ def test_read_lspet_real(shared_data: Path) -> None:
     assert ann.image_paths[0].is_file()
     raw = scipy.io.loadmat(shared_data / "lspet" / "joints.mat")["joints"]
     np.testing.assert_allclose(ann.keypoints_px[5, 3], raw[3, :2, 5] - 1, rtol=0, atol=1e-5)
-    assert ann.skeleton is LSP and ann.is_train is None
+    assert ann.skeleton is LSP_SKELETON and ann.is_train is None
 
 
 def test_read_lsp_real_flag_is_inverted(shared_data: Path) -> None:
@@ -44,7 +44,7 @@ def test_read_flic_real(shared_data: Path) -> None:
     ann = read_flic(shared_data / "flic")
     assert len(ann) == 5003
     assert ann.is_train.sum() == 3987 and ann.is_test.sum() == 1016
-    assert ann.keypoints_px.shape == (5003, FLIC.num_joints, 2)
+    assert ann.keypoints_px.shape == (5003, FLIC_SKELETON.num_joints, 2)
     assert np.isfinite(ann.keypoints_px).all() and ann.visible.all() and ann.labelled.all()
     raw = scipy.io.loadmat(shared_data / "flic" / "examples.mat")["examples"][0, 0]
     # joint 7 of our FLIC skeleton (right hip) is FLIC toolkit coordinate 10 (1-based)

@@ -8,8 +8,8 @@ import pytest
 
 from lightning_pose.data.mpii import MPII
 from lightning_pose.data.skeleton import (
-    FLIC,
-    LSP,
+    FLIC_SKELETON,
+    LSP_SKELETON,
     Limb,
     Skeleton,
     flip_pairs_from_names,
@@ -22,47 +22,46 @@ from lightning_pose.data.skeleton import (
 
 
 def test_lsp_groups_pool_left_and_right_and_name_the_twelve_limb_joints() -> None:
-    groups = LSP.groups()
-    assert [LSP.joints[i] for i in groups["wrist"]] == ["right_wrist", "left_wrist"]
+    groups, joints = LSP_SKELETON.groups(), LSP_SKELETON.joints
+    assert [joints[i] for i in groups["wrist"]] == ["right_wrist", "left_wrist"]
     assert len(groups["limb_joints"]) == 12
-    assert {LSP.joints[i] for i in range(14)} - {LSP.joints[i] for i in groups["limb_joints"]} == {
-        "neck",
-        "head_top",
-    }
-    assert LSP.limb_groups()["upper_arm"] == [LSP.limb_names.index(n) for n in
-                                              ("right_upper_arm", "left_upper_arm")]  # fmt: skip
+    assert set(joints) - {joints[i] for i in groups["limb_joints"]} == {"neck", "head_top"}
+    arms = [LSP_SKELETON.limb_names.index(n) for n in ("right_upper_arm", "left_upper_arm")]
+    assert LSP_SKELETON.limb_groups()["upper_arm"] == arms
 
 
 def test_flip_permutation_swaps_each_pair_once_and_is_its_own_inverse() -> None:
-    perm = LSP.flip_permutation()
+    perm = LSP_SKELETON.flip_permutation()
     assert sorted(perm) == list(range(14))
     assert [perm[i] for i in perm] == list(range(14))
-    for a, b in LSP.flip_pairs:
-        assert LSP.joints[a].replace("right", "left") == LSP.joints[b].replace("right", "left")
+    joints = LSP_SKELETON.joints
+    for a, b in LSP_SKELETON.flip_pairs:
+        assert joints[a].replace("right", "left") == joints[b].replace("right", "left")
         assert (perm[a], perm[b]) == (b, a)
-    assert perm[LSP.joints.index("neck")] == LSP.joints.index("neck")
+    assert perm[joints.index("neck")] == joints.index("neck")
 
 
 def test_limb_endpoint_weights_average_the_end_joints() -> None:
     """LSP's torso runs from the hip midpoint to the shoulder midpoint; a stick from one joint
     to another."""
-    weights = LSP.limb_endpoint_weights()  # (L, 2, K)
-    assert weights.shape == (len(LSP.limbs), 2, 14) and weights.dtype == np.float32
+    weights = LSP_SKELETON.limb_endpoint_weights()  # (L, 2, K)
+    assert weights.shape == (len(LSP_SKELETON.limbs), 2, 14) and weights.dtype == np.float32
     np.testing.assert_allclose(weights.sum(axis=2), 1.0, atol=1e-7, rtol=0)
     keypoints = np.arange(28, dtype=np.float32).reshape(14, 2)  # (K, 2)
     endpoints = weights @ keypoints  # (L, 2, 2)
-    torso = LSP.limb_names.index("torso")
-    hips = [LSP.joints.index(n) for n in ("right_hip", "left_hip")]
+    torso = LSP_SKELETON.limb_names.index("torso")
+    hips = [LSP_SKELETON.joints.index(n) for n in ("right_hip", "left_hip")]
     np.testing.assert_allclose(endpoints[torso, 0], keypoints[hips].mean(0), atol=1e-6, rtol=0)
 
 
 def test_equality_hash_and_dict_round_trip() -> None:
-    d = FLIC.to_dict()
+    d = FLIC_SKELETON.to_dict()
     again = Skeleton(d["name"], tuple(d["joints"]), tuple(map(tuple, d["flip_pairs"])),
                      d["torso"], d["head"], tuple(Limb(n, tuple(s), tuple(e))
                                                   for n, s, e in d["limbs"]))  # fmt: skip
-    assert again == FLIC and hash(again) == hash(FLIC) and again != LSP
-    assert FLIC.head is None and repr(FLIC) == "Skeleton('flic', 11 joints, 5 limbs)"
+    assert again == FLIC_SKELETON and hash(again) == hash(FLIC_SKELETON) and again != LSP_SKELETON
+    assert FLIC_SKELETON.head is None
+    assert repr(FLIC_SKELETON) == "Skeleton('flic', 11 joints, 5 limbs)"
 
 
 def test_joint_groups_and_stick() -> None:
@@ -119,18 +118,18 @@ def test_lateral_tokens_mirror_and_side_free_names_known_answers() -> None:
 
 def test_builtin_tables_are_unchanged() -> None:
     """LSP, FLIC and MPII report the groups they always did (pooled by their stated pairs)."""
-    assert LSP.groups() == {
+    assert LSP_SKELETON.groups() == {
         "ankle": [0, 5], "knee": [1, 4], "hip": [2, 3], "wrist": [6, 11], "elbow": [7, 10],
         "shoulder": [8, 9], "neck": [12], "head_top": [13], "limb_joints": list(range(12)),
     }  # fmt: skip
-    assert LSP.limb_groups() == {
+    assert LSP_SKELETON.limb_groups() == {
         "lower_leg": [0, 2], "upper_leg": [1, 3], "lower_arm": [4, 6], "upper_arm": [5, 7],
         "torso": [8], "head": [9],
     }  # fmt: skip
-    assert list(FLIC.groups()) == ["shoulder", "elbow", "wrist", "hip", "eye", "nose",
+    assert list(FLIC_SKELETON.groups()) == ["shoulder", "elbow", "wrist", "hip", "eye", "nose",
                                    "limb_joints"]  # fmt: skip
-    assert FLIC.limb_groups() == {"upper_arm": [0, 2], "lower_arm": [1, 3], "torso": [4]}
-    assert MPII.limb_groups() == LSP.limb_groups()
+    assert FLIC_SKELETON.limb_groups() == {"upper_arm": [0, 2], "lower_arm": [1, 3], "torso": [4]}
+    assert MPII.limb_groups() == LSP_SKELETON.limb_groups()
     assert MPII.groups()["limb_joints"] == [0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15]
 
 

@@ -16,7 +16,7 @@ from torch.testing import assert_close
 
 from lightning_pose.data.coco import COCOKeypoints
 from lightning_pose.data.mpii import MPII
-from lightning_pose.data.skeleton import FLIC, LSP, Skeleton
+from lightning_pose.data.skeleton import FLIC_SKELETON, LSP_SKELETON, Skeleton
 from lightning_pose.data.transforms import augment
 from lightning_pose.models import DeepPose
 from tests.models.test_deeppose import TinyTrunk, make_batch
@@ -89,7 +89,7 @@ def skeleton_by_name(name: str, shared_data: Path) -> Skeleton:
             MINI, MINI, "coco_mini/train2017", torso=("left_shoulder", "right_hip")
         )
         return reader.skeleton(shared_data)
-    return {"lsp": LSP, "flic": FLIC, "mpii": MPII}[name]
+    return {"lsp": LSP_SKELETON, "flic": FLIC_SKELETON, "mpii": MPII}[name]
 
 
 def partner_by_name(expected: dict) -> dict[str, str]:
@@ -155,14 +155,14 @@ def test_a_wrong_permutation_fails_the_flip_test_known_answer() -> None:
     miss the known answer, so the check above can fail."""
     wrong = Skeleton(
         name="lsp-wrong",
-        joints=LSP.joints,
+        joints=LSP_SKELETON.joints,
         flip_pairs=((0, 4), (1, 5), (2, 3), (6, 11), (7, 10), (8, 9)),
-        torso=LSP.torso,
-        head=LSP.head,
-        limbs=LSP.limbs,
+        torso=LSP_SKELETON.torso,
+        head=LSP_SKELETON.head,
+        limbs=LSP_SKELETON.limbs,
     )
     assert [wrong.joints[p] for p in wrong.flip_permutation()][:2] == ["left_knee", "left_ankle"]
-    flip_test_known_answer(LSP, EXPECTED["lsp"])  # the right permutation passes
+    flip_test_known_answer(LSP_SKELETON, EXPECTED["lsp"])  # the right permutation passes
     with pytest.raises(AssertionError, match="right_ankle|left_ankle|right_knee|left_knee"):
         flip_test_known_answer(wrong, EXPECTED["lsp"])
 

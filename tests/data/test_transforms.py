@@ -6,7 +6,7 @@ import albumentations as A
 import numpy as np
 import pytest
 
-from lightning_pose.data.skeleton import LSP
+from lightning_pose.data.skeleton import LSP_SKELETON
 from lightning_pose.data.transforms import augment, build_augmentation, inside_crop
 
 FLIP_ONLY = A.Compose(
@@ -34,9 +34,9 @@ def test_flip_of_3x3_image_swaps_left_and_right_joints() -> None:
 
 
 def test_lsp_flip_permutation_swaps_named_joints() -> None:
-    perm = LSP.flip_permutation()
+    perm = LSP_SKELETON.flip_permutation()
     for i, j in enumerate(perm):
-        a, b = LSP.joints[i], LSP.joints[j]
+        a, b = LSP_SKELETON.joints[i], LSP_SKELETON.joints[j]
         assert a.replace("left", "X").replace("right", "left").replace("X", "right") == b
 
 
@@ -69,13 +69,17 @@ def test_random_pipeline_keeps_all_joints_and_swaps_on_flip() -> None:
     flips = 0
     for _ in range(20):
         flags = np.ones(14, bool)
-        _, out_kp, _, _ = augment(pipeline, image, keypoints, flags, flags, LSP.flip_permutation())
+        _, out_kp, _, _ = augment(
+            pipeline, image, keypoints, flags, flags, LSP_SKELETON.flip_permutation()
+        )
         assert out_kp.shape == (14, 2)
         if not np.allclose(out_kp, keypoints, atol=1e-4):
             flips += 1
             mirrored = keypoints.copy()
             mirrored[:, 0] = 31 - mirrored[:, 0]
-            np.testing.assert_allclose(out_kp, mirrored[LSP.flip_permutation()], atol=1e-4, rtol=0)
+            np.testing.assert_allclose(
+                out_kp, mirrored[LSP_SKELETON.flip_permutation()], atol=1e-4, rtol=0
+            )
     assert 0 < flips < 20
 
 

@@ -8,11 +8,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from lightning_pose.data.skeleton import LSP
+from lightning_pose.data.skeleton import LSP_SKELETON
 from lightning_pose.models import DeepPose
 from lightning_pose.models.trunks import Trunk
 
-K = LSP.num_joints
+K = LSP_SKELETON.num_joints
 WRISTS = [6, 11]  # right_wrist, left_wrist
 
 
@@ -50,7 +50,7 @@ def make_batch(batch_size: int = 2, size: int = 64, seed: int = 0) -> dict[str, 
 
 def fixed_output_model(offset_norm: torch.Tensor) -> DeepPose:
     """DeepPose whose head ignores the image and outputs ``offset_norm`` (K, 2)."""
-    model = DeepPose(TinyTrunk(), skeleton=LSP).eval()
+    model = DeepPose(TinyTrunk(), skeleton=LSP_SKELETON).eval()
     with torch.no_grad():
         model.head.linear.weight.zero_()
         model.head.linear.bias.copy_(offset_norm.reshape(-1))
@@ -146,7 +146,7 @@ def test_validation_logs_pdj_pckh_pcp_per_group_and_loss_known_answer() -> None:
             torch.as_tensor(logged[key]).double(), torch.tensor(value).double(), rtol=0, atol=1e-6
         )
     groups = {k.split("/")[-1] for k in logged if k.startswith("val/pdj@0.2/")}
-    assert groups == set(LSP.groups())
+    assert groups == set(LSP_SKELETON.groups())
     limbs = {k.split("/")[-1] for k in logged if k.startswith("val/pcp@0.5/")}
     assert limbs == {"lower_arm", "head"}  # every other limb has length 0: not counted
     assert not any("stage" in k for k in logged)  # one stage: plain names only

@@ -14,7 +14,7 @@ from lightning_pose.cli import main
 from lightning_pose.codecs.crop import crop_windows
 from lightning_pose.codecs.heatmap import HeatmapCodec
 from lightning_pose.codecs.integral import soft_argmax
-from lightning_pose.data.skeleton import LSP
+from lightning_pose.data.skeleton import LSP_SKELETON
 from lightning_pose.models import HeatmapPose, MultiResolutionTrunk
 from lightning_pose.models.losses import coordinate_l1_loss
 from lightning_pose.models.trunks import AlexNetTrunk
@@ -22,13 +22,13 @@ from tests.conftest import TINY_SAMPLES
 from tests.models.test_deeppose import make_batch
 
 REPO = Path(__file__).resolve().parents[2]
-K = LSP.num_joints
+K = LSP_SKELETON.num_joints
 
 
 def tiny_model(**kwargs) -> HeatmapPose:
     torch.manual_seed(0)
     trunk = MultiResolutionTrunk(channels=4, out_channels=8)
-    return HeatmapPose(trunk, LSP, **{"window_size": 16.0, **kwargs})
+    return HeatmapPose(trunk, LSP_SKELETON, **{"window_size": 16.0, **kwargs})
 
 
 def test_windows_are_centred_on_the_coarse_estimate_and_crop_known_values() -> None:
@@ -113,7 +113,7 @@ def test_fine_loss_counts_only_joints_inside_their_windows() -> None:
 
 
 def _mirror(points: torch.Tensor) -> torch.Tensor:
-    return points[:, LSP.flip_permutation()] * torch.tensor([-1.0, 1.0])
+    return points[:, LSP_SKELETON.flip_permutation()] * torch.tensor([-1.0, 1.0])
 
 
 def test_flip_test_makes_the_estimate_flip_equivariant() -> None:
@@ -185,7 +185,7 @@ def test_bad_arguments_raise_naming_the_key() -> None:
     with pytest.raises(ValueError, match="window_size"):
         tiny_model(window_size=0)
     with pytest.raises(ValueError, match="AlexNetTrunk has no feature pyramid"):
-        HeatmapPose(AlexNetTrunk(), LSP)
+        HeatmapPose(AlexNetTrunk(), LSP_SKELETON)
 
 
 @pytest.mark.parametrize("pooling", ["max", "avg", "conv"])

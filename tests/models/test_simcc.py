@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lightning_pose.codecs.simcc import SimCCCodec
-from lightning_pose.data.skeleton import LSP
+from lightning_pose.data.skeleton import LSP_SKELETON
 from lightning_pose.models import SimCCHead, SimCCPose
 from lightning_pose.models.losses import simcc_kl_loss
 from tests.models.test_deeppose import TinyTrunk, make_batch
@@ -15,7 +15,7 @@ from tests.models.test_deeppose import TinyTrunk, make_batch
 
 def test_training_loss_and_estimate_are_the_codecs_on_the_heads_logits() -> None:
     torch.manual_seed(0)
-    model = SimCCPose(TinyTrunk(), LSP, num_bins=(40, 30), sigma=2.0).eval()
+    model = SimCCPose(TinyTrunk(), LSP_SKELETON, num_bins=(40, 30), sigma=2.0).eval()
     batch = make_batch(batch_size=2, size=32)
     logits_x, logits_y = model.logits(batch["image"])
     assert logits_x.shape == (2, 14, 40) and logits_y.shape == (2, 14, 30)
@@ -33,7 +33,7 @@ def test_it_learns_one_fixed_pose_to_within_a_bin() -> None:
     """Overfitting one batch: the decoded joints reach their targets (SimCC §3: the arg-max of
     a well-trained classifier is the labelled bin)."""
     torch.manual_seed(0)
-    model = SimCCPose(TinyTrunk(), LSP, num_bins=(32, 32), sigma=1.0)
+    model = SimCCPose(TinyTrunk(), LSP_SKELETON, num_bins=(32, 32), sigma=1.0)
     batch = make_batch(batch_size=2, size=32)
     batch["labelled"] = torch.ones_like(batch["labelled"])
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -49,6 +49,6 @@ def test_it_learns_one_fixed_pose_to_within_a_bin() -> None:
 
 def test_bad_bins_and_head_arguments_name_the_key() -> None:
     with pytest.raises(ValueError, match="model.num_bins"):
-        SimCCPose(TinyTrunk(), LSP, num_bins=(1, 32))
+        SimCCPose(TinyTrunk(), LSP_SKELETON, num_bins=(1, 32))
     with pytest.raises(ValueError, match="kernel_size must be odd"):
         SimCCHead(TinyTrunk(), 14, (32, 32), kernel_size=4)

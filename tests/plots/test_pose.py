@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lightning_pose.data.skeleton import LSP
+from lightning_pose.data.skeleton import LSP_SKELETON
 from lightning_pose.plots.pose import draw_skeleton, joint_visibility_figure
 
 
@@ -24,10 +24,10 @@ def test_draw_skeleton_survives_a_diverged_estimate() -> None:
     keypoints = np.full((14, 2), np.nan)  # LSP: 0 right ankle, 1 right knee (a limb)
     keypoints[0] = (5.0, 5.0)
     keypoints[2] = (1e30, -np.inf)
-    out = draw_skeleton(image, keypoints, LSP, (255, 0, 0), limb_colour=(0, 255, 0))
+    out = draw_skeleton(image, keypoints, LSP_SKELETON, (255, 0, 0), limb_colour=(0, 255, 0))
     assert tuple(out[5, 5]) == (255, 0, 0)  # the finite joint
     assert out[:, :, 0].sum() == out[3:8, 3:8, 0].sum()  # nothing else drawn in its colour
     assert not out[:, :, 1].any()  # no limb: each has a non-finite end
     keypoints[1] = (1e30, 5.0)  # the knee far to the right: the shin is drawn, clipped
-    far = draw_skeleton(image, keypoints, LSP, (255, 0, 0), limb_colour=(0, 255, 0))
+    far = draw_skeleton(image, keypoints, LSP_SKELETON, (255, 0, 0), limb_colour=(0, 255, 0))
     assert tuple(far[5, 15]) == (0, 255, 0)

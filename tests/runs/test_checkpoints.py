@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_pose.data.skeleton import FLIC, LSP, Skeleton
+from lightning_pose.data.skeleton import FLIC_SKELETON, LSP_SKELETON, Skeleton
 from lightning_pose.runs.checkpoints import (
     check_checkpoint_fits,
     checkpoint_file,
@@ -138,17 +138,17 @@ def record(skeleton: Skeleton | None, input_size: int | None) -> dict:
 @pytest.mark.parametrize(
     ("skeleton", "input_size", "expected"),
     [
-        (LSP, 64, []),
+        (LSP_SKELETON, 64, []),
         (None, None, []),  # nothing recorded: nothing to compare
-        (FLIC, 64, ["joints"]),
-        (LSP, 220, ["size"]),
-        (FLIC, 220, ["joints", "size"]),
+        (FLIC_SKELETON, 64, ["joints"]),
+        (LSP_SKELETON, 220, ["size"]),
+        (FLIC_SKELETON, 220, ["joints", "size"]),
     ],
 )
 def test_checkpoint_mismatches_known_answers(
     skeleton: Skeleton | None, input_size: int | None, expected: list[str]
 ) -> None:
-    problems = checkpoint_mismatches(record(skeleton, input_size), LSP, 64)
+    problems = checkpoint_mismatches(record(skeleton, input_size), LSP_SKELETON, 64)
     kinds = ["joints" if "joints of skeleton" in p else "size" for p in problems]
     assert kinds == expected
     if "size" in expected:
@@ -165,16 +165,16 @@ def test_checkpoint_mismatches_known_answers(
 
 def test_check_checkpoint_fits_names_the_key_and_file(tmp_path: Path) -> None:
     path = tmp_path / "flic.ckpt"
-    torch.save(record(FLIC, 64), path)
-    check_checkpoint_fits(path, FLIC, 64)  # fits: no error
+    torch.save(record(FLIC_SKELETON, 64), path)
+    check_checkpoint_fits(path, FLIC_SKELETON, 64)  # fits: no error
     with pytest.raises(ValueError, match=rf"ckpt_path: {re.escape(str(path))} does not fit"):
-        check_checkpoint_fits(path, LSP, 64)
+        check_checkpoint_fits(path, LSP_SKELETON, 64)
 
 
 @pytest.mark.parametrize("name", [None, "last", "best", "hpc", "registry", "s3://bucket/x.ckpt"])
 def test_checkpoint_file_leaves_names_the_trainer_resolves(name: str | None) -> None:
     assert checkpoint_file(name) is None
-    check_checkpoint_fits(name, LSP, 64)  # nothing to read, nothing raised
+    check_checkpoint_fits(name, LSP_SKELETON, 64)  # nothing to read, nothing raised
 
 
 def test_checkpoint_file_checks_a_real_path(tmp_path: Path) -> None:
@@ -184,7 +184,7 @@ def test_checkpoint_file_checks_a_real_path(tmp_path: Path) -> None:
     path.write_bytes(b"")
     with pytest.raises(ValueError, match=r"ckpt_path: .*empty.ckpt is empty \(0 bytes\)"):
         checkpoint_file(path)
-    torch.save(record(LSP, 64), tmp_path / "good.ckpt")
+    torch.save(record(LSP_SKELETON, 64), tmp_path / "good.ckpt")
     assert checkpoint_file(tmp_path / "good.ckpt") == tmp_path / "good.ckpt"
 
 
@@ -290,4 +290,4 @@ def test_refuses_a_checkpoint_with_non_finite_weights(tmp_path: Path) -> None:
     state = {"head.weight": torch.tensor([1.0, float("nan")]), "head.bias": torch.ones(2)}
     path = save(tmp_path / "diverged.ckpt", state)
     with pytest.raises(ValueError, match=r"diverged.ckpt has non-finite weights .*head.weight"):
-        check_checkpoint_fits(path, LSP, 220)
+        check_checkpoint_fits(path, LSP_SKELETON, 220)
