@@ -201,23 +201,39 @@ def test_predict_lists_every_unreadable_image_before_predicting(tmp_path: Path) 
     (folder / "d.png").write_bytes(b"not a PNG")
     out = tmp_path / "pred"
     with pytest.raises(DatasetError) as error:
-        main([*PREDICT, f"--data.predict_dir={folder}", f"--trainer.callbacks.output_dir={out}"])
+        main(
+            [
+                *PREDICT,
+                f"--data.predict.image_dir={folder}",
+                f"--trainer.callbacks.output_dir={out}",
+            ]
+        )
     message = str(error.value)
-    assert message.startswith(f"data.predict_dir={folder}: 2 of 4 images cannot be read")
+    assert message.startswith(f"data.predict.image_dir={folder}: 2 of 4 images cannot be read")
     assert f"{truncated}: truncated JPEG" in message
     assert f"{folder / 'd.png'}: cannot be decoded as an image" in message
     assert "a.png" not in message and "c.jpg" not in message
     assert not (out / "predictions.npz").exists()
 
 
-def test_missing_predict_dir_names_the_key(tmp_path: Path) -> None:
+def test_missing_predict_image_dir_names_the_key(tmp_path: Path) -> None:
     missing = tmp_path / "nope"
     with pytest.raises(
         DatasetError,
-        match=rf"data.predict_dir: the folder of images to predict, {re.escape(str(missing))}, "
-        "does not exist",
+        match=rf"data.predict.image_dir: the folder of images to predict, "
+        rf"{re.escape(str(missing))}, does not exist",
     ):
-        main([*PREDICT, f"--data.predict_dir={missing}"])
+        main([*PREDICT, f"--data.predict.image_dir={missing}"])
+
+
+def test_predict_boxes_without_images_names_the_keys(tmp_path: Path) -> None:
+    dets = tmp_path / "dets.json"
+    with pytest.raises(DatasetError) as error:
+        main([*PREDICT, f"--data.predict.boxes={dets}"])
+    assert str(error.value).startswith(
+        "data.predict needs data.predict.image_dir (a folder of images) or data.predict.video "
+        f"(a video file) (data.predict.boxes={dets} names its images)"
+    )
 
 
 def test_unwritable_prediction_folder_fails_before_predicting(tmp_path: Path) -> None:
@@ -229,7 +245,13 @@ def test_unwritable_prediction_folder_fails_before_predicting(tmp_path: Path) ->
     with pytest.raises(
         OSError, match=rf"PredictionWriter.output_dir: cannot write to {re.escape(str(out))}"
     ):
-        main([*PREDICT, f"--data.predict_dir={folder}", f"--trainer.callbacks.output_dir={out}"])
+        main(
+            [
+                *PREDICT,
+                f"--data.predict.image_dir={folder}",
+                f"--trainer.callbacks.output_dir={out}",
+            ]
+        )
 
 
 def test_overlay_clash_fails_before_predicting(tmp_path: Path) -> None:
@@ -241,7 +263,7 @@ def test_overlay_clash_fails_before_predicting(tmp_path: Path) -> None:
         main(
             [
                 *PREDICT,
-                f"--data.predict_dir={folder}",
+                f"--data.predict.image_dir={folder}",
                 f"--trainer.callbacks.output_dir={out}",
                 "--trainer.callbacks.draw_overlays=true",
             ]
@@ -373,7 +395,7 @@ def test_predict_refuses_a_checkpoint_with_non_finite_weights(
     with pytest.raises(
         ValueError, match=rf"diverged.ckpt has non-finite weights .*{re.escape(name)}"
     ):
-        main([*PREDICT, f"--data.predict_dir={tmp_path}", f"--ckpt_path={path}"])
+        main([*PREDICT, f"--data.predict.image_dir={tmp_path}", f"--ckpt_path={path}"])
     assert not (tmp_path / "predictions.npz").exists()
 
 
@@ -392,7 +414,7 @@ def test_predict_refuses_estimates_far_outside_the_image_naming_the_checkpoint(
         match=rf"predict: the model of {re.escape(str(path))} estimated 14 of 14 keypoints "
         r"that are not finite \(0\) or lie more than 10 box sizes outside their box",
     ):
-        main([*PREDICT, f"--data.predict_dir={tmp_path / 'images'}", f"--ckpt_path={path}"])
+        main([*PREDICT, f"--data.predict.image_dir={tmp_path / 'images'}", f"--ckpt_path={path}"])
     assert not list(tmp_path.rglob("predictions*"))
 
 

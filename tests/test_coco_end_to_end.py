@@ -63,8 +63,8 @@ def test_coco_mini_fit_validate_predict(
             "predict",
             *common,
             f"--ckpt_path={last}",
-            f"--data.predict_dir={shared_data / 'coco_mini' / 'train2017'}",
-            f"--data.predict_boxes={tmp_path / 'dets.json'}",
+            f"--data.predict.image_dir={shared_data / 'coco_mini' / 'train2017'}",
+            f"--data.predict.boxes={tmp_path / 'dets.json'}",
             f"--trainer.callbacks.output_dir={out}",
         ]
     )

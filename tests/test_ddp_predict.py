@@ -32,7 +32,7 @@ def test_predict_under_two_processes_writes_one_file_in_input_order(
         "predict",
         "-c",
         str(REPO / "conf" / "lspet.yaml"),
-        f"--data.predict_dir={folder}",
+        f"--data.predict.image_dir={folder}",
         "--data.input_size=64",
         "--data.batch_size=2",
         "--data.num_workers=0",

@@ -25,14 +25,15 @@ import torch
 
 from lightning_pose.callbacks.prediction_writer import PredictionWriter
 from lightning_pose.data.datamodule import PoseDataModule
+from lightning_pose.data.predict_source import PredictSource
 from lightning_pose.data.readers import LSPet
-from lightning_pose.data.skeleton import LSP
+from lightning_pose.data.skeleton import LSP_SKELETON
 from lightning_pose.metrics.protocol import EvaluationProtocol
 from lightning_pose.models import DeepPose
 from tests.conftest import write_lspet
 from tests.models.test_deeppose import TinyTrunk
 
-K = LSP.num_joints
+K = LSP_SKELETON.num_joints
 
 
 class Oracle(DeepPose):
@@ -41,7 +42,7 @@ class Oracle(DeepPose):
     def __init__(self, offset_px: tuple[float, float]) -> None:
         # the shared evaluation protocol's metrics, the mean per-joint error included
         evaluation = EvaluationProtocol(extra_metrics=["lightning_pose.metrics.MeanJointError"])
-        super().__init__(TinyTrunk(), LSP, evaluation=evaluation)
+        super().__init__(TinyTrunk(), LSP_SKELETON, evaluation=evaluation)
         self.offset_px = torch.tensor(offset_px)
 
     def estimate(self, batch: dict[str, torch.Tensor]) -> dict[str, list[torch.Tensor]]:
@@ -74,7 +75,7 @@ def torso_by_hand(root: Path, indices: list[int]) -> tuple[np.ndarray, np.ndarra
     joints = scipy.io.loadmat(root / "lspet" / "joints.mat")["joints"]  # (14, 3, n), 1-based
     xy = joints[:, :2, indices].transpose(2, 0, 1) - 1  # (N, K, 2) pixel centres
     labelled = joints[:, 2, indices].T > 0  # (N, K)
-    a, b = LSP.joints.index("left_shoulder"), LSP.joints.index("right_hip")
+    a, b = LSP_SKELETON.joints.index("left_shoulder"), LSP_SKELETON.joints.index("right_hip")
     torso = np.linalg.norm(xy[:, a] - xy[:, b], axis=-1)
     return labelled, np.where(labelled[:, a] & labelled[:, b], torso, 0.0)
 
@@ -123,13 +124,12 @@ def test_predict_on_a_non_square_off_centre_box_known_answer(tmp_path: Path) -> 
         input_size=32,
         batch_size=2,
         num_workers=0,
-        predict_dir=str(images),
-        predict_boxes=str(tmp_path / "dets.json"),
+        predict=PredictSource(image_dir=str(images), boxes=str(tmp_path / "dets.json")),
     )
     fixed = torch.zeros(K, 2)
-    fixed[LSP.joints.index("right_ankle")] = torch.tensor([0.25, -0.5])
-    fixed[LSP.joints.index("right_knee")] = torch.tensor([-0.1, 0.3])
-    model = DeepPose(TinyTrunk(), LSP).eval()
+    fixed[LSP_SKELETON.joints.index("right_ankle")] = torch.tensor([0.25, -0.5])
+    fixed[LSP_SKELETON.joints.index("right_knee")] = torch.tensor([-0.1, 0.3])
+    model = DeepPose(TinyTrunk(), LSP_SKELETON).eval()
     with torch.no_grad():
         model.head.linear.weight.zero_()
         model.head.linear.bias.copy_(fixed.reshape(-1))
@@ -137,8 +137,8 @@ def test_predict_on_a_non_square_off_centre_box_known_answer(tmp_path: Path) -> 
     quiet_trainer([PredictionWriter(output_dir=str(out))]).predict(model, datamodule=dm)
 
     expected = np.tile([14.5, 22.5], (K, 1))  # (K, 2)
-    expected[LSP.joints.index("right_ankle")] = [23.875, 3.75]
-    expected[LSP.joints.index("right_knee")] = [10.75, 33.75]
+    expected[LSP_SKELETON.joints.index("right_ankle")] = [23.875, 3.75]
+    expected[LSP_SKELETON.joints.index("right_knee")] = [10.75, 33.75]
     predictions = np.load(out / "predictions.npz")
     np.testing.assert_allclose(predictions["boxes_px"], [[14.5, 22.5, 37.5, 37.5]], atol=1e-5)
     np.testing.assert_allclose(predictions["keypoints_px"][0], expected, rtol=0, atol=1e-5)

@@ -105,7 +105,7 @@ class CompiledInference(pl.Callback):
     input shape: worth it for a predict over many images, not for a handful. Usage::
 
         python -m lightning_pose predict -c conf/lspet.yaml -c conf/model/heatmap_budget.yaml \\
-            --ckpt_path best.ckpt --data.predict_dir photos/ --data.batch_size=1 \\
+            --ckpt_path best.ckpt --data.predict.image_dir photos/ --data.batch_size=1 \\
             --trainer.callbacks+=lightning_pose.callbacks.ChannelsLast \\
             --trainer.callbacks+=lightning_pose.callbacks.CompiledInference
 

@@ -164,7 +164,7 @@ class PredictionWriter(BasePredictionWriter):
     would share an overlay file (``x.jpg`` and ``x.png``); images that cannot be read stop
     predict when the data sets up (see ``PoseDataModule``), so every image is predicted.
 
-    For a video (``data.predict_video``) it writes ``predictions.npz``, ``predictions.csv``
+    For a video (``data.predict.video``) it writes ``predictions.npz``, ``predictions.csv``
     and, with ``draw_overlays``, ``overlay.mp4`` instead (rank zero;
     :func:`~lightning_pose.callbacks.video_outputs.write_video_predictions`).
 

@@ -1,4 +1,4 @@
-"""What ``predict --data.predict_video=clip.mp4`` writes: per-frame keypoints in
+"""What ``predict --data.predict.video=clip.mp4`` writes: per-frame keypoints in
 ``predictions.npz`` and ``predictions.csv``, and optionally ``overlay.mp4`` with the skeleton
 drawn on every frame."""
 
@@ -55,7 +55,7 @@ def check_every_frame(index: np.ndarray, info: VideoInfo) -> None:
     """Raises ValueError unless ``index`` is every frame of the video, in order."""
     if not np.array_equal(index, np.arange(info.frames)):
         raise ValueError(
-            f"data.predict_video: {info.path}: predicted {len(index)} frames, expected all "
+            f"data.predict.video: {info.path}: predicted {len(index)} frames, expected all "
             f"{info.frames} in order"
         )
 

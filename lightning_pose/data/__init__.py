@@ -3,6 +3,7 @@ from lightning_pose.data.coco import COCOKeypoints
 from lightning_pose.data.datamodule import PoseDataModule
 from lightning_pose.data.dataset import PoseDataset, PoseSample
 from lightning_pose.data.mpii import MPIIKeypoints
+from lightning_pose.data.predict_source import PredictSource
 from lightning_pose.data.readers import FLIC, LSP, LSPet
 
 __all__ = [
@@ -17,4 +18,5 @@ __all__ = [
     "PoseDataset",
     "PoseReader",
     "PoseSample",
+    "PredictSource",
 ]

@@ -3,6 +3,7 @@ config (``data.dataset: {class_path: ..., init_args: ...}``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -24,6 +25,7 @@ from lightning_pose.data.detections import (
     read_video_detections,
 )
 from lightning_pose.data.device_augment import DeviceAugmentation, device_split
+from lightning_pose.data.predict_source import PredictSource
 from lightning_pose.data.readers import list_images
 from lightning_pose.data.sampling import (
     ResumableDataLoader,
@@ -119,17 +121,10 @@ class PoseDataModule(pl.LightningDataModule):
         max_samples: keep only the first N examples of each split (smoke tests); None = all.
         scale, rotation_deg, translate, flip_prob, color_jitter: training augmentation (see
             :func:`lightning_pose.data.transforms.build_augmentation`).
-        predict_dir: folder of unannotated images for ``predict``; None = the test split.
-            ``predict`` decodes every image it will read when it sets up and stops, listing
-            every missing, truncated or undecodable file, before the model runs: no image is
-            skipped, so ``predictions.npz`` always covers the whole folder.
-        predict_boxes: a COCO detections file (``[{image_id or file_name, bbox, score}]``, see
-            :mod:`lightning_pose.data.detections`) naming images of ``predict_dir``: one
-            estimate per box, cropped as the COCO reader crops (``predict_bbox_scale``).
-            With ``predict_video``, ``image_id`` is the 0-based frame index and each frame
-            keeps its best-scoring box; a frame without one uses the whole frame. None = the
-            whole image (frame) each time.
-        predict_bbox_scale: square box side as a multiple of the detection's longer side.
+        predict: what ``predict`` reads, e.g. ``--data.predict.image_dir=photos/``: a folder
+            of images or a video, whole or in detected person boxes
+            (:class:`lightning_pose.data.PredictSource`, whose ``check`` refuses one that names
+            no images); None = the test split.
         highres_factor: f > 1 adds ``image_hr`` at f x ``input_size`` to each sample (the
             DeepPose cascade re-crops it around each joint; see ``PoseDataset``). None (the
             default): what the model asks for, its ``image_hr_factor``
@@ -137,11 +132,6 @@ class PoseDataModule(pl.LightningDataModule):
         cache_images: decode the training and evaluation images once, when the split is built,
             and keep their box crops in memory (``PoseDataset``'s ``cache_images``): a sample
             then costs its augmentation only. Measured in ``bench/throughput.py``.
-        predict_video: a video file for ``predict`` (instead of ``predict_dir``): its frames,
-            decoded in order one at a time (:mod:`lightning_pose.data.video`; at most one
-            loader worker), the whole frame as the box unless ``predict_boxes`` gives one. A
-            video that cannot be opened or has no frames stops predict when it sets up; a
-            frame that fails to decode, or changes size, stops it there, naming the frame.
         augment_on: where training samples are augmented. ``cpu`` (the default): in the loader
             workers, with albumentations (:mod:`lightning_pose.data.transforms`). ``device``:
             each training image is decoded once into a uint8 crop cache and every batch is
@@ -169,12 +159,9 @@ class PoseDataModule(pl.LightningDataModule):
         translate: float = 0.1,
         flip_prob: float = 0.5,
         color_jitter: float = 0.2,
-        predict_dir: str | None = None,
-        predict_boxes: str | None = None,
-        predict_bbox_scale: float = 1.25,
+        predict: PredictSource | None = None,
         highres_factor: PositiveInt | None = None,
         cache_images: bool = False,
-        predict_video: str | None = None,
         augment_on: Literal["cpu", "device"] = "cpu",
         device_crop_factor: PositiveInt = 2,
     ) -> None:
@@ -193,11 +180,15 @@ class PoseDataModule(pl.LightningDataModule):
         if augment_on not in ("cpu", "device"):
             raise ValueError(f"data.augment_on must be 'cpu' or 'device', got {augment_on!r}")
         highres_factor = None if highres_factor is None else int(highres_factor)
+        if predict is not None:
+            predict.check()
         if highres_factor is not None and highres_factor < 1:
             raise ValueError(f"data.highres_factor must be >= 1 or unset, got {highres_factor}")
         self.save_hyperparameters()
         if not isinstance(self.hparams.get("dataset"), dict):  # not through the CLI
             self.hparams["dataset"] = dataset.config()  # plain types: weights_only checkpoints
+        if isinstance(self.hparams.get("predict"), PredictSource):  # not through the CLI
+            self.hparams["predict"] = dataclasses.asdict(predict)
         self.dataset = dataset
         self.root = root
         self.input_size = input_size
@@ -205,21 +196,11 @@ class PoseDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.val_every = val_every
         self.max_samples = max_samples
-        self.predict_dir = predict_dir
-        self.predict_boxes = predict_boxes
-        self.predict_bbox_scale = predict_bbox_scale
-        if predict_boxes is not None and predict_dir is None and predict_video is None:
-            raise DatasetError(
-                f"data.predict_boxes={predict_boxes} needs data.predict_dir (the folder of the "
-                "images its detections name) or data.predict_video (whose frames they name)"
-            )
+        self.predict = predict
         self.highres_factor = highres_factor or 1  # until match_model
         self.cache_images = cache_images
-        self.predict_video = predict_video
-        self.video_info = None  # VideoInfo of predict_video, set when predict sets up
-        self.video_boxes: np.ndarray | None = None  # (frames, 4) from predict_boxes, NaN: none
-        if predict_video is not None and predict_dir is not None:
-            raise ValueError("data.predict_video and data.predict_dir: give one")
+        self.video_info = None  # VideoInfo of predict.video, set when predict sets up
+        self.video_boxes: np.ndarray | None = None  # (frames, 4) from predict.boxes, NaN: none
         self.augmentation = build_augmentation(
             scale, rotation_deg, translate, flip_prob, color_jitter
         )
@@ -425,29 +406,30 @@ class PoseDataModule(pl.LightningDataModule):
             self.splits["test"] = self.make_split("test", augment=False)
             self.check_split("test", self.splits["test"], evaluated=True)
         elif stage == "predict":
-            if self.predict_video is not None:
-                self.video_info = probe_video(Path(self.predict_video))
-                if self.predict_boxes is not None:
+            source = self.predict
+            if source is not None and source.video is not None:
+                self.video_info = probe_video(Path(source.video))
+                if source.boxes is not None:
                     self.video_boxes = read_video_detections(
-                        Path(self.predict_boxes), self.video_info.frames, self.predict_bbox_scale
+                        Path(source.boxes), self.video_info.frames, source.bbox_scale
                     )
                     found = int(np.isfinite(self.video_boxes).all(axis=1).sum())
                     log.info(
-                        "data.predict_boxes: %d of %d frames have a detection (the best-scoring "
+                        "data.predict.boxes: %d of %d frames have a detection (the best-scoring "
                         "box); the others use the whole frame",
                         found,
                         self.video_info.frames,
                     )
                 return
-            if self.predict_dir is not None:
-                self.predict_paths = list_images(Path(self.predict_dir))
-                paths, where = self.predict_paths, f"data.predict_dir={self.predict_dir}"
-                if self.predict_boxes is not None:
+            if source is not None and source.image_dir is not None:
+                self.predict_paths = list_images(Path(source.image_dir))
+                paths, where = self.predict_paths, f"data.predict.image_dir={source.image_dir}"
+                if source.boxes is not None:
                     self.predict_instances = read_detections(
-                        Path(self.predict_boxes),
+                        Path(source.boxes),
                         self.predict_paths,
                         self.skeleton.category_id,
-                        self.predict_bbox_scale,
+                        source.bbox_scale,
                     )
             else:
                 split = self.splits["predict"] = self.make_split("test", augment=False)
@@ -566,7 +548,7 @@ class PoseDataModule(pl.LightningDataModule):
         """``image_ids (M,)``, box ``scores (M,)`` and COCO ``category_ids (M,)`` that a
         predict sample's ``index`` points into, for COCO results: the detections' where boxes
         were given (their ``category_id``, else the dataset's); else the annotations' image ids
-        (test split) or the files' numeric stems (``predict_dir``), score 1, the dataset's
+        (test split) or the files' numeric stems (``predict.image_dir``), score 1, the dataset's
         category (``Skeleton.category_id``)."""
         if self.predict_instances is not None:
             instances = self.predict_instances

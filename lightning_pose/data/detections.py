@@ -3,12 +3,12 @@
 Detections in (the layout of COCO's person detection results):
 ``[{"image_id": 397133 or "file_name": "000000397133.jpg", "bbox": [x, y, w, h], "score": s}]``,
 COCO's corner pixel frame. An entry names its image by ``file_name`` (a file of
-``data.predict_dir``) or by ``image_id`` (the image whose file stem is that number, COCO's
+``data.predict.image_dir``) or by ``image_id`` (the image whose file stem is that number, COCO's
 naming: ``000000397133.jpg`` is image 397133); an entry's ``category_id``, where given, is
 kept for its results (else the dataset's category, ``Skeleton.category_id``). Each box is one
 instance to estimate, cropped as the COCO reader crops: a square on the box centre (``x - 0.5``
 to our pixel-centre frame), side ``bbox_scale`` x its longer side. For a video
-(``data.predict_video``) the ``image_id`` is the 0-based frame index and each frame keeps its
+(``data.predict.video``) the ``image_id`` is the 0-based frame index and each frame keeps its
 highest-scoring box (:func:`read_video_detections`).
 
 Results out: ``[{"image_id", "category_id", "keypoints": [x1, y1, v1, ...], "score"}]`` in COCO's
@@ -63,7 +63,7 @@ def _load_entries(path: Path, layout: str) -> list:
         DatasetError: the file is missing, not JSON or not a non-empty list.
     """
     if not path.is_file():
-        raise DatasetError(f"data.predict_boxes: {path} not found; expected {layout}")
+        raise DatasetError(f"data.predict.boxes: {path} not found; expected {layout}")
     entries = read_json(path, layout)
     if not isinstance(entries, list) or not entries:
         raise DatasetError(f"{path}: expected a non-empty list {layout}")
@@ -131,7 +131,7 @@ def read_detections(
             named = entry.get("file_name", entry.get("image_id"))
             raise DatasetError(
                 f"{where}: image {named!r} is not among the {len(images)} images of "
-                "data.predict_dir (by file name, or by image_id = the file's numeric stem)"
+                "data.predict.image_dir (by file name, or by image_id = the file's numeric stem)"
             )
         category = entry.get("category_id", category_id)
         if isinstance(category, bool) or not isinstance(category, int):

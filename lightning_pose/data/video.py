@@ -1,4 +1,4 @@
-"""Frames of a video for ``predict --data.predict_video=clip.mp4``: decoded with OpenCV in
+"""Frames of a video for ``predict --data.predict.video=clip.mp4``: decoded with OpenCV in
 order, one at a time (never the whole video in memory), each frame a predict sample.
 
 The person box of a frame is its detection where a detections file gives one
@@ -43,7 +43,7 @@ class VideoInfo:
     height: int
 
 
-def open_video(path: Path, key: str = "data.predict_video") -> cv2.VideoCapture:
+def open_video(path: Path, key: str = "data.predict.video") -> cv2.VideoCapture:
     """An opened ``cv2.VideoCapture``.
 
     Raises:
@@ -59,7 +59,7 @@ def open_video(path: Path, key: str = "data.predict_video") -> cv2.VideoCapture:
     return capture
 
 
-def probe_video(path: Path, key: str = "data.predict_video") -> VideoInfo:
+def probe_video(path: Path, key: str = "data.predict.video") -> VideoInfo:
     """Open the video, read its frame count, rate and size, and decode its first frame.
 
     Raises:
@@ -80,7 +80,7 @@ def probe_video(path: Path, key: str = "data.predict_video") -> VideoInfo:
     return VideoInfo(path, frames, fps, frame.shape[1], frame.shape[0])
 
 
-def read_frames(info: VideoInfo, key: str = "data.predict_video") -> Iterator[np.ndarray]:
+def read_frames(info: VideoInfo, key: str = "data.predict.video") -> Iterator[np.ndarray]:
     """Every frame of the video in order, RGB uint8 ``(H, W, 3)``, one at a time.
 
     Raises:

@@ -69,7 +69,7 @@ def test_predict_with_compiled_inference_gives_the_eager_keypoints(
     for k in range(3):
         write_image(folder / f"f{k}.jpg", 40 + 10 * k, 30, seed=k)
     common = ["-c", str(REPO / "conf" / "lspet.yaml"), *tiny_args(tiny_root)]
-    common += ["--trainer.devices=1", f"--data.predict_dir={folder}", "--seed_everything=3"]
+    common += ["--trainer.devices=1", f"--data.predict.image_dir={folder}", "--seed_everything=3"]
     calls = []
     real_compile = torch.compile
 

@@ -12,7 +12,7 @@ import pytest
 
 from lightning_pose.callbacks.video_outputs import frames_csv
 from lightning_pose.cli import main
-from lightning_pose.data.skeleton import LSP
+from lightning_pose.data.skeleton import LSP_SKELETON
 from lightning_pose.data.video import VideoError
 from tests.data.test_video import SIZE, write_clip
 
@@ -46,7 +46,7 @@ def predict_video(tmp_path: Path, video: Path, out: Path, *extra: str) -> None:
             "--data.input_size=64", "--data.batch_size=4", "--data.num_workers=1",
             "--data.cache_images=false", "--trainer.accelerator=cpu", "--trainer.devices=1",
             "--trainer.logger=false", f"--trainer.default_root_dir={tmp_path}",
-            f"--data.predict_video={video}", f"--trainer.callbacks.output_dir={out}",
+            f"--data.predict.video={video}", f"--trainer.callbacks.output_dir={out}",
             *extra,
         ]
     )  # fmt: skip
@@ -71,7 +71,7 @@ def test_predict_on_a_real_clip_writes_npz_csv_and_overlay(
 
     with (out / "predictions.csv").open() as f:
         rows = list(csv.reader(f))
-    assert rows[1][2::3] == list(LSP.joints) and len(rows) == 3 + 6
+    assert rows[1][2::3] == list(LSP_SKELETON.joints) and len(rows) == 3 + 6
     assert [int(r[0]) for r in rows[3:]] == list(range(6))
     table = np.array([r[2:] for r in rows[3:]], dtype=float).reshape(6, 14, 3)
     np.testing.assert_allclose(table[..., :2], result["keypoints_px"], atol=5e-4, rtol=0)
@@ -96,7 +96,7 @@ def test_a_broken_video_stops_predict_naming_the_frame(tmp_path: Path, shared_da
 def test_an_unopenable_video_stops_predict_before_the_model_runs(tmp_path: Path) -> None:
     bad = tmp_path / "bad.mp4"
     bad.write_text("not a video")
-    with pytest.raises(VideoError, match=rf"data.predict_video: {bad} cannot be opened"):
+    with pytest.raises(VideoError, match=rf"data.predict.video: {bad} cannot be opened"):
         predict_video(tmp_path, bad, tmp_path / "pred")
 
 
@@ -114,7 +114,7 @@ def test_predict_on_a_clip_crops_each_frame_s_detection(tmp_path: Path, shared_d
     ]
     dets.write_text(json.dumps(entries))
     out, whole = tmp_path / "pred", tmp_path / "whole"
-    predict_video(tmp_path, clip, out, f"--data.predict_boxes={dets}")
+    predict_video(tmp_path, clip, out, f"--data.predict.boxes={dets}")
     predict_video(tmp_path, clip, whole)
     boxed, plain = np.load(out / "predictions.npz"), np.load(whole / "predictions.npz")
     expected = np.array([[79.5, 59.5, 160.0, 160.0]] * 6)

@@ -38,7 +38,7 @@ def predict_args(tmp_path: Path, shared_data: Path, out: Path, *extra: str) -> l
         "--trainer.logger=false", f"--trainer.default_root_dir={tmp_path}",
         # no --trainer.precision: the recipe's auto (bf16 on CPUs with native bf16) is a
         # training lever; predict runs in fp32, as the ONNX file does
-        f"--data.predict_dir={folder}", f"--trainer.callbacks.output_dir={out}",
+        f"--data.predict.image_dir={folder}", f"--trainer.callbacks.output_dir={out}",
         *extra,
     ]  # fmt: skip
 

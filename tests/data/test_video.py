@@ -56,7 +56,7 @@ def test_samples_are_frames_with_the_whole_frame_as_box(tmp_path: Path, shared_d
 
 
 def test_missing_and_unopenable_videos_are_named(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=rf"data.predict_video: {tmp_path}/none.mp4 does"):
+    with pytest.raises(FileNotFoundError, match=rf"data.predict.video: {tmp_path}/none.mp4 does"):
         probe_video(tmp_path / "none.mp4")
     text = tmp_path / "notes.mp4"
     text.write_text("not a video")
