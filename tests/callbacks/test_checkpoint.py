@@ -59,13 +59,16 @@ class Killed(BaseException):
 
 
 def every_step_config(tmp_path: Path) -> Path:
-    """conf/lspet.yaml with ``LatestCheckpoint(every_n_train_steps=1)``, as docs/CLUSTER.md
-    recommends for a cluster."""
+    """conf/lspet.yaml with ``LatestCheckpoint(every_n_train_steps=1)`` in the shared trainer
+    file it includes, as docs/CLUSTER.md recommends for a cluster."""
     config = yaml.safe_load((REPO / "conf" / "lspet.yaml").read_text())
     config["evaluation"] = str(REPO / "conf" / "shared" / "evaluation.yaml")
-    for callback in config["trainer"]["callbacks"]:
+    shared = yaml.safe_load((REPO / "conf" / "shared" / "trainer.yaml").read_text())
+    for callback in shared["trainer"]["callbacks"]:
         if callback["class_path"].endswith("LatestCheckpoint"):
             callback["init_args"] = {"every_n_train_steps": 1}
+    (tmp_path / "trainer.yaml").write_text(yaml.safe_dump(shared))
+    config["config"] = "trainer.yaml"  # relative to the file below, as in conf/
     path = tmp_path / "every_step.yaml"
     path.write_text(yaml.safe_dump(config))
     return path

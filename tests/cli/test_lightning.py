@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from lightning_pose.cli import main
-from lightning_pose.data.skeleton import LSP
+from lightning_pose.data.skeleton import LSP_SKELETON
 from tests.conftest import (
     TINY_SAMPLES,
     model_config_stacks,
@@ -129,6 +129,76 @@ def test_print_config(
     assert "evaluation" not in printed["model"]["init_args"]
 
 
+def printed_config(args: list[str], capsys: pytest.CaptureFixture) -> dict:
+    """What ``--print_config`` prints for ``args`` (it exits 0)."""
+    with pytest.raises(SystemExit) as exit_info:
+        run([*args, "--print_config"])
+    assert exit_info.value.code == 0
+    return yaml.safe_load(capsys.readouterr().out)
+
+
+def class_names(entries: list[dict]) -> list[str]:
+    return [entry["class_path"].rsplit(".", 1)[1] for entry in entries]
+
+
+SHARED_TRAINER = yaml.safe_load((REPO / "conf" / "shared" / "trainer.yaml").read_text())["trainer"]
+
+
+@pytest.mark.parametrize("name", ["lsp", "lspet", "flic"])
+def test_a_dataset_config_is_the_shared_trainer_and_what_differs(
+    name: str, capsys: pytest.CaptureFixture
+) -> None:
+    """conf/<name>.yaml includes conf/shared/trainer.yaml: the merged config has the shared
+    trainer values and callbacks, the dataset's loggers, and its PredictionWriter last."""
+    printed = printed_config(["fit", "-c", str(REPO / "conf" / f"{name}.yaml")], capsys)
+    trainer = printed["trainer"]
+    for key in ("max_epochs", "accelerator", "devices", "precision", "log_every_n_steps"):
+        assert trainer[key] == SHARED_TRAINER[key] and trainer[key] is not None, key
+    assert trainer["val_check_interval"] == 0.25
+    shared = class_names(SHARED_TRAINER["callbacks"])
+    assert class_names(trainer["callbacks"]) == [*shared, "PredictionWriter"]
+    assert trainer["callbacks"][-1]["init_args"]["output_dir"] == f"outputs/predict/{name}"
+    assert trainer["callbacks"][0]["init_args"]["monitor"] == "val/pdj@0.2"
+    loggers = dict(zip(class_names(trainer["logger"]), trainer["logger"], strict=True))
+    assert loggers["CSVLogger"]["init_args"]["name"] == name
+    assert loggers["WandbLogger"]["init_args"]["group"] == name
+    assert "config" not in printed  # the include is resolved, not printed
+
+
+def test_coco_mini_replaces_the_shared_callbacks(capsys: pytest.CaptureFixture) -> None:
+    printed = printed_config(["fit", "-c", str(REPO / "conf" / "coco_mini.yaml")], capsys)
+    trainer = printed["trainer"]
+    assert trainer["max_epochs"] is None and trainer["max_steps"] == 600
+    assert trainer["val_check_interval"] is None  # validation after each epoch, not 4 times
+    assert (trainer["precision"], trainer["accelerator"]) == ("32-true", "auto")  # shared
+    assert class_names(trainer["callbacks"]) == [
+        "ModelCheckpoint",
+        "LatestCheckpoint",
+        "MetricsTableWriter",
+        "PredictionWriter",
+    ]
+    assert trainer["callbacks"][0]["init_args"]["monitor"] == "val/oks_ap"
+    assert class_names(trainer["logger"]) == ["CSVLogger"]
+
+
+def test_model_configs_and_the_command_line_win_over_the_shared_trainer(
+    capsys: pytest.CaptureFixture,
+) -> None:
+    args = [
+        "fit",
+        *("-c", str(REPO / "conf" / "lspet.yaml")),
+        *("-c", str(REPO / "conf" / "model" / "heatmap_budget.yaml")),
+        "--trainer.max_steps=7",
+        "--trainer.log_every_n_steps=1",
+        "--trainer.callbacks.output_dir=mine",
+    ]
+    trainer = printed_config(args, capsys)["trainer"]
+    assert (trainer["precision"], trainer["val_check_interval"]) == ("auto", 1.0)  # the model's
+    assert (trainer["max_steps"], trainer["log_every_n_steps"]) == (7, 1)  # the command line's
+    assert trainer["max_epochs"] == 100  # the shared file's, given by no later source
+    assert trainer["callbacks"][-1]["init_args"]["output_dir"] == "mine"
+
+
 def test_evaluation_thresholds_reach_the_model(tiny_root: Path, tmp_path: Path) -> None:
     cli = main(
         [
@@ -188,7 +258,7 @@ def test_fit_then_predict_folder_writes_npz(tiny_root: Path, tmp_path: Path) -> 
     # plain types only: the whole checkpoint loads with weights_only=True, and it records what
     # the weights mean (the skeleton and the evaluation protocol)
     checkpoint = torch.load(ckpts[0], map_location="cpu", weights_only=True)
-    assert checkpoint["pose"]["skeleton"]["joints"] == list(LSP.joints)
+    assert checkpoint["pose"]["skeleton"]["joints"] == list(LSP_SKELETON.joints)
     assert checkpoint["pose"]["evaluation"]["pdj_thresholds"] == [0.05, 0.1, 0.2]
     folder = tmp_path / "unlabelled"
     sizes = [(50, 30), (31, 77), (64, 64)]
@@ -199,7 +269,7 @@ def test_fit_then_predict_folder_writes_npz(tiny_root: Path, tmp_path: Path) -> 
         [
             "predict",
             *common,
-            f"--data.predict_dir={folder}",
+            f"--data.predict.image_dir={folder}",
             f"--ckpt_path={ckpts[0]}",
             "--trainer.callbacks+=lightning_pose.callbacks.PredictionWriter",
             f"--trainer.callbacks.output_dir={out}",

@@ -195,8 +195,10 @@ def test_auto_is_the_budget_recipes_only() -> None:
     for name in budget_recipes:
         recipe = yaml.safe_load((REPO / "conf" / "model" / f"{name}.yaml").read_text())
         assert recipe["trainer"]["precision"] == precision.AUTO, name
+    shared = yaml.safe_load((REPO / "conf" / "shared" / "trainer.yaml").read_text())
+    assert shared["trainer"]["precision"] == "32-true"  # what every dataset config includes
     for config in sorted((REPO / "conf").glob("*.yaml")):
-        assert yaml.safe_load(config.read_text())["trainer"]["precision"] == "32-true", config
+        assert "precision" not in yaml.safe_load(config.read_text())["trainer"], config
     for config in sorted((REPO / "conf" / "model").glob("*.yaml")):
         if config.stem not in budget_recipes:
             assert "precision" not in (yaml.safe_load(config.read_text()).get("trainer") or {})
