@@ -12,8 +12,8 @@ after each stage, from one view of the input) and ``training_step``. The base cl
   model's mode, so their batch-norm statistics and dropout stay as trained;
 * ``flip_test``: the estimate averaged with that of the mirrored input
   (:meth:`PoseEstimator.flip_averaged`);
-* checkpoints written before the trunk and heads moved here (``regressor.``, ``stages.N.``,
-  ``coarse.``, ``regression_head.``) load through :func:`upgrade_state_dict`.
+* the callbacks every fit needs (:meth:`PoseEstimator.configure_callbacks`: the generator state
+  in checkpoints, :class:`~lightning_pose.callbacks.rng_state.RNGStateCheckpoint`);
 
  Validation, test and predict are shared: every stage is scored
 (``val/stage{s}/...`` when there are several), the final stage under the plain names
@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import re
 from typing import ClassVar, NotRequired, TypedDict
 
 import numpy as np
@@ -39,6 +38,7 @@ from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
+from lightning_pose.callbacks.rng_state import RNGStateCheckpoint
 from lightning_pose.codecs.box import decode
 from lightning_pose.data.dataset import Batch
 from lightning_pose.data.skeleton import Skeleton
@@ -60,36 +60,6 @@ from lightning_pose.runs.precision import compute_record
 # `validate --ckpt_path=... --model.init_args.flip_test=true` is not overridden by the
 # checkpoint's recorded value.
 NOT_HPARAMS = ("trunk", "head", "optimizer", "scheduler", "skeleton", "evaluation", "flip_test")
-
-# State-dict prefixes of checkpoints written before the base class owned the trunk and heads
-# (the layout of each family then), in the order they are tried, and their names now.
-LEGACY_PREFIXES: tuple[tuple[str, str], ...] = (
-    (r"regressor\.", ""),  # DeepPose: regressor.trunk., regressor.head.
-    (r"stages\.0\.", ""),  # DeepPoseCascade stage 1: stages.0.trunk., stages.0.head.
-    (r"stages\.(\d+)\.", "refiners.{}."),  # cascade stage s >= 2: refiners.(s - 2)
-    (r"coarse\.", ""),  # HeatmapPose: coarse.trunk., coarse.head.
-    (r"regression_head\.", "head."),  # MultiTaskPose
-)
-
-
-def upgrade_state_dict(state: dict[str, Tensor]) -> dict[str, Tensor]:
-    """A state dict with the keys of checkpoints from before the base class owned the trunk and
-    the heads renamed to today's (:data:`LEGACY_PREFIXES`); today's keys pass unchanged, so it
-    applies to any checkpoint of any family.
-
-    ``stages.1.head.linear.weight`` -> ``refiners.0.head.linear.weight``;
-    ``regressor.trunk.conv.weight`` -> ``trunk.conv.weight``.
-    """
-    out = {}
-    for key, value in state.items():
-        for pattern, replacement in LEGACY_PREFIXES:
-            match = re.match(pattern, key)
-            if match is not None:
-                index = [int(g) - 1 for g in match.groups()]  # stages.N -> refiners.(N - 1)
-                key = replacement.format(*index) + key[match.end() :]
-                break
-        out[key] = value
-    return out
 
 
 def mirror_keypoints(keypoints_norm: Tensor, flip_permutation: list[int]) -> Tensor:
@@ -224,20 +194,12 @@ class PoseEstimator(pl.LightningModule):
         if self._trainer is not None:  # None: saved by hand, outside a Trainer
             trainer = self._trainer
             checkpoint["pose"]["compute"] = compute_record(trainer.precision, trainer.accelerator)
-        # torch's generator (dropout, the cascade's sampled displacements): a resumed fit
-        # restores it before its first step, so it continues as the run it resumes.
-        checkpoint["rng"] = {"torch": torch.get_rng_state()}
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
-            checkpoint["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
 
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self._rng_to_restore = checkpoint.get("rng")
-
-    def load_state_dict(self, state_dict: dict[str, Tensor], strict: bool = True, assign=False):
-        """``nn.Module.load_state_dict`` of :func:`upgrade_state_dict`'s keys: checkpoints
-        written before the trunk and heads moved to the base class load for validate, predict,
-        export and resume (Lightning restores every checkpoint through this method)."""
-        return super().load_state_dict(upgrade_state_dict(state_dict), strict, assign)
+    def configure_callbacks(self) -> list[pl.Callback]:
+        """The callbacks every fit of every family needs, whatever the configuration: the
+        generator state in checkpoints (:class:`RNGStateCheckpoint`), so that a resumed fit
+        continues as the run it resumes."""
+        return [RNGStateCheckpoint()]
 
     # --- weight loading and frozen parts ------------------------------------------------
     def init_checkpoint_parts(self) -> dict[str, str]:
@@ -249,16 +211,15 @@ class PoseEstimator(pl.LightningModule):
 
     def load_init_checkpoint(self, path: str) -> dict[str, Tensor]:
         """Load every part of :meth:`init_checkpoint_parts` from the checkpoint at ``path``
-        (``weights_only=True``, one read; old key layouts through :func:`upgrade_state_dict`),
-        each strictly. Returns the checkpoint's (upgraded) state dict, for a family that reads
-        more of it (the cascade's error statistics).
+        (``weights_only=True``, one read), each strictly. Returns the checkpoint's state dict,
+        for a family that reads more of it (the cascade's error statistics).
 
         Raises:
             FileNotFoundError: no such file.
             ValueError: not a checkpoint, a part missing under its prefix, or weights that do
                 not fit the part (names the key ``model.init_checkpoint``).
         """
-        state = upgrade_state_dict(read_state_dict(path, key="model.init_checkpoint"))
+        state = read_state_dict(path, key="model.init_checkpoint")
         for prefix, name in self.init_checkpoint_parts().items():
             try:
                 load_partial_weights(self.get_submodule(name), state, [prefix])
@@ -285,16 +246,6 @@ class PoseEstimator(pl.LightningModule):
         for name in self._frozen:
             self.get_submodule(name).eval()
         return self
-
-    def on_train_batch_start(self, batch: Batch, batch_idx: int) -> None:
-        """On the first step of a resumed fit: restore the generator state of its checkpoint
-        (after the sanity check and the loaders' set-up, which may draw from it)."""
-        rng = getattr(self, "_rng_to_restore", None)
-        if rng is not None:
-            torch.set_rng_state(rng["torch"])
-            if "cuda" in rng and self.device.type == "cuda":
-                torch.cuda.set_rng_state(rng["cuda"], self.device)
-            self._rng_to_restore = None
 
     def on_before_backward(self, loss: Tensor) -> None:
         """Stop a diverging fit before its non-finite loss reaches the weights: the optimiser

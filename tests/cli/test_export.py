@@ -21,7 +21,7 @@ from lightning_pose.cli.export import export_onnx
 from lightning_pose.cli.export import main as export_main
 from lightning_pose.cli.onnx_inference import OnnxEstimate, decode_heatmaps, read_metadata
 from lightning_pose.data.dataset import ImageFolderDataset
-from lightning_pose.data.skeleton import LSP
+from lightning_pose.data.skeleton import LSP_SKELETON
 from lightning_pose.models.heatmap import HeatmapHead, PositionRefinement
 
 REPO = Path(__file__).resolve().parents[2]
@@ -71,7 +71,6 @@ def save_checkpoint(model, datamodule, path: Path) -> Path:
     checkpoint = {"state_dict": model.state_dict(), "pytorch-lightning_version": pl.__version__}
     checkpoint["datamodule_hyper_parameters"] = {"input_size": datamodule.input_size}
     model.on_save_checkpoint(checkpoint)
-    checkpoint.pop("rng")
     torch.save(checkpoint, path)
     return path
 
@@ -97,8 +96,8 @@ def test_each_family_runs_under_onnxruntime_as_eager(
 
     stored = read_metadata(out)
     assert stored == metadata
-    assert json.loads(stored["joint_names"]) == list(LSP.joints)
-    assert json.loads(stored["flip_pairs"]) == [list(p) for p in LSP.flip_pairs]
+    assert json.loads(stored["joint_names"]) == list(LSP_SKELETON.joints)
+    assert json.loads(stored["flip_pairs"]) == [list(p) for p in LSP_SKELETON.flip_pairs]
     assert stored["input_size"] == "64" and stored["source_checkpoint"] == str(ckpt.resolve())
     assert stored["model_class"].endswith(type(model).__name__)
     has_scores = family not in ("regression", "cascade")

@@ -1,22 +1,18 @@
-"""PoseEstimator, the base class: checkpoints of the old key layouts, ``init_checkpoint`` (loaded at
-fit start unless resuming), frozen parts, and the flip test of every family (known answers and
-flip equivariance)."""
+"""PoseEstimator, the base class: ``init_checkpoint`` (loaded at fit start unless resuming),
+frozen parts, and the flip test of every family (known answers and flip equivariance)."""
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from unittest.mock import PropertyMock, patch
 
 import pytest
-import pytorch_lightning as pl
 import torch
 from torch.testing import assert_close
-from torch.utils.data import DataLoader
 
 from lightning_pose.cli import main
-from lightning_pose.data.skeleton import LSP
+from lightning_pose.data.skeleton import LSP_SKELETON
 from lightning_pose.models import (
     DeepPose,
     DeepPoseCascade,
@@ -25,92 +21,21 @@ from lightning_pose.models import (
     MultiTaskPose,
     PoseEstimator,
 )
-from lightning_pose.models.base import flip_batch, mirror_keypoints, upgrade_state_dict
-from tests.models.test_deeppose import ListDataset, TinyTrunk, make_batch, quiet_trainer
+from lightning_pose.models.base import flip_batch, mirror_keypoints
+from tests.models.test_deeppose import TinyTrunk, make_batch
 from tests.models.test_multitask import cli_args
 
-K = LSP.num_joints
-# State-dict keys and shapes of the test models (TinyTrunk; the heat-map model on
-# MultiResolutionTrunk(channels=4, out_channels=8)) as the code before the base class owned the
-# trunk and heads saved them (commit f54e7cc).
-LEGACY = json.loads((Path(__file__).parent / "legacy_state_dict_keys.json").read_text())
+K = LSP_SKELETON.num_joints
 
 
 def build(family: str) -> PoseEstimator:
     torch.manual_seed(0)
     if family == "deeppose":
-        return DeepPose(TinyTrunk(), LSP)
-    if family == "cascade3":
-        return DeepPoseCascade(TinyTrunk(), LSP, num_stages=3)
+        return DeepPose(TinyTrunk(), LSP_SKELETON)
     if family == "multitask":
-        return MultiTaskPose(TinyTrunk(), LSP, window_grid=(4, 4))
+        return MultiTaskPose(TinyTrunk(), LSP_SKELETON, window_grid=(4, 4))
     trunk = MultiResolutionTrunk(channels=4, out_channels=8)
-    return HeatmapPose(trunk, LSP, window_size=64.0)
-
-
-def legacy_state_dict(family: str) -> dict[str, torch.Tensor]:
-    """An old-layout state dict, every tensor filled with its key's position (1, 2, ...)."""
-    return {
-        key: torch.full(shape, float(i))
-        if not key.endswith("num_batches_tracked")
-        else torch.tensor(i)
-        for i, (key, shape) in enumerate(LEGACY[family].items(), start=1)
-    }
-
-
-@pytest.mark.parametrize(
-    ("old", "new"),
-    [
-        ("regressor.trunk.conv.weight", "trunk.conv.weight"),
-        ("regressor.head.linear.bias", "head.linear.bias"),
-        ("stages.0.trunk.conv.weight", "trunk.conv.weight"),
-        ("stages.1.head.linear.bias", "refiners.0.head.linear.bias"),
-        ("stages.12.trunk.net.bn1.running_mean", "refiners.11.trunk.net.bn1.running_mean"),
-        ("coarse.trunk.banks.0.0.weight", "trunk.banks.0.0.weight"),
-        ("coarse.head.out.bias", "head.out.bias"),
-        ("regression_head.linear.weight", "head.linear.weight"),
-        # today's keys, unchanged
-        ("refiners.0.head.linear.bias", "refiners.0.head.linear.bias"),
-        ("trunk.conv.weight", "trunk.conv.weight"),
-        ("joint_detector.classifier.bias", "joint_detector.classifier.bias"),
-        ("error_mean", "error_mean"),
-    ],
-)
-def test_upgrade_state_dict_renames_old_prefixes_only(old: str, new: str) -> None:
-    value = torch.zeros(1)
-    assert upgrade_state_dict({old: value}) == {new: value}
-
-
-@pytest.mark.parametrize(
-    ("family", "old", "where"),
-    [
-        ("deeppose", "regressor.head.linear.bias", "head.linear.bias"),
-        ("cascade3", "stages.0.trunk.conv.weight", "trunk.conv.weight"),
-        ("cascade3", "stages.2.head.linear.weight", "refiners.1.head.linear.weight"),
-        ("multitask", "regression_head.linear.bias", "head.linear.bias"),
-        ("heatmap", "coarse.head.out.weight", "head.out.weight"),
-        ("heatmap", "refinement.joint_bias", "refinement.joint_bias"),
-    ],
-)
-def test_a_checkpoint_of_the_old_layout_loads_strictly(family: str, old: str, where: str) -> None:
-    state = legacy_state_dict(family)
-    model = build(family)
-    model.load_state_dict(state)  # strict: every key placed, every parameter filled
-    assert_close(model.state_dict()[where], state[old], rtol=0, atol=0)
-
-
-def test_validate_restores_an_old_layout_checkpoint_through_the_trainer(tmp_path: Path) -> None:
-    """``validate --ckpt_path`` on a checkpoint saved before the move: the Trainer loads it."""
-    old = build("deeppose")
-    path = tmp_path / "old.ckpt"
-    state = {"regressor." + k: v for k, v in old.state_dict().items()}  # the old layout
-    torch.save({"state_dict": state, "pytorch-lightning_version": pl.__version__}, path)
-    samples = [{k: v[i] for k, v in make_batch(seed=1).items()} for i in range(2)]
-    loader = DataLoader(ListDataset(samples), batch_size=2)
-    model = DeepPose(TinyTrunk(), LSP)  # other weights
-    (logged,) = quiet_trainer().validate(model, loader, ckpt_path=path, verbose=False)
-    (expected,) = quiet_trainer().validate(old, loader, verbose=False)
-    assert logged["val/loss"] == pytest.approx(expected["val/loss"], rel=0, abs=1e-7)
+    return HeatmapPose(trunk, LSP_SKELETON, window_size=64.0)
 
 
 def test_init_checkpoint_loads_at_fit_start_unless_resuming(tmp_path: Path) -> None:
@@ -120,7 +45,9 @@ def test_init_checkpoint_loads_at_fit_start_unless_resuming(tmp_path: Path) -> N
     path = tmp_path / "source.ckpt"
     torch.save({"state_dict": source.state_dict()}, path)
     for ckpt_path, loaded in ((None, True), ("resumed.ckpt", False)):
-        model = MultiTaskPose(TinyTrunk(), LSP, window_grid=(4, 4), init_checkpoint=str(path))
+        model = MultiTaskPose(
+            TinyTrunk(), LSP_SKELETON, window_grid=(4, 4), init_checkpoint=str(path)
+        )
         before = model.trunk.conv.weight.detach().clone()
         trainer = type("FakeTrainer", (), {"ckpt_path": ckpt_path})()
         with patch.object(MultiTaskPose, "trainer", new_callable=PropertyMock) as mock:
@@ -139,7 +66,7 @@ def test_init_checkpoint_names_a_part_it_cannot_fill(tmp_path: Path) -> None:
 
 
 def test_frozen_parts_stay_in_eval_mode_and_out_of_the_optimiser() -> None:
-    model = DeepPose(TinyTrunk(), LSP)
+    model = DeepPose(TinyTrunk(), LSP_SKELETON)
     model.freeze("trunk")
     model.train()
     assert model.training and model.head.training and not model.trunk.training
@@ -153,11 +80,13 @@ def test_mirror_keypoints_known_answer() -> None:
     points[0, 0] = torch.tensor([0.3, 0.1])  # right ankle
     points[0, 5] = torch.tensor([-0.1, 0.2])  # left ankle
     points[0, 13] = torch.tensor([0.05, -0.4])  # head top: its own mirror
-    mirrored = mirror_keypoints(points, LSP.flip_permutation())
+    mirrored = mirror_keypoints(points, LSP_SKELETON.flip_permutation())
     assert_close(mirrored[0, 0], torch.tensor([0.1, 0.2]), rtol=0, atol=0)
     assert_close(mirrored[0, 5], torch.tensor([-0.3, 0.1]), rtol=0, atol=0)
     assert_close(mirrored[0, 13], torch.tensor([-0.05, -0.4]), rtol=0, atol=0)
-    assert_close(mirror_keypoints(mirrored, LSP.flip_permutation()), points, rtol=0, atol=0)
+    assert_close(
+        mirror_keypoints(mirrored, LSP_SKELETON.flip_permutation()), points, rtol=0, atol=0
+    )
 
 
 def test_flip_batch_mirrors_the_images_only() -> None:
@@ -177,7 +106,7 @@ def test_regression_flip_test_averages_with_the_mirrored_estimate_known_answer()
     fixed[0] = torch.tensor([0.3, 0.1])
     fixed[5] = torch.tensor([-0.1, 0.2])
     fixed[13] = torch.tensor([0.05, -0.4])
-    model = DeepPose(TinyTrunk(), LSP, flip_test=True).eval()
+    model = DeepPose(TinyTrunk(), LSP_SKELETON, flip_test=True).eval()
     with torch.no_grad():
         model.head.linear.weight.zero_()
         model.head.linear.bias.copy_(fixed.reshape(-1))
@@ -191,11 +120,16 @@ def test_regression_flip_test_averages_with_the_mirrored_estimate_known_answer()
 
 
 FAMILIES = {
-    "deeppose": lambda: DeepPose(TinyTrunk(), LSP, flip_test=True),
-    "cascade-2": lambda: DeepPoseCascade(TinyTrunk(), LSP, num_stages=2, flip_test=True),
-    "multitask": lambda: MultiTaskPose(TinyTrunk(), LSP, window_grid=(4, 4), flip_test=True),
+    "deeppose": lambda: DeepPose(TinyTrunk(), LSP_SKELETON, flip_test=True),
+    "cascade-2": lambda: DeepPoseCascade(TinyTrunk(), LSP_SKELETON, num_stages=2, flip_test=True),
+    "multitask": lambda: MultiTaskPose(
+        TinyTrunk(), LSP_SKELETON, window_grid=(4, 4), flip_test=True
+    ),
     "heatmap": lambda: HeatmapPose(
-        MultiResolutionTrunk(channels=4, out_channels=8), LSP, window_size=16.0, flip_test=True
+        MultiResolutionTrunk(channels=4, out_channels=8),
+        LSP_SKELETON,
+        window_size=16.0,
+        flip_test=True,
     ),
 }
 
@@ -224,7 +158,7 @@ def test_flip_test_makes_every_family_flip_equivariant(family: str) -> None:
 
 
 def test_an_estimate_entry_without_a_mirror_is_refused() -> None:
-    model = DeepPose(TinyTrunk(), LSP)
+    model = DeepPose(TinyTrunk(), LSP_SKELETON)
     with pytest.raises(ValueError, match="cannot mirror the estimate's 'depth'"):
         model.mirror_estimate({"stages": [torch.zeros(1, K, 2)], "depth": torch.zeros(1, K)})
 
