@@ -1,6 +1,6 @@
 from lightning_pose.models.base import Estimate, PoseEstimator
-from lightning_pose.models.cascade import DeepPoseCascade
-from lightning_pose.models.deeppose import DeepPose, PoseRegressor
+from lightning_pose.models.cascade import DeepPoseCascade, PoseRegressor
+from lightning_pose.models.deeppose import DeepPose
 from lightning_pose.models.heads import (
     HeatmapHead,
     PositionRefinement,

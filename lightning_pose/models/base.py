@@ -1,11 +1,16 @@
-"""Shared LightningModule plumbing: the trunk, weight loading, flip test, stages, evaluation,
-prediction and optimisers.
+"""The base class of every model family, :class:`PoseEstimator`, and what all of them share.
 
-Every family (DeepPose stage 1, the cascade, heatmap+refine, multi-task) subclasses
-:class:`PoseEstimator`, builds its heads on the trunk the base class holds (``self.trunk``;
-the main head is ``self.head``), implements :meth:`PoseEstimator.estimate_view` (its estimate
-after each stage, from one view of the input) and ``training_step``. The base class owns:
+A family (DeepPose stage 1, the cascade, heatmap+refine, multi-task, SimCC) is its heads, its
+estimate and its losses: its constructor builds its heads (on ``self.trunk``, the trunk the base
+class holds; the main head is ``self.head``) and passes the shared arguments to
+``PoseEstimator.__init__`` by keyword; it implements :meth:`PoseEstimator.estimate_view` (its
+estimate after each stage, from one view of the input), :meth:`PoseEstimator.losses` (its named
+training terms) and :meth:`PoseEstimator.loss_weights` (their weights). The base class owns:
 
+* the feature call (:meth:`PoseEstimator.features`: the trunk's input normalisation, then the
+  trunk) and the one ``training_step``: the weighted sum of the terms, logged as ``train/loss``,
+  and each term (:meth:`PoseEstimator.training_step`);
+* the hyperparameters: ``save_hyperparameters`` once, of the family's constructor arguments;
 * ``init_checkpoint``: weights loaded at the start of ``fit`` (not when resuming), part by part
   as :meth:`PoseEstimator.init_checkpoint_parts` says, read with ``weights_only=True``;
 * frozen parts (:meth:`PoseEstimator.freeze`): no gradient, and in eval mode whatever the
@@ -13,9 +18,9 @@ after each stage, from one view of the input) and ``training_step``. The base cl
 * ``flip_test``: the estimate averaged with that of the mirrored input
   (:meth:`PoseEstimator.flip_averaged`);
 * the callbacks every fit needs (:meth:`PoseEstimator.configure_callbacks`: the generator state
-  in checkpoints, :class:`~lightning_pose.callbacks.rng_state.RNGStateCheckpoint`);
+  in checkpoints, :class:`~lightning_pose.callbacks.rng_state.RNGStateCheckpoint`).
 
- Validation, test and predict are shared: every stage is scored
+Validation, test and predict are shared: every stage is scored
 (``val/stage{s}/...`` when there are several), the final stage under the plain names
 (``val/pdj@0.2``, ``val/pdj@0.2/wrist``, ``val/pckh@0.5``, ``val/pcp@0.5``) with what they
 counted (``val/count/images``, ``val/count/pdj`` joints, ...), all in original-image pixels,
@@ -52,14 +57,17 @@ from lightning_pose.models.trunks import Trunk
 from lightning_pose.runs.checkpoints import load_partial_weights, read_state_dict
 from lightning_pose.runs.precision import compute_record
 
-# Constructor arguments that are objects, not hyperparameters: the skeleton and the protocol
-# are recorded as plain dicts under the checkpoint's "pose" key instead (see
-# ``on_save_checkpoint``), so checkpoints load with ``weights_only=True`` and LightningCLI's
-# re-parsing of a checkpoint's hyperparameters (``--ckpt_path``) never sees an object.
-# ``flip_test`` is an evaluation switch, not a property of the weights: kept out too, so that
-# `validate --ckpt_path=... --model.init_args.flip_test=true` is not overridden by the
-# checkpoint's recorded value.
-NOT_HPARAMS = ("trunk", "head", "optimizer", "scheduler", "skeleton", "evaluation", "flip_test")
+
+def trunk_features(trunk: Trunk, image: Tensor, pyramid: bool = False) -> Tensor | list[Tensor]:
+    """The feature maps of ``trunk`` for ``image``: the trunk's input normalisation, then the
+    trunk. The one home of this call (:meth:`PoseEstimator.features`, the cascade's stages).
+
+    Shapes:
+        image (B, 3, S, S) float in [0, 1] -> (B, C, h, w); with ``pyramid``, the trunk's
+        pyramid maps, finest first (``Trunk.pyramid``).
+    """
+    x = trunk.normalise(image)
+    return trunk(x, pyramid=True) if pyramid else trunk(x)
 
 
 def mirror_keypoints(keypoints_norm: Tensor, flip_permutation: list[int]) -> Tensor:
@@ -101,8 +109,11 @@ class Estimate(TypedDict):
 
 
 class PoseEstimator(pl.LightningModule):
-    """Base class: the trunk, weight loading, flip test, stages, evaluation in original-image
-    pixels (PDJ, PCKh, PCP), predict.
+    """Base class: the trunk and its feature call, the training step, hyperparameters, weight
+    loading, flip test, stages, evaluation in original-image pixels (PDJ, PCKh, PCP), predict.
+
+    A family implements :meth:`estimate_view`, :meth:`losses` and :meth:`loss_weights`, and
+    passes every argument below by keyword (they are keyword-only).
 
     Args:
         skeleton: the dataset's joints, flip pairs, torso, head segment and limbs (linked
@@ -123,6 +134,9 @@ class PoseEstimator(pl.LightningModule):
             this model's at the start of ``fit``, read with ``weights_only=True``; ignored when
             resuming (``ckpt_path``), whose own weights win.
 
+    Hyperparameters: the family's constructor arguments (those of the class that calls this
+    ``__init__``, and of its subclasses), saved here once, less :attr:`not_hparams`.
+
     Raises:
         ValueError: a skeleton without joints, or ``num_stages < 1``.
     """
@@ -134,9 +148,30 @@ class PoseEstimator(pl.LightningModule):
     # ``image_hr_factor`` x ``input_size`` (1: none). The data module serves what the model asks
     # (``PoseDataModule.match_model``); the DeepPose cascade's later stages ask for one.
     image_hr_factor: int = 1
+    # Constructor arguments that are objects, not hyperparameters: the skeleton and the
+    # protocol are recorded as plain dicts under the checkpoint's "pose" key instead (see
+    # ``on_save_checkpoint``), so checkpoints load with ``weights_only=True`` and LightningCLI's
+    # re-parsing of a checkpoint's hyperparameters (``--ckpt_path``) never sees an object; the
+    # trunk, heads and factories are modules or callables. ``flip_test`` is an evaluation
+    # switch, not a property of the weights: kept out too, so that `validate --ckpt_path=...
+    # --model.init_args.flip_test=true` is not overridden by the checkpoint's recorded value.
+    # A family with more factory arguments extends it.
+    not_hparams: ClassVar[tuple[str, ...]] = (
+        "trunk",
+        "head",
+        "optimizer",
+        "scheduler",
+        "skeleton",
+        "evaluation",
+        "flip_test",
+    )
+    # Entries of ``losses()`` that are logged (``train/<name>``) but never part of the loss:
+    # diagnostics such as the heat-map model's share of joints inside their windows.
+    monitors: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
+        *,
         skeleton: Skeleton,
         num_stages: int = 1,
         optimizer: OptimizerCallable = torch.optim.Adam,
@@ -147,6 +182,10 @@ class PoseEstimator(pl.LightningModule):
         init_checkpoint: str | None = None,
     ) -> None:
         super().__init__()
+        # The calling family's constructor arguments (its frame and its subclasses'), not this
+        # method's: they are what LightningCLI re-parses from a checkpoint.
+        caller = inspect.currentframe().f_back
+        self.save_hyperparameters(ignore=list(self.not_hparams), frame=caller)
         if skeleton.num_joints == 0:
             raise ValueError("model.skeleton must have at least one joint")
         if num_stages < 1:
@@ -202,12 +241,13 @@ class PoseEstimator(pl.LightningModule):
         return [RNGStateCheckpoint()]
 
     # --- weight loading and frozen parts ------------------------------------------------
-    def init_checkpoint_parts(self) -> dict[str, str]:
-        """What ``init_checkpoint`` initialises: checkpoint prefix -> ``get_submodule`` path
-        of this model. Default: the trunk alone (``{"trunk.": "trunk"}``), e.g. a trunk
-        pre-trained by another family; a family overrides it (the cascade's earlier stages,
-        the heat-map model's coarse model)."""
-        return {"trunk.": "trunk"}
+    def init_checkpoint_parts(self) -> dict[str, tuple[str, ...]]:
+        """What ``init_checkpoint`` initialises: ``get_submodule`` path of this model -> the
+        checkpoint prefixes it is read from, the first one present wins. Default: the trunk
+        alone (``{"trunk": ("trunk.",)}``), e.g. a trunk pre-trained by another family; a
+        family overrides it (the cascade's earlier stages, the heat-map model's coarse
+        model)."""
+        return {"trunk": ("trunk.",)}
 
     def load_init_checkpoint(self, path: str) -> dict[str, Tensor]:
         """Load every part of :meth:`init_checkpoint_parts` from the checkpoint at ``path``
@@ -220,9 +260,9 @@ class PoseEstimator(pl.LightningModule):
                 not fit the part (names the key ``model.init_checkpoint``).
         """
         state = read_state_dict(path, key="model.init_checkpoint")
-        for prefix, name in self.init_checkpoint_parts().items():
+        for name, prefixes in self.init_checkpoint_parts().items():
             try:
-                load_partial_weights(self.get_submodule(name), state, [prefix])
+                load_partial_weights(self.get_submodule(name), state, list(prefixes))
             except ValueError as err:
                 raise ValueError(f"{err} (in {path})") from err
         return state
@@ -273,6 +313,23 @@ class PoseEstimator(pl.LightningModule):
         """
         raise NotImplementedError
 
+    def losses(self, batch: Batch) -> dict[str, Tensor]:
+        """The family's training terms, each a scalar, unweighted and named: the training loss
+        is their weighted sum (:meth:`loss_weights`). An entry named in :attr:`monitors` is a
+        diagnostic, logged and never summed.
+
+        Shapes:
+            batch: a training batch (``image`` (B, 3, S, S), ``keypoints_norm`` (B, K, 2),
+            ``labelled`` (B, K), ...) -> ``{name: () tensor}``.
+        """
+        raise NotImplementedError
+
+    def loss_weights(self) -> dict[str, float]:
+        """The weight of each term of :meth:`losses` in the training loss: every entry but the
+        :attr:`monitors` needs one. A weight of 0 keeps the term computed and logged while it
+        adds nothing (the heat-map model's coarse term in its fine phase)."""
+        raise NotImplementedError
+
     def mirror_estimate(self, estimate: Estimate) -> Estimate:
         """The estimate of a mirrored input mapped back to the original frame, entry by entry:
         ``stages`` through :func:`mirror_keypoints`, per-joint ``scores`` permuted. A family
@@ -302,6 +359,42 @@ class PoseEstimator(pl.LightningModule):
         return []
 
     # --- shared -------------------------------------------------------------------------
+    def features(self, image: Tensor, pyramid: bool = False) -> Tensor | list[Tensor]:
+        """The trunk's feature maps of ``image`` (:func:`trunk_features` of ``self.trunk``).
+
+        Shapes:
+            image (B, 3, S, S) float in [0, 1] -> (B, C, h, w), or with ``pyramid`` the
+            trunk's pyramid maps, finest first.
+        """
+        return trunk_features(self.trunk, image, pyramid)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        """The training loss: ``sum(loss_weights()[name] * term)`` over the terms of
+        :meth:`losses` (in their order), logged as ``train/loss`` (the progress bar's), each
+        term as ``train/loss_<name>`` (unweighted) and each monitor as ``train/<name>``.
+
+        Raises:
+            ValueError: a term without a weight, or no term at all.
+        """
+        losses = self.losses(batch)
+        weights = self.loss_weights()
+        terms = {name: value for name, value in losses.items() if name not in self.monitors}
+        unweighted = sorted(set(terms) - set(weights))
+        if unweighted or not terms:
+            raise ValueError(
+                f"{type(self).__name__}.losses returned the terms {sorted(terms)}; "
+                f"loss_weights() gives weights for {sorted(weights)} (missing {unweighted})"
+            )
+        loss = sum(weights[name] * value for name, value in terms.items())
+        batch_size = batch["image"].shape[0]
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
+        logged = {
+            f"train/{name}" if name in self.monitors else f"train/loss_{name}": value.detach()
+            for name, value in losses.items()
+        }
+        self.log_dict(logged, batch_size=batch_size)
+        return loss
+
     def estimate(self, batch: Batch) -> Estimate:
         """The estimate after each stage (see :class:`Estimate`): :meth:`estimate_view`, or
         with ``flip_test`` outside training :meth:`flip_averaged`.

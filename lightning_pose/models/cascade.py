@@ -1,13 +1,14 @@
 """DeepPose cascade of pose regressors (Toshev & Szegedy 2014, §3.2).
 
-Stage 1 regresses all joints from the whole box: it is :class:`~lightning_pose.models.deeppose.
-DeepPose` (the cascade subclasses it; its ``trunk`` and ``head``), so a ``DeepPose`` checkpoint
-is a cascade's stage 1 under the same names and ``num_stages=1`` trains exactly ``DeepPose``.
-Each stage s >= 2 (``refiners[s - 2]``) refines joint i from a sub-image centred on the stage
-s-1 estimate, side ``sigma * diam(y^{s-1})``, regressing the joint's displacement there (Eq. 6).
-Each stage has its own parameters and the stage-1 trunk and head architecture. Stage s trains
-on boxes around the true joints displaced by samples of stage s-1's per-joint error
-distribution on the training set (Eq. 7-8), with stages < s frozen.
+The cascade holds its stages, ``stages[s - 1]`` for stage s, each a :class:`PoseRegressor`
+(a trunk and a regression head, with its own parameters; the configured trunk is stage 1's and
+each later stage's is a copy of it). Stage 1 regresses all joints from the whole box: it is
+:class:`~lightning_pose.models.deeppose.DeepPose`'s network and loss, so a ``DeepPose``
+checkpoint (``trunk.``, ``head.``) initialises stage 1 and ``num_stages=1`` trains what
+``DeepPose`` trains. Each stage s >= 2 refines joint i from a sub-image centred on the stage
+s-1 estimate, side ``sigma * diam(y^{s-1})``, regressing the joint's displacement there
+(Eq. 6). Stage s trains on boxes around the true joints displaced by samples of stage s-1's
+per-joint error distribution on the training set (Eq. 7-8), with stages < s frozen.
 
 How the error distribution is estimated and stored: at the start of ``fit`` of stage s, stages
 1..s-1 run on ``error_stats_images`` training images (evenly spaced, no augmentation); the errors
@@ -24,16 +25,15 @@ import copy
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from pytorch_lightning.utilities import rank_zero_warn
-from torch import nn
+from torch import Tensor, nn
 
 from lightning_pose.codecs.box import decode_in_boxes, encode_in_boxes, square_boxes
 from lightning_pose.codecs.crop import crop_windows
 from lightning_pose.codecs.segments import segment_lengths
 from lightning_pose.data.skeleton import Skeleton
 from lightning_pose.metrics.protocol import EvaluationProtocol
-from lightning_pose.models.base import NOT_HPARAMS, Batch, Estimate, PoseEstimator
+from lightning_pose.models.base import Batch, Estimate, PoseEstimator, trunk_features
 from lightning_pose.models.cascade_errors import error_statistics, sample_displacements
-from lightning_pose.models.deeppose import DeepPose, PoseRegressor
 from lightning_pose.models.heads import RegressionHead, RegressionHeadFactory
 from lightning_pose.models.losses import coordinate_l2_loss
 from lightning_pose.models.trunks import Trunk
@@ -41,22 +41,49 @@ from lightning_pose.models.trunks import Trunk
 MIN_SIDE = 0.02  # smallest sub-image side at inference, box-normalised (a degenerate torso)
 
 
-class DeepPoseCascade(DeepPose):
+class PoseRegressor(nn.Module):
+    """Trunk + regression head: image -> box-normalised joints ``psi(x; theta)``, one stage of
+    the cascade (DeepPose §3, Eq. 2: ``y* = N^-1(psi(N(x); theta))``; the head outputs 2K
+    numbers).
+
+    Args:
+        trunk: image -> feature maps (``Trunk``), with its input normalisation.
+        num_joints: K.
+        head: ``(trunk, num_joints) -> head``; default a global-average-pooling
+            :class:`~lightning_pose.models.heads.RegressionHead`.
+
+    Shapes:
+        forward: image (B, 3, S, S) in [0, 1] -> keypoints_norm (B, K, 2).
+    """
+
+    def __init__(
+        self, trunk: Trunk, num_joints: int, head: RegressionHeadFactory = RegressionHead
+    ) -> None:
+        super().__init__()
+        self.trunk = trunk
+        self.head = head(trunk, num_joints)
+
+    def forward(self, image: Tensor) -> Tensor:
+        return self.head(trunk_features(self.trunk, image))  # (B, K, 2)
+
+
+class DeepPoseCascade(PoseEstimator):
     """DeepPose with ``num_stages`` stages; trains the last one, the others frozen.
 
-    Stage 1 is ``trunk`` + ``head`` (as in :class:`DeepPose`); stage s >= 2 is
-    ``refiners[s - 2]``, a :class:`PoseRegressor` on a copy of the trunk.
+    Stage s is ``stages[s - 1]``, a :class:`PoseRegressor`: stage 1 on the configured trunk
+    (:class:`DeepPose`'s network), every later stage on a copy of it.
 
     Args:
         trunk: the stage trunk (stage 1's; deep-copied for each later stage).
         skeleton: the dataset's skeleton; its ``torso`` gives diam(y).
         head: the regression head factory of every stage (see ``PoseRegressor``).
-        num_stages: cascade depth S (1 = stage 1 alone: :class:`DeepPose`).
+        num_stages: cascade depth S (1 = stage 1 alone, trained as :class:`DeepPose`).
         sigma: sub-image side in torso diameters (paper: 1.0 for FLIC, 2.0 for LSP).
         samples_per_image: sub-images drawn per training image and step (joints cycled from a
             random start). Over E epochs an image yields E x this many boxes (paper: ~40).
-        init_checkpoint: checkpoint of the first S-1 stages: a ``DeepPose`` (S = 2) or a
-            ``DeepPoseCascade`` with >= S-1 stages; loaded (``weights_only=True``) at the
+        init_checkpoint: checkpoint of the first S-1 stages: a ``DeepPose`` (S = 2; its
+            ``trunk.`` and ``head.`` are stage 1) or a ``DeepPoseCascade`` with >= S-1 stages
+            (for S = 1, the trunk of any family's checkpoint); loaded (``weights_only=True``) at the
             start of ``fit`` (not when resuming with ``ckpt_path``). Without it stage S trains
             on untrained earlier stages, with a warning: meant for smoke tests only.
         error_stats_images: training images used to estimate stage S-1's error distribution.
@@ -69,7 +96,8 @@ class DeepPoseCascade(DeepPose):
         flip_test, optimizer, scheduler, evaluation: see ``PoseEstimator``.
 
     Every stage is evaluated (``val/stage{s}/pdj@t``); ``callbacks.PDJCurveWriter`` writes the
-    PDJ-versus-distance curve per stage (DeepPose Fig. 5).
+    PDJ-versus-distance curve per stage (DeepPose Fig. 5). The training term is
+    ``regression`` (stage 1, as :class:`DeepPose`) or ``refinement`` (stage S >= 2).
 
     Raises:
         ValueError: ``sigma <= 0``, ``samples_per_image < 1``, ``error_stats_images < 2`` or
@@ -92,12 +120,6 @@ class DeepPoseCascade(DeepPose):
         scheduler: LRSchedulerCallable | None = None,
         evaluation: EvaluationProtocol | None = None,
     ) -> None:
-        # Not DeepPose.__init__, which fixes one stage: the base class, then stage 1 as there.
-        S = num_stages  # noqa: N806 (the paper's S)
-        PoseEstimator.__init__(
-            self, skeleton, S, optimizer, scheduler, evaluation, trunk, flip_test, init_checkpoint
-        )
-        self.head = head(trunk, self.num_joints)
         if sigma <= 0 or samples_per_image < 1 or error_stats_images < 2 or image_hr_factor < 2:
             raise ValueError(
                 "model.sigma must be > 0, model.samples_per_image >= 1, "
@@ -110,15 +132,24 @@ class DeepPoseCascade(DeepPose):
                 f"skeleton {skeleton.name!r} has no torso: name its joints in the dataset "
                 "(e.g. data.dataset.init_args.torso: [left_shoulder, right_hip])"
             )
-        self.save_hyperparameters(ignore=list(NOT_HPARAMS))
+        # The stages hold the trunks: the base class holds none (``features`` is each stage's).
+        super().__init__(
+            skeleton=skeleton,
+            num_stages=num_stages,
+            flip_test=flip_test,
+            init_checkpoint=init_checkpoint,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            evaluation=evaluation,
+        )
         self.torso = skeleton.torso
         self.sigma = sigma
         self.samples_per_image = samples_per_image
         self.error_stats_images = error_stats_images
         self.image_hr_factor = int(image_hr_factor) if num_stages >= 2 else 1
-        self.refiners = nn.ModuleList(
-            PoseRegressor(copy.deepcopy(trunk), self.num_joints, head)
-            for _ in range(num_stages - 1)
+        self.stages = nn.ModuleList(
+            PoseRegressor(trunk if s == 1 else copy.deepcopy(trunk), self.num_joints, head)
+            for s in range(1, num_stages + 1)
         )
         if num_stages >= 2:
             self.freeze(*self.previous_stages())
@@ -130,13 +161,12 @@ class DeepPoseCascade(DeepPose):
 
     # --- frozen stages ------------------------------------------------------------------
     def previous_stages(self) -> list[str]:
-        """The parts of stages 1..S-1 (``get_submodule`` paths): frozen here, and what
+        """Stages 1..S-1 (``get_submodule`` paths ``stages.{s - 1}``): frozen here, and what
         ``init_checkpoint`` initialises."""
-        refiners = [f"refiners.{i}" for i in range(self.num_stages - 2)]
-        return ["trunk", "head", *refiners]
+        return [f"stages.{i}" for i in range(self.num_stages - 1)]
 
     # --- inference ----------------------------------------------------------------------
-    def _image_hr(self, batch: Batch) -> torch.Tensor:
+    def _image_hr(self, batch: Batch) -> Tensor:
         if "image_hr" not in batch:
             raise ValueError(
                 "DeepPoseCascade with num_stages >= 2 needs the high-resolution view "
@@ -145,9 +175,7 @@ class DeepPoseCascade(DeepPose):
             )
         return batch["image_hr"]
 
-    def refine_stage(
-        self, s: int, image_hr: torch.Tensor, previous: torch.Tensor, input_size: int
-    ) -> torch.Tensor:
+    def refine_stage(self, s: int, image_hr: Tensor, previous: Tensor, input_size: int) -> Tensor:
         """Stage ``s`` (1-based, >= 2) applied to all joints of the stage s-1 estimate (Eq. 6).
 
         Shapes:
@@ -159,16 +187,16 @@ class DeepPoseCascade(DeepPose):
         diam = segment_lengths(previous, every, self.torso).clamp(min=MIN_SIDE / self.sigma)
         boxes = square_boxes(previous, self.sigma * diam)  # (B, K, 4)
         crops = crop_windows(image_hr, boxes, input_size)  # (B*K, 3, S, S)
-        out = self.refiners[s - 2](crops).view(B, K, K, 2)  # (B, crop joint, output joint, 2)
+        out = self.stages[s - 1](crops).view(B, K, K, 2)  # (B, crop joint, output joint, 2)
         own = torch.arange(K, device=out.device)
         displacement = out[:, own, own]  # (B, K, 2): joint i read from its own crop
         return decode_in_boxes(displacement, boxes)
 
-    def stage_estimates(self, batch: Batch, depth: int | None = None) -> list[torch.Tensor]:
+    def stage_estimates(self, batch: Batch, depth: int | None = None) -> list[Tensor]:
         """Estimates after each of the first ``depth`` stages (default all), (B, K, 2) each."""
         depth = self.num_stages if depth is None else depth
         image = batch["image"]  # (B, 3, S, S)
-        estimates = [self.regress(image)]
+        estimates = [self.stages[0](image)]  # (B, K, 2)
         for s in range(2, depth + 1):
             estimates.append(
                 self.refine_stage(s, self._image_hr(batch), estimates[-1], image.shape[-1])
@@ -177,20 +205,25 @@ class DeepPoseCascade(DeepPose):
 
     def inference_modules(self) -> list[str]:
         """Stage 1's trunk, and every later stage's regressor (on the B x K crops)."""
-        return ["trunk", *(f"refiners.{i}" for i in range(self.num_stages - 1))]
+        return ["stages.0.trunk", *(f"stages.{i}" for i in range(1, self.num_stages))]
 
     def estimate_view(self, batch: Batch) -> Estimate:
         return {"stages": self.stage_estimates(batch)}
 
     # --- training -----------------------------------------------------------------------
-    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+    def losses(self, batch: Batch) -> dict[str, Tensor]:
+        """``regression`` for a one-stage cascade (stage 1, as :class:`DeepPose`), else
+        ``refinement`` (:meth:`refinement_loss`, the last stage)."""
         if self.num_stages == 1:
-            return super().training_step(batch, batch_idx)  # DeepPose stage 1
-        loss = self.refinement_loss(batch)
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch["image"].shape[0])
-        return loss
+            pred = self.stages[0](batch["image"])  # (B, K, 2)
+            labelled = batch["labelled"]
+            return {"regression": coordinate_l2_loss(pred, batch["keypoints_norm"], labelled)}
+        return {"refinement": self.refinement_loss(batch)}
 
-    def refinement_loss(self, batch: Batch) -> torch.Tensor:
+    def loss_weights(self) -> dict[str, float]:
+        return {"regression": 1.0, "refinement": 1.0}
+
+    def refinement_loss(self, batch: Batch) -> Tensor:
         """Loss of the last stage on simulated sub-images (DeepPose §3.2, Eq. 7-8)."""
         image_hr = self._image_hr(batch)
         joints_true = batch["keypoints_norm"]  # (B, K, 2)
@@ -209,7 +242,7 @@ class DeepPoseCascade(DeepPose):
         boxes = square_boxes(centres, self.sigma * diam)  # (B, M, 4)
         target = encode_in_boxes(target_joints, boxes)  # (B, M, 2), Eq. 8
         crops = crop_windows(image_hr, boxes, batch["image"].shape[-1])  # (B*M, 3, S, S)
-        out = self.refiners[-1](crops).view(B, M, K, 2)
+        out = self.stages[-1](crops).view(B, M, K, 2)
         pred = out.gather(2, joints[..., None, None].expand(B, M, 1, 2))[:, :, 0]  # (B, M, 2)
         weight = labelled.gather(1, joints) & has_torso[:, None]  # (B, M)
         return coordinate_l2_loss(pred, target, weight)
@@ -229,14 +262,19 @@ class DeepPoseCascade(DeepPose):
         if not bool(self.error_cov[self.num_stages - 2].any()):
             self.estimate_error_statistics()
 
-    def init_checkpoint_parts(self) -> dict[str, str]:
-        """Stages 1..S-1, each under its own name (a ``DeepPose`` checkpoint is stage 1);
-        stage 1's trunk alone for a one-stage cascade, as ``DeepPose``."""
+    def init_checkpoint_parts(self) -> dict[str, tuple[str, ...]]:
+        """Stages 1..S-1, each from a cascade's ``stages.{s - 1}.``, stage 1 also from a
+        ``DeepPose`` (its ``trunk.`` and ``head.``); for a one-stage cascade stage 1's trunk
+        alone, as ``DeepPose`` (a cascade's stage-1 trunk, or any family's trunk)."""
         if self.num_stages == 1:
-            return super().init_checkpoint_parts()
-        return {f"{name}.": name for name in self.previous_stages()}
+            return {"stages.0.trunk": ("stages.0.trunk.", "trunk.")}
+        parts = {
+            "stages.0.trunk": ("stages.0.trunk.", "trunk."),
+            "stages.0.head": ("stages.0.head.", "head."),
+        }
+        return parts | {name: (f"{name}.",) for name in self.previous_stages()[1:]}
 
-    def load_init_checkpoint(self, path: str) -> dict[str, torch.Tensor]:
+    def load_init_checkpoint(self, path: str) -> dict[str, Tensor]:
         """Stages 1..S-1 (:meth:`PoseEstimator.load_init_checkpoint`) and the error statistics
         the checkpoint already has for them.
 

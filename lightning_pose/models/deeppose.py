@@ -4,51 +4,24 @@ from __future__ import annotations
 
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
-from torch import nn
+from torch import Tensor
 
 from lightning_pose.data.skeleton import Skeleton
 from lightning_pose.metrics.protocol import EvaluationProtocol
-from lightning_pose.models.base import NOT_HPARAMS, Batch, Estimate, PoseEstimator
+from lightning_pose.models.base import Batch, Estimate, PoseEstimator
 from lightning_pose.models.heads import RegressionHead, RegressionHeadFactory
 from lightning_pose.models.losses import coordinate_l2_loss
 from lightning_pose.models.trunks import Trunk
 
 
-class PoseRegressor(nn.Module):
-    """Trunk + regression head: image -> box-normalised joints ``psi(x; theta)``; a stage
-    s >= 2 of the cascade (stage 1 is the estimator's own ``trunk`` and ``head``).
-
-    DeepPose §3, Eq. 2: ``y* = N^-1(psi(N(x); theta))``; the head outputs 2K numbers.
-
-    Args:
-        trunk: image -> feature maps (``Trunk``), with its input normalisation.
-        num_joints: K.
-        head: ``(trunk, num_joints) -> head``; default a global-average-pooling
-            :class:`~lightning_pose.models.heads.RegressionHead`.
-
-    Shapes:
-        forward: image (B, 3, S, S) in [0, 1] -> keypoints_norm (B, K, 2).
-    """
-
-    def __init__(
-        self, trunk: Trunk, num_joints: int, head: RegressionHeadFactory = RegressionHead
-    ) -> None:
-        super().__init__()
-        self.trunk = trunk
-        self.head = head(trunk, num_joints)
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        features = self.trunk(self.trunk.normalise(image))  # (B, C, h, w)
-        return self.head(features)  # (B, K, 2)
-
-
 class DeepPose(PoseEstimator):
-    """DeepPose stage-1 regressor (Toshev & Szegedy, CVPR 2014, §3): ``trunk`` + ``head``.
+    """DeepPose stage-1 regressor (Toshev & Szegedy, CVPR 2014, §3): ``trunk`` + ``head``,
+    ``y* = N^-1(psi(N(x); theta))`` (§3, Eq. 2), the head giving 2K numbers.
 
     Trained with the L2 loss on box-normalised coordinates of the labelled joints (§3, Eq. 3;
-    :func:`lightning_pose.models.losses.coordinate_l2_loss`). The cascade
-    (:class:`~lightning_pose.models.cascade.DeepPoseCascade`) is this model plus refinement
-    stages; with ``num_stages=1`` it is this model.
+    :func:`lightning_pose.models.losses.coordinate_l2_loss`), the one term ``regression``. The
+    cascade (:class:`~lightning_pose.models.cascade.DeepPoseCascade`) adds refinement stages
+    to this model's network; with ``num_stages=1`` it trains this model.
 
     Args:
         trunk: e.g. ``AlexNetTrunk`` (the paper's net, with
@@ -74,25 +47,27 @@ class DeepPose(PoseEstimator):
         evaluation: EvaluationProtocol | None = None,
     ) -> None:
         super().__init__(
-            skeleton, 1, optimizer, scheduler, evaluation, trunk, flip_test, init_checkpoint
+            skeleton=skeleton,
+            trunk=trunk,
+            flip_test=flip_test,
+            init_checkpoint=init_checkpoint,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            evaluation=evaluation,
         )
-        self.save_hyperparameters(ignore=list(NOT_HPARAMS))
         self.head = head(trunk, self.num_joints)
-
-    def regress(self, image: torch.Tensor) -> torch.Tensor:
-        """Stage 1: ``image (B, 3, S, S)`` in [0, 1] -> ``keypoints_norm (B, K, 2)``."""
-        features = self.trunk(self.trunk.normalise(image))  # (B, C, h, w)
-        return self.head(features)  # (B, K, 2)
 
     def inference_modules(self) -> list[str]:
         """The trunk; the head is a pooling and a few fully connected layers."""
         return ["trunk"]
 
     def estimate_view(self, batch: Batch) -> Estimate:
-        return {"stages": [self.regress(batch["image"])]}
+        return {"stages": [self.head(self.features(batch["image"]))]}  # (B, K, 2)
 
-    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        pred = self.regress(batch["image"])  # (B, K, 2)
-        loss = coordinate_l2_loss(pred, batch["keypoints_norm"], batch["labelled"])
-        self.log("train/loss", loss, prog_bar=True, batch_size=pred.shape[0])
-        return loss
+    def losses(self, batch: Batch) -> dict[str, Tensor]:
+        """``regression``: the L2 of the labelled joints, box-normalised (§3, Eq. 3)."""
+        pred = self.head(self.features(batch["image"]))  # (B, K, 2)
+        return {"regression": coordinate_l2_loss(pred, batch["keypoints_norm"], batch["labelled"])}
+
+    def loss_weights(self) -> dict[str, float]:
+        return {"regression": 1.0}

@@ -34,7 +34,7 @@ skeleton's flip pairs (the base class's flip test, done on heat-maps here).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
@@ -45,13 +45,7 @@ from lightning_pose.codecs.heatmap import HeatmapCodec
 from lightning_pose.codecs.integral import soft_argmax
 from lightning_pose.data.skeleton import Skeleton
 from lightning_pose.metrics.protocol import EvaluationProtocol
-from lightning_pose.models.base import (
-    NOT_HPARAMS,
-    Batch,
-    Estimate,
-    PoseEstimator,
-    mirror_keypoints,
-)
+from lightning_pose.models.base import Batch, Estimate, PoseEstimator, mirror_keypoints
 from lightning_pose.models.heads import (
     HeatmapHead,
     HeatmapHeadFactory,
@@ -94,11 +88,18 @@ class HeatmapPose(PoseEstimator):
             initialises this one at the start of ``fit``; e.g. a coarse-phase run before the
             fine phase (§4.1).
 
+    Training terms (:meth:`losses`): ``coarse`` and, with a refinement model, ``fine``,
+    weighted by the phase (:meth:`loss_weights`); ``fine_in_window`` is a monitor
+    (``train/fine_in_window``).
+
     Raises:
         ValueError: an unknown phase or ``coarse_loss``, a phase without a refinement model,
             a negative weight, a window side <= 0, an unknown ``subpixel``, or a trunk with
             layers after its pyramid.
     """
+
+    not_hparams: ClassVar[tuple[str, ...]] = (*PoseEstimator.not_hparams, "refinement")
+    monitors: ClassVar[tuple[str, ...]] = ("fine_in_window",)
 
     def __init__(
         self,
@@ -143,9 +144,15 @@ class HeatmapPose(PoseEstimator):
         refine = training_phase != "coarse"
         stages = 2 if refine else 1
         super().__init__(
-            skeleton, stages, optimizer, scheduler, evaluation, trunk, flip_test, init_checkpoint
+            skeleton=skeleton,
+            num_stages=stages,
+            trunk=trunk,
+            flip_test=flip_test,
+            init_checkpoint=init_checkpoint,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            evaluation=evaluation,
         )
-        self.save_hyperparameters(ignore=list(NOT_HPARAMS) + ["refinement"])
         self.training_phase = training_phase
         self.coarse_loss = coarse_loss
         self.fine_loss_weight = fine_loss_weight
@@ -157,10 +164,10 @@ class HeatmapPose(PoseEstimator):
         if training_phase == "fine":
             self.freeze("trunk", "head")  # the coarse model
 
-    def init_checkpoint_parts(self) -> dict[str, str]:
+    def init_checkpoint_parts(self) -> dict[str, tuple[str, ...]]:
         """The coarse model, trunk and heat-map head, and nothing else (§4.1: a coarse-phase
         run before the fine phase)."""
-        return {"trunk.": "trunk", "head.": "head"}
+        return {"trunk": ("trunk.",), "head": ("head.",)}
 
     # --- the two models -----------------------------------------------------------------
     def windows(self, centres: Tensor, image: Tensor) -> Tensor:
@@ -174,7 +181,7 @@ class HeatmapPose(PoseEstimator):
         Shapes:
             image (B, 3, S, S) in [0, 1] -> heatmaps (B, K, S/s, S/s), maps.
         """
-        maps = self.head.select(self.trunk(self.trunk.normalise(image), pyramid=True))
+        maps = self.head.select(self.features(image, pyramid=True))
         return self.head(maps), maps
 
     def heatmaps(self, image: Tensor, flip: bool = False) -> dict[str, Tensor | list[Tensor]]:
@@ -274,21 +281,14 @@ class HeatmapPose(PoseEstimator):
             losses["fine_in_window"] = weight.sum() / labelled.sum().clamp_min(1)
         return losses
 
-    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        losses = self.losses(batch)
+    def loss_weights(self) -> dict[str, float]:
+        """By phase (§4.1): ``coarse`` alone; ``fine`` alone (the coarse term, frozen model,
+        logged with weight 0); or ``E_coarse + lambda E_fine`` (``fine_loss_weight``)."""
         if self.training_phase == "coarse":
-            loss = losses["coarse"]
-        elif self.training_phase == "fine":
-            loss = losses["fine"]
-        else:
-            loss = losses["coarse"] + self.fine_loss_weight * losses["fine"]
-        batch_size = batch["image"].shape[0]
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
-        names = {"coarse": "loss_coarse", "fine": "loss_fine", "fine_in_window": "fine_in_window"}
-        self.log_dict(
-            {f"train/{names[k]}": v.detach() for k, v in losses.items()}, batch_size=batch_size
-        )
-        return loss
+            return {"coarse": 1.0}
+        if self.training_phase == "fine":
+            return {"coarse": 0.0, "fine": 1.0}
+        return {"coarse": 1.0, "fine": self.fine_loss_weight}
 
 
 __all__ = ["HeatmapHead", "HeatmapPose", "PositionRefinement"]

@@ -31,7 +31,7 @@ from lightning_pose.codecs.windows import WindowCodec
 from lightning_pose.data.skeleton import Skeleton
 from lightning_pose.metrics.detection import WindowAveragePrecision
 from lightning_pose.metrics.protocol import EvaluationProtocol
-from lightning_pose.models.base import NOT_HPARAMS, Batch, Estimate, PoseEstimator
+from lightning_pose.models.base import Batch, Estimate, PoseEstimator
 from lightning_pose.models.heads import (
     DetectionHeadFactory,
     RegressionHead,
@@ -73,8 +73,9 @@ class MultiTaskPose(PoseEstimator):
     Args:
         trunk: the shared layers, any ``Trunk``.
         skeleton: joints and limbs (linked from ``data.skeleton``); its limbs are the body parts.
-        head: the regression head factory (see ``PoseRegressor``). Its ``coordinate_dim`` stays
-            a parameter for the paper's 3D variant; this model trains 2D coordinates.
+        head: the regression head factory ``(trunk, num_joints) -> head``. Its
+            ``coordinate_dim`` stays a parameter for the paper's 3D variant; this model trains
+            2D coordinates.
         detection_head: ``(trunk, num_classes, grid) -> head``, for both detectors.
         window_grid: ``(G_x, G_y)`` windows over the input.
         regression_weight: weight of the regression loss; 0 for detection pre-training.
@@ -85,11 +86,11 @@ class MultiTaskPose(PoseEstimator):
             ``ckpt_path``): a ``MultiTaskPose`` (e.g. detection pre-training) or ``DeepPose``.
         flip_test, optimizer, scheduler, evaluation: see :class:`PoseEstimator`.
 
-    Logged: ``train/loss`` and, per task on, ``train/loss_regression``,
-    ``train/loss_joint_det``, ``train/loss_part_det``; in evaluation, besides the base metrics,
-    ``{split}/joint_det/ap`` (mean over joints), ``{split}/joint_det/ap/<joint>``,
-    ``{split}/part_det/ap``, ``{split}/part_det/ap/<limb>`` and the positive windows counted,
-    ``{split}/count/joint_det``, ``{split}/count/part_det``.
+    Logged: ``train/loss`` and, per task on, its unweighted term (:meth:`losses`):
+    ``train/loss_regression``, ``train/loss_joint_det``, ``train/loss_part_det``; in
+    evaluation, besides the base metrics, ``{split}/joint_det/ap`` (mean over joints),
+    ``{split}/joint_det/ap/<joint>``, ``{split}/part_det/ap``, ``{split}/part_det/ap/<limb>``
+    and the positive windows counted, ``{split}/count/joint_det``, ``{split}/count/part_det``.
 
     Raises:
         ValueError: a negative weight, every weight 0, or a bad grid.
@@ -100,6 +101,7 @@ class MultiTaskPose(PoseEstimator):
         "joint_window_scores",
         "part_window_scores",
     )
+    not_hparams: ClassVar[tuple[str, ...]] = (*PoseEstimator.not_hparams, "detection_head")
 
     def __init__(
         self,
@@ -118,7 +120,13 @@ class MultiTaskPose(PoseEstimator):
         evaluation: EvaluationProtocol | None = None,
     ) -> None:
         super().__init__(
-            skeleton, 1, optimizer, scheduler, evaluation, trunk, flip_test, init_checkpoint
+            skeleton=skeleton,
+            trunk=trunk,
+            flip_test=flip_test,
+            init_checkpoint=init_checkpoint,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            evaluation=evaluation,
         )
         weights = {
             "regression_weight": regression_weight,
@@ -135,7 +143,6 @@ class MultiTaskPose(PoseEstimator):
                 f"model.part_detection_weight > 0 needs body parts, but skeleton "
                 f"{skeleton.name!r} has no limbs"
             )
-        self.save_hyperparameters(ignore=list(NOT_HPARAMS + ("detection_head",)))
         try:
             self.codec = WindowCodec(tuple(window_grid))
         except (TypeError, ValueError) as err:
@@ -174,7 +181,7 @@ class MultiTaskPose(PoseEstimator):
             image (B, 3, S, S) in [0, 1] -> ``regression`` (B, K, 2) box-normalised and, for the
             tasks on, ``joint_logits`` (B, K, G_y, G_x), ``part_logits`` (B, L, G_y, G_x).
         """
-        features = self.trunk(self.trunk.normalise(image))  # (B, C, h, w)
+        features = self.features(image)  # (B, C, h, w)
         out = {"regression": self.head(features)}  # (B, K, 2)
         if self.joint_detector is not None:
             out["joint_logits"] = self.joint_detector(features)  # (B, K, G_y, G_x)
@@ -230,8 +237,9 @@ class MultiTaskPose(PoseEstimator):
             out["part_det"] = self.codec.encode_parts(keypoints_norm, visible, self.limb_weights)
         return out
 
-    def task_losses(self, batch: Batch) -> dict[str, Tensor]:
-        """The loss of each task on (unweighted): ``regression``, ``joint_det``, ``part_det``."""
+    def losses(self, batch: Batch) -> dict[str, Tensor]:
+        """The loss of each task on (unweighted): ``regression`` (DeepPose Eq. 3),
+        ``joint_det``, ``part_det`` (binary cross-entropy over windows)."""
         out = self.heads(batch["image"])
         losses = {}
         if self.regression_weight > 0:
@@ -243,19 +251,13 @@ class MultiTaskPose(PoseEstimator):
             losses[task] = binary_cross_entropy_loss(logits, labels, weight)
         return losses
 
-    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        losses = self.task_losses(batch)
-        weights = {
+    def loss_weights(self) -> dict[str, float]:
+        """``w_reg``, ``lambda_joint``, ``lambda_part`` (a task whose weight is 0 has no term)."""
+        return {
             "regression": self.regression_weight,
             "joint_det": self.joint_detection_weight,
             "part_det": self.part_detection_weight,
         }
-        loss = sum(weights[task] * value for task, value in losses.items())
-        batch_size = batch["image"].shape[0]
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
-        for task, value in losses.items():
-            self.log(f"train/loss_{task}", value, batch_size=batch_size)
-        return loss
 
     # --- evaluation ---------------------------------------------------------------------
     def _evaluate_detection(self, batch: Batch, split: str) -> None:

@@ -20,7 +20,7 @@ from torch import Tensor
 from lightning_pose.codecs.simcc import SimCCCodec
 from lightning_pose.data.skeleton import Skeleton
 from lightning_pose.metrics.protocol import EvaluationProtocol
-from lightning_pose.models.base import NOT_HPARAMS, Batch, Estimate, PoseEstimator
+from lightning_pose.models.base import Batch, Estimate, PoseEstimator
 from lightning_pose.models.heads.simcc import SimCCHead, SimCCHeadFactory
 from lightning_pose.models.losses import simcc_kl_loss
 from lightning_pose.models.trunks import Trunk
@@ -62,9 +62,14 @@ class SimCCPose(PoseEstimator):
         evaluation: EvaluationProtocol | None = None,
     ) -> None:
         super().__init__(
-            skeleton, 1, optimizer, scheduler, evaluation, trunk, flip_test, init_checkpoint
+            skeleton=skeleton,
+            trunk=trunk,
+            flip_test=flip_test,
+            init_checkpoint=init_checkpoint,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            evaluation=evaluation,
         )
-        self.save_hyperparameters(ignore=list(NOT_HPARAMS))
         try:
             self.codec = SimCCCodec(tuple(num_bins), sigma)
         except (TypeError, ValueError) as err:
@@ -77,8 +82,7 @@ class SimCCPose(PoseEstimator):
         Shapes:
             image (B, 3, S, S) in [0, 1] -> logits_x (B, K, N_x), logits_y (B, K, N_y).
         """
-        features = self.trunk(self.trunk.normalise(image))  # (B, C, h, w)
-        return self.head(features)
+        return self.head(self.features(image))  # features (B, C, h, w)
 
     def inference_modules(self) -> list[str]:
         """The trunk; the head is a convolution and a few linear layers."""
@@ -88,9 +92,12 @@ class SimCCPose(PoseEstimator):
         keypoints, scores = self.codec.decode(*self.logits(batch["image"]))
         return {"stages": [keypoints], "scores": scores}
 
-    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+    def losses(self, batch: Batch) -> dict[str, Tensor]:
+        """``simcc``: the KL divergence of each axis's logits to the Gaussian-smoothed labels
+        of the labelled joints (SimCC §3.3)."""
         logits_x, logits_y = self.logits(batch["image"])
         target_x, target_y, weight = self.codec.encode(batch["keypoints_norm"], batch["labelled"])
-        loss = simcc_kl_loss(logits_x, logits_y, target_x, target_y, weight)
-        self.log("train/loss", loss, prog_bar=True, batch_size=logits_x.shape[0])
-        return loss
+        return {"simcc": simcc_kl_loss(logits_x, logits_y, target_x, target_y, weight)}
+
+    def loss_weights(self) -> dict[str, float]:
+        return {"simcc": 1.0}

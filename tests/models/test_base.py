@@ -1,14 +1,18 @@
-"""PoseEstimator, the base class: ``init_checkpoint`` (loaded at fit start unless resuming),
-frozen parts, and the flip test of every family (known answers and flip equivariance)."""
+"""PoseEstimator, the base class: the training step (weighted terms, what it logs, what it
+refuses), the feature call, the hyperparameters of every family, ``init_checkpoint`` (loaded at
+fit start unless resuming), frozen parts, and the flip test of every family (known answers and
+flip equivariance)."""
 
 from __future__ import annotations
 
+import inspect
 import math
 from pathlib import Path
 from unittest.mock import PropertyMock, patch
 
 import pytest
 import torch
+from torch import Tensor
 from torch.testing import assert_close
 
 from lightning_pose.cli import main
@@ -20,6 +24,7 @@ from lightning_pose.models import (
     MultiResolutionTrunk,
     MultiTaskPose,
     PoseEstimator,
+    SimCCPose,
 )
 from lightning_pose.models.base import flip_batch, mirror_keypoints
 from tests.models.test_deeppose import TinyTrunk, make_batch
@@ -36,6 +41,107 @@ def build(family: str) -> PoseEstimator:
         return MultiTaskPose(TinyTrunk(), LSP_SKELETON, window_grid=(4, 4))
     trunk = MultiResolutionTrunk(channels=4, out_channels=8)
     return HeatmapPose(trunk, LSP_SKELETON, window_size=64.0)
+
+
+class TwoTerms(DeepPose):
+    """DeepPose with fixed training terms: a weighted second term and a monitor."""
+
+    monitors = ("share",)
+
+    def losses(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        return {
+            "regression": torch.tensor(2.0),
+            "aux": torch.tensor(3.0),
+            "share": torch.tensor(0.5),
+        }
+
+    def loss_weights(self) -> dict[str, float]:
+        return {"regression": 1.0, "aux": 0.1}
+
+
+def test_the_training_step_sums_the_weighted_terms_and_logs_each() -> None:
+    """2.0 + 0.1 x 3.0; the monitor 0.5 is logged, not summed; terms are logged unweighted."""
+    model = TwoTerms(TinyTrunk(), LSP_SKELETON)
+    logged: dict[str, Tensor] = {}
+    model.log = lambda name, value, **kwargs: logged.__setitem__(name, value)
+    model.log_dict = lambda values, **kwargs: logged.update(values)
+    loss = model.training_step(make_batch(), 0)
+    assert_close(loss, torch.tensor(2.3), rtol=0, atol=1e-6)
+    expected = {"train/loss": 2.3, "train/loss_regression": 2.0, "train/loss_aux": 3.0}
+    expected["train/share"] = 0.5
+    assert set(logged) == set(expected)
+    for key, value in expected.items():
+        assert_close(logged[key], torch.tensor(value), rtol=0, atol=1e-6, msg=key)
+
+
+def test_a_term_without_a_weight_is_refused() -> None:
+    model = TwoTerms(TinyTrunk(), LSP_SKELETON)
+    model.loss_weights = lambda: {"regression": 1.0}
+    with pytest.raises(ValueError, match=r"TwoTerms.losses returned .*\(missing \['aux'\]\)"):
+        model.training_step(make_batch(), 0)
+
+
+def test_features_are_the_trunk_of_the_normalised_image() -> None:
+    model = DeepPose(TinyTrunk(), LSP_SKELETON)
+    image = make_batch()["image"]
+    expected = model.trunk.conv((image - 0.5) / 0.25).relu()  # TinyTrunk's mean and std
+    assert_close(model.features(image), expected, rtol=0, atol=1e-6)
+
+
+HPARAMS = {
+    "deeppose": (lambda: DeepPose(TinyTrunk(), LSP_SKELETON), {"init_checkpoint": None}),
+    "cascade3": (
+        lambda: DeepPoseCascade(TinyTrunk(), LSP_SKELETON, num_stages=3, sigma=1.0),
+        {
+            "num_stages": 3,
+            "sigma": 1.0,
+            "samples_per_image": 14,
+            "init_checkpoint": None,
+            "error_stats_images": 1000,
+            "image_hr_factor": 2,
+        },
+    ),
+    "multitask": (
+        lambda: MultiTaskPose(TinyTrunk(), LSP_SKELETON, part_detection_weight=0.0),
+        {
+            "window_grid": (7, 7),
+            "regression_weight": 1.0,
+            "joint_detection_weight": 0.1,
+            "part_detection_weight": 0.0,
+            "init_checkpoint": None,
+        },
+    ),
+    "heatmap": (
+        lambda: HeatmapPose(
+            MultiResolutionTrunk(channels=4, out_channels=8), LSP_SKELETON, window_size=16.0
+        ),
+        {
+            "training_phase": "joint",
+            "fine_loss_weight": 0.1,
+            "sigma": 1.5,
+            "window_size": 16.0,
+            "fine_sigma": 1.5,
+            "subpixel": "dark",
+            "coarse_loss": "mse",
+            "init_checkpoint": None,
+        },
+    ),
+    "simcc": (
+        lambda: SimCCPose(TinyTrunk(), LSP_SKELETON, num_bins=(64, 48)),
+        {"num_bins": (64, 48), "sigma": 4.0, "init_checkpoint": None},
+    ),
+}
+
+
+@pytest.mark.parametrize("family", list(HPARAMS))
+def test_the_hyperparameters_are_the_family_constructor_values_less_objects(family: str) -> None:
+    """Saved once, by the base class, of the family's own constructor (not the base's
+    ``num_stages`` where the family has none): what LightningCLI re-parses from a checkpoint."""
+    build, expected = HPARAMS[family]
+    model = build()
+    assert dict(model.hparams) == expected
+    parameters = set(inspect.signature(type(model).__init__).parameters) - {"self"}
+    assert set(model.hparams) == parameters - set(model.not_hparams)
 
 
 def test_init_checkpoint_loads_at_fit_start_unless_resuming(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""DeepPose cascade: refinement geometry, frozen stages, error statistics, checkpoint loading."""
+"""DeepPose cascade: refinement geometry, frozen stages, error statistics, checkpoint loading
+(a DeepPose checkpoint is stage 1), and the one-stage cascade trains what DeepPose trains."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from torch.testing import assert_close
 
 from lightning_pose.codecs.box import decode_in_boxes, encode_in_boxes, square_boxes
 from lightning_pose.codecs.crop import crop_windows
-from lightning_pose.data.skeleton import LSP
+from lightning_pose.data.skeleton import LSP_SKELETON
 from lightning_pose.models import DeepPose, DeepPoseCascade
 from lightning_pose.models import cascade_errors as ce
 from tests.models.test_deeppose import TinyTrunk
@@ -89,8 +90,8 @@ def test_error_statistics_stay_on_the_errors_device() -> None:
 
 
 def test_zero_displacement_leaves_previous_estimate_unchanged_exactly() -> None:
-    model = DeepPoseCascade(TinyTrunk(), LSP, num_stages=3)
-    for stage in model.refiners:
+    model = DeepPoseCascade(TinyTrunk(), LSP_SKELETON, num_stages=3)
+    for stage in model.stages[1:]:
         nn.init.zeros_(stage.head.linear.weight)
         nn.init.zeros_(stage.head.linear.bias)
     estimates = model.stage_estimates(make_batch())
@@ -99,20 +100,20 @@ def test_zero_displacement_leaves_previous_estimate_unchanged_exactly() -> None:
 
 
 def test_refinement_trains_only_the_last_stage() -> None:
-    model = DeepPoseCascade(TinyTrunk(), LSP, num_stages=2, samples_per_image=5)
+    model = DeepPoseCascade(TinyTrunk(), LSP_SKELETON, num_stages=2, samples_per_image=5)
     model.error_cov[0] = 0.01 * torch.eye(2)
     model.train()
-    stage1 = [*model.trunk.parameters(), *model.head.parameters()]
-    assert not model.trunk.training and not model.head.training and model.refiners[0].training
+    stage1 = [*model.stages[0].parameters()]
+    assert not model.stages[0].training and model.stages[1].training
     loss = model.refinement_loss(make_batch())
     loss.backward()
     assert torch.isfinite(loss)
     assert all(p.grad is None and not p.requires_grad for p in stage1)
-    grads = [p.grad for p in model.refiners[0].parameters()]
+    grads = [p.grad for p in model.stages[1].parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     optimizer = model.configure_optimizers()
     assert {id(p) for group in optimizer.param_groups for p in group["params"]} == {
-        id(p) for p in model.refiners[0].parameters()
+        id(p) for p in model.stages[1].parameters()
     }
 
 
@@ -125,7 +126,7 @@ def test_a_skeleton_without_torso_is_refused() -> None:
 
 
 def test_stage_two_needs_the_high_resolution_view() -> None:
-    model = DeepPoseCascade(TinyTrunk(), LSP, num_stages=2)
+    model = DeepPoseCascade(TinyTrunk(), LSP_SKELETON, num_stages=2)
     batch = make_batch()
     del batch["image_hr"]
     with pytest.raises(ValueError, match="image_hr: leave data.highres_factor unset"):
@@ -133,22 +134,22 @@ def test_stage_two_needs_the_high_resolution_view() -> None:
 
 
 def test_init_checkpoint_loads_stage_one_from_a_deeppose_checkpoint(tmp_path: Path) -> None:
-    stage1 = DeepPose(TinyTrunk(), LSP)
+    stage1 = DeepPose(TinyTrunk(), LSP_SKELETON)
     path = tmp_path / "stage1.ckpt"
     torch.save({"state_dict": stage1.state_dict()}, path)
-    cascade = DeepPoseCascade(TinyTrunk(), LSP, num_stages=2)
-    refiner = {k: v.clone() for k, v in cascade.refiners.state_dict().items()}
+    cascade = DeepPoseCascade(TinyTrunk(), LSP_SKELETON, num_stages=2)
+    refiner = {k: v.clone() for k, v in cascade.stages[1].state_dict().items()}
     cascade.load_init_checkpoint(str(path))
     for a, b in zip(
-        [*cascade.trunk.parameters(), *cascade.head.parameters()],
+        [*cascade.stages[0].trunk.parameters(), *cascade.stages[0].head.parameters()],
         [*stage1.trunk.parameters(), *stage1.head.parameters()],
         strict=True,
     ):
         assert torch.equal(a, b)
-    for k, v in cascade.refiners.state_dict().items():
+    for k, v in cascade.stages[1].state_dict().items():
         assert torch.equal(v, refiner[k]), f"stage 2's {k} was loaded"
     torch.save({"state_dict": {"other.weight": torch.zeros(1)}}, path)
-    with pytest.raises(ValueError, match=r"no weights under \['trunk.'\]"):
+    with pytest.raises(ValueError, match=r"no weights under \['stages.0.trunk.', 'trunk.'\]"):
         cascade.load_init_checkpoint(str(path))
     with pytest.raises(FileNotFoundError, match="init_checkpoint"):
         cascade.load_init_checkpoint(str(tmp_path / "missing.ckpt"))
@@ -158,16 +159,16 @@ def test_init_checkpoint_of_stage_three_reads_a_two_stage_cascade_and_its_statis
     tmp_path: Path,
 ) -> None:
     torch.manual_seed(0)
-    source = DeepPoseCascade(TinyTrunk(), LSP, num_stages=2)
+    source = DeepPoseCascade(TinyTrunk(), LSP_SKELETON, num_stages=2)
     source.error_mean[0] = 0.25
     source.error_cov[0] = 0.04 * torch.eye(2)
     path = tmp_path / "stage2.ckpt"
     torch.save({"state_dict": source.state_dict()}, path)
     torch.manual_seed(1)
-    model = DeepPoseCascade(TinyTrunk(), LSP, num_stages=3)
+    model = DeepPoseCascade(TinyTrunk(), LSP_SKELETON, num_stages=3)
     model.load_init_checkpoint(str(path))
     assert_close(
-        model.refiners[0].head.linear.weight, source.refiners[0].head.linear.weight, rtol=0, atol=0
+        model.stages[1].head.linear.weight, source.stages[1].head.linear.weight, rtol=0, atol=0
     )
     assert_close(model.error_mean[0], source.error_mean[0], rtol=0, atol=0)
     assert_close(model.error_cov[0], source.error_cov[0], rtol=0, atol=0)
@@ -181,19 +182,25 @@ def test_crop_of_the_whole_view_at_its_own_size_is_the_identity() -> None:
 
 
 def test_a_one_stage_cascade_is_deeppose() -> None:
-    """The same parameters under the same names from the same seed, the same loss: one way to
-    train stage 1."""
+    """The same parameters from the same seed (the cascade's stage 1 under ``stages.0.``, as
+    the cascade holds its stages), the same loss: one way to train stage 1."""
     batch = make_batch()
     models = []
     for build in (
-        lambda: DeepPose(TinyTrunk(), LSP),
-        lambda: DeepPoseCascade(TinyTrunk(), LSP, num_stages=1),
+        lambda: DeepPose(TinyTrunk(), LSP_SKELETON),
+        lambda: DeepPoseCascade(TinyTrunk(), LSP_SKELETON, num_stages=1),
     ):
         torch.manual_seed(0)
         models.append(build())
     deeppose, cascade = models
-    weights = {k: v for k, v in cascade.state_dict().items() if not k.startswith("error_")}
-    assert weights.keys() == deeppose.state_dict().keys()
+    weights = {
+        k.removeprefix("stages.0."): v
+        for k, v in cascade.state_dict().items()
+        if not k.startswith("error_")
+    }
+    assert {k for k in cascade.state_dict() if not k.startswith("error_")} == {
+        "stages.0." + k for k in deeppose.state_dict()
+    }
     for key, value in deeppose.state_dict().items():
         assert_close(weights[key], value, rtol=0, atol=0)
     losses = []

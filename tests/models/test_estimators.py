@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from lightning_pose.codecs.box import decode
-from lightning_pose.data.skeleton import LSP
+from lightning_pose.data.skeleton import LSP_SKELETON
 from lightning_pose.metrics.functional import pckh, pcp, pdj
 from lightning_pose.models import (
     AlexNetTrunk,
@@ -36,7 +36,7 @@ from tests.models.test_deeppose import ListDataset, TinyTrunk, make_batch, quiet
 
 def _cascade(stages: int) -> Callable[[], PoseEstimator]:
     def make() -> PoseEstimator:
-        model = DeepPoseCascade(TinyTrunk(), LSP, num_stages=stages, samples_per_image=4)
+        model = DeepPoseCascade(TinyTrunk(), LSP_SKELETON, num_stages=stages, samples_per_image=4)
         model.error_cov.copy_(0.01 * torch.eye(2).expand_as(model.error_cov))
         return model
 
@@ -48,20 +48,25 @@ def _heatmap(phase: str, flip_test: bool = False) -> Callable[[], PoseEstimator]
         trunk = MultiResolutionTrunk(channels=4, out_channels=8)
         # a window twice the image: every joint is inside it, so the fine loss reaches every
         # refinement parameter whatever the untrained coarse estimate
-        return HeatmapPose(trunk, LSP, training_phase=phase, window_size=64, flip_test=flip_test)
+        return HeatmapPose(
+            trunk, LSP_SKELETON, training_phase=phase, window_size=64, flip_test=flip_test
+        )
 
     return make
 
 
 VARIANTS: dict[str, tuple[type, Callable[[], PoseEstimator]]] = {
-    "deeppose": (DeepPose, lambda: DeepPose(TinyTrunk(), LSP)),
+    "deeppose": (DeepPose, lambda: DeepPose(TinyTrunk(), LSP_SKELETON)),
     "cascade-1": (DeepPoseCascade, _cascade(1)),
     "cascade-2": (DeepPoseCascade, _cascade(2)),
     "cascade-3": (DeepPoseCascade, _cascade(3)),
-    "multitask": (MultiTaskPose, lambda: MultiTaskPose(TinyTrunk(), LSP, window_grid=(4, 4))),
+    "multitask": (
+        MultiTaskPose,
+        lambda: MultiTaskPose(TinyTrunk(), LSP_SKELETON, window_grid=(4, 4)),
+    ),
     "multitask-detection-pretrain": (
         MultiTaskPose,
-        lambda: MultiTaskPose(TinyTrunk(), LSP, window_grid=(4, 4), regression_weight=0.0),
+        lambda: MultiTaskPose(TinyTrunk(), LSP_SKELETON, window_grid=(4, 4), regression_weight=0.0),
     ),
     "heatmap-coarse": (HeatmapPose, _heatmap("coarse")),
     "heatmap-fine": (HeatmapPose, _heatmap("fine")),
@@ -69,8 +74,8 @@ VARIANTS: dict[str, tuple[type, Callable[[], PoseEstimator]]] = {
     "heatmap-joint-flip": (HeatmapPose, _heatmap("joint", flip_test=True)),
     "cascade-2-flip": (DeepPoseCascade, lambda: _with_flip_test(_cascade(2)())),
     "multitask-flip": (MultiTaskPose, lambda: _with_flip_test(VARIANTS["multitask"][1]())),
-    "simcc": (SimCCPose, lambda: SimCCPose(TinyTrunk(), LSP, num_bins=(64, 48))),
-    "simcc-flip": (SimCCPose, lambda: _with_flip_test(SimCCPose(TinyTrunk(), LSP))),
+    "simcc": (SimCCPose, lambda: SimCCPose(TinyTrunk(), LSP_SKELETON, num_bins=(64, 48))),
+    "simcc-flip": (SimCCPose, lambda: _with_flip_test(SimCCPose(TinyTrunk(), LSP_SKELETON))),
 }
 
 
@@ -102,7 +107,7 @@ def test_forward_and_every_trainable_parameter_gets_a_gradient(variant: str) -> 
     stages = model.estimate(batch)["stages"]
     assert len(stages) == model.num_stages
     for estimate in stages:
-        assert estimate.shape == (2, LSP.num_joints, 2) and torch.isfinite(estimate).all()
+        assert estimate.shape == (2, LSP_SKELETON.num_joints, 2) and torch.isfinite(estimate).all()
     loss = model.training_step(batch, 0)
     assert loss.shape == () and torch.isfinite(loss) and loss > 0
     loss.backward()
@@ -135,12 +140,12 @@ def test_validation_logs_every_stage_and_predict_returns_pixels(variant: str) ->
         final = model.eval().estimate_float32(batch)["stages"][-1]  # (4, K, 2)
     pred_px = decode(final, batch["box"])  # (4, K, 2) original pixels
     target_px, labelled = batch["keypoints_px"], batch["labelled"]
-    wrists = [LSP.joints.index(n) for n in ("right_wrist", "left_wrist")]
+    wrists = [LSP_SKELETON.joints.index(n) for n in ("right_wrist", "left_wrist")]
     expected = {
         "val/loss": coordinate_l2_loss(final, batch["keypoints_norm"], labelled),
         "val/pdj@0.2": pdj(pred_px, target_px, labelled, batch["torso_diameter_px"], (0.2,))[0],
         "val/pckh@0.5": pckh(pred_px, target_px, labelled, batch["head_size_px"], (0.5,))[0],
-        "val/pcp@0.5": pcp(pred_px, target_px, labelled, LSP.limb_endpoint_weights())[0],
+        "val/pcp@0.5": pcp(pred_px, target_px, labelled, LSP_SKELETON.limb_endpoint_weights())[0],
         "val/pdj@0.2/wrist": pdj(pred_px[:, wrists], target_px[:, wrists], labelled[:, wrists],
                                  batch["torso_diameter_px"], (0.2,))[0],
     }  # fmt: skip
@@ -165,7 +170,7 @@ def test_validation_logs_every_stage_and_predict_returns_pixels(variant: str) ->
     (predictions,) = [trainer.predict(model, dataloaders=loader)]
     keypoints = torch.cat([p["keypoints_px"] for p in predictions])
     index = torch.cat([p["index"] for p in predictions])
-    assert keypoints.shape == (4, LSP.num_joints, 2) and torch.isfinite(keypoints).all()
+    assert keypoints.shape == (4, LSP_SKELETON.num_joints, 2) and torch.isfinite(keypoints).all()
     assert index.tolist() == [0, 1, 0, 1]
 
 
@@ -180,14 +185,16 @@ REAL_TRUNKS: dict[str, Callable[[], Trunk]] = {
     "multiresolution": lambda: MultiResolutionTrunk(channels=4, out_channels=8),
 }
 FAMILIES: dict[str, Callable[[Trunk], PoseEstimator]] = {
-    "deeppose": lambda trunk: DeepPose(trunk, LSP),
-    "cascade-2": lambda trunk: DeepPoseCascade(trunk, LSP, num_stages=2, samples_per_image=2),
-    "multitask": lambda trunk: MultiTaskPose(trunk, LSP, window_grid=(2, 2)),
-    "simcc": lambda trunk: SimCCPose(trunk, LSP, num_bins=(128, 128)),
+    "deeppose": lambda trunk: DeepPose(trunk, LSP_SKELETON),
+    "cascade-2": lambda trunk: DeepPoseCascade(
+        trunk, LSP_SKELETON, num_stages=2, samples_per_image=2
+    ),
+    "multitask": lambda trunk: MultiTaskPose(trunk, LSP_SKELETON, window_grid=(2, 2)),
+    "simcc": lambda trunk: SimCCPose(trunk, LSP_SKELETON, num_bins=(128, 128)),
     # every pyramid level (the coarsest too: its blocks would get no gradient otherwise), and a
     # window twice the image, so the fine loss reaches the whole refinement
     "heatmap": lambda trunk: HeatmapPose(
-        trunk, LSP, head=partial(HeatmapHead, levels=4), window_size=128
+        trunk, LSP_SKELETON, head=partial(HeatmapHead, levels=4), window_size=128
     ),
 }
 
@@ -225,11 +232,13 @@ def test_every_family_trains_on_every_real_trunk(family: str, trunk_name: str) -
     assert loss.shape == () and torch.isfinite(loss)
     loss.backward()
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    assert any(n.startswith(("trunk.", "refiners.")) for n, _ in trainable)
+    assert any(n.startswith(("trunk.", "stages.")) for n, _ in trainable)
     for name, param in trainable:
         assert param.grad is not None, f"{name} received no gradient"
         assert torch.isfinite(param.grad).all() and param.grad.abs().sum() > 0, name
     with torch.no_grad():
         stages = model.eval().estimate(batch)["stages"]
     assert len(stages) == model.num_stages
-    assert all(s.shape == (2, LSP.num_joints, 2) and torch.isfinite(s).all() for s in stages)
+    assert all(
+        s.shape == (2, LSP_SKELETON.num_joints, 2) and torch.isfinite(s).all() for s in stages
+    )

@@ -16,7 +16,7 @@ from torchmetrics.functional.classification import binary_average_precision
 from lightning_pose.callbacks.checkpoint import best_and_last
 from lightning_pose.cli import main
 from lightning_pose.codecs.box import decode
-from lightning_pose.data.skeleton import LSP
+from lightning_pose.data.skeleton import LSP_SKELETON
 from lightning_pose.metrics.functional import pdj
 from lightning_pose.models import DeepPose, MultiTaskPose
 from lightning_pose.models.base import mirror_keypoints
@@ -26,14 +26,14 @@ from tests.cli.test_lightning import FAST
 from tests.conftest import write_image
 from tests.models.test_deeppose import ListDataset, TinyTrunk, make_batch, quiet_trainer
 
-K, L = LSP.num_joints, len(LSP.limbs)
+K, L = LSP_SKELETON.num_joints, len(LSP_SKELETON.limbs)
 REPO = Path(__file__).resolve().parents[2]
 
 
 def model(regression: float = 1.0, joint: float = 1.0, part: float = 1.0) -> MultiTaskPose:
     return MultiTaskPose(
         TinyTrunk(),
-        LSP,
+        LSP_SKELETON,
         window_grid=(4, 4),
         regression_weight=regression,
         joint_detection_weight=joint,
@@ -55,7 +55,7 @@ def test_switching_a_task_off_removes_its_loss_term_and_gradients(setting: str) 
     torch.manual_seed(0)
     net = model(regression, joint, part).train()
     batch = make_batch(size=32)
-    losses = net.task_losses(batch)
+    losses = net.losses(batch)
     assert set(losses) == tasks
     weights = {"regression": regression, "joint_det": joint, "part_det": part}
     expected = sum(weights[t] * losses[t] for t in tasks)
@@ -102,14 +102,14 @@ def test_detection_loss_known_answer_and_invisible_joints_add_nothing() -> None:
     batch = make_batch(size=32, seed=3)
     softplus = torch.nn.functional.softplus
     per_window = (softplus(torch.tensor(-b)) + 15 * softplus(torch.tensor(b))) / 16
-    losses = net.task_losses(batch)
+    losses = net.losses(batch)
     assert batch["visible"].any()
     assert_close(losses["joint_det"], per_window, rtol=1e-6, atol=0)
     assert_close(losses["part_det"], per_window, rtol=1e-6, atol=0)
 
     batch["visible"] = torch.zeros_like(batch["visible"])  # every joint hidden
     net.zero_grad()
-    losses = net.task_losses(batch)
+    losses = net.losses(batch)
     assert_close(losses["joint_det"], torch.tensor(0.0), rtol=0, atol=0)
     assert_close(losses["part_det"], torch.tensor(0.0), rtol=0, atol=0)
     labels = net.window_labels(batch)
@@ -143,8 +143,8 @@ def test_estimate_scores_are_the_best_window_of_each_joint() -> None:
 
 
 def test_limb_flip_permutation_of_lsp_swaps_left_and_right_limbs() -> None:
-    names = LSP.limb_names
-    permutation = limb_flip_permutation(LSP)
+    names = LSP_SKELETON.limb_names
+    permutation = limb_flip_permutation(LSP_SKELETON)
     for i, name in enumerate(names):
         mirrored = names[permutation[i]]
         if name.startswith("left_"):
@@ -163,9 +163,10 @@ def test_flip_test_mirrors_window_scores_as_the_codec_labels_mirrored_joints() -
     batch = make_batch(size=32)
     batch["keypoints_norm"] = batch["keypoints_norm"] * 0.9  # clear of the box edge
     mirrored = dict(
-        batch, keypoints_norm=mirror_keypoints(batch["keypoints_norm"], LSP.flip_permutation())
+        batch,
+        keypoints_norm=mirror_keypoints(batch["keypoints_norm"], LSP_SKELETON.flip_permutation()),
     )
-    mirrored["visible"] = batch["visible"][:, LSP.flip_permutation()]
+    mirrored["visible"] = batch["visible"][:, LSP_SKELETON.flip_permutation()]
     labels = {task: label for task, (label, _) in net.window_labels(batch).items()}
     labels_of_mirror = {task: label for task, (label, _) in net.window_labels(mirrored).items()}
     estimate = {
@@ -190,7 +191,7 @@ def test_validation_logs_detection_ap_per_joint_and_part() -> None:
     loader = DataLoader(ListDataset(samples), batch_size=3)
     (logged,) = quiet_trainer().validate(net, dataloaders=loader, verbose=False)
     visible = torch.stack([s["visible"] for s in samples])  # (4, K)
-    joints_seen = {LSP.joints[k] for k in range(K) if visible[:, k].any()}
+    joints_seen = {LSP_SKELETON.joints[k] for k in range(K) if visible[:, k].any()}
     assert {
         k.removeprefix("val/joint_det/ap/") for k in logged if "joint_det/ap/" in k
     } == joints_seen
@@ -249,7 +250,7 @@ def test_pretraining_also_reads_a_deeppose_trunk_and_names_a_bad_checkpoint(
     tmp_path: Path,
 ) -> None:
     torch.manual_seed(0)
-    deeppose = DeepPose(TinyTrunk(), LSP)
+    deeppose = DeepPose(TinyTrunk(), LSP_SKELETON)
     net = model()
     net.load_init_checkpoint(str(fake_checkpoint(deeppose, tmp_path / "dp.ckpt")))
     assert_close(net.trunk.conv.weight, deeppose.trunk.conv.weight, rtol=0, atol=0)
@@ -272,7 +273,7 @@ def test_pretraining_also_reads_a_deeppose_trunk_and_names_a_bad_checkpoint(
 )
 def test_bad_settings_raise_naming_the_key(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        MultiTaskPose(TinyTrunk(), LSP, **kwargs)
+        MultiTaskPose(TinyTrunk(), LSP_SKELETON, **kwargs)
 
 
 # --- the CLI: detection pre-training -> regression from its trunk -> predict ----------------
@@ -339,7 +340,7 @@ def test_cli_pretrain_then_fit_from_its_trunk_then_predict(
         [
             "predict",
             *cli_args("multitask.yaml", tiny_root),
-            f"--data.predict_dir={folder}",
+            f"--data.predict.image_dir={folder}",
             f"--ckpt_path={fit_ckpt}",
             "--trainer.callbacks+=lightning_pose.callbacks.PredictionWriter",
             f"--trainer.callbacks.output_dir={out}",
