@@ -16,7 +16,7 @@ import torch
 
 from lightning_pose.callbacks import PredictionWriter
 from lightning_pose.cli import main
-from lightning_pose.data import COCOKeypoints, PoseDataModule
+from lightning_pose.data import COCOKeypoints, PoseDataModule, PredictSource
 from lightning_pose.metrics.oks import OKSAveragePrecision
 
 REPO = Path(__file__).resolve().parents[2]
@@ -117,8 +117,9 @@ def test_detections_keep_their_category(tmp_path: Path, shared_data: Path) -> No
         reader,
         root=str(root),
         num_workers=0,
-        predict_dir=str(root / "c7" / "images"),
-        predict_boxes=str(tmp_path / "dets.json"),
+        predict=PredictSource(
+            image_dir=str(root / "c7" / "images"), boxes=str(tmp_path / "dets.json")
+        ),
     )
     data.setup("predict")
     image_ids, scores, categories = data.predict_records()
