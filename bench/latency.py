@@ -369,8 +369,9 @@ Written by `bench/latency.py`; regenerate rather than edit.
 
 Milliseconds per image. *e2e*: read + decode the JPEG, letterbox crop to the input size, to a
 tensor, collate, `predict_step` (`estimate` in eval mode under `torch.inference_mode()`, decoded
-to original-image pixels), as `predict --data.predict_dir` does it (`ImageFolderDataset`; on the
-test split `predict` crops the same way, but for the cascade's `image`, resized from
+to original-image pixels), as `predict --data.predict.image_dir` does it
+(`ImageFolderDataset`; on the test split `predict` crops the same way, but for the cascade's
+`image`, resized from
 `image_hr`), serially in one process (the CLI's loader decodes in `data.num_workers` worker
 processes, overlapping the model). *load+crop*: the part
 of e2e before the model. *model*: `estimate` alone on the same batch. Batch-{args.batch_size}

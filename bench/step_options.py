@@ -20,7 +20,7 @@ from functools import partial
 import torch
 from torch.utils.benchmark import Timer
 
-from lightning_pose.data.skeleton import LSP
+from lightning_pose.data.skeleton import LSP_SKELETON
 from lightning_pose.models import (
     EfficientNetLite0Trunk,
     HeatmapHead,
@@ -50,7 +50,7 @@ def images_per_s(option: tuple, batch: int, steps: int) -> tuple[float, float]:
     size, channels_last, frozen, phase, bf16, compile_ = option
     model = HeatmapPose(
         EfficientNetLite0Trunk(pretrained=True, frozen_blocks=frozen, pyramid_only=True),
-        LSP,
+        LSP_SKELETON,
         head=partial(HeatmapHead, output_stride=4, levels=4, width=64),
         refinement=partial(PositionRefinement, fine_size=17, width=32, depth=2),
         training_phase=phase,
@@ -63,8 +63,8 @@ def images_per_s(option: tuple, batch: int, steps: int) -> tuple[float, float]:
         model.coarse = torch.compile(model.coarse)
     batch_dict = {
         "image": images,
-        "keypoints_norm": (torch.rand(batch, LSP.num_joints, 2) - 0.5) * 0.8,
-        "labelled": torch.ones(batch, LSP.num_joints, dtype=torch.bool),
+        "keypoints_norm": (torch.rand(batch, LSP_SKELETON.num_joints, 2) - 0.5) * 0.8,
+        "labelled": torch.ones(batch, LSP_SKELETON.num_joints, dtype=torch.bool),
     }
     optimizer = torch.optim.AdamW(model.trainable_parameters(), 1e-3)
 

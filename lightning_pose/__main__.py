@@ -46,7 +46,7 @@ SUBCOMMANDS = {
     "fit": "train a model (python -m lightning_pose fit -c conf/lspet.yaml -c conf/model/X.yaml)",
     "validate": "evaluate a checkpoint on the validation split (--ckpt_path)",
     "test": "evaluate a checkpoint on the test split (--ckpt_path)",
-    "predict": "predict images (data.predict_dir), a video (data.predict_video), or the test "
+    "predict": "predict images (data.predict.image_dir), a video (data.predict.video), or the test "
     "split, from a checkpoint (--ckpt_path) or an exported ONNX file (--onnx)",
     "budget": "the main job (make train): fit the best CPU recipe for a wall-clock budget, "
     "validate, predict a handful of validation images with overlays",

@@ -215,11 +215,11 @@ def test_bash_block_runs_as_written(
 @pytest.mark.parametrize("body", by_kind("python"))
 def test_python_block_runs_as_written(body: str, tmp_path: Path) -> None:
     from lightning_pose.callbacks.video_outputs import frames_csv
-    from lightning_pose.data.skeleton import LSP
+    from lightning_pose.data.skeleton import LSP_SKELETON
 
     rng = np.random.default_rng(0)
     csv_text = frames_csv(
-        list(LSP.joints),
+        list(LSP_SKELETON.joints),
         np.arange(3) / 25.0,
         rng.uniform(0, 99, (3, 14, 2)),
         rng.uniform(size=(3, 14)),

@@ -19,12 +19,13 @@ from lightning_pose.cli.sweep_config import (
     load_sweep,
     trials,
 )
+from lightning_pose.metrics.protocol import EvaluationProtocol
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEPS = sorted((REPO / "sweeps").glob("*.yaml"))
-PDJ_THRESHOLDS = yaml.safe_load((REPO / "conf" / "shared" / "evaluation.yaml").read_text())[
-    "pdj_thresholds"
-]
+EVALUATION = yaml.safe_load((REPO / "conf" / "shared" / "evaluation.yaml").read_text())
+# the file gives only what differs from the protocol's defaults
+PDJ_THRESHOLDS = EVALUATION.get("pdj_thresholds", EvaluationProtocol().pdj_thresholds)
 
 
 def test_there_are_the_sweeps_of_the_design() -> None:

@@ -70,13 +70,13 @@ import numpy as np
 import torch
 
 from lightning_pose.codecs.segments import segment_lengths
-from lightning_pose.data.skeleton import LSP, Skeleton
+from lightning_pose.data.skeleton import LSP_SKELETON, Skeleton
 from lightning_pose.metrics.protocol import EvaluationProtocol, StageMetrics
 from lightning_pose.reports import provenance
 from lightning_pose.runs.files import write_bytes_atomic
 
 # BlazePose's 33 landmarks (MediaPipe pose landmark model card): the ones used here. The 12
-# limb joints have the same names in LSP (lightning_pose.data.skeleton.LSP).
+# limb joints have the same names in LSP (lightning_pose.data.skeleton.LSP_SKELETON).
 NUM_LANDMARKS = 33
 BLAZEPOSE_INDEX = {
     "left_ear": 7,
@@ -112,7 +112,9 @@ def landmarks_to_px(landmarks_norm: np.ndarray, width: int, height: int) -> np.n
     return landmarks_norm * np.array([width, height], dtype=np.float64) - 0.5
 
 
-def blazepose_to_lsp(landmarks_px: np.ndarray | None, skeleton: Skeleton = LSP) -> np.ndarray:
+def blazepose_to_lsp(
+    landmarks_px: np.ndarray | None, skeleton: Skeleton = LSP_SKELETON
+) -> np.ndarray:
     """BlazePose's 33 landmarks to the skeleton's joints (LSP: 14): limb joints by name, neck =
     shoulder midpoint, head top extrapolated from the neck through the ear midpoint. None (no
     detection) gives NaN everywhere, which the metrics count as misses.
@@ -140,7 +142,7 @@ def score(
     pred_px: np.ndarray,
     keypoints_px: np.ndarray,
     labelled: np.ndarray,
-    skeleton: Skeleton = LSP,
+    skeleton: Skeleton = LSP_SKELETON,
 ) -> dict[str, float]:
     """``StageMetrics`` (EvaluationProtocol defaults) of predictions, as plain floats: every
     ``pdj@t``, ``pckh@t``, ``pcp@t`` with its groups (``pdj@0.2/limb_joints``), the
@@ -177,8 +179,8 @@ def side_agreement(
         pred_px, keypoints_px (N, 14, 2) LSP joints in pixels; labelled (N, 14) bool.
     """
     left, right = (
-        LSP.joints.index(f"left_{joint}"),
-        LSP.joints.index(f"right_{joint}"),
+        LSP_SKELETON.joints.index(f"left_{joint}"),
+        LSP_SKELETON.joints.index(f"right_{joint}"),
     )
     ok = labelled[:, left] & labelled[:, right] & np.isfinite(pred_px[:, left]).all(-1)
     ok &= np.linalg.norm(keypoints_px[:, left] - keypoints_px[:, right], axis=-1) > 0
@@ -402,7 +404,7 @@ def _agreement(a: np.ndarray, b: np.ndarray) -> str:
     """How two runs' landmarks ``(N, 33, 2)`` pixels agree on the 12 limb joints."""
     found_a, found_b = ~np.isnan(a).all(axis=(1, 2)), ~np.isnan(b).all(axis=(1, 2))  # (N,)
     both = found_a & found_b
-    limb = [BLAZEPOSE_INDEX[LSP.joints[k]] for k in LSP.groups()["limb_joints"]]
+    limb = [BLAZEPOSE_INDEX[LSP_SKELETON.joints[k]] for k in LSP_SKELETON.groups()["limb_joints"]]
     dist = np.linalg.norm(a[both][:, limb] - b[both][:, limb], axis=-1)  # (M, 12) pixels
     if dist.size == 0:
         return f"no image detected by both; one only on {(found_a != found_b).sum()}"
@@ -446,7 +448,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     val = split_indices(ann, data.val_every)["val"][: args.max_images]  # (N,)
     paths = [ann.image_paths[i] for i in val]
     keypoints, labelled = ann.keypoints_px[val], ann.labelled[val]  # (N, K, 2), (N, K)
-    torso = labelled[:, LSP.torso[0]] & labelled[:, LSP.torso[1]]  # (N,) images PDJ counts
+    torso = (
+        labelled[:, LSP_SKELETON.torso[0]] & labelled[:, LSP_SKELETON.torso[1]]
+    )  # (N,) images PDJ counts
 
     with tempfile.TemporaryDirectory() as tmp:
         task = args.model_path or build_task(args.model, Path(tmp))
@@ -478,7 +482,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "no_detection_pdj": int((missing & torso).sum()),
                 "detect_ms": detect_ms,
                 "total_ms": total_ms,
-                "swapped": score(pred[:, LSP.flip_permutation()], keypoints, labelled),
+                "swapped": score(pred[:, LSP_SKELETON.flip_permutation()], keypoints, labelled),
                 "sides": [
                     side_agreement(pred, keypoints, labelled, j) for j in ("shoulder", "hip")
                 ],

@@ -42,7 +42,7 @@ def test_depth3_fast_dev_run_and_predict(tiny_root: Path, tmp_path: Path) -> Non
     for k in range(3):
         write_image(folder / f"f{k}.jpg", 40 + 10 * k, 30, seed=k)
     out = tmp_path / "pred"
-    main(["predict", *args, f"--data.predict_dir={folder}",
+    main(["predict", *args, f"--data.predict.image_dir={folder}",
           "--trainer.callbacks+=lightning_pose.callbacks.PredictionWriter",
           f"--trainer.callbacks.output_dir={out}"])  # fmt: skip
     result = np.load(out / "predictions.npz")

@@ -7,7 +7,7 @@ import torch
 from torchmetrics.utilities.data import dim_zero_sum
 
 from lightning_pose.codecs.segments import segment_lengths
-from lightning_pose.data.skeleton import LSP
+from lightning_pose.data.skeleton import LSP_SKELETON
 from lightning_pose.metrics import PCK, PDJ, PCKh
 
 from .test_functional import (
@@ -125,15 +125,19 @@ def test_defaults_and_key_formatting() -> None:
 def test_pdj_on_lsp_torso_matches_reference() -> None:
     """PDJ with the torso diameter (DeepPose §5) and LSP's left/right-pooled joint groups."""
     gen = torch.Generator().manual_seed(4)
-    k = LSP.num_joints
-    metric = PDJ(LSP.joints, groups=LSP.groups())
+    k = LSP_SKELETON.num_joints
+    metric = PDJ(LSP_SKELETON.joints, groups=LSP_SKELETON.groups())
     batches = [random_batch(gen, n_b, k) for n_b in (5, 7)]
     for batch in batches:
         batch["pred_px"] = batch["target_px"] + (batch["pred_px"] - batch["target_px"]) * 3.0
-        batch["normaliser_px"] = segment_lengths(batch["target_px"], batch["labelled"], LSP.torso)
+        batch["normaliser_px"] = segment_lengths(
+            batch["target_px"], batch["labelled"], LSP_SKELETON.torso
+        )
         metric.update(*pose_batch(batch))
     everything = as_numpy(concat(batches))
-    expected = numpy_pck(*everything, [0.05, 0.1, 0.2], list(LSP.joints), LSP.groups(), "pdj")
+    expected = numpy_pck(
+        *everything, [0.05, 0.1, 0.2], list(LSP_SKELETON.joints), LSP_SKELETON.groups(), "pdj"
+    )
     assert "pdj@0.2/wrist" in expected
     assert_dict_close(metric.compute(), expected)
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torchmetrics.utilities.data import dim_zero_sum
 
-from lightning_pose.data.skeleton import LSP
+from lightning_pose.data.skeleton import LSP_SKELETON
 from lightning_pose.metrics.functional.correct_parts import _pcp_update
 from lightning_pose.metrics.pcp import PCP
 from tests.gloo import assert_rank_results, requires_gloo, run_on_gloo, update_on_shards
@@ -232,19 +232,23 @@ LSP_POSE = [
 def lsp_batch() -> dict[str, torch.Tensor]:
     pose = torch.tensor(LSP_POSE, dtype=torch.float32)  # (K, 2)
     target = torch.stack([pose, pose * 0.8 + torch.tensor([30.0, 10.0])])  # (2, K, 2)
-    labelled = torch.ones(2, LSP.num_joints, dtype=torch.bool)
+    labelled = torch.ones(2, LSP_SKELETON.num_joints, dtype=torch.bool)
     return {"pred_px": target.clone(), "target_px": target, "labelled": labelled}
 
 
 def lsp_pcp() -> PCP:
-    return PCP(LSP.limb_names, LSP.limb_endpoint_weights(), groups=LSP.limb_groups())
+    return PCP(
+        LSP_SKELETON.limb_names,
+        LSP_SKELETON.limb_endpoint_weights(),
+        groups=LSP_SKELETON.limb_groups(),
+    )
 
 
 def test_lsp_perfect_prediction_and_unlabelled_hip() -> None:
     metric = lsp_pcp()
     metric.update(*pose_batch(lsp_batch()))
     groups = ["lower_leg", "upper_leg", "lower_arm", "upper_arm", "torso", "head"]
-    assert sorted(LSP.limb_groups()) == sorted(groups)
+    assert sorted(LSP_SKELETON.limb_groups()) == sorted(groups)
     perfect = {"pcp@0.5": 1.0} | {f"pcp@0.5/{g}": 1.0 for g in groups}
     assert_dict_close(metric.compute(), perfect)
     torch.testing.assert_close(
@@ -253,17 +257,19 @@ def test_lsp_perfect_prediction_and_unlabelled_hip() -> None:
 
     metric.reset()
     batch = lsp_batch()
-    batch["labelled"][0, LSP.joints.index("right_hip")] = False
+    batch["labelled"][0, LSP_SKELETON.joints.index("right_hip")] = False
     metric.update(*pose_batch(batch))
     expected_counts = torch.full((10,), 2.0, dtype=torch.float64)
-    expected_counts[[LSP.limb_names.index("torso"), LSP.limb_names.index("right_upper_leg")]] = 1
+    expected_counts[
+        [LSP_SKELETON.limb_names.index("torso"), LSP_SKELETON.limb_names.index("right_upper_leg")]
+    ] = 1
     torch.testing.assert_close(metric.counts, expected_counts, atol=0, rtol=0)
     assert_dict_close(metric.compute(), perfect)
 
 
 def test_lsp_torso_runs_between_hip_and_shoulder_midpoints() -> None:
     """Torso lengths are 120 and 96 px (radii 60, 48); upper legs about 80 and 64 px."""
-    r_hip, l_hip = LSP.joints.index("right_hip"), LSP.joints.index("left_hip")
+    r_hip, l_hip = LSP_SKELETON.joints.index("right_hip"), LSP_SKELETON.joints.index("left_hip")
     spread = lsp_batch()  # hips 70 px apart from the truth in opposite directions
     spread["pred_px"][:, r_hip, 0] -= 70
     spread["pred_px"][:, l_hip, 0] += 70

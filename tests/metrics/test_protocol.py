@@ -209,9 +209,9 @@ def test_per_image_limb_joint_scores_pool_to_the_logged_group_value() -> None:
     (``pdj@0.2/limb_joints``, ``count/pdj/limb_joints``): summed over images they give the
     logged ``val/pdj@0.2/limb_joints`` and its count (the headline PCK@0.2 of the 12 limb
     joints), so a bootstrap can resample images for it."""
-    from lightning_pose.data.skeleton import LSP
+    from lightning_pose.data.skeleton import LSP_SKELETON
 
-    metrics = StageMetrics(LSP, EvaluationProtocol())
+    metrics = StageMetrics(LSP_SKELETON, EvaluationProtocol())
     gen = torch.Generator().manual_seed(3)
     target = torch.rand(6, 14, 2, generator=gen) * 100  # (B, K, 2)
     pred = target + torch.randn(6, 14, 2, generator=gen) * 8
@@ -239,7 +239,7 @@ def test_bf16_autocast_on_the_cpu_keeps_float64_states_and_the_fp32_result() -> 
     states and give the fp32 result, both for fp32 predictions and for bf16 ones (a head's
     output under autocast), on the 14-joint LSP skeleton (PDJ, PCKh, PCP with its end-point
     matmul, bbox-PCK, mean error)."""
-    from lightning_pose.data.skeleton import LSP
+    from lightning_pose.data.skeleton import LSP_SKELETON
 
     protocol = EvaluationProtocol(extra_metrics=["lightning_pose.metrics.MeanJointError"])
     gen = torch.Generator().manual_seed(11)
@@ -253,9 +253,9 @@ def test_bf16_autocast_on_the_cpu_keeps_float64_states_and_the_fp32_result() -> 
     }
     pred = target + torch.randn(6, 14, 2, generator=gen) * 8  # (B, K, 2) fp32
     for given in (pred, pred.bfloat16()):
-        reference = StageMetrics(LSP, protocol)
+        reference = StageMetrics(LSP_SKELETON, protocol)
         reference.update(given.float(), batch)  # the same values, in fp32, no autocast
-        autocast = StageMetrics(LSP, protocol)
+        autocast = StageMetrics(LSP_SKELETON, protocol)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             autocast.update(given, batch)
             actual = autocast.compute() | autocast.counts()

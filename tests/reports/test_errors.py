@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from lightning_pose.data.skeleton import LSP
+from lightning_pose.data.skeleton import LSP_SKELETON
 from lightning_pose.reports import errors
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_categorise_by_hand() -> None:
-    perm = LSP.flip_permutation()  # right ankle 0 <-> left ankle 5, ...
+    perm = LSP_SKELETON.flip_permutation()  # right ankle 0 <-> left ankle 5, ...
     target = torch.zeros(2, 14, 2)
     target[:, :, 0] = torch.arange(14.0) * 10  # joint k at x = 10 k
     pred = target.clone()
@@ -25,7 +25,7 @@ def test_categorise_by_hand() -> None:
     labelled = torch.ones(2, 14, dtype=torch.bool)
     labelled[1, 3] = False  # not counted
     torso = torch.tensor([10.0, 0.0])  # image 1 has no torso: none of its joints counted
-    joints = LSP.groups()["limb_joints"]
+    joints = LSP_SKELETON.groups()["limb_joints"]
     counts = errors.categorise(pred, target, labelled, torso, perm, joints, 0.2)
     assert counts == {"hit": 10, "swap": 1, "other": 1, "counted": 12}
     # the swap needs the other side labelled

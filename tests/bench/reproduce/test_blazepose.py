@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_pose.data.skeleton import LSP
+from lightning_pose.data.skeleton import LSP_SKELETON
 from tests.bench import load
 
 
@@ -67,8 +67,8 @@ def _poses(n: int, seed: int) -> np.ndarray:
 def _perfect_landmarks(pose: np.ndarray, seed: int) -> np.ndarray:
     """(33, 2) landmarks with each limb joint exactly on the LSP joint; the rest random."""
     landmarks = np.random.default_rng(seed).uniform(0, 300, (33, 2))
-    for k in LSP.groups()["limb_joints"]:
-        landmarks[bp.BLAZEPOSE_INDEX[LSP.joints[k]]] = pose[k]
+    for k in LSP_SKELETON.groups()["limb_joints"]:
+        landmarks[bp.BLAZEPOSE_INDEX[LSP_SKELETON.joints[k]]] = pose[k]
     return landmarks
 
 
@@ -124,12 +124,12 @@ def test_a_missing_detection_scores_zero_and_is_counted() -> None:
 def test_side_agreement_tells_swapped_sides_apart() -> None:
     poses = _poses(4, seed=2)  # (4, 14, 2)
     labelled = np.ones((4, 14), dtype=bool)
-    swapped = poses[:, LSP.flip_permutation()]
+    swapped = poses[:, LSP_SKELETON.flip_permutation()]
     assert bp.side_agreement(poses, poses, labelled, "shoulder") == (4, 4)
     assert bp.side_agreement(swapped, poses, labelled, "shoulder") == (0, 4)
     missing = poses.copy()
     missing[0] = np.nan  # no detection: not compared
-    labelled[1, LSP.joints.index("right_hip")] = False  # one side unlabelled: not compared
+    labelled[1, LSP_SKELETON.joints.index("right_hip")] = False  # one side unlabelled: not compared
     assert bp.side_agreement(missing, poses, labelled, "shoulder") == (3, 3)
     assert bp.side_agreement(poses, poses, labelled, "hip") == (3, 3)
 
@@ -155,7 +155,7 @@ def test_report_shows_the_key_number_and_n_a_where_nothing_was_counted() -> None
         "detected": {},  # nothing counted: "n/a", not an error
         "detect_ms": np.array([1.0, 3.0]),
         "total_ms": np.array([2.0, 4.0]),
-        "swapped": bp.score(pred[:, LSP.flip_permutation()], poses, labelled),
+        "swapped": bp.score(pred[:, LSP_SKELETON.flip_permutation()], poses, labelled),
         "sides": [(2, 2), (1, 2)],
     }
     text = bp.report([row], {"images": "2", "command": "`python bench/reproduce/blazepose.py`"})
