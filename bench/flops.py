@@ -53,8 +53,8 @@ from throughput import (
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 from lightning_pose.reports.provenance import native_bf16
-from lightning_pose.runs.files import write_bytes_atomic
-from lightning_pose.runs.precision import native_bf16_flag
+from lightning_pose.runtime.files import write_bytes_atomic
+from lightning_pose.runtime.precision import native_bf16_flag
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -156,7 +156,7 @@ def clock_ghz() -> float:
 
 def peak_gflops(opts: argparse.Namespace, precision: str) -> float:
     """cores x FLOP per cycle x GHz for ``precision``; bf16 counts its own rate only where the
-    CPU computes bf16 natively (:func:`lightning_pose.runs.precision.native_bf16_flag`)."""
+    CPU computes bf16 natively (:func:`lightning_pose.runtime.precision.native_bf16_flag`)."""
     bf16 = precision.startswith("bf16") and native_bf16_flag() is not None
     per_cycle = opts.bf16_flop_per_cycle if bf16 else opts.fp32_flop_per_cycle
     return opts.threads * per_cycle * opts.ghz

@@ -44,7 +44,7 @@ from throughput import (
 )
 from torch.utils.flop_counter import FlopCounterMode
 
-from lightning_pose.runs.files import write_bytes_atomic
+from lightning_pose.runtime.files import write_bytes_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 

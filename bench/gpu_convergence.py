@@ -83,7 +83,7 @@ from lightning_pose.cli.sweep import (
 )
 from lightning_pose.data.datamodule import split_indices
 from lightning_pose.reports.tables import read_declarations
-from lightning_pose.runs.files import write_bytes_atomic
+from lightning_pose.runtime.files import write_bytes_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from gpu_plan import batch_args, common_args
 from throughput import StepTimer, build, measure, synthetic_loader
 
-from lightning_pose.runs.files import write_bytes_atomic
+from lightning_pose.runtime.files import write_bytes_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 

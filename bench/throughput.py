@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader, Dataset
 from lightning_pose.callbacks import ChannelsLast
 from lightning_pose.cli import main as cli_main
 from lightning_pose.reports.provenance import commit, cpu_model
-from lightning_pose.runs.files import write_bytes_atomic
+from lightning_pose.runtime.files import write_bytes_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -128,7 +128,7 @@ def _dispatch(args: list[str], argv: list[str] | None) -> int:
         return report_main(args[1:])
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-    from lightning_pose.runs.wandb_mode import finish_wandb_run
+    from lightning_pose.runtime.wandb_mode import finish_wandb_run
 
     try:
         if args[0] == "budget":

@@ -125,7 +125,7 @@ def test_an_internal_error_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_user_error_tells_the_packages_checks_from_library_errors() -> None:
-    from lightning_pose.runs.checkpoints import read_checkpoint
+    from lightning_pose.runtime.checkpoints import read_checkpoint
 
     with pytest.raises(FileNotFoundError) as ours:
         read_checkpoint("/nonexistent.ckpt")

@@ -73,7 +73,7 @@ from lightning_pose.codecs.segments import segment_lengths
 from lightning_pose.data.skeleton import LSP_SKELETON, Skeleton
 from lightning_pose.metrics.protocol import EvaluationProtocol, StageMetrics
 from lightning_pose.reports import provenance
-from lightning_pose.runs.files import write_bytes_atomic
+from lightning_pose.runtime.files import write_bytes_atomic
 
 # BlazePose's 33 landmarks (MediaPipe pose landmark model card): the ones used here. The 12
 # limb joints have the same names in LSP (lightning_pose.data.skeleton.LSP_SKELETON).
@@ -392,7 +392,7 @@ def report(rows: list[dict], meta: dict[str, str]) -> str:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``
-    (:func:`lightning_pose.runs.files.write_bytes_atomic`)."""
+    (:func:`lightning_pose.runtime.files.write_bytes_atomic`)."""
     write_bytes_atomic(path, text.encode())
 
 

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 from lightning_pose.reports import provenance
-from lightning_pose.runs.files import write_bytes_atomic
+from lightning_pose.runtime.files import write_bytes_atomic
 
 REPO = Path(__file__).resolve().parents[2]  # bench/reproduce/budget.py
 

@@ -23,7 +23,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from lightning_pose.runs.files import write_bytes_atomic  # noqa: E402
+from lightning_pose.runtime.files import write_bytes_atomic  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]  # bench/reproduce/budget_plot.py
 

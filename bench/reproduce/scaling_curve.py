@@ -38,7 +38,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from lightning_pose.reports.provenance import commit  # noqa: E402
-from lightning_pose.runs.files import write_bytes_atomic  # noqa: E402
+from lightning_pose.runtime.files import write_bytes_atomic  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]  # bench/reproduce/scaling_curve.py
 

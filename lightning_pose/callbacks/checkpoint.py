@@ -40,7 +40,7 @@ state. The loss of a state is known one step after it is saved (the next step's 
 the previous ``last.ckpt`` is kept as a hard link (``last.ckpt.previous``, no copy) until the
 next step's loss vouches for the new one; a loss out of bounds puts it back. Stale temporary
 files of a killed save (``.<name>.*.tmp``) are removed when a fit starts. Every checkpoint is
-written atomically (:class:`lightning_pose.runs.checkpoints.AtomicCheckpointIO`).
+written atomically (:class:`lightning_pose.runtime.checkpoints.AtomicCheckpointIO`).
 """
 
 from __future__ import annotations
@@ -59,9 +59,9 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
-from lightning_pose.runs.checkpoints import non_finite_tensors
-from lightning_pose.runs.files import remove_stale_temporaries
-from lightning_pose.runs.slurm import requeue_job, take_over_requeue
+from lightning_pose.runtime.checkpoints import non_finite_tensors
+from lightning_pose.runtime.files import remove_stale_temporaries
+from lightning_pose.runtime.slurm import requeue_job, take_over_requeue
 
 PREVIOUS_SUFFIX = ".previous"  # last.ckpt.previous: the state before the latest, until vouched
 
@@ -114,7 +114,7 @@ class LatestCheckpoint(ModelCheckpoint):
         self.max_loss_factor = max_loss_factor
         self._stop_signal: int | None = None
         self._previous_sigint = None
-        # SLURM's requeue signal, taken over from Lightning (lightning_pose.runs.slurm)
+        # SLURM's requeue signal, taken over from Lightning (lightning_pose.runtime.slurm)
         self._requeue_signal: int | None = None
         self._requeue_requested = self._requeue_agreed = False
         self._previous_requeue_handler = None

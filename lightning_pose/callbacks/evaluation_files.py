@@ -16,7 +16,7 @@ import torch.distributed as dist
 from lightning_pose.metrics.declaration import MetricDeclaration
 from lightning_pose.metrics.protocol import earlier_stage_prefix
 from lightning_pose.plots.curves import save_pdj_curves
-from lightning_pose.runs.files import run_dir, write_bytes_atomic
+from lightning_pose.runtime.files import run_dir, write_bytes_atomic
 
 PER_IMAGE_FILE = "per_image_{split}.csv"  # PerImageScoresWriter's, in the run folder
 # ... and an earlier stage's of a multi-stage model (coarse heat-maps, cascade stage s)

@@ -17,7 +17,7 @@ from lightning_pose.metrics.declaration import (
     MetricDeclaration,
     find_declaration,
 )
-from lightning_pose.runs.files import run_dir, write_bytes_atomic
+from lightning_pose.runtime.files import run_dir, write_bytes_atomic
 
 
 def format_value(value: float | None, unit: str = "fraction") -> str:

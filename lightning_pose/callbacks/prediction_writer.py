@@ -22,7 +22,7 @@ from lightning_pose.data.dataset import load_image
 from lightning_pose.data.detections import coco_results
 from lightning_pose.data.skeleton import Skeleton
 from lightning_pose.plots.pose import draw_skeleton
-from lightning_pose.runs.files import write_bytes_atomic
+from lightning_pose.runtime.files import write_bytes_atomic
 
 
 def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:

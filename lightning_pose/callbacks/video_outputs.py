@@ -16,7 +16,7 @@ import numpy as np
 from lightning_pose.data.skeleton import Skeleton
 from lightning_pose.data.video import VideoInfo, read_frames
 from lightning_pose.plots.pose import draw_skeleton
-from lightning_pose.runs.files import new_file_mode, write_bytes_atomic
+from lightning_pose.runtime.files import new_file_mode, write_bytes_atomic
 
 SCORER = "lightning_pose"
 

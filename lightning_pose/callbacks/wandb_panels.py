@@ -22,8 +22,8 @@ from torch.utils.data import default_collate
 from lightning_pose.codecs.grid import norm_to_grid
 from lightning_pose.metrics.declaration import MetricDeclaration
 from lightning_pose.plots.pose import draw_comparison
-from lightning_pose.runs.files import write_bytes_atomic
-from lightning_pose.runs.resume import WANDB_RUN_ID_FILE
+from lightning_pose.runtime.files import write_bytes_atomic
+from lightning_pose.runtime.resume import WANDB_RUN_ID_FILE
 
 
 def wandb_loggers(trainer: pl.Trainer) -> list[WandbLogger]:
@@ -34,7 +34,7 @@ class WandbSaveConfigCallback(SaveConfigCallback):
     """LightningCLI's config callback (``config.yaml`` in the log dir) that also logs the
     resolved config, once and from rank zero, to each ``WandbLogger`` as the run's config, and
     keeps the W&B run's id in the run folder (``<run>/wandb_run_id``), so that
-    ``fit --ckpt_path last`` continues that W&B run (:mod:`lightning_pose.runs.resume`)."""
+    ``fit --ckpt_path last`` continues that W&B run (:mod:`lightning_pose.runtime.resume`)."""
 
     def save_config(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         loggers = wandb_loggers(trainer)

@@ -11,7 +11,7 @@ for a wall-clock budget, then show what the model does.
    included), re-plans when the machine's speed changes, and logs each plan. Until measured,
    the plan is provisional: :data:`BF16_CPU_STEPS_PER_MIN` (``bf16-mixed``, which the recipe's
    ``trainer.precision: auto`` picks where the CPU computes bf16 natively:
-   :mod:`lightning_pose.runs.precision`) or :data:`CPU_STEPS_PER_MIN` (fp32) x the budget on
+   :mod:`lightning_pose.runtime.precision`) or :data:`CPU_STEPS_PER_MIN` (fp32) x the budget on
    the CPU, :data:`GPU_STEPS` on a GPU. ``--steps N`` instead trains a fixed ``N`` steps
    with a fixed schedule of ``N`` steps (``trainer.max_time`` still caps it at the budget).
 2. ``validate`` the final state (``last.ckpt``) on the 900 validation images: the metrics
@@ -40,8 +40,8 @@ import cv2
 import numpy as np
 import torch
 
-from lightning_pose.runs.files import write_bytes_atomic
-from lightning_pose.runs.precision import AUTO, choose_precision
+from lightning_pose.runtime.files import write_bytes_atomic
+from lightning_pose.runtime.precision import AUTO, choose_precision
 
 REPO = Path(__file__).resolve().parents[2]  # lightning_pose/cli/budget.py
 DATASET = "conf/lspet.yaml"
@@ -173,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         FileNotFoundError: fit wrote no ``last.ckpt``.
     """
     from lightning_pose.cli import main as cli_main
-    from lightning_pose.runs.wandb_mode import finish_wandb_run
+    from lightning_pose.runtime.wandb_mode import finish_wandb_run
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
     planned = args.steps is None
@@ -204,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     base = [*configs, f"--ckpt_path={ckpt}", "--trainer.logger=false"]
     # evaluation in fp32 whatever fit trained in: a --trainer.precision override is a training
-    # speed lever (lightning_pose.runs.precision.evaluation_precision)
+    # speed lever (lightning_pose.runtime.precision.evaluation_precision)
     fp32 = "--trainer.precision=32-true"
     validate_dir = f"--trainer.default_root_dir={run / 'validate'}"
     cli_main(["validate", *base, validate_dir, *args.overrides, fp32])

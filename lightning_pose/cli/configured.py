@@ -11,7 +11,7 @@ from unittest import mock
 from lightning_pose.cli.lightning import main as cli_main
 from lightning_pose.data.datamodule import PoseDataModule
 from lightning_pose.models.base import PoseEstimator
-from lightning_pose.runs.checkpoints import check_checkpoint_fits, read_state_dict
+from lightning_pose.runtime.checkpoints import check_checkpoint_fits, read_state_dict
 
 REPO = Path(__file__).resolve().parents[2]  # lightning_pose/cli/configured.py
 LSPET_CONFIG = REPO / "conf" / "lspet.yaml"
@@ -39,7 +39,7 @@ def configured_model(
     Raises:
         FileNotFoundError, ValueError: ``ckpt`` is missing, unreadable or was trained for
             another skeleton or input size
-            (:func:`lightning_pose.runs.checkpoints.check_checkpoint_fits`).
+            (:func:`lightning_pose.runtime.checkpoints.check_checkpoint_fits`).
         SystemExit: the CLI refused a config or override (jsonargparse's message).
     """
     cli_args = [a for c in configs for a in ("-c", str(c))]

@@ -56,7 +56,7 @@ import lightning_pose
 from lightning_pose.codecs.grid import norm_to_grid
 from lightning_pose.data.skeleton import Skeleton
 from lightning_pose.models.base import PoseEstimator
-from lightning_pose.runs.files import write_bytes_atomic
+from lightning_pose.runtime.files import write_bytes_atomic
 
 FORMATS = ("onnx",)
 OPSET = 18
@@ -317,11 +317,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
         OSError: the output folder is not writable (before anything is built).
         FileNotFoundError, ValueError: the checkpoint is missing, unreadable or does not fit
             the config (as ``predict`` refuses it;
-            :func:`lightning_pose.runs.checkpoints.check_checkpoint_fits`).
+            :func:`lightning_pose.runtime.checkpoints.check_checkpoint_fits`).
     """
     from lightning_pose.callbacks.prediction_writer import check_writable
     from lightning_pose.cli.configured import configured_model
-    from lightning_pose.runs.checkpoints import checkpoint_file
+    from lightning_pose.runtime.checkpoints import checkpoint_file
 
     args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
     check_writable(args.output.parent, f"export output {args.output}")

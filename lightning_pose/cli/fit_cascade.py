@@ -16,7 +16,7 @@ import argparse
 
 from lightning_pose.callbacks.checkpoint import best_and_last
 from lightning_pose.cli import main as cli_main
-from lightning_pose.runs.wandb_mode import finish_wandb_run
+from lightning_pose.runtime.wandb_mode import finish_wandb_run
 
 
 def fit_cascade(

@@ -14,10 +14,10 @@ Values the model needs from elsewhere are linked, not repeated: the dataset's sk
 (``data.skeleton`` -> ``model.init_args.skeleton``: joints, flip pairs, torso, head segment,
 limbs) and the evaluation protocol (the top-level ``evaluation`` group -> its thresholds for
 every model). ``trainer.precision: auto`` (the budget recipe's) is resolved here, once, for the
-hardware (:mod:`lightning_pose.runs.precision`): the chosen value is logged and written to the run's
-``config.yaml``; the checkpoint records it under ``checkpoint["pose"]["compute"]``. ``validate``,
-``test`` and ``predict`` resolve ``auto`` to ``32-true``: evaluation runs in fp32 unless the
-command asks for another precision.
+hardware (:mod:`lightning_pose.runtime.precision`): the chosen value is logged and written to
+the run's ``config.yaml``; the checkpoint records it under ``checkpoint["pose"]["compute"]``.
+``validate``, ``test`` and ``predict`` resolve ``auto`` to ``32-true``: evaluation runs in fp32
+unless the command asks for another precision.
 """
 
 from __future__ import annotations
@@ -39,19 +39,19 @@ from lightning_pose.cli.config_includes import with_included_configs
 from lightning_pose.data.datamodule import PoseDataModule
 from lightning_pose.metrics.protocol import EvaluationProtocol
 from lightning_pose.models.base import PoseEstimator
-from lightning_pose.runs.checkpoints import (
+from lightning_pose.runtime.checkpoints import (
     AtomicCheckpointIO,
     check_checkpoint_fits,
     checkpoint_file,
 )
-from lightning_pose.runs.precision import (
+from lightning_pose.runtime.precision import (
     AUTO,
     EVALUATION_SUBCOMMANDS,
     choose_precision,
     evaluation_precision,
 )
-from lightning_pose.runs.resume import place_evaluation, resolve_resume
-from lightning_pose.runs.wandb_mode import wandb_mode
+from lightning_pose.runtime.resume import place_evaluation, resolve_resume
+from lightning_pose.runtime.wandb_mode import wandb_mode
 
 DEFAULT_MODEL = {
     "class_path": "lightning_pose.models.DeepPose",
@@ -77,7 +77,7 @@ class PoseLightningCLI(LightningCLI):
         precision._typehint = precision._typehint | Literal[AUTO]
         precision.help = (
             f"{precision.help or ''} '{AUTO}': bf16-mixed where the CPU (AVX512-BF16, AMX) or "
-            "CUDA device computes bf16 natively, else 32-true (lightning_pose.runs.precision)"
+            "CUDA device computes bf16 natively, else 32-true (lightning_pose.runtime.precision)"
         )
         parser.add_argument(
             "--onnx",
@@ -107,7 +107,7 @@ class PoseLightningCLI(LightningCLI):
 
     def before_fit(self) -> None:
         """Before any work: a ``ckpt_path`` must fit the config's joints and input size
-        (:func:`lightning_pose.runs.checkpoints.check_checkpoint_fits`). The flip pairs the
+        (:func:`lightning_pose.runtime.checkpoints.check_checkpoint_fits`). The flip pairs the
         reader found from the joint names are written into the run's ``config.yaml`` as the
         reader's ``flip_pairs`` (where it has that key), so the file states what trained;
         :class:`~lightning_pose.callbacks.flip_pairs.FlipPairsRecord` adds them to
@@ -155,7 +155,7 @@ class PoseLightningCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
         """The configured Trainer, writing checkpoints atomically
-        (:class:`lightning_pose.runs.checkpoints.AtomicCheckpointIO`) unless the config names
+        (:class:`lightning_pose.runtime.checkpoints.AtomicCheckpointIO`) unless the config names
         another checkpoint IO plugin, and recording the flip pairs among the run's
         hyperparameters (:class:`lightning_pose.callbacks.flip_pairs.FlipPairsRecord`)."""
         plugins = self._get(self.config_init, "trainer", default={}).get("plugins")
@@ -170,15 +170,15 @@ class PoseLightningCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         """W&B runs belong to ``fit``: there a ``WandbLogger`` logs in the mode that
-        :func:`lightning_pose.runs.wandb_mode.wandb_mode` picks (``WANDB_MODE`` wins over the
+        :func:`lightning_pose.runtime.wandb_mode.wandb_mode` picks (``WANDB_MODE`` wins over the
         config's ``offline``; offline without an API key or a reachable server, never a login
         prompt).
         ``validate``, ``test`` and ``predict`` keep their other loggers but start no W&B run.
         For ``fit``, ``trainer.precision: auto`` becomes the precision
-        :func:`lightning_pose.runs.precision.choose_precision` picks for ``trainer.accelerator``,
+        :func:`lightning_pose.runtime.precision.choose_precision` picks for ``trainer.accelerator``,
         logged in one line (``precision bf16-mixed: ...``); for ``validate``, ``test`` and
         ``predict`` it becomes ``32-true``
-        (:func:`lightning_pose.runs.precision.evaluation_precision`), logged as
+        (:func:`lightning_pose.runtime.precision.evaluation_precision`), logged as
         ``evaluation precision 32-true: ...``. An explicit value (e.g.
         ``--trainer.precision=bf16-mixed`` after the config) is kept as given."""
         config = self.config[self.subcommand] if self.subcommand else self.config

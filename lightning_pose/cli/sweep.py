@@ -58,7 +58,7 @@ from lightning_pose.reports.tables import (
     trial_metrics,
     write_results,
 )
-from lightning_pose.runs.files import write_bytes_atomic
+from lightning_pose.runtime.files import write_bytes_atomic
 
 
 def trial_config(trial_dir: Path, sweep_name: str, project: str) -> str:
@@ -70,7 +70,7 @@ def trial_config(trial_dir: Path, sweep_name: str, project: str) -> str:
             "default_root_dir": root,
             "logger": [
                 {
-                    "class_path": "lightning_pose.runs.resume.CSVLogger",
+                    "class_path": "lightning_pose.runtime.resume.CSVLogger",
                     "init_args": {"save_dir": root, "name": ""},
                 },
                 {

@@ -54,8 +54,8 @@ from lightning_pose.metrics.protocol import (
 )
 from lightning_pose.models.losses import coordinate_l2_loss
 from lightning_pose.models.trunks import Trunk
-from lightning_pose.runs.checkpoints import load_partial_weights, read_state_dict
-from lightning_pose.runs.precision import compute_record
+from lightning_pose.runtime.checkpoints import load_partial_weights, read_state_dict
+from lightning_pose.runtime.precision import compute_record
 
 
 def trunk_features(trunk: Trunk, image: Tensor, pyramid: bool = False) -> Tensor | list[Tensor]:
@@ -225,7 +225,7 @@ class PoseEstimator(pl.LightningModule):
         skeleton (joint names, flip pairs, torso, head, limbs), the evaluation protocol and
         what trained the weights (``"compute"``, when a Trainer saves it: the Trainer's
         precision, accelerator, CPU and its native-bf16 feature;
-        :func:`lightning_pose.runs.precision.compute_record`)."""
+        :func:`lightning_pose.runtime.precision.compute_record`)."""
         checkpoint["pose"] = {
             "skeleton": self.skeleton.to_dict(),
             "evaluation": self.evaluation.to_dict(),

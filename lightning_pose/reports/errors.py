@@ -37,7 +37,7 @@ from lightning_pose.data.datamodule import PoseDataModule
 from lightning_pose.metrics.functional import keypoint_distances
 from lightning_pose.models.base import PoseEstimator
 from lightning_pose.reports import provenance
-from lightning_pose.runs.files import write_bytes_atomic
+from lightning_pose.runtime.files import write_bytes_atomic
 
 REPO = Path(__file__).resolve().parents[2]  # lightning_pose/reports/errors.py
 

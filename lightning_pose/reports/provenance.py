@@ -44,7 +44,7 @@ def cpu_model() -> str:
 
 def native_bf16() -> str:
     """The CPU feature that computes bf16 natively (``amx_bf16``, ``avx512_bf16``), else
-    "no (emulated)" (:func:`lightning_pose.runs.precision.native_bf16_flag`; imports torch)."""
-    from lightning_pose.runs.precision import native_bf16_flag
+    "no (emulated)" (:func:`lightning_pose.runtime.precision.native_bf16_flag`; imports torch)."""
+    from lightning_pose.runtime.precision import native_bf16_flag
 
     return native_bf16_flag() or "no (emulated)"

@@ -38,7 +38,7 @@ from lightning_pose.metrics.intervals import (
     ratio_interval,
 )
 from lightning_pose.plots.curves import read_pdj_curves, save_figure, sweep_comparison_figure
-from lightning_pose.runs.files import write_bytes_atomic
+from lightning_pose.runtime.files import write_bytes_atomic
 
 # Row entries of a sweep's results table that are not a metric.
 NOT_METRICS = ("trial", "status", "seconds", "results")

@@ -11,7 +11,7 @@ import yaml
 
 from lightning_pose.callbacks.checkpoint import best_and_last
 from lightning_pose.cli import main
-from lightning_pose.runs.checkpoints import AtomicCheckpointIO
+from lightning_pose.runtime.checkpoints import AtomicCheckpointIO
 from tests.conftest import tiny_args, write_lspet
 
 REPO = Path(__file__).resolve().parents[2]

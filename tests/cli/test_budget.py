@@ -20,7 +20,7 @@ from lightning_pose.cli.budget import (
     main,
     max_time,
 )
-from lightning_pose.runs.precision import choose_precision
+from lightning_pose.runtime.precision import choose_precision
 
 
 def test_budget_sets_steps_schedule_and_clock(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,7 @@ import pytest
 from pytorch_lightning.loggers import CSVLogger, WandbLogger
 
 from lightning_pose.cli import main
-from lightning_pose.runs.wandb_mode import has_api_key, wandb_mode
+from lightning_pose.runtime.wandb_mode import has_api_key, wandb_mode
 from tests.conftest import tiny_args
 
 REPO = Path(__file__).resolve().parents[2]

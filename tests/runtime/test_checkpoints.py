@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from lightning_pose.data.skeleton import FLIC_SKELETON, LSP_SKELETON, Skeleton
-from lightning_pose.runs.checkpoints import (
+from lightning_pose.runtime.checkpoints import (
     check_checkpoint_fits,
     checkpoint_file,
     checkpoint_mismatches,
@@ -208,7 +208,7 @@ def test_a_kill_while_rewriting_a_checkpoint_keeps_the_old_one_with_tmp_on_anoth
     while last.ckpt is rewritten leaves the previous last.ckpt whole. Lightning's own
     TorchCheckpointIO (an fsspec transaction staged in the temp folder, then a copy) leaves
     100 bytes."""
-    from lightning_pose.runs.checkpoints import AtomicCheckpointIO
+    from lightning_pose.runtime.checkpoints import AtomicCheckpointIO
 
     other_fs = Path(tempfile.mkdtemp(dir=SHM))
     try:
@@ -229,7 +229,7 @@ def test_a_kill_while_rewriting_a_checkpoint_keeps_the_old_one_with_tmp_on_anoth
 def test_a_full_disk_leaves_no_truncated_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lightning_pose.runs.checkpoints import AtomicCheckpointIO
+    from lightning_pose.runtime.checkpoints import AtomicCheckpointIO
 
     io = AtomicCheckpointIO()
     best = tmp_path / "best-001.ckpt"
@@ -255,7 +255,7 @@ def test_a_full_disk_during_torch_save_says_no_space_left(
 ) -> None:
     """The disk fills while torch writes the file: torch's own error was
     ``RuntimeError: [enforce fail at inline_container.cc:...]``."""
-    from lightning_pose.runs import checkpoints
+    from lightning_pose.runtime import checkpoints
 
     real_open = checkpoints.atomic_open
 

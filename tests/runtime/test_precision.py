@@ -1,5 +1,5 @@
-"""``trainer.precision: auto`` (lightning_pose/runs/precision.py): the CPU's bf16 detection, and the
-CLI choosing, logging and recording the precision on a tiny real fit."""
+"""``trainer.precision: auto`` (lightning_pose/runtime/precision.py): the CPU's bf16 detection,
+and the CLI choosing, logging and recording the precision on a tiny real fit."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import torch
 import yaml
 
 from lightning_pose.cli import main
-from lightning_pose.runs import precision
-from lightning_pose.runs.precision import PrecisionChoice, choose_precision, native_bf16_flag
+from lightning_pose.runtime import precision
+from lightning_pose.runtime.precision import PrecisionChoice, choose_precision, native_bf16_flag
 from tests.conftest import tiny_args
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,11 +1,11 @@
-"""The id ``scontrol requeue`` is given (``lightning_pose.runs.slurm``); the requeue itself runs
+"""The id ``scontrol requeue`` is given (``lightning_pose.runtime.slurm``); the requeue itself runs
 on a one-node SLURM in ``tests/slurm/test_fit_sbatch.py``."""
 
 from __future__ import annotations
 
 import pytest
 
-from lightning_pose.runs.slurm import requeue_job, slurm_job_id
+from lightning_pose.runtime.slurm import requeue_job, slurm_job_id
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lightning_pose.runs.files import atomic_open, write_bytes_atomic
+from lightning_pose.runtime.files import atomic_open, write_bytes_atomic
 
 
 def test_replaces_the_target_whole(tmp_path: Path) -> None:

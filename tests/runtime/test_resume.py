@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from jsonargparse import Namespace
 
-from lightning_pose.runs.resume import (
+from lightning_pose.runtime.resume import (
     SLURM_JOB_ENV,
     WANDB_RUN_ENV,
     WANDB_RUN_ID_FILE,
@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def fit_config(tmp_path: Path, ckpt_path: str | None, version=None) -> Namespace:
     csv = Namespace(
-        class_path="lightning_pose.runs.resume.CSVLogger",
+        class_path="lightning_pose.runtime.resume.CSVLogger",
         init_args=Namespace(save_dir=str(tmp_path / "runs"), name="lspet", version=version),
     )
     wandb = Namespace(
@@ -110,7 +110,7 @@ def test_slurm_scripts_parse(script: Path) -> None:
 
 # --- one folder per run -------------------------------------------------------------------
 def _open_run(save_dir: str, start: multiprocessing.synchronize.Barrier, out) -> None:
-    from lightning_pose.runs.resume import CSVLogger
+    from lightning_pose.runtime.resume import CSVLogger
 
     start.wait()  # all processes ask for a folder at the same moment
     out.put(CSVLogger(save_dir=save_dir, name="lspet").log_dir)
@@ -202,7 +202,7 @@ def test_a_second_resume_while_the_first_runs_refuses_and_a_killed_runs_lock_doe
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from lightning_pose.cli import main
-    from lightning_pose.runs.resume import RunFolderInUse
+    from lightning_pose.runtime.resume import RunFolderInUse
     from tests.conftest import write_lspet
 
     root = tmp_path / "data"

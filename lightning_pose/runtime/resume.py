@@ -56,7 +56,7 @@ from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 from pytorch_lightning.loggers.logger import rank_zero_experiment
 from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_only, rank_zero_warn
 
-from lightning_pose.runs.files import write_bytes_atomic
+from lightning_pose.runtime.files import write_bytes_atomic
 
 SLURM_JOB_ENV = "SLURM_JOB_ID"
 WANDB_RUN_ENV = "WANDB_RUN_ID"  # set by `wandb agent` for each trial it runs

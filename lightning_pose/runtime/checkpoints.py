@@ -17,7 +17,7 @@ from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from torch import Tensor, nn
 
 from lightning_pose.data.skeleton import Skeleton
-from lightning_pose.runs.files import atomic_open
+from lightning_pose.runtime.files import atomic_open
 
 # ``ckpt_path`` values the Trainer resolves itself (not file names).
 LIGHTNING_CKPT_NAMES = ("last", "best", "hpc", "registry")
@@ -25,8 +25,8 @@ LIGHTNING_CKPT_NAMES = ("last", "best", "hpc", "registry")
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning's ``TorchCheckpointIO`` writing each local checkpoint through
-    :func:`lightning_pose.runs.files.atomic_open`: a temporary file in the checkpoint's own folder,
-    fsynced, then renamed onto the target. Lightning's own writer stages the file in the
+    :func:`lightning_pose.runtime.files.atomic_open`: a temporary file in the checkpoint's own
+    folder, fsynced, then renamed onto the target. Lightning's own writer stages the file in the
     system temp folder and "moves" it, which across filesystems (tmpfs ``/tmp``, ``runs/`` on
     NFS or Lustre) is a copy that truncates the target first: a kill then left an empty
     ``last.ckpt``, a full disk a truncated ``best-*.ckpt``. Remote URLs (``s3://``) go to
