@@ -58,6 +58,7 @@ from lightning_pose.data.dataset import ImageFolderDataset
 from lightning_pose.models.base import PoseEstimator
 from lightning_pose.models.heatmap import HeatmapPose
 from lightning_pose.reports import provenance
+from lightning_pose.runtime.files import write_bytes_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -396,10 +397,9 @@ def ort_version() -> str:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as f:
-        f.write(text)
-    os.replace(f.name, path)
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``
+    (:func:`lightning_pose.runtime.files.write_bytes_atomic`)."""
+    write_bytes_atomic(path, text.encode())
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

@@ -19,7 +19,6 @@ moves these numbers by far more.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -30,6 +29,7 @@ import torch
 
 from lightning_pose.cli import main
 from tests.conftest import SHARED_DATA, model_config_stacks, stack_args, stack_id
+from tests.test_resume import train_losses
 
 REPO = Path(__file__).resolve().parents[1]
 RECORD = Path(__file__).with_name("same_numbers.json")
@@ -40,7 +40,7 @@ STEPS = 4
 INPUT_SIZE = {"deeppose_alexnet": 220}  # its trunk is built for one size; the others take 64
 
 
-def short_fit(model: str, out: Path) -> dict:
+def short_fit(model: str, out: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
     """Fit the model stack ``model`` (``deeppose``, ``heatmap_budget+refined``) for ``STEPS``
     steps in ``out``; returns ``{"train_loss": [per step], "val": {key: value}}``."""
     torch.set_num_threads(1)  # one summation order on every machine (the fixture restores it)
@@ -58,7 +58,6 @@ def short_fit(model: str, out: Path) -> dict:
         f"--trainer.max_steps={STEPS}",
         "--trainer.max_epochs=1",
         "--trainer.val_check_interval=1.0",
-        "--trainer.limit_train_batches=4",
         "--trainer.num_sanity_val_steps=0",
         "--trainer.log_every_n_steps=1",
         "--trainer.accelerator=cpu",
@@ -66,18 +65,11 @@ def short_fit(model: str, out: Path) -> dict:
         "--trainer.precision=32-true",
         "--trainer.enable_progress_bar=false",
     ]
-    cwd = Path.cwd()
-    os.chdir(out)
-    try:
-        main(args)
-    finally:
-        os.chdir(cwd)
-    metrics = next(out.rglob("metrics.csv"))
-    with metrics.open(newline="") as f:
-        losses = {
-            int(r["step"]): float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")
-        }
-    val = json.loads(next(out.rglob("val_metrics.json")).read_text())
+    monkeypatch.chdir(out)
+    main(args)
+    run = next(out.rglob("metrics.csv")).parent
+    losses = train_losses(run)
+    val = json.loads((run / "val_metrics.json").read_text())
     return {
         "train_loss": [losses[s] for s in sorted(losses)],
         "val": {k: float(val[k]) for k in VAL_KEYS if k in val},
@@ -92,9 +84,9 @@ def record() -> dict:
 @pytest.mark.skipif(not (SHARED_DATA / "lspet").is_dir(), reason="needs ../shared/data/lspet")
 @pytest.mark.parametrize("model", sorted(STACKS))
 def test_a_short_seeded_fit_gives_the_recorded_losses_and_metrics(
-    model: str, record: dict, tmp_path: Path
+    model: str, record: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    got = short_fit(model, tmp_path)
+    got = short_fit(model, tmp_path, monkeypatch)
     assert len(got["train_loss"]) == STEPS, got
     assert all(math.isfinite(v) for v in got["train_loss"]), got
     assert set(got["val"]) >= {"val/loss", "val/pdj@0.2"}, got
